@@ -1,0 +1,19 @@
+import { Command } from '@oclif/core';
+import { SockcapError } from '../core/errors.js';
+
+/**
+ * Base of every sockcap command: known failures become one line on stderr and a distinct exit
+ * code (DESIGN.md channel 3); anything else is a bug and keeps oclif's report.
+ */
+export abstract class SockcapCommand extends Command {
+  /** Print one line for a known failure and exit with its code. */
+  protected fail(err: SockcapError): never {
+    process.stderr.write(`sockcap: ${err.message}\n`);
+    return this.exit(err.exitCode);
+  }
+
+  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+    if (err instanceof SockcapError) this.fail(err);
+    return super.catch(err);
+  }
+}

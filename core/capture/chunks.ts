@@ -1,0 +1,128 @@
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+
+/** Size of the fresh chunks files are read in. Records are views into them. */
+export const CHUNK_SIZE = 4 << 20;
+
+/**
+ * Read a file in fresh chunks (never reused: Mbufs keep pointing into them). The first chunk is
+ * returned separately so the caller can sniff the magic.
+ */
+export async function* fileChunks(path: string, chunkSize = CHUNK_SIZE): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafeSlow(chunkSize);
+      const { bytesRead } = await fh.read(buf, 0, chunkSize, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Chunks of any byte stream (stdin, a socket), as Buffers. */
+export async function* streamChunks(stream: AsyncIterable<Uint8Array | string>): AsyncGenerator<Buffer> {
+  for await (const c of stream) {
+    if (typeof c === 'string') yield Buffer.from(c, 'latin1');
+    else yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  }
+}
+
+/** Decompress gzip chunks (big output chunks, so few records straddle two of them). */
+export async function* gunzipChunks(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const gz = createGunzip({ chunkSize: 1 << 20 });
+  const input = Readable.from(src);
+  input.on('error', (e) => gz.destroy(e));
+  input.pipe(gz);
+  for await (const c of gz) yield c as Buffer;
+}
+
+/**
+ * A read position over a sequence of chunks. `ensure(n)` makes n bytes contiguous at `pos`:
+ * inside one chunk that is free; a record straddling two chunks is the one case that copies
+ * (exactly the record's bytes), counted in `straddleBytes`.
+ */
+export class ChunkCursor {
+  buf: Buffer = Buffer.alloc(0);
+  pos = 0;
+  /** Absolute offset (in the decompressed stream) of `buf[pos]`. */
+  abs = 0;
+  straddleBytes = 0;
+  private after: { buf: Buffer; pos: number } | null = null;
+  private done = false;
+
+  constructor(private readonly it: AsyncIterator<Buffer>) {}
+
+  /** Bytes available at `pos` in the current chunk. */
+  avail(): number {
+    return this.buf.length - this.pos;
+  }
+
+  advance(n: number): void {
+    this.pos += n;
+    this.abs += n;
+    if (this.pos === this.buf.length && this.after) {
+      this.buf = this.after.buf;
+      this.pos = this.after.pos;
+      this.after = null;
+    }
+  }
+
+  private async pull(): Promise<{ buf: Buffer; pos: number } | null> {
+    if (this.after) {
+      const a = this.after;
+      this.after = null;
+      return a;
+    }
+    while (!this.done) {
+      const r = await this.it.next();
+      if (r.done) this.done = true;
+      else if (r.value.length > 0) return { buf: r.value, pos: 0 };
+    }
+    return null;
+  }
+
+  /**
+   * Make `n` bytes contiguous at `pos`. Returns false at end of input with fewer than `n` bytes
+   * left; `avail()` then tells how many there were.
+   */
+  async ensure(n: number): Promise<boolean> {
+    for (;;) {
+      const have = this.avail();
+      if (have >= n) return true;
+      if (have === 0) {
+        const next = await this.pull();
+        if (!next) return false;
+        this.buf = next.buf;
+        this.pos = next.pos;
+        continue;
+      }
+      return this.join(n, have);
+    }
+  }
+
+  private async join(n: number, have: number): Promise<boolean> {
+    const tmp = Buffer.allocUnsafe(n);
+    tmp.set(this.buf.subarray(this.pos), 0);
+    let filled = have;
+    while (filled < n) {
+      const next = await this.pull();
+      if (!next) {
+        this.buf = tmp.subarray(0, filled);
+        this.pos = 0;
+        return false;
+      }
+      const k = Math.min(n - filled, next.buf.length - next.pos);
+      tmp.set(next.buf.subarray(next.pos, next.pos + k), filled);
+      filled += k;
+      if (next.pos + k < next.buf.length) this.after = { buf: next.buf, pos: next.pos + k };
+    }
+    this.straddleBytes += n;
+    this.buf = tmp;
+    this.pos = 0;
+    return true;
+  }
+}

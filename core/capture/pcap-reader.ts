@@ -1,0 +1,92 @@
+import { CaptureFormatError } from '../errors.js';
+import { Mbuf } from '../mbuf/mbuf.js';
+import { be16, be32, le16, le32 } from '../wire/bytes.js';
+import type { ChunkCursor } from './chunks.js';
+import { type Batch, type CaptureSession, type FileInfo, MAX_BATCH } from './session.js';
+
+export const PCAP_MAGIC_US = 0xa1b2c3d4;
+export const PCAP_MAGIC_NS = 0xa1b23c4d;
+export const PCAP_HDR_LEN = 24;
+export const PCAP_REC_HDR_LEN = 16;
+/** Largest caplen accepted whatever the snaplen says (Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD). */
+export const MAX_STANDARD_CAPLEN = 262144;
+/** Absolute ceiling on any record: beyond it the length field is corrupt. */
+export const MAX_RECORD = 256 << 20;
+
+/**
+ * Classic pcap walker (both byte orders, µs and ns magic, version 2.x). Yields batches of frames
+ * whose bytes are views into the read chunks, then throws a CaptureFormatError at the first
+ * structural problem, after every complete record before it has been yielded.
+ */
+export async function* walkPcap(cur: ChunkCursor, info: FileInfo, session: CaptureSession): AsyncGenerator<Batch> {
+  const name = info.name;
+  if (!(await cur.ensure(PCAP_HDR_LEN)))
+    throw new CaptureFormatError('ERR_TRUNCATED_HEADER', name, 0, `pcap file header truncated (${cur.avail()} of 24 bytes)`);
+  const b = cur.buf;
+  const o = cur.pos;
+  const magicLe = le32(b, o);
+  const le = magicLe === PCAP_MAGIC_US || magicLe === PCAP_MAGIC_NS;
+  const nanos = (le ? magicLe : be32(b, o)) === PCAP_MAGIC_NS;
+  const u16 = le ? le16 : be16;
+  const u32 = le ? le32 : be32;
+  const major = u16(b, o + 4);
+  if (major !== 2)
+    throw new CaptureFormatError('ERR_BAD_VERSION', name, 4, `unsupported pcap version ${major}.${u16(b, o + 6)}`);
+  const snaplen = u32(b, o + 16);
+  const ltField = u32(b, o + 20);
+  if (ltField & 0x03ff0000)
+    throw new CaptureFormatError('ERR_BAD_LINKTYPE', name, 20,
+      `link type field has reserved bits set (0x${(ltField & 0x03ff0000).toString(16).padStart(8, '0')})`);
+  const linktype = ltField & 0xffff;
+  Object.assign(info, { format: 'pcap', nanos, bigEndian: !le, sections: 1 });
+  const iface = session.addIface({
+    linktype, snaplen, tsresol: nanos ? 9 : 6, tsoffset: 0, bigEndian: !le, name: undefined, file: name,
+  });
+  const ifidx = iface.ifidx;
+  const fracMul = nanos ? 1 : 1000;
+  const capLimit = Math.max(snaplen, MAX_STANDARD_CAPLEN);
+  cur.advance(PCAP_HDR_LEN);
+  let batch: Batch = [];
+  for (;;) {
+    if (cur.avail() < PCAP_REC_HDR_LEN) {
+      if (batch.length) yield batch;
+      batch = [];
+      if (!(await cur.ensure(PCAP_REC_HDR_LEN))) {
+        if (cur.avail() === 0) return;
+        throw new CaptureFormatError('ERR_TRUNCATED_RECORD', name, cur.abs,
+          `record header truncated (${cur.avail()} of 16 bytes)`);
+      }
+    }
+    const caplen = u32(cur.buf, cur.pos + 8);
+    if (caplen > MAX_RECORD || caplen > capLimit) {
+      if (batch.length) yield batch;
+      throw new CaptureFormatError('ERR_BAD_CAPLEN', name, cur.abs,
+        `record caplen ${caplen} is larger than ${caplen > MAX_RECORD ? 'any sane record (256 MiB)' : `the snaplen (${snaplen}) and the ${MAX_STANDARD_CAPLEN}-byte limit`}`);
+    }
+    const need = PCAP_REC_HDR_LEN + caplen;
+    if (cur.avail() < need) {
+      if (batch.length) yield batch;
+      batch = [];
+      if (!(await cur.ensure(need)))
+        throw new CaptureFormatError('ERR_TRUNCATED_RECORD', name, cur.abs,
+          `record truncated (${cur.avail()} of ${need} bytes)`);
+    }
+    const buf = cur.buf;
+    const p = cur.pos;
+    batch.push(new Mbuf(buf, p + PCAP_REC_HDR_LEN, caplen, {
+      caplen,
+      origLen: u32(buf, p + 12),
+      tsSec: u32(buf, p),
+      tsNsec: u32(buf, p + 4) * fracMul,
+      linktype,
+      ifidx,
+      frameNo: ++session.frames,
+    }));
+    info.frames++;
+    cur.advance(need);
+    if (batch.length >= MAX_BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import type { Mbuf } from '../mbuf/mbuf.js';
+
+/** One capture interface: a classic pcap file, or one pcapng IDB. */
+export interface Iface {
+  /** Global index over the run (files and sections in order). */
+  readonly ifidx: number;
+  readonly linktype: number;
+  readonly snaplen: number;
+  /** pcapng if_tsresol byte (6 = µs, 9 = ns, bit 7 set = power of 2); classic pcap: 6 or 9. */
+  readonly tsresol: number;
+  /** pcapng if_tsoffset, seconds. */
+  readonly tsoffset: number;
+  /** Byte order of the file or section (NULL link headers are in it). */
+  readonly bigEndian: boolean;
+  /** Interface name (pcapng if_name), when the capture gave one. */
+  readonly name: string | undefined;
+  /** The file the interface came from. */
+  readonly file: string;
+}
+
+/** What one input file turned out to be. */
+export interface FileInfo {
+  readonly name: string;
+  format: 'pcap' | 'pcapng';
+  gzip: boolean;
+  nanos: boolean;
+  bigEndian: boolean;
+  sections: number;
+  frames: number;
+  /** pcapng custom blocks: not packets, but they take a frame number as in Wireshark. */
+  customBlocks: number;
+}
+
+/** A batch of frames: each an Mbuf over capture memory with its packet header set. */
+export type Batch = Mbuf[];
+
+/** Largest batch a reader yields (bounds latency and the memory of one batch). */
+export const MAX_BATCH = 8192;
+
+/**
+ * State shared by the readers of one run: interfaces seen, frame numbering, byte counters.
+ * Readers of several files in one run share it, so frame numbers and interface indices continue.
+ */
+export class CaptureSession {
+  readonly ifaces: Iface[] = [];
+  readonly files: FileInfo[] = [];
+  /** Frames read so far (also the last frame number handed out). */
+  frames = 0;
+  /** Bytes copied because a record straddled two read chunks (the one copy file input makes). */
+  straddleBytes = 0;
+  /** Bytes of input consumed (decompressed), over all finished files. */
+  bytesRead = 0;
+  /** Bytes consumed so far including the file being read (for progress; compressed inputs count decompressed bytes). */
+  bytesInFlight = 0;
+
+  addIface(i: Omit<Iface, 'ifidx'>): Iface {
+    const iface: Iface = { ...i, ifidx: this.ifaces.length };
+    this.ifaces.push(iface);
+    return iface;
+  }
+}

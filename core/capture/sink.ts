@@ -1,0 +1,117 @@
+import { once } from 'node:events';
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { SockcapError } from '../errors.js';
+
+/** Bytes gathered before a flush is worth it. */
+const FLUSH_BYTES = 4 << 20;
+/** Views per writev call (IOV_MAX is 1024 on Linux). */
+const IOV_MAX = 1024;
+
+/**
+ * Where output bytes go. Writers push views (payload views still reference capture memory, so
+ * nothing is copied); `flush()` hands them to the file or stream with writev and honours
+ * backpressure; `close()` flushes and closes.
+ */
+export abstract class ByteSink {
+  protected pending: Uint8Array[] = [];
+  protected pendingBytes = 0;
+  /** Bytes written so far. */
+  written = 0;
+
+  push(v: Uint8Array): void {
+    this.pending.push(v);
+    this.pendingBytes += v.length;
+  }
+
+  /** Flush only when enough has gathered: call once per batch. */
+  async maybeFlush(): Promise<void> {
+    if (this.pendingBytes >= FLUSH_BYTES) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const views = this.pending;
+    this.pending = [];
+    this.written += this.pendingBytes;
+    this.pendingBytes = 0;
+    await this.writeViews(views);
+  }
+
+  protected abstract writeViews(views: Uint8Array[]): Promise<void>;
+  abstract close(): Promise<void>;
+}
+
+/** A file written with FileHandle.writev. */
+export class FileSink extends ByteSink {
+  private constructor(private readonly fh: FileHandle, readonly path: string) {
+    super();
+  }
+
+  static async open(path: string): Promise<FileSink> {
+    try {
+      return new FileSink(await open(path, 'w'), path);
+    } catch (e) {
+      throw new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  protected async writeViews(views: Uint8Array[]): Promise<void> {
+    try {
+      for (let i = 0; i < views.length; i += IOV_MAX) await writeAll(this.fh, views.slice(i, i + IOV_MAX));
+    } catch (e) {
+      throw new SockcapError('ERR_WRITE', `${this.path}: write failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.fh.close();
+    }
+  }
+}
+
+async function writeAll(fh: FileHandle, views: Uint8Array[]): Promise<void> {
+  let total = 0;
+  for (const v of views) total += v.length;
+  let { bytesWritten } = await fh.writev(views);
+  // short writes are rare on files; finish the remainder view by view
+  while (bytesWritten < total) {
+    let skip = bytesWritten;
+    const rest: Uint8Array[] = [];
+    for (const v of views) {
+      if (skip >= v.length) skip -= v.length;
+      else {
+        rest.push(v.subarray(skip));
+        skip = 0;
+      }
+    }
+    const r = await fh.writev(rest);
+    bytesWritten += r.bytesWritten;
+  }
+}
+
+/** A Node Writable (stdout, a socket, a test's collector), with backpressure. */
+export class StreamSink extends ByteSink {
+  constructor(private readonly ws: Writable, private readonly end = true) {
+    super();
+  }
+
+  protected async writeViews(views: Uint8Array[]): Promise<void> {
+    this.ws.cork();
+    for (const v of views) this.ws.write(v);
+    this.ws.uncork();
+    if (this.ws.writableNeedDrain) await once(this.ws, 'drain');
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.end) {
+      this.ws.end();
+      await once(this.ws, 'finish');
+    }
+  }
+}

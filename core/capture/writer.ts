@@ -1,0 +1,174 @@
+import { SockcapError } from '../errors.js';
+import type { Mbuf } from '../mbuf/mbuf.js';
+
+import { timeToTicks } from './pcapng-time.js';
+import { PCAPNG_SHB } from './pcapng-reader.js';
+import { PCAP_MAGIC_NS, PCAP_MAGIC_US } from './pcap-reader.js';
+import type { Iface } from './session.js';
+import type { ByteSink } from './sink.js';
+
+/**
+ * Small fresh buffers for record headers, carved from 64 KiB slabs: headers are the only bytes an
+ * output capture writes anew; payload views are pushed as they are.
+ */
+class HeaderSlab {
+  private slab = new Uint8Array(0);
+  private used = 0;
+
+  take(n: number): Uint8Array {
+    if (this.used + n > this.slab.length) {
+      this.slab = new Uint8Array(Math.max(65536, n));
+      this.used = 0;
+    }
+    const v = this.slab.subarray(this.used, this.used + n);
+    this.used += n;
+    return v;
+  }
+}
+
+const ZEROS = new Uint8Array(4);
+
+/** Write little-endian u32 (both writers emit host order x86: little-endian). */
+function le32put(b: Uint8Array, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v >>> 16;
+  b[o + 3] = v >>> 24;
+}
+
+/** Something frames can be written to: a capture file format over a ByteSink. */
+export interface FrameWriter {
+  /** Append one frame (the chain's bytes, with its packet header's timestamp and lengths). */
+  writeFrame(m: Mbuf): void;
+  readonly sink: ByteSink;
+  /** Frames written. */
+  readonly frames: number;
+}
+
+function pushChain(sink: ByteSink, m: Mbuf | null): void {
+  for (; m; m = m.next) if (m.len > 0) sink.push(m.buf.subarray(m.off, m.off + m.len));
+}
+
+/** Classic pcap (little-endian, µs or ns). One link type per file. */
+export class PcapWriter implements FrameWriter {
+  frames = 0;
+  private readonly slab = new HeaderSlab();
+
+  constructor(
+    readonly sink: ByteSink,
+    private readonly linktype: number,
+    private readonly snaplen: number,
+    private readonly nanos: boolean,
+  ) {
+    const h = new Uint8Array(24);
+    le32put(h, 0, nanos ? PCAP_MAGIC_NS : PCAP_MAGIC_US);
+    h[4] = 2;
+    h[6] = 4;
+    le32put(h, 16, snaplen);
+    le32put(h, 20, linktype);
+    sink.push(h);
+  }
+
+  writeFrame(m: Mbuf): void {
+    const hdr = m.hdr!;
+    if (hdr.linktype !== this.linktype)
+      throw new SockcapError('ERR_OUTPUT_FORMAT',
+        `frame ${hdr.frameNo} has link type ${hdr.linktype} but a classic pcap file holds one link type (${this.linktype}): write pcapng instead (--out-format pcapng)`);
+    const h = this.slab.take(16);
+    let caplen = 0;
+    for (let p: Mbuf | null = m; p; p = p.next) caplen += p.len;
+    le32put(h, 0, hdr.tsSec);
+    le32put(h, 4, this.nanos ? hdr.tsNsec : Math.floor(hdr.tsNsec / 1000));
+    le32put(h, 8, caplen);
+    le32put(h, 12, Math.max(hdr.origLen, caplen));
+    this.sink.push(h);
+    pushChain(this.sink, m);
+    this.frames++;
+  }
+}
+
+/** pcapng: one section, one IDB per input interface (written before its first packet), EPBs. */
+export class PcapngWriter implements FrameWriter {
+  frames = 0;
+  private readonly slab = new HeaderSlab();
+  /** Global ifidx → output interface id and its decimal resolution. */
+  private readonly out = new Map<number, { id: number; k: number }>();
+
+  constructor(
+    readonly sink: ByteSink,
+    private readonly ifaces: readonly Iface[],
+  ) {
+    const shb = new Uint8Array(28);
+    le32put(shb, 0, PCAPNG_SHB);
+    le32put(shb, 4, 28);
+    le32put(shb, 8, 0x1a2b3c4d);
+    shb[12] = 1;
+    shb.fill(0xff, 16, 24);
+    le32put(shb, 24, 28);
+    sink.push(shb);
+  }
+
+  private iface(ifidx: number): { id: number; k: number } {
+    let o = this.out.get(ifidx);
+    if (o) return o;
+    const src = this.ifaces[ifidx]!;
+    const k = src.tsresol & 0x80 || src.tsresol > 9 ? 9 : src.tsresol;
+    o = { id: this.out.size, k };
+    this.out.set(ifidx, o);
+    const name = src.name ? new TextEncoder().encode(src.name) : null;
+    const nameLen = name ? 4 + ((name.length + 3) & ~3) : 0;
+    const len = 20 + 8 + nameLen + 4 + (src.tsoffset ? 12 : 0);
+    const b = new Uint8Array(len);
+    le32put(b, 0, 1);
+    le32put(b, 4, len);
+    b[8] = src.linktype;
+    b[9] = src.linktype >>> 8;
+    le32put(b, 12, src.snaplen);
+    let p = 16;
+    b[p] = 9; b[p + 2] = 1; b[p + 4] = k;
+    p += 8;
+    if (name) {
+      b[p] = 2; b[p + 2] = name.length; b[p + 3] = name.length >>> 8;
+      b.set(name, p + 4);
+      p += nameLen;
+    }
+    if (src.tsoffset) {
+      b[p] = 14; b[p + 2] = 8;
+      le32put(b, p + 4, src.tsoffset >>> 0);
+      le32put(b, p + 8, Math.floor(src.tsoffset / 4294967296));
+      p += 12;
+    }
+    p += 4; // opt_endofopt
+    le32put(b, p, len);
+    this.sink.push(b);
+    return o;
+  }
+
+  writeFrame(m: Mbuf): void {
+    const hdr = m.hdr!;
+    const { id, k } = this.iface(hdr.ifidx);
+    let caplen = 0;
+    for (let p: Mbuf | null = m; p; p = p.next) caplen += p.len;
+    const pad = (4 - (caplen & 3)) & 3;
+    const len = 32 + caplen + pad;
+    const src = this.ifaces[hdr.ifidx]!;
+    const [hi, lo] = timeToTicks(hdr.tsSec - src.tsoffset, hdr.tsNsec, k);
+    const h = this.slab.take(28);
+    le32put(h, 0, 6);
+    le32put(h, 4, len);
+    le32put(h, 8, id);
+    le32put(h, 12, hi);
+    le32put(h, 16, lo);
+    le32put(h, 20, caplen);
+    le32put(h, 24, Math.max(hdr.origLen, caplen));
+    this.sink.push(h);
+    pushChain(this.sink, m);
+    if (pad) this.sink.push(ZEROS.subarray(0, pad));
+    const t = this.slab.take(4);
+    le32put(t, 0, len);
+    this.sink.push(t);
+    this.frames++;
+  }
+}
+
+

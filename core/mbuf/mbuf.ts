@@ -1,0 +1,156 @@
+/**
+ * Mbufs: the one data shape that travels through sockcap, from capture to socket buffer to output.
+ *
+ * BSD: sys/mbuf.h. An Mbuf is a window (`off`, `len`) onto a byte array it does not own. Capture
+ * bytes are never mutated and never copied: trimming changes `off`/`len`, splitting makes a second
+ * Mbuf over the same bytes. `next` chains the pieces of one packet or stream; `nextpkt` links packets
+ * in a queue. The packet header (BSD m_pkthdr) is kept only on the first Mbuf of a packet.
+ */
+
+/** Packet header: what the capture said about a frame (BSD struct pkthdr, plus capture metadata). */
+export interface PktHdr {
+  /** Bytes captured (caplen). */
+  caplen: number;
+  /** Bytes on the wire (origlen); larger than caplen when the snaplen cut the frame. */
+  origLen: number;
+  /** Timestamp, whole seconds since the epoch, as the capture stored it. */
+  tsSec: number;
+  /** Timestamp, nanoseconds part, as stored (not normalised: invalid values survive a round trip). */
+  tsNsec: number;
+  /** LINKTYPE_* of the interface the frame was captured on. */
+  linktype: number;
+  /** Global interface index (unique across files and pcapng sections of one run). */
+  ifidx: number;
+  /** 1-based frame number over the whole run, as Wireshark numbers frames. */
+  frameNo: number;
+}
+
+/** A window onto bytes that belong to capture memory (or to a small freshly emitted header). */
+export class Mbuf {
+  /** Next piece of the same packet or stream (BSD m_next). */
+  next: Mbuf | null = null;
+  /** Next packet in a queue (BSD m_nextpkt). */
+  nextpkt: Mbuf | null = null;
+  /** Packet header, on the first Mbuf of a packet only (BSD M_PKTHDR). */
+  hdr: PktHdr | null;
+
+  constructor(
+    /** The backing bytes; shared, never written through an Mbuf that references capture memory. */
+    public buf: Uint8Array,
+    /** Offset of the first byte of this Mbuf in `buf`. */
+    public off: number,
+    /** Number of bytes. */
+    public len: number,
+    hdr: PktHdr | null = null,
+  ) {
+    this.hdr = hdr;
+  }
+
+  /** BSD mtod(): a view (never a copy) of this Mbuf's bytes. */
+  data(): Uint8Array {
+    return this.buf.subarray(this.off, this.off + this.len);
+  }
+}
+
+/** BSD m_length(): total bytes in a chain. */
+export function m_length(m: Mbuf | null): number {
+  let n = 0;
+  for (; m; m = m.next) n += m.len;
+  return n;
+}
+
+/**
+ * BSD m_adj(): trim `req` bytes from the head of the chain (req > 0) or from the tail (req < 0).
+ * Only `off`/`len` change; emptied Mbufs stay in the chain with len 0, as in BSD.
+ */
+export function m_adj(m: Mbuf, req: number): void {
+  if (req >= 0) {
+    for (let p: Mbuf | null = m; p && req > 0; p = p.next) {
+      const k = Math.min(p.len, req);
+      p.off += k;
+      p.len -= k;
+      req -= k;
+    }
+    if (m.hdr) m.hdr = { ...m.hdr };
+    return;
+  }
+  let keep = m_length(m) + req;
+  for (let p: Mbuf | null = m; p; p = p.next) {
+    if (keep >= p.len) keep -= p.len;
+    else {
+      p.len = Math.max(0, keep);
+      keep = 0;
+    }
+  }
+}
+
+/**
+ * BSD m_split(): split the chain at byte `len0`; returns the tail (a new chain sharing the same
+ * bytes), or null when `len0` is beyond the end. The head keeps `len0` bytes.
+ */
+export function m_split(m: Mbuf, len0: number): Mbuf | null {
+  let p: Mbuf | null = m;
+  let left = len0;
+  while (p && left > p.len) {
+    left -= p.len;
+    p = p.next;
+  }
+  if (!p) return null;
+  const tail = new Mbuf(p.buf, p.off + left, p.len - left);
+  tail.next = p.next;
+  p.len = left;
+  p.next = null;
+  return tail;
+}
+
+/** BSD m_copym(): a new chain referencing bytes [off, off+len) of `m` (references, not bytes). */
+export function m_copym(m: Mbuf | null, off: number, len: number): Mbuf | null {
+  let head: Mbuf | null = null;
+  let tail: Mbuf | null = null;
+  for (; m && len > 0; m = m.next) {
+    if (off >= m.len) {
+      off -= m.len;
+      continue;
+    }
+    const k = Math.min(m.len - off, len);
+    const n = new Mbuf(m.buf, m.off + off, k);
+    if (tail) tail.next = n;
+    else head = n;
+    tail = n;
+    len -= k;
+    off = 0;
+  }
+  return head;
+}
+
+/** BSD m_cat(): append chain `n` to chain `m`. */
+export function m_cat(m: Mbuf, n: Mbuf | null): void {
+  let p = m;
+  while (p.next) p = p.next;
+  p.next = n;
+}
+
+/**
+ * BSD m_copydata(): copy bytes [off, off+len) of the chain into `out` at `outOff`.
+ * This one does copy: it is for callers that need contiguous bytes (hashing is not one of them).
+ */
+export function m_copydata(m: Mbuf | null, off: number, len: number, out: Uint8Array, outOff = 0): void {
+  for (; m && len > 0; m = m.next) {
+    if (off >= m.len) {
+      off -= m.len;
+      continue;
+    }
+    const k = Math.min(m.len - off, len);
+    out.set(m.buf.subarray(m.off + off, m.off + off + k), outOff);
+    outOff += k;
+    len -= k;
+    off = 0;
+  }
+}
+
+/** Views of every non-empty piece of a chain, in order (for hashing and writing without copies). */
+export function m_views(m: Mbuf | null): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (; m; m = m.next) if (m.len > 0) out.push(m.buf.subarray(m.off, m.off + m.len));
+  return out;
+}

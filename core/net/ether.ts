@@ -1,0 +1,52 @@
+import type { Ctx } from '../ctx.js';
+import type { Mbuf } from '../mbuf/mbuf.js';
+import { be16 } from '../wire/bytes.js';
+import {
+  ETHER_HDR_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_PPPOE_SESSION, isVlanType,
+  PPP_IPV4, PPP_IPV6, PPPOE_HDR_LEN, VLAN_TAG_LEN,
+} from '../wire/ethernet.js';
+import { ip6_input, ip_input } from './ip-input.js';
+
+/** Deepest VLAN stack followed (QinQinQ and beyond); deeper frames are dropped as unsupported. */
+const MAX_VLAN_DEPTH = 8;
+
+/** BSD ether_input(): Ethernet II, then any depth of 802.1Q/802.1ad tags, then the payload. */
+export function ether_input(ctx: Ctx, m: Mbuf, off: number): void {
+  if (m.len - off < ETHER_HDR_LEN) return ctx.stats.drop('ether.short');
+  ethertype_input(ctx, m, off + ETHER_HDR_LEN, be16(m.buf, m.off + off + 12));
+}
+
+/** Dispatch on an ethertype found at the link layer (Ethernet, SLL, SLL2, NULL mapped to it). */
+export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number): void {
+  for (let depth = 0; isVlanType(type); depth++) {
+    if (depth === MAX_VLAN_DEPTH) return ctx.stats.drop('ether.unsupported');
+    if (m.len - off < VLAN_TAG_LEN) return ctx.stats.drop('vlan.short');
+    ctx.stats.proto('vlan');
+    type = be16(m.buf, m.off + off + 2);
+    off += VLAN_TAG_LEN;
+  }
+  switch (type) {
+    case ETHERTYPE_IPV4:
+      return ip_input(ctx, m, off);
+    case ETHERTYPE_IPV6:
+      return ip6_input(ctx, m, off);
+    case ETHERTYPE_PPPOE_SESSION:
+      return pppoe_input(ctx, m, off);
+    case ETHERTYPE_ARP:
+      ctx.stats.proto('arp');
+      return;
+    default:
+      ctx.stats.proto('other');
+  }
+}
+
+function pppoe_input(ctx: Ctx, m: Mbuf, off: number): void {
+  if (m.len - off < PPPOE_HDR_LEN) return ctx.stats.drop('pppoe.short');
+  const o = m.off + off;
+  if (m.buf[o] !== 0x11 || m.buf[o + 1] !== 0) return ctx.stats.drop('pppoe.badver');
+  ctx.stats.proto('pppoe');
+  const proto = be16(m.buf, o + 6);
+  if (proto === PPP_IPV4) return ip_input(ctx, m, off + PPPOE_HDR_LEN);
+  if (proto === PPP_IPV6) return ip6_input(ctx, m, off + PPPOE_HDR_LEN);
+  ctx.stats.drop('pppoe.unsupported');
+}

@@ -1,0 +1,82 @@
+import type { Ctx } from '../ctx.js';
+import type { Mbuf } from '../mbuf/mbuf.js';
+import { be16 } from '../wire/bytes.js';
+import { checkIpv4, ipv4BadSum, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
+import { parseIpv6 } from '../wire/ipv6.js';
+
+/** Raw IP link types: the version nibble picks IPv4 or IPv6. */
+export function ip_input_any(ctx: Ctx, m: Mbuf, off: number): void {
+  if (m.len - off < 1) return ctx.stats.drop('ip.short');
+  const v = m.buf[m.off + off]! >> 4;
+  if (v === 4) return ip_input(ctx, m, off);
+  if (v === 6) return ip6_input(ctx, m, off);
+  ctx.stats.drop('ip.badvers');
+}
+
+/**
+ * BSD ip_input(): check the IPv4 header once, trim link-layer padding past the total length,
+ * count a bad header checksum (dropping only with verifyChecksums), send fragments to ip_reass and
+ * the rest to the transport. A datagram cut by the snaplen goes up with what was captured.
+ */
+export function ip_input(ctx: Ctx, m: Mbuf, off: number): void {
+  const st = ctx.stats;
+  const n = m.len - off;
+  const o = m.off + off;
+  const hlen = checkIpv4(m.buf, o, n);
+  if (typeof hlen !== 'number') return st.drop(hlen);
+  st.proto('ipv4');
+  const totalLen = be16(m.buf, o + 2);
+  const wireAvail = m.hdr!.origLen - (m.hdr!.caplen - n);
+  if (totalLen > wireAvail) return st.drop('ip.badlen');
+  if (ipv4BadSum(m.buf, o, hlen)) {
+    if (ctx.opts.verifyChecksums) return st.drop('ip.badsum');
+    st.note('ip.badsum');
+  }
+  const frag = be16(m.buf, o + 6);
+  if (frag & 0x3fff) {
+    st.proto('ipv4.fragment');
+    return ctx.ipReass(m, off, 4, Math.min(n, totalLen), totalLen);
+  }
+  transport(ctx, m, off, off + hlen, m.buf[o + 9]!, 4, Math.min(n, totalLen), totalLen);
+}
+
+/** BSD ip6_input(): the fixed header, the extension chain, then fragments or the transport. */
+export function ip6_input(ctx: Ctx, m: Mbuf, off: number): void {
+  const st = ctx.stats;
+  const n = m.len - off;
+  const r = parseIpv6(m.buf, m.off + off, n);
+  if (typeof r === 'string') return st.drop(r);
+  st.proto('ipv6');
+  if (r.payloadLen === 0 && r.exts.length > 0 && r.exts[0]!.type === 0) return st.drop('ip6.jumbo');
+  const totalLen = 40 + r.payloadLen;
+  const wireAvail = m.hdr!.origLen - (m.hdr!.caplen - n);
+  if (totalLen > wireAvail) return st.drop('ip6.badlen');
+  if (r.frag) {
+    st.proto('ipv6.fragment');
+    return ctx.ipReass(m, off, 6, Math.min(n, totalLen), totalLen);
+  }
+  transport(ctx, m, off, off + r.upperOff, r.proto, 6, Math.min(n, totalLen), totalLen);
+}
+
+/**
+ * Deliver to the transport protocol. `capLen` is the datagram's captured length, `totalLen` its
+ * length on the wire.
+ */
+export function transport(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number, proto: number, ipv: 4 | 6,
+  capLen: number, totalLen: number): void {
+  const st = ctx.stats;
+  switch (proto) {
+    case IPPROTO_TCP:
+      st.proto('tcp');
+      return ctx.tcpInput(m, ipOff, thOff, ipv, ipOff + capLen, ipOff + totalLen);
+    case IPPROTO_UDP:
+      st.proto('udp');
+      return;
+    case IPPROTO_ICMP:
+    case IPPROTO_ICMPV6:
+      st.proto(ipv === 4 ? 'icmp' : 'icmp6');
+      return;
+    default:
+      st.proto(`ip.proto${proto}`);
+  }
+}

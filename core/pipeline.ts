@@ -1,0 +1,54 @@
+import type { CaptureOutput } from './capture/output.js';
+import { type CaptureInput, readCaptures } from './capture/reader.js';
+import { SockcapError } from './errors.js';
+import type { Stack } from './stack.js';
+
+/** How one pass over the inputs ended. */
+export interface PipelineResult {
+  /** Frames handed to the stack. */
+  frames: number;
+  /** Set when an input could not be read to its end; every good frame before it was processed. */
+  error: SockcapError | null;
+  /** True when `count` stopped the run early. */
+  stoppedAtCount: boolean;
+}
+
+export interface PipelineOptions {
+  /** Stop after this many frames (tcpdump -c). */
+  readonly count?: number;
+  /** Pass every input frame through to this output unchanged. */
+  readonly output?: CaptureOutput;
+  /** Called after each batch (progress reporting); must not throw. */
+  readonly onBatch?: () => void;
+}
+
+/**
+ * Drive the stack with every frame of the inputs, in order, batch by batch. Operational errors
+ * (SockcapError) end the pass and are returned, not thrown, so the caller can still report and
+ * close what was processed; anything else is a bug and is thrown.
+ */
+export async function runPipeline(inputs: readonly CaptureInput[], stack: Stack, opts: PipelineOptions = {}): Promise<PipelineResult> {
+  const res: PipelineResult = { frames: 0, error: null, stoppedAtCount: false };
+  const limit = opts.count ?? Infinity;
+  try {
+    for await (let batch of readCaptures(inputs, stack.session)) {
+      if (res.frames + batch.length >= limit) {
+        batch = batch.slice(0, limit - res.frames);
+        res.stoppedAtCount = true;
+      }
+      stack.input(batch);
+      res.frames += batch.length;
+      if (opts.output) {
+        for (const m of batch) opts.output.writeFrame(m);
+        await opts.output.maybeFlush();
+      }
+      opts.onBatch?.();
+      if (res.stoppedAtCount) break;
+    }
+  } catch (e) {
+    if (!(e instanceof SockcapError)) throw e;
+    res.error = e;
+  }
+  stack.finish();
+  return res;
+}

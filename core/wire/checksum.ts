@@ -1,0 +1,48 @@
+/**
+ * RFC 1071 internet checksum. The fast path sums 32-bit big-endian words through a DataView into a
+ * float accumulator (exact up to 2^53, far beyond any packet), folding once at the end.
+ */
+
+/** One's-complement sum of bytes [o, o+n) added to `acc` (not folded, not inverted). */
+export function sum16(b: Uint8Array, o: number, n: number, acc = 0): number {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let i = o;
+  const end4 = o + (n & ~3);
+  for (; i < end4; i += 4) acc += dv.getUint32(i);
+  // a 32-bit word is two 16-bit words: fold the high halves down later; the sum stays exact
+  if (n & 2) {
+    acc += dv.getUint16(i);
+    i += 2;
+  }
+  if (n & 1) acc += b[i]! << 8;
+  return acc;
+}
+
+/** Fold a sum16 accumulator to 16 bits and complement it: the checksum field value. */
+export function fold(acc: number): number {
+  // reduce a 53-bit-safe sum of 32-bit words to 16 bits
+  let s = (acc % 0x10000) + Math.floor(acc / 0x10000) % 0x10000 + Math.floor(acc / 0x100000000);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/** Checksum of a byte range (e.g. an IPv4 header): 0 when the stored checksum is correct. */
+export function checksum(b: Uint8Array, o: number, n: number): number {
+  return fold(sum16(b, o, n));
+}
+
+/** Pseudo-header sum for TCP/UDP over IPv4 (RFC 793) or IPv6 (RFC 8200 §8.1). */
+export function pseudoSum(b: Uint8Array, srcOff: number, addrLen: number, proto: number, len: number): number {
+  // source and destination are adjacent in both IPv4 and IPv6 headers
+  return sum16(b, srcOff, 2 * addrLen, proto + len);
+}
+
+/**
+ * Checksum of a TCP or UDP segment [thOff, thOff+len) of `b` whose IP header is at `ipOff`
+ * (version `ipv`). Returns the value for the checksum field when that field holds 0, or 0 when
+ * verifying a segment whose stored checksum is right.
+ */
+export function transportChecksum(b: Uint8Array, ipOff: number, ipv: 4 | 6, proto: number, thOff: number, len: number): number {
+  const acc = ipv === 4 ? pseudoSum(b, ipOff + 12, 4, proto, len) : pseudoSum(b, ipOff + 8, 16, proto, len);
+  return fold(sum16(b, thOff, len, acc));
+}

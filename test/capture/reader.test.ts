@@ -1,0 +1,156 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { fixture, corpus, CORPUS, HAS_CORPUS, HAS_TSHARK } from '../helpers/paths.js';
+import { readAll } from '../helpers/read.js';
+import { chunked, pcapFile, tcpFrame } from '../helpers/build.js';
+import { when } from '../helpers/skip.js';
+
+const run = promisify(execFile);
+
+/** Files tshark cannot read: what sockcap must say instead, and how many frames come first. */
+const MALFORMED: Record<string, { code: string; offset: number; frames: number; why: string }> = {
+  'node-pcap-parser__malformed.pcap': { code: 'ERR_BAD_MAGIC', offset: 0, frames: 0, why: '30 bytes of text' },
+  'suricata-verify__bug-6875-01__fuzz.pcap': { code: 'ERR_BAD_CAPLEN', offset: 228, frames: 1,
+    why: 'record 2 claims caplen 1409179648 (tshark guesses a pcap variant and reads 2 frames; the second is garbage)' },
+  'suricata-verify__bug-1450-04__tls_DER-incomplete-header.pcap': { code: 'ERR_BAD_CAPLEN', offset: 5035, frames: 6,
+    why: 'record 7 claims caplen 4325376 > snaplen 262144' },
+  'suricata-verify__http-mime-truncated__input.pcap': { code: 'ERR_TRUNCATED_RECORD', offset: 2715459, frames: 2696,
+    why: 'file ends 1 byte into a record header' },
+  'libpcap__pcap-invalid-version-1.pcap': { code: 'ERR_BAD_VERSION', offset: 4, frames: 0, why: 'pcap version 1.4' },
+  'libpcap__pcapng-invalid-vers-1.pcapng': { code: 'ERR_BAD_VERSION', offset: 12, frames: 0, why: 'SHB version 0.1' },
+  'libpcap__shb-option-too-long.pcapng': { code: 'ERR_BAD_BLOCK', offset: 0, frames: 0, why: 'SHB option runs past its block' },
+  'libpcap__linktype-reserved-field-not-zero.pcap': { code: 'ERR_BAD_LINKTYPE', offset: 20, frames: 0, why: 'reserved link-type bits set' },
+  'gopacket__le__test901.pcapng': { code: 'ERR_BAD_VERSION', offset: 492, frames: 1, why: 'second section has SHB version 2.0' },
+};
+
+const corpusFiles = HAS_CORPUS ? readdirSync(CORPUS).filter((f) => /\.pcap(ng)?$/.test(f)) : [];
+
+when(HAS_CORPUS && HAS_TSHARK, 'needs ../shared/corpus and tshark')('every corpus capture tshark reads: same frame count', async (t) => {
+  const good = corpusFiles.filter((f) => !(f in MALFORMED));
+  t.true(good.length > 60);
+  for (const f of good) {
+    const { stdout } = await run('tshark', ['-r', corpus(f), '-T', 'fields', '-e', 'frame.number'], { maxBuffer: 1 << 26 });
+    const tsharkFrames = stdout.split('\n').filter(Boolean).length;
+    const { frames, error, session } = await readAll({ name: corpus(f) });
+    t.is(error, null, `${f}: ${error?.message}`);
+    // pcapng custom blocks are frames to Wireshark but not packets: they take a frame number only
+    t.is(frames.length + session.files[0]!.customBlocks, tsharkFrames, f);
+    t.is(session.frames, tsharkFrames, `${f}: last frame number`);
+  }
+});
+
+for (const [f, want] of Object.entries(MALFORMED)) {
+  when(HAS_CORPUS, 'needs ../shared/corpus')(`malformed ${f}: ${want.code} at ${want.offset} after ${want.frames} frames (${want.why})`, async (t) => {
+    const { frames, error } = await readAll({ name: corpus(f) });
+    t.is(frames.length, want.frames);
+    t.is(error?.code, want.code);
+    t.is(error?.offset, want.offset);
+    t.regex(error!.message, new RegExp(`${f.replace(/[.]/g, '\\.')}: .* at byte offset ${want.offset}$`));
+  });
+}
+
+test('a record straddling read chunks reads the same at every chunk size', async (t) => {
+  const bytes = readFileSync(fixture('tcp/smtp.pcap'));
+  const whole = await readAll({ name: 'smtp' , path: fixture('tcp/smtp.pcap') });
+  t.is(whole.frames.length, 60);
+  for (const size of [1, 7, 16, 17, 100, 1514, 4096]) {
+    const r = await readAll({ name: `chunks of ${size}`, stream: chunked(bytes, size) });
+    t.is(r.error, null);
+    t.deepEqual(r.frames, whole.frames, `chunk size ${size}`);
+    t.true(r.session.straddleBytes > 0);
+  }
+  t.is(whole.session.straddleBytes, 0, 'a file read in big chunks copies nothing');
+});
+
+test('gzip input is detected by magic and reads like the plain file', async (t) => {
+  const plain = await readAll({ name: fixture('tcp/smtp.pcap') });
+  const gz = await readAll({ name: fixture('tcp/smtp.pcap.gz') });
+  t.is(gz.error, null);
+  t.true(gz.session.files[0]!.gzip);
+  t.deepEqual(gz.frames, plain.frames);
+});
+
+test('a gzip stream cut short: frames before the cut, then ERR_GZIP naming the file', async (t) => {
+  const gz = readFileSync(fixture('tcp/smtp.pcap.gz'));
+  const r = await readAll({ name: 'cut.gz', stream: chunked(gz.subarray(0, gz.length - 200), 512) });
+  t.true(r.frames.length > 40 && r.frames.length < 60);
+  t.regex(r.error!.message, /^cut\.gz: /);
+  t.true(['ERR_GZIP', 'ERR_TRUNCATED_RECORD'].includes(r.error!.code!));
+});
+
+test('truncation at every byte: all complete records first, then an error at the cut record', async (t) => {
+  const frames = [0, 1, 2].map((i) => tcpFrame({ seq: i * 10, payload: 'x'.repeat(5 + i) }));
+  const file = pcapFile(frames.map((data) => ({ data })));
+  const starts = [24];
+  for (const f of frames) starts.push(starts.at(-1)! + 16 + f.length);
+  for (let cut = 0; cut < file.length; cut++) {
+    const r = await readAll({ name: 't', stream: chunked(file.subarray(0, cut), 64) });
+    const complete = starts.filter((s, i) => i > 0 && s <= cut).length;
+    t.is(r.frames.length, complete, `cut at ${cut}`);
+    if (cut === starts[complete]) t.is(r.error, null, `clean end at ${cut}`);
+    else {
+      t.truthy(r.error, `cut at ${cut}`);
+      t.is(r.error!.offset, cut < 24 ? 0 : starts[complete], `offset at cut ${cut}`);
+    }
+  }
+});
+
+test('classic pcap: both byte orders, µs and ns, timestamps exact', async (t) => {
+  const data = tcpFrame({ payload: 'hello' });
+  for (const bigEndian of [false, true])
+    for (const nanos of [false, true]) {
+      const frac = nanos ? 999_999_999 : 999_999;
+      const file = pcapFile([{ data, tsSec: 4294967295, tsFrac: frac }], { bigEndian, nanos });
+      const r = await readAll({ name: 'x', stream: chunked(file, 1 << 20) });
+      t.is(r.frames[0]!.tsSec, 4294967295);
+      t.is(r.frames[0]!.tsNsec, nanos ? 999_999_999 : 999_999_000);
+      t.is(r.frames[0]!.hex, Buffer.from(data).toString('hex'));
+      t.is(r.session.files[0]!.nanos, nanos);
+      t.is(r.session.files[0]!.bigEndian, bigEndian);
+    }
+});
+
+test('fixtures: big-endian ns, SLL ns, multi-section and multi-interface pcapng', async (t) => {
+  const be = await readAll({ name: fixture('link/nanosecs-big-endian.pcap') });
+  t.true(be.session.files[0]!.bigEndian && be.session.files[0]!.nanos);
+  const sll = await readAll({ name: fixture('link/sll-nano.pcap') });
+  t.is(sll.frames[0]!.linktype, 113);
+  t.not(sll.frames[0]!.tsNsec % 1000, 0, 'nanosecond digits survive');
+  const three = await readAll({ name: fixture('link/three-sections.pcapng') });
+  t.is(three.error, null);
+  t.is(three.session.files[0]!.sections, 3);
+  t.is(three.session.files[0]!.customBlocks, 3);
+  t.deepEqual(new Set(three.frames.map((f) => f.linktype)), new Set([1, 0]));
+  const many = await readAll({ name: fixture('link/many-interfaces.pcapng') });
+  t.is(many.session.ifaces.length, 11);
+  t.deepEqual(new Set(many.frames.map((f) => f.linktype)), new Set([1, 0]));
+});
+
+test('several files in one run: frame numbers and interfaces continue', async (t) => {
+  const r = await readAll([{ name: fixture('tcp/smtp.pcap') }, { name: fixture('link/many-interfaces.pcapng') }]);
+  t.is(r.error, null);
+  t.deepEqual(r.frames.map((f) => f.frameNo), r.frames.map((_, i) => i + 1));
+  t.is(r.session.ifaces.length, 12);
+  t.is(r.session.files.length, 2);
+});
+
+test('a missing file is ERR_OPEN naming it', async (t) => {
+  const r = await readAll({ name: '/nonexistent/x.pcap' });
+  t.is(r.error?.code, 'ERR_OPEN');
+  t.regex(r.error!.message, /^\/nonexistent\/x\.pcap: cannot open/);
+});
+
+test('pcapng: block length not a multiple of 4, too small, and a packet for an undeclared interface', async (t) => {
+  const base = readFileSync(fixture('link/many-interfaces.pcapng'));
+  const shbLen = base.readUInt32LE(4);
+  for (const [len, re] of [[shbLen + 2, /not a multiple of 4/], [8, /too small/]] as const) {
+    const b = Buffer.from(base);
+    b.writeUInt32LE(len, shbLen + 4); // the first IDB's length
+    const r = await readAll({ name: 'p', stream: chunked(b, 1 << 20) });
+    t.is(r.error?.code, 'ERR_BAD_BLOCK');
+    t.is(r.error?.offset, shbLen);
+    t.regex(r.error!.message, re);
+  }
+});

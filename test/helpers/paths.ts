@@ -1,0 +1,33 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run compiled from dist/test, so walk up to package.json). */
+export const ROOT = (() => {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'package.json'))) d = dirname(d);
+  return d;
+})();
+
+/** Path of a committed fixture. */
+export const fixture = (rel: string): string => join(ROOT, 'fixtures', rel);
+
+/** The shared corpus beside the repository, when present. */
+export const CORPUS = resolve(ROOT, '..', 'shared', 'corpus');
+export const HAS_CORPUS = existsSync(join(CORPUS, 'INDEX.md'));
+export const corpus = (name: string): string => join(CORPUS, name);
+
+function has(cmd: string): boolean {
+  try {
+    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const HAS_TSHARK = has('tshark');
+
+/** The CLI entry point (tests run against the build `npm test` just made). */
+export const CLI = join(ROOT, 'dist', 'cmd', 'run.js');
