@@ -12,6 +12,15 @@ export abstract class SockcapCommand extends Command {
     return this.exit(err.exitCode);
   }
 
+  /**
+   * A run that produced results and then met a failure (a corrupt record after good ones): the
+   * results stand, the failure is one line on stderr and sets the exit code.
+   */
+  protected failAfter(err: SockcapError): void {
+    process.stderr.write(`sockcap: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  }
+
   protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
     if (err instanceof SockcapError) this.fail(err);
     return super.catch(err);

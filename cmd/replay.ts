@@ -47,15 +47,11 @@ export default class Replay extends SockcapCommand {
     }
     if (output) await output.close();
     const summary = replaySummary(stack, res.error);
-    if (this.jsonEnabled()) {
-      if (res.error) {
-        this.logJson(summary);
-        this.fail(res.error);
-      }
+    if (!this.jsonEnabled()) (toStdout ? process.stderr : process.stdout).write(formatReplaySummary(summary) + '\n');
+    if (res.error) {
+      this.failAfter(res.error);
       return summary;
     }
-    (toStdout ? process.stderr : process.stdout).write(formatReplaySummary(summary) + '\n');
-    if (res.error) this.fail(res.error);
     if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
     return summary;
   }

@@ -1,0 +1,86 @@
+/**
+ * `npm run bench`: generates the benchmark captures (once, under bench-data/), then times sockcap
+ * next to a minimal record walker and, when installed, tcpdump, tcpflow and tshark, in one run.
+ * Prints one table: median wall time over BENCH_RUNS runs (default 3), MB/s, packets/s, peak RSS,
+ * and ratios to the walker and to tcpflow measured in the same run. Sizes: BENCH_BULK_MB (1024),
+ * BENCH_SHORT_MB (256); set BENCH_ONLY=bulk or short to run one.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, CLI } from '../helpers/paths.js';
+import { generate } from './gen.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const DATA = join(ROOT, 'bench-data');
+const WALKER = join(ROOT, 'dist', 'test', 'bench', 'walker.js');
+const HAS_TIME = existsSync('/usr/bin/time');
+
+interface Row { name: string; secs: number; rssMiB: number | null }
+
+function has(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/** Run a command RUNS times (page cache warmed first); median wall seconds and max peak RSS. */
+function time(name: string, file: string, cmd: string, args: string[], pre?: () => void): Row {
+  execFileSync('sh', ['-c', `cat '${file}' > /dev/null`]);
+  const secs: number[] = [];
+  let rss: number | null = null;
+  for (let i = 0; i < RUNS; i++) {
+    pre?.();
+    const argv = HAS_TIME ? ['/usr/bin/time', '-f', '%M', cmd, ...args] : [cmd, ...args];
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
+    secs.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    if (r.status !== 0 && !(cmd === 'tshark' && r.status === null)) {
+      console.error(`${name}: exit ${r.status}: ${r.stderr.slice(-400)}`);
+    }
+    if (HAS_TIME) {
+      const kb = Number(r.stderr.trim().split('\n').at(-1));
+      if (Number.isFinite(kb)) rss = Math.max(rss ?? 0, kb / 1024);
+    }
+  }
+  secs.sort((a, b) => a - b);
+  return { name, secs: secs[Math.floor(secs.length / 2)]!, rssMiB: rss };
+}
+
+function table(title: string, file: string, frames: number, rows: Row[]): string {
+  const size = statSync(file).size;
+  const base = rows.find((r) => r.name === 'minimal walker')!;
+  const flow = rows.find((r) => r.name.startsWith('tcpflow -FX'));
+  const out = [`\n### ${title}: ${(size / 2 ** 20).toFixed(0)} MiB, ${frames.toLocaleString('en-US')} packets\n`,
+    '| command | median s | MB/s | packets/s | peak RSS MiB | walker time / this | tcpflow -FX time / this |', '|---|---:|---:|---:|---:|---:|---:|'];
+  for (const r of rows)
+    out.push(`| ${r.name} | ${r.secs.toFixed(2)} | ${(size / r.secs / 1e6).toFixed(0)} | ${(frames / r.secs / 1e3).toFixed(0)} k | ${r.rssMiB?.toFixed(0) ?? 'n/a'} | ${(base.secs / r.secs).toFixed(2)} | ${flow ? (flow.secs / r.secs).toFixed(2) : 'n/a'} |`);
+  return out.join('\n');
+}
+
+async function bench(kind: 'bulk' | 'short'): Promise<string> {
+  mkdirSync(DATA, { recursive: true });
+  const mb = Number(process.env[kind === 'bulk' ? 'BENCH_BULK_MB' : 'BENCH_SHORT_MB'] ?? (kind === 'bulk' ? 1024 : 256));
+  const file = join(DATA, `${kind}-${mb}M.pcap`);
+  const flows = kind === 'bulk' ? 2000 : 100_000;
+  if (!existsSync(file)) {
+    console.error(`generating ${file} ...`);
+    await generate({ path: file, bytes: mb * 2 ** 20, flows, perFlow: kind === 'bulk' ? Math.ceil((mb * 2 ** 20) / flows) : 1500 });
+  }
+  const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
+  const rows: Row[] = [];
+  rows.push(time('minimal walker', file, process.execPath, [WALKER, file]));
+  rows.push(time('sockcap replay', file, process.execPath, [CLI, 'replay', file, '-q', '--json']));
+  if (has('tcpdump')) rows.push(time('tcpdump -r -w /dev/null', file, 'tcpdump', ['-r', file, '-w', '/dev/null']));
+  if (has('tcpflow')) {
+    const d = mkdtempSync(join(tmpdir(), 'bench-tcpflow-'));
+    rows.push(time('tcpflow -FX (flows only)', file, 'tcpflow', ['-FX', '-r', file, '-o', d], () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); }));
+    rmSync(d, { recursive: true, force: true });
+  }
+  if (has('tshark') && process.env.BENCH_TSHARK !== '0') rows.push(time('tshark -q -z conv,tcp', file, 'tshark', ['-q', '-n', '-r', file, '-z', 'conv,tcp']));
+  return table(kind === 'bulk' ? `bulk (${flows.toLocaleString('en-US')} flows)` : `short (${flows.toLocaleString('en-US')} flows)`, file, frames, rows);
+}
+
+const only = process.env.BENCH_ONLY;
+const parts = [`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; runs per row: ${RUNS}`];
+for (const k of ['bulk', 'short'] as const) if (!only || only === k) parts.push(await bench(k));
+console.log(parts.join('\n'));

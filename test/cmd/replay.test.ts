@@ -1,0 +1,68 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { fixture } from '../helpers/paths.js';
+import { cli } from '../helpers/cli.js';
+
+test('replay prints frames, link types, protocols and drops', async (t) => {
+  const r = await cli(['replay', fixture('tcp/smtp.pcap')]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^frames: 60 /m);
+  t.regex(r.stdout, /link types: EN10MB \(1\) 60/);
+  t.regex(r.stdout, /protocols: ipv4 60, tcp 53, icmp 4, udp 3/);
+});
+
+test('replay --json has the documented shape', async (t) => {
+  const r = await cli(['replay', fixture('tcp/smtp.pcap'), '--json']);
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.is(j.frames, 60);
+  t.is(j.bytes, 26866);
+  t.deepEqual(j.linktypes, { 1: 60 });
+  t.deepEqual(j.drops, {});
+  t.is(j.protocols.tcp, 53);
+});
+
+test('replay reads stdin with - and several files in order; -c stops early', async (t) => {
+  const r = await cli(['replay', '-', fixture('link/sll-nano.pcap'), '--json'], readFileSync(fixture('tcp/smtp.pcap')));
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.deepEqual(j.files.map((f: { name: string }) => f.name), ['-', fixture('link/sll-nano.pcap')]);
+  t.deepEqual(j.linktypes, { 1: 60, 113: j.linktypes['113'] });
+  const c = JSON.parse((await cli(['replay', fixture('tcp/smtp.pcap'), '-c', '7', '--json'])).stdout);
+  t.is(c.frames, 7);
+});
+
+test('bad input: one line naming file and offset, distinct exit code, no stack trace', async (t) => {
+  const bad = await cli(['replay', fixture('malformed/bad-magic.pcap')]);
+  t.is(bad.code, 3);
+  t.is(bad.stderr.trim(), `sockcap: ${fixture('malformed/bad-magic.pcap')}: not a pcap or pcapng capture (magic 0x74686973) at byte offset 0`);
+  const ver = await cli(['replay', fixture('malformed/pcapng-invalid-version.pcapng')]);
+  t.is(ver.code, 3);
+  t.regex(ver.stderr, /unsupported pcapng section version 0\.1 at byte offset 12\n$/);
+  const missing = await cli(['replay', '/nonexistent.pcap']);
+  t.is(missing.code, 4);
+  t.notRegex(missing.stderr, /\n\s+at /);
+});
+
+test('the good frames before a corrupt record are reported and written', async (t) => {
+  const r = await cli(['replay', fixture('malformed/absurd-caplen.pcap'), '--json']);
+  t.is(r.code, 3);
+  const j = JSON.parse(r.stdout);
+  t.is(j.frames, 1);
+  t.is(j.error.code, 'ERR_BAD_CAPLEN');
+  t.is(j.error.offset, 228);
+});
+
+test('an empty capture exits non-zero: nothing was processed', async (t) => {
+  const empty = Buffer.from('d4c3b2a1020004000000000000000000ffff000001000000', 'hex');
+  const r = await cli(['replay', '-'], empty);
+  t.is(r.code, 6);
+  t.regex(r.stderr, /no frames were read/);
+});
+
+test('-w - writes the capture to stdout and the report to stderr', async (t) => {
+  const r = await cli(['replay', fixture('tcp/smtp.pcap'), '-w', '-']);
+  t.is(r.code, 0);
+  t.deepEqual(Buffer.from(r.stdout, 'latin1'), readFileSync(fixture('tcp/smtp.pcap')));
+  t.regex(r.stderr, /^frames: 60 /m);
+});

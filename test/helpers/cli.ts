@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { CLI } from './paths.js';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI with arguments (and optional stdin bytes). */
+export function cli(args: string[], stdin?: Uint8Array): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    if (stdin) p.stdin.end(stdin);
+    else p.stdin.end();
+  });
+}
+
+/** A temporary directory removed when the test ends. */
+export function tmp(t: ExecutionContext): string {
+  const d = mkdtempSync(join(tmpdir(), 'sockcap-'));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
