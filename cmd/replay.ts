@@ -6,6 +6,7 @@ import { formatReplaySummary, replaySummary, type ReplaySummary } from '../core/
 import { Stack } from '../core/stack.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { SockcapCommand } from './base.js';
+import { DrainApp } from '../core/socket/reader.js';
 import { captureInputs } from './inputs.js';
 import { startProgress } from './progress.js';
 
@@ -27,13 +28,19 @@ export default class Replay extends SockcapCommand {
     'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: the first input\'s)' })(),
     'verify-checksums': Flags.boolean({ summary: 'drop packets with bad IP/TCP checksums instead of counting them' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),
+    hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
+    overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: keep the first copy (BSD) or the last' })(),
   };
 
   async run(): Promise<ReplaySummary> {
     const { argv, flags } = await this.parse(Replay);
     const files = argv as string[];
     const session = new CaptureSession();
-    const stack = new Stack(session, { verifyChecksums: flags['verify-checksums'] });
+    const stack = new Stack(session, {
+      verifyChecksums: flags['verify-checksums'],
+      policy: flags.overlap,
+      app: new DrainApp(flags.hash),
+    });
     const toStdout = flags.write === '-';
     const output = flags.write
       ? await CaptureOutput.open(toStdout ? process.stdout : flags.write, session, flags['out-format'])

@@ -3,10 +3,35 @@ import type { Ctx, InputOptions } from './ctx.js';
 import type { Mbuf } from './mbuf/mbuf.js';
 import { if_input } from './net/if.js';
 import { Stats } from './stats.js';
-import { checkTcp } from './wire/tcp.js';
+import { checkTcp, parseTcpOptions, TH_ACK, TH_SYN, tcpAck, tcpFlags, tcpSeq, tcpWindow } from './wire/tcp.js';
+import { be16 } from './wire/bytes.js';
+import { transportChecksum } from './wire/checksum.js';
+import { IPPROTO_TCP } from './wire/ipv4.js';
+import { m_copym, Mbuf as MbufClass } from './mbuf/mbuf.js';
+import { Connection, PcbTable } from './net/in-pcb.js';
+import { IpReass } from './net/ip-reass.js';
+import { type Segment, tcp_drain, tcp_input, type TcpCtx } from './tcp/tcp-input.js';
+import { type OverlapPolicy, tcp_skip_gap } from './tcp/tcp-reass.js';
+import type { Tcpcb } from './tcp/tcpcb.js';
+import { sorwakeup } from './socket/socket.js';
+import { connSummary, type ConnSummary } from './tcp/summary.js';
+import { DrainApp, type SocketApp } from './socket/reader.js';
 
 /** Options of a Stack; every field has a default. */
-export type StackOptions = Readonly<Partial<InputOptions>>;
+export type StackOptions = Readonly<Partial<InputOptions & {
+  /** Overlapping data with different bytes: which copy wins. Default `first` (bytes already received). */
+  policy: OverlapPolicy;
+  /** Captured bytes one direction may hold out of order before its hole is skipped. Default 4 MiB. */
+  reassLimit: number;
+  /** Captured bytes all connections may hold out of order. Default 256 MiB. */
+  reassTotal: number;
+  /** Connections in the table; the oldest is evicted beyond it. Default 262,144. */
+  maxConnections: number;
+  /** Compute TCP checksums to count bad ones (always on with verifyChecksums). Default true. */
+  checksums: boolean;
+  /** The reader of every socket. Default: drain into nothing (DrainApp without hashing). */
+  app: SocketApp;
+}>>;
 
 /**
  * The userland network stack one run drives: it owns the counters, the interface table (shared
@@ -16,12 +41,38 @@ export type StackOptions = Readonly<Partial<InputOptions>>;
 export class Stack implements Ctx {
   readonly stats = new Stats();
   readonly opts: InputOptions;
+  readonly pcbs = new PcbTable();
+  /** Connections that have left the table, in the order they left. */
+  readonly finished: ConnSummary[] = [];
+  /** Captured bytes held in reassembly queues, over every connection. */
+  reassBytes = 0;
+  private nextStream = 0;
+  private now = 0;
+  private readonly app: SocketApp;
+  private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; checksums: boolean };
+  private readonly tcpCtx: TcpCtx;
+  private readonly reass: IpReass = new IpReass(this);
 
   constructor(
     readonly session: CaptureSession,
     opts: StackOptions = {},
   ) {
     this.opts = { verifyChecksums: opts.verifyChecksums ?? false };
+    this.app = opts.app ?? new DrainApp(false);
+    this.limits = {
+      reassLimit: opts.reassLimit ?? 4 << 20,
+      reassTotal: opts.reassTotal ?? 256 << 20,
+      maxConnections: opts.maxConnections ?? 262144,
+      checksums: opts.checksums ?? true,
+    };
+    const policy = opts.policy ?? 'first';
+    const stats = this.stats;
+    this.tcpCtx = {
+      policy,
+      reassLimit: this.limits.reassLimit,
+      queued: (d) => { this.reassBytes += d; },
+      note: (w) => stats.note(w),
+    };
   }
 
   get ifaces(): readonly Iface[] {
@@ -38,22 +89,105 @@ export class Stack implements Ctx {
       st.bytes += h.caplen;
       st.wireBytes += h.origLen;
       st.linktypes[h.linktype] = (st.linktypes[h.linktype] ?? 0) + 1;
-      const t = h.tsSec + h.tsNsec / 1e9;
+      const t = (this.now = h.tsSec + h.tsNsec / 1e9);
       if (t < st.firstTs) st.firstTs = t;
       if (t > st.lastTs) st.lastTs = t;
       if_input(this, m);
     }
   }
 
-  /** End of input: flush what is pending (connections, reassembly queues). */
-  finish(): void {}
-
-  ipReass(_m: Mbuf, _ipOff: number, _ipv: 4 | 6, _capLen: number, _totalLen: number): void {
-    this.stats.note('ip.fragments-not-reassembled');
+  /** End of input: every connection leaves the table, its holes skipped and its readers drained. */
+  finish(): void {
+    for (const [h, c] of [...this.pcbs.entries()]) this.retire(h, c);
   }
 
-  tcpInput(m: Mbuf, _ipOff: number, thOff: number, _ipv: 4 | 6, end: number, _wireEnd: number): void {
-    const r = checkTcp(m.buf, m.off + thOff, end - thOff);
-    if (typeof r === 'string') this.stats.drop(r);
+  /** A connection leaves the table: skip its holes, let its readers finish, keep its summary. */
+  private retire(h: number, c: Connection): void {
+    tcp_drain(this.tcpCtx, c.server);
+    tcp_drain(this.tcpCtx, c.client);
+    this.app.detach(c);
+    this.pcbs.remove(h, c);
+    this.finished.push(connSummary(c));
+  }
+
+  private create(h: number, b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number, flags: number): Connection {
+    if (this.pcbs.size >= this.limits.maxConnections) {
+      const oldest = this.pcbs.entries().next().value;
+      if (oldest) {
+        this.stats.note('tcp.pcb.evicted');
+        this.retire(oldest[0], oldest[1]);
+      }
+    }
+    const a = new Uint8Array(b.subarray(src, src + alen));
+    const z = new Uint8Array(b.subarray(dst, dst + alen));
+    // the SYN sender is the client; a SYN-ACK's receiver is; otherwise guess: the lower port serves
+    const srcIsClient = flags & TH_SYN ? !(flags & TH_ACK) : sport > dport || (sport === dport);
+    const c = srcIsClient ? new Connection(this.nextStream++, a, sport, z, dport) : new Connection(this.nextStream++, z, dport, a, sport);
+    c.guessed = !(flags & TH_SYN);
+    c.firstTs = this.now;
+    this.pcbs.insert(h, c);
+    this.app.attach(c);
+    return c;
+  }
+
+  ipReass(m: Mbuf, ipOff: number, ipv: 4 | 6, capLen: number, totalLen: number): void {
+    this.reass.input(m, ipOff, ipv, capLen, totalLen, this.now);
+  }
+
+  /** BSD tcp_input()'s demultiplexing half: check, find or make the connection, run tcp_input. */
+  tcpInput(m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6, end: number, wireEnd: number): void {
+    const b = m.buf;
+    const o = m.off + thOff;
+    const hlen = checkTcp(b, o, end - thOff);
+    if (typeof hlen === 'string') return this.stats.drop(hlen);
+    if ((this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next &&
+      transportChecksum(b, m.off + ipOff, ipv, IPPROTO_TCP, o, end - thOff) !== 0) {
+      if (this.opts.verifyChecksums) return this.stats.drop('tcp.badsum');
+      this.stats.note('tcp.badsum');
+    }
+    const alen = ipv === 4 ? 4 : 16;
+    const src = m.off + ipOff + (ipv === 4 ? 12 : 8);
+    const dst = src + alen;
+    const sport = be16(b, o);
+    const dport = be16(b, o + 2);
+    const flags = tcpFlags(b, o);
+    let found = this.pcbs.lookup(b, src, dst, alen, sport, dport);
+    if (typeof found !== 'number' && flags & TH_SYN && !(flags & TH_ACK) && found.conn.closed) {
+      this.retire(found.h, found.conn); // a new SYN after the old connection closed: a new stream
+      found = found.h;
+    }
+    let conn: Connection;
+    let c2s: boolean;
+    if (typeof found === 'number') {
+      conn = this.create(found, b, src, dst, alen, sport, dport, flags);
+      c2s = conn.cPort === sport && conn.match(b, src, dst, sport, dport) === 1;
+    } else {
+      conn = found.conn;
+      c2s = found.dir === 1;
+    }
+    const plen = end - thOff - hlen;
+    const seg: Segment = {
+      seq: tcpSeq(b, o),
+      ack: tcpAck(b, o),
+      flags,
+      win: tcpWindow(b, o),
+      m: plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new MbufClass(b, o + hlen, plen),
+      plen: Math.max(0, plen),
+      wlen: Math.max(0, wireEnd - thOff - hlen),
+      opts: flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null,
+    };
+    conn.frames++;
+    conn.lastTs = this.now;
+    if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);
+    else tcp_input(this.tcpCtx, conn.client, conn.server, seg);
+    if (this.reassBytes > this.limits.reassTotal) this.overBudget(c2s ? conn.server : conn.client);
+  }
+
+  /** The global reassembly budget is exceeded: the connection that just grew skips its holes. */
+  private overBudget(tp: Tcpcb): void {
+    this.stats.note('tcp.reass.budget');
+    let wake = false;
+    while (this.reassBytes > this.limits.reassTotal && tcp_skip_gap(tp, this.tcpCtx)) wake = true;
+    if (wake) sorwakeup(tp.so);
   }
 }

@@ -1,0 +1,132 @@
+import { be32, ip4ToString, ip6ToString } from '../wire/bytes.js';
+import { Tcpcb } from '../tcp/tcpcb.js';
+
+/** Direction of a segment within its connection. */
+export type Dir = 'c2s' | 's2c';
+
+/** `addr:port`, IPv6 as `[addr]:port`. */
+export function endpointString(addr: Uint8Array, port: number): string {
+  return addr.length === 4 ? `${ip4ToString(addr, 0)}:${port}` : `[${ip6ToString(addr, 0)}]:${port}`;
+}
+
+/**
+ * A TCP connection seen in the capture: two endpoints, each with its own Tcpcb and Socket
+ * (BSD inpcb + tcpcb, twice). `stream` numbers connections in order of their first packet, as
+ * Wireshark's tcp.stream does.
+ */
+export class Connection {
+  readonly client = new Tcpcb();
+  readonly server = new Tcpcb();
+  /** True when the client was guessed (no SYN seen): the lower port is taken as the server. */
+  guessed = false;
+  frames = 0;
+  firstTs = 0;
+  lastTs = 0;
+  /** Application state attached by the reader (hashes, files, streams). */
+  app: unknown = null;
+
+  constructor(
+    readonly stream: number,
+    /** Copies of the addresses (a few header bytes: never pin capture chunks for them). */
+    readonly cAddr: Uint8Array,
+    readonly cPort: number,
+    readonly sAddr: Uint8Array,
+    readonly sPort: number,
+  ) {}
+
+  get clientName(): string {
+    return endpointString(this.cAddr, this.cPort);
+  }
+
+  get serverName(): string {
+    return endpointString(this.sAddr, this.sPort);
+  }
+
+  /** 1 when (src, sport) is the client, 2 when it is the server, 0 when not this connection. */
+  match(b: Uint8Array, src: number, dst: number, sport: number, dport: number): 0 | 1 | 2 {
+    if (sport === this.cPort && dport === this.sPort && eq(b, src, this.cAddr) && eq(b, dst, this.sAddr)) return 1;
+    if (sport === this.sPort && dport === this.cPort && eq(b, src, this.sAddr) && eq(b, dst, this.cAddr)) return 2;
+    return 0;
+  }
+
+  /** Either end accepted a RST. */
+  get reset(): boolean {
+    return this.client.resetRcvd || this.server.resetRcvd;
+  }
+
+  /** Both ends are done: reset, or both FINs exchanged. A new SYN then starts a new stream. */
+  get closed(): boolean {
+    return this.reset || (this.client.finRcvd && this.server.finRcvd) || (this.client.sentFin && this.server.sentFin);
+  }
+}
+
+function eq(b: Uint8Array, o: number, a: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (b[o + i] !== a[i]) return false;
+  return true;
+}
+
+/** Symmetric hash of a 4-tuple: both directions land in the same bucket. */
+function tupleHash(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number): number {
+  let hs = 0;
+  let hd = 0;
+  for (let i = 0; i < alen; i += 4) {
+    hs = Math.imul(hs ^ be32(b, src + i), 0x9e3779b1);
+    hd = Math.imul(hd ^ be32(b, dst + i), 0x9e3779b1);
+  }
+  return (hs + hd + Math.imul(sport + dport, 0x85ebca6b) + Math.imul(sport ^ dport, 0xc2b2ae35)) | 0;
+}
+
+/**
+ * The connection table (BSD in_pcblookup), keyed by a numeric symmetric hash of the 4-tuple with
+ * exact comparison on collision. Map order is creation order, which eviction uses (oldest first).
+ */
+export class PcbTable {
+  private readonly buckets = new Map<number, Connection | Connection[]>();
+  size = 0;
+
+  lookup(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number): { conn: Connection; dir: 1 | 2; h: number } | number {
+    const h = tupleHash(b, src, dst, alen, sport, dport);
+    const e = this.buckets.get(h);
+    if (!e) return h;
+    if (e instanceof Connection) {
+      if (e.cAddr.length === alen) {
+        const d = e.match(b, src, dst, sport, dport);
+        if (d) return { conn: e, dir: d, h };
+      }
+      return h;
+    }
+    for (const c of e) {
+      if (c.cAddr.length !== alen) continue;
+      const d = c.match(b, src, dst, sport, dport);
+      if (d) return { conn: c, dir: d, h };
+    }
+    return h;
+  }
+
+  insert(h: number, c: Connection): void {
+    const e = this.buckets.get(h);
+    if (!e) this.buckets.set(h, c);
+    else if (e instanceof Connection) this.buckets.set(h, [e, c]);
+    else e.push(c);
+    this.size++;
+  }
+
+  remove(h: number, c: Connection): void {
+    const e = this.buckets.get(h);
+    if (e === c) this.buckets.delete(h);
+    else if (Array.isArray(e)) {
+      const i = e.indexOf(c);
+      if (i >= 0) e.splice(i, 1);
+      if (e.length === 1) this.buckets.set(h, e[0]!);
+    }
+    this.size--;
+  }
+
+  /** Every connection with its bucket key, oldest first. */
+  *entries(): Generator<[number, Connection]> {
+    for (const [h, e] of this.buckets) {
+      if (e instanceof Connection) yield [h, e];
+      else for (const c of [...e]) yield [h, c];
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { Connection, Dir } from '../net/in-pcb.js';
+import { type Socket, soreceive_stream } from './socket.js';
+
+/**
+ * The application on top of the sockets: what reads so.rcv when sorwakeup fires. Each connection
+ * gets `attach` when created and `detach` when it leaves the table.
+ */
+export interface SocketApp {
+  attach(conn: Connection): void;
+  detach(conn: Connection): void;
+}
+
+/** Per-direction state of the draining reader. */
+interface DrainState {
+  hash: Hash | null;
+  reads: number;
+}
+
+/**
+ * The default reader: like a process that reads every socket into /dev/null, it drains each
+ * so.rcv with soreceive_stream as data arrives, so memory stays bounded by what is in flight;
+ * with `hash` it feeds what it reads (views, no copies) to a SHA-256 per direction.
+ */
+export class DrainApp implements SocketApp {
+  constructor(
+    private readonly hash: boolean,
+    /** Read size per soreceive_stream call (a userland buffer). */
+    private readonly readSize = 1 << 20,
+    /** Called for every chunk read (follow, extract); the views are valid until the next read. */
+    private readonly sink?: (conn: Connection, dir: Dir, chunk: Uint8Array[]) => void,
+  ) {}
+
+  attach(conn: Connection): void {
+    const st = { c2s: this.state(), s2c: this.state() };
+    conn.app = st;
+    // c2s bytes arrive in the server's receive buffer, s2c in the client's
+    conn.server.so.upcall = (so) => this.read(conn, 'c2s', st.c2s, so);
+    conn.client.so.upcall = (so) => this.read(conn, 's2c', st.s2c, so);
+  }
+
+  detach(conn: Connection): void {
+    conn.server.so.upcall = null;
+    conn.client.so.upcall = null;
+  }
+
+  private state(): DrainState {
+    return { hash: this.hash ? createHash('sha256') : null, reads: 0 };
+  }
+
+  private read(conn: Connection, dir: Dir, st: DrainState, so: Socket): void {
+    for (;;) {
+      const r = soreceive_stream(so, this.readSize);
+      if (r.len === 0) return;
+      st.reads++;
+      if (st.hash) for (const v of r.chunk) st.hash.update(v);
+      this.sink?.(conn, dir, r.chunk);
+    }
+  }
+
+  /** SHA-256 hex of what was read in one direction (null without `hash`). */
+  static digest(conn: Connection, dir: Dir): string | null {
+    const st = (conn.app as Record<Dir, DrainState> | null)?.[dir];
+    return st?.hash ? st.hash.digest('hex') : null;
+  }
+}

@@ -1,0 +1,80 @@
+import { DrainApp } from '../socket/reader.js';
+import type { Connection, Dir } from '../net/in-pcb.js';
+import type { Tcpcb, TcpState } from './tcpcb.js';
+
+/** One direction of a connection in the report. */
+export interface DirSummary {
+  src: string;
+  dst: string;
+  /** Bytes delivered to the receiving socket (what a reader got). */
+  bytes: number;
+  sha256?: string;
+  /** Holes skipped: [offset in the delivered bytes, length]. */
+  gaps: Array<[number, number]>;
+  segments: number;
+  /** Bytes received again (complete and partial duplicates). */
+  retransmitted: number;
+  outOfOrder: number;
+  overlapBytes: number;
+  overlapConflicts: number;
+}
+
+/** One connection in the report (stable JSON shape). */
+export interface ConnSummary {
+  stream: number;
+  client: string;
+  server: string;
+  /** RESET, CLOSED (both FINs), HALF_CLOSED, ESTABLISHED, SYN_SENT, SYN_RECEIVED. */
+  state: string;
+  states: { client: TcpState; server: TcpState };
+  /** True when no SYN was seen and the client was guessed from the ports. */
+  clientGuessed: boolean;
+  frames: number;
+  start: number;
+  duration: number;
+  c2s: DirSummary;
+  s2c: DirSummary;
+}
+
+function connState(c: Connection): string {
+  if (c.reset) return 'RESET';
+  if (c.client.sentFin && c.server.sentFin) return 'CLOSED';
+  if (c.client.sentFin || c.server.sentFin) return 'HALF_CLOSED';
+  if (c.client.so.connected && c.server.so.connected) return 'ESTABLISHED';
+  return c.client.state === 'SYN_SENT' ? 'SYN_SENT' : c.server.state === 'SYN_RECEIVED' ? 'SYN_RECEIVED' : 'ESTABLISHED';
+}
+
+function dirSummary(c: Connection, dir: Dir, rx: Tcpcb): DirSummary {
+  const s = rx.rcv;
+  const out: DirSummary = {
+    src: dir === 'c2s' ? c.clientName : c.serverName,
+    dst: dir === 'c2s' ? c.serverName : c.clientName,
+    bytes: rx.so.rcv.total,
+    gaps: rx.gaps.slice(),
+    segments: s.segs,
+    retransmitted: s.dupBytes + s.partDupBytes,
+    outOfOrder: s.oooSegs,
+    overlapBytes: s.overlapBytes,
+    overlapConflicts: s.overlapConflicts,
+  };
+  const h = DrainApp.digest(c, dir);
+  if (h) out.sha256 = h;
+  return out;
+}
+
+/** Summarise a connection that has left the table (its readers have read everything). */
+export function connSummary(c: Connection): ConnSummary {
+  return {
+    stream: c.stream,
+    client: c.clientName,
+    server: c.serverName,
+    state: connState(c),
+    states: { client: c.client.state, server: c.server.state },
+    clientGuessed: c.guessed,
+    frames: c.frames,
+    start: c.firstTs,
+    duration: c.lastTs - c.firstTs,
+    c2s: dirSummary(c, 'c2s', c.server),
+    s2c: dirSummary(c, 's2c', c.client),
+  };
+}

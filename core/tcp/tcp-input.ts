@@ -1,0 +1,269 @@
+import { m_adj, type Mbuf } from '../mbuf/mbuf.js';
+import { sbappendstream } from '../socket/sockbuf.js';
+import { socantrcvmore, sorwakeup } from '../socket/socket.js';
+import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpOptions } from '../wire/tcp.js';
+import { seqAdd, seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
+import { type ReassCtx, tcp_flush_queue, tcp_reass_insert, tcp_skip_gap } from './tcp-reass.js';
+import type { Tcpcb } from './tcpcb.js';
+
+/** A received segment, decoded once by the stack. The payload references capture memory. */
+export interface Segment {
+  seq: number;
+  ack: number;
+  flags: number;
+  win: number;
+  /** Captured payload (null when none was captured). */
+  m: Mbuf | null;
+  /** Payload bytes captured. */
+  plen: number;
+  /** Payload bytes on the wire (more than plen when the snaplen cut the frame). */
+  wlen: number;
+  /** Options, parsed for SYN segments only. */
+  opts: TcpOptions | null;
+}
+
+/** What tcp_input needs from the stack beyond reassembly. */
+export interface TcpCtx extends ReassCtx {
+  /** Most captured bytes one connection direction may hold out of order. */
+  readonly reassLimit: number;
+  note(what: string): void;
+}
+
+/** Sequence number of stream offset 0 for this receiver: rcvNxt = rcvBase + rcvOff. */
+function rcvNxt(tp: Tcpcb): number {
+  return seqAdd(tp.irs + 1, tp.rcvOff % 4294967296);
+}
+
+/**
+ * BSD tcp_input(), for the endpoint `rx` receiving `seg` from its peer `tx`. Both ends are modelled:
+ * the sender's observed send state is updated first (tcpOutputSeen), then the receiver runs the
+ * RFC 793 "SEGMENT ARRIVES" steps: RST, SYN, ACK, data (tcp_reass), FIN. Windows are not enforced
+ * (a passive observer cannot know them for sure); checksums were judged by the caller.
+ */
+export function tcp_input(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
+  rx.rcv.segs++;
+  tcpOutputSeen(tx, seg);
+  if (seg.flags & TH_RST) return processRst(ctx, rx, tx, seg);
+  if (seg.flags & TH_SYN) processSyn(ctx, rx, tx, seg);
+  else if (!rx.rcvKnown) {
+    // a segment without payload says little about where the stream starts (captures can be out
+    // of order): remember a FIN by its sequence number and wait for data or a SYN
+    if (seg.wlen === 0) {
+      if (seg.flags & TH_FIN) rx.finSeqEarly = seg.seq;
+      if (seg.flags & TH_ACK) processAck(rx, seg.ack);
+      return;
+    }
+    pickUpMidstream(rx, seg);
+  }
+  if (seg.flags & TH_ACK) processAck(rx, seg.ack);
+  const dataSeq = seg.flags & TH_SYN ? seqAdd(seg.seq, 1) : seg.seq;
+  if (seg.wlen > 0 && rx.isns.length > 1 && rx.rcvOff === 0 && rx.q.length === 0) chooseIsn(rx, dataSeq);
+  if (rx.finSeqEarly >= 0) {
+    rx.finOff = Math.max(0, rx.rcvOff + seqDiff(rx.finSeqEarly, rcvNxt(rx)));
+    rx.finSeqEarly = -1;
+  }
+  const off = rx.rcvOff + seqDiff(dataSeq, rcvNxt(rx));
+  if (seg.wlen > 0) processData(ctx, rx, off, seg);
+  if (seg.flags & TH_FIN && rx.finOff < 0 && !rx.finRcvd) rx.finOff = Math.max(off + seg.wlen, rx.rcvOff);
+  processFin(rx);
+}
+
+/** The sender's side: what it sent tells its ISS, state (SYN_SENT, FIN_WAIT_1...) and window. */
+function tcpOutputSeen(tx: Tcpcb, seg: Segment): void {
+  const f = seg.flags;
+  if (f & TH_RST) return;
+  if (f & TH_SYN) {
+    tx.iss = seg.seq;
+    tx.sentSyn = true;
+    if (!(f & TH_ACK) && (tx.state === 'CLOSED' || tx.state === 'LISTEN')) tx.state = 'SYN_SENT';
+    else if (f & TH_ACK && tx.state === 'CLOSED') tx.state = 'SYN_RECEIVED';
+  } else if (tx.state === 'CLOSED' && !tx.sentFin) {
+    tx.state = 'ESTABLISHED';
+    tx.so.connected = true;
+  }
+  const end = seqAdd(seg.seq, seg.wlen + (f & TH_SYN ? 1 : 0) + (f & TH_FIN ? 1 : 0));
+  if (!tx.sentSyn && tx.sndMax === 0) tx.sndMax = end;
+  else if (seqGt(end, tx.sndMax)) tx.sndMax = end;
+  if (f & TH_FIN && !tx.sentFin) {
+    tx.sentFin = true;
+    tx.so.cantSendMore = true;
+    if (tx.state === 'ESTABLISHED' || tx.state === 'SYN_RECEIVED') tx.state = 'FIN_WAIT_1';
+    else if (tx.state === 'CLOSE_WAIT') tx.state = 'LAST_ACK';
+  }
+  tx.window = f & TH_SYN || tx.wscale < 0 ? seg.win : seg.win << tx.wscale;
+}
+
+/** A SYN or SYN-ACK reaching rx: its ISN starts rx's receive sequence space. */
+function processSyn(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
+  const o = seg.opts;
+  if (o) {
+    tx.mss = o.mss ?? 0;
+    tx.wscale = o.wscale === undefined ? -1 : Math.min(o.wscale, 14); // RFC 7323 §2.3: clamp to 14
+    tx.sackPermitted = !!o.sackPermitted;
+    tx.timestamps = !!o.ts;
+  }
+  if (rx.rcvKnown && seg.seq === rx.irs) {
+    rx.rcv.dupSegs++; // a retransmitted SYN
+    return;
+  }
+  if (rx.rcvKnown && (rx.rcvOff > 0 || rx.q.length > 0)) {
+    ctx.note('tcp.syn.ignored'); // a SYN with a new ISN into a connection that has data
+    return;
+  }
+  rx.irs = seg.seq;
+  rx.rcvOff = 0;
+  rx.rcvKnown = true;
+  rx.midstream = false;
+  if (!rx.isns.includes(seg.seq)) rx.isns.push(seg.seq);
+  if (!(seg.flags & TH_ACK)) rx.state = 'SYN_RECEIVED';
+  else {
+    rx.state = 'ESTABLISHED';
+    rx.so.connected = true;
+  }
+}
+
+/**
+ * Several SYNs with different ISNs came before any data (a stale SYN-ACK retransmitted after the
+ * real one, say): the stream follows the ISN closest below the first data byte.
+ */
+function chooseIsn(rx: Tcpcb, dataSeq: number): void {
+  let best = rx.irs;
+  let bestDist = Infinity;
+  for (const isn of rx.isns) {
+    const d = seqDiff(dataSeq, seqAdd(isn, 1));
+    if (d >= 0 && d < bestDist) {
+      best = isn;
+      bestDist = d;
+    }
+  }
+  rx.irs = best;
+}
+
+/** No SYN was seen: take the first data segment's sequence as the start of the stream. */
+function pickUpMidstream(rx: Tcpcb, seg: Segment): void {
+  rx.irs = seqAdd(seg.seq, -1);
+  rx.rcvOff = 0;
+  rx.rcvKnown = true;
+  rx.midstream = true;
+  if (rx.state === 'CLOSED') rx.state = 'ESTABLISHED';
+  rx.so.connected = true;
+}
+
+/** rx's own data acknowledged: SYN_RECEIVED completes, a FIN's acknowledgement advances the close. */
+function processAck(rx: Tcpcb, ack: number): void {
+  if (!rx.sentSyn && rx.sndUna === 0) rx.sndUna = ack;
+  else if (seqGt(ack, rx.sndUna)) rx.sndUna = ack;
+  if (rx.state === 'SYN_RECEIVED' && (!rx.sentSyn || seqGt(ack, rx.iss))) {
+    rx.state = 'ESTABLISHED';
+    rx.so.connected = true;
+  }
+  if (rx.sentFin && seqGeq(ack, rx.sndMax)) {
+    if (rx.state === 'FIN_WAIT_1') rx.state = 'FIN_WAIT_2';
+    else if (rx.state === 'CLOSING') rx.state = 'TIME_WAIT';
+    else if (rx.state === 'LAST_ACK') rx.state = 'CLOSED';
+  }
+}
+
+/** Payload at stream offset `off`: trim what was received, deliver in order, queue the rest. */
+function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
+  const st = rx.rcv;
+  st.dataSegs++;
+  st.dataBytes += seg.wlen;
+  if (rx.finRcvd || (rx.finOff >= 0 && off >= rx.finOff)) {
+    st.afterClose += seg.wlen;
+    return;
+  }
+  let wend = off + seg.wlen;
+  if (rx.finOff >= 0 && wend > rx.finOff) wend = rx.finOff;
+  if (wend <= rx.rcvOff) {
+    st.dupSegs++;
+    st.dupBytes += seg.wlen;
+    return;
+  }
+  let m = seg.m;
+  let end = off + seg.plen;
+  if (off < rx.rcvOff) {
+    const k = rx.rcvOff - off;
+    st.partDupSegs++;
+    st.partDupBytes += k;
+    if (m && k < seg.plen) m_adj(m, k);
+    else m = null;
+    off = rx.rcvOff;
+    end = Math.max(end, off);
+  }
+  if (end > wend) {
+    if (m) m_adj(m, wend - end);
+    end = wend;
+  }
+  if (off === rx.rcvOff && rx.q.length === 0) {
+    if (m && end > off) sbappendstream(rx.so.rcv, m);
+    rx.rcvOff = end;
+    if (wend > end) {
+      rx.gaps.push([rx.so.rcv.total, wend - end]);
+      rx.rcvOff = wend;
+    }
+    sorwakeup(rx.so);
+    return;
+  }
+  if (off > rx.rcvOff) {
+    st.oooSegs++;
+    st.oooBytes += wend - off;
+  }
+  if (m && end > off) tcp_reass_insert(rx, { off, end, m }, ctx);
+  if (wend > end) tcp_reass_insert(rx, { off: end, end: wend, m: null }, ctx);
+  let wake = tcp_flush_queue(rx, ctx);
+  while (rx.qBytes > ctx.reassLimit && tcp_skip_gap(rx, ctx)) {
+    ctx.note('tcp.reass.limit');
+    wake = true;
+  }
+  if (wake) sorwakeup(rx.so);
+}
+
+/** The peer's FIN, once every byte before it has been delivered (BSD TCPS_HAVERCVDFIN). */
+export function processFin(rx: Tcpcb): void {
+  if (rx.finOff < 0 || rx.finRcvd || rx.rcvOff < rx.finOff) return;
+  rx.finRcvd = true;
+  if (rx.state === 'ESTABLISHED' || rx.state === 'SYN_RECEIVED') rx.state = 'CLOSE_WAIT';
+  else if (rx.state === 'FIN_WAIT_1') rx.state = 'CLOSING';
+  else if (rx.state === 'FIN_WAIT_2') rx.state = 'TIME_WAIT';
+  socantrcvmore(rx.so);
+}
+
+/**
+ * RFC 793 / RFC 5961 RST: acceptable when its sequence number is within rx's receive window (or
+ * nothing is known yet). rx's socket gets ECONNRESET; data queued out of order is dropped as
+ * tcp_close() would; data already in so.rcv stays readable. RST payload is ignored.
+ */
+function processRst(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
+  if (rx.rcvKnown && !rx.finRcvd) {
+    const nxt = rcvNxt(rx);
+    const wnd = Math.max(rx.window, 1);
+    if (seqLt(seg.seq, seqAdd(nxt, -1)) || seqGeq(seg.seq, seqAdd(nxt, wnd))) {
+      ctx.note('tcp.rst.outofwindow');
+      return;
+    }
+  }
+  if (seg.wlen) ctx.note('tcp.rst.withdata');
+  if (rx.so.connected) rx.so.error = 'ECONNRESET';
+  rx.resetRcvd = true;
+  rx.state = 'CLOSED';
+  tx.state = 'CLOSED';
+  ctx.queued(-rx.qBytes);
+  rx.q.length = 0;
+  rx.qBytes = 0;
+  rx.finRcvd = true;
+  tx.so.cantSendMore = true;
+  socantrcvmore(rx.so);
+}
+
+/** End of the connection's life in this run: skip the holes left, then take a pending FIN. */
+export function tcp_drain(ctx: TcpCtx, tp: Tcpcb): void {
+  let wake = false;
+  while (tcp_skip_gap(tp, ctx)) wake = true;
+  if (wake) sorwakeup(tp.so);
+  if (tp.finOff > tp.rcvOff && !tp.finRcvd) {
+    tp.gaps.push([tp.so.rcv.total, tp.finOff - tp.rcvOff]);
+    tp.rcvOff = tp.finOff;
+  }
+  processFin(tp);
+}

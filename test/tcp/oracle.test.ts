@@ -1,0 +1,66 @@
+import test from 'ava';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CaptureSession } from '../../core/capture/session.js';
+import { runPipeline } from '../../core/pipeline.js';
+import { replaySummary } from '../../core/report.js';
+import { DrainApp } from '../../core/socket/reader.js';
+import { Stack } from '../../core/stack.js';
+import { corpus, CORPUS, HAS_CORPUS } from '../helpers/paths.js';
+import { when } from '../helpers/skip.js';
+
+/**
+ * Files where sockcap's bytes differ from tshark's, with the reason and the exact number of
+ * stream directions that differ (pinned: an improvement or a regression both show up here).
+ */
+const EXCEPTIONS: Record<string, { dirs: number; why: string }> = {
+  'pcapplusplus__4KHttpRequests.pcap': { dirs: 41, why: 'mid-stream connections with permanent holes: tshark stops at the first hole, sockcap skips it (recorded as a gap) and delivers what follows' },
+  'pcapplusplus__tls2.pcap': { dirs: 178, why: 'gap policy as above, over 334 mid-stream TLS connections' },
+  'zeek__ftp__bigtransfer.pcap': { dirs: 1, why: 'deliberate multi-GB holes: gap policy' },
+  'suricata-verify__bug-6244-tcp-rst-with-data__tcp-rst-with-data.pcap': { dirs: 1, why: 'data carried on a RST: BSD tcp_input ignores it, tshark shows it' },
+  'suricata-verify__detect-ipopts__input.pcap': { dirs: 4, why: 'IPv4 source-route options: tshark shows the route\'s last hop as ip.dst (a separate stream); BSD delivers to the header\'s destination' },
+  'suricata-verify__tcp-fastopen-10-syn-data-ignore__input.pcap': { dirs: 1, why: 'tshark counts 43 bytes twice; sockcap delivers exactly FIN seq - ISN - 1 = 6068 bytes' },
+  'suricata-verify__transform-base64-7296__input.pcap': { dirs: 10, why: 'tshark gives a stream index to a packet with a truncated TCP header (port 0); sockcap drops it (tcp.short), so later indices shift by one' },
+  'tcpdump__mptcp-dss-oobr.pcap': { dirs: 2, why: 'snaplen 73 cuts the TCP options: tshark has no ports for the stream, sockcap has them' },
+  'tcpflow__test5-lines-randomized.pcap': { dirs: 2, why: 'packets in random order: tshark\'s follow loses data (0 and 461 bytes); sockcap reassembles all 120 and 1,884 bytes up to the FINs' },
+  'zeek__ldap__gap-data-missing.pcapng': { dirs: 1, why: 'XXX: not yet explained (210 vs 684 bytes, 210 bytes of overlap)' },
+  'zeek__tcp__reassembly.pcap': { dirs: 1, why: 'XXX: not yet explained: overlapping retransmissions with different data (6 conflicts) around 9 holes; 23,108 vs 29,151 bytes' },
+};
+
+const ORACLE = join(CORPUS, 'oracle');
+const files = HAS_CORPUS ? readdirSync(ORACLE).filter((f) => f.endsWith('.streams.tsv')) : [];
+
+async function replay(path: string) {
+  const session = new CaptureSession();
+  const stack = new Stack(session, { app: new DrainApp(true) });
+  const res = await runPipeline([{ name: path }], stack);
+  return replaySummary(stack, res.error);
+}
+
+when(HAS_CORPUS, 'needs ../shared/corpus')('reassembled bytes equal tshark\'s oracle (length + SHA-256 per direction)', async (t) => {
+  let matched = 0;
+  const seen = new Set<string>();
+  for (const f of files) {
+    const cap = f.replace(/\.streams\.tsv$/, '');
+    const s = await replay(corpus(cap));
+    const conns = new Map(s.connections.map((c) => [c.stream, c]));
+    let bad = 0;
+    for (const line of readFileSync(join(ORACLE, f), 'utf8').trim().split('\n').slice(1)) {
+      const [stream, client, server, cb, ch, sb, sh] = line.split('\t');
+      const c = conns.get(Number(stream));
+      const pair = c && c.client === client && c.server === server ? [c.c2s, c.s2c]
+        : c && c.client === server && c.server === client ? [c.s2c, c.c2s] : null;
+      if (!pair) { bad += 2; continue; }
+      for (const [d, n, h] of [[pair[0]!, cb, ch], [pair[1]!, sb, sh]] as const) {
+        if (d.bytes === Number(n) && d.sha256 === h) matched++;
+        else bad++;
+      }
+    }
+    const ex = EXCEPTIONS[cap];
+    if (ex) seen.add(cap);
+    t.is(bad, ex?.dirs ?? 0, `${cap}${ex ? ` (${ex.why})` : ''}`);
+  }
+  t.deepEqual([...seen].sort(), Object.keys(EXCEPTIONS).sort(), 'every exception is still a corpus file');
+  t.true(matched >= 1490, `${matched} directions match`);
+  t.log(`${matched} stream directions equal tshark's, over ${files.length} captures`);
+});

@@ -1,0 +1,152 @@
+import test from 'ava';
+import { CaptureSession } from '../../core/capture/session.js';
+import { Mbuf } from '../../core/mbuf/mbuf.js';
+import { sbcheck } from '../../core/socket/sockbuf.js';
+import { type Socket, soreceive_stream } from '../../core/socket/socket.js';
+import { DrainApp, type SocketApp } from '../../core/socket/reader.js';
+import type { Connection } from '../../core/net/in-pcb.js';
+import { Stack, type StackOptions } from '../../core/stack.js';
+import { TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN } from '../../core/wire/tcp.js';
+import { type SegSpec, tcpFrame } from '../helpers/build.js';
+
+/** A reader that collects every byte per direction (copies, for assertions only). */
+class Collect implements SocketApp {
+  readonly data = new Map<number, { c2s: string; s2c: string }>();
+  attach(c: Connection): void {
+    const d = { c2s: '', s2c: '' };
+    this.data.set(c.stream, d);
+    const rd = (so: Socket, k: 'c2s' | 's2c') => {
+      for (;;) {
+        const r = soreceive_stream(so, 7); // small reads: chunks cross mbuf boundaries
+        if (!r.len) return;
+        d[k] += r.chunk.map((v) => Buffer.from(v).toString('latin1')).join('');
+      }
+    };
+    c.server.so.upcall = (so) => rd(so, 'c2s');
+    c.client.so.upcall = (so) => rd(so, 's2c');
+  }
+  detach(): void {}
+}
+
+const C = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80 };
+const S = { src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 40000 };
+
+function frames(specs: SegSpec[], o: { snap?: number } = {}): Mbuf[] {
+  return specs.map((s, i) => {
+    const f = tcpFrame(s);
+    const cap = Math.min(f.length, o.snap ?? f.length);
+    return new Mbuf(f, 0, cap, { caplen: cap, origLen: f.length, tsSec: 1000 + i, tsNsec: 0, linktype: 1, ifidx: 0, frameNo: i + 1 });
+  });
+}
+
+function run(specs: SegSpec[], opts: StackOptions & { snap?: number } = {}) {
+  const session = new CaptureSession();
+  session.addIface({ linktype: 1, snaplen: 65535, tsresol: 6, tsoffset: 0, bigEndian: false, name: undefined, file: 't' });
+  const app = new Collect();
+  const stack = new Stack(session, { app, ...opts });
+  const ms = frames(specs, opts);
+  stack.input(ms);
+  for (const [, c] of stack.pcbs.entries()) { sbcheck(c.client.so.rcv); sbcheck(c.server.so.rcv); }
+  stack.finish();
+  return { stack, app, s: stack.finished[0]!, c2s: app.data.get(0)?.c2s ?? '', s2c: app.data.get(0)?.s2c ?? '' };
+}
+
+const ISN = 1000;
+const syn = (isn = ISN): SegSpec => ({ ...C, seq: isn, flags: TH_SYN, options: { mss: 1460 } });
+const synack = (isn = ISN): SegSpec => ({ ...S, seq: 5000, ack: isn + 1, flags: TH_SYN | TH_ACK });
+const data = (off: number, p: string, isn = ISN): SegSpec => ({ ...C, seq: (isn + 1 + off) >>> 0, ack: 5001, flags: TH_ACK | TH_PUSH, payload: p });
+const fin = (off: number, isn = ISN): SegSpec => ({ ...C, seq: (isn + 1 + off) >>> 0, ack: 5001, flags: TH_FIN | TH_ACK });
+
+/** segments in → bytes out (gopacket's reassembly tables). */
+const reassembles = test.macro({
+  exec(t, segs: SegSpec[], want: { c2s: string; gaps?: Array<[number, number]>; policy?: 'first' | 'last'; snap?: number; conflicts?: number }) {
+    const r = run(segs, { policy: want.policy, snap: want.snap });
+    t.is(r.c2s, want.c2s);
+    t.deepEqual(r.s.c2s.gaps, want.gaps ?? []);
+    t.is(r.s.c2s.bytes, want.c2s.length);
+    if (want.conflicts !== undefined) t.is(r.s.c2s.overlapConflicts, want.conflicts);
+    t.is(r.stack.reassBytes, 0, 'nothing left queued');
+  },
+  title: (p = '') => `reassembly: ${p}`,
+});
+
+test('in order', reassembles, [syn(), synack(), data(0, 'hello '), data(6, 'world'), fin(11)], { c2s: 'hello world' });
+test('permuted', reassembles, [syn(), synack(), data(6, 'world'), fin(11), data(3, 'lo '), data(0, 'hel')], { c2s: 'hello world' });
+test('duplicates', reassembles, [syn(), synack(), data(0, 'abc'), data(0, 'abc'), data(3, 'def'), data(3, 'def'), data(0, 'abcdef')], { c2s: 'abcdef' });
+test('overlap with different data, policy first', reassembles, [syn(), synack(), data(4, 'GOOD'), data(4, 'EVIL'), data(0, '....')], { c2s: '....GOOD', conflicts: 1 });
+test('overlap with different data, policy last', reassembles, [syn(), synack(), data(4, 'GOOD'), data(4, 'EVIL'), data(0, '....')], { c2s: '....EVIL', policy: 'last', conflicts: 1 });
+test('partial overlap of queued data, first', reassembles, [syn(), synack(), data(4, 'ABCD'), data(6, 'xxyy'), data(0, '0123')], { c2s: '0123ABCDyy' });
+test('partial overlap of queued data, last', reassembles, [syn(), synack(), data(4, 'ABCD'), data(6, 'xxyy'), data(0, '0123')], { c2s: '0123ABxxyy', policy: 'last' });
+test('a segment spanning several queued ones fills only the holes (first)', reassembles,
+  [syn(), synack(), data(2, 'b'), data(5, 'e'), data(1, '-X--Y-'), data(0, 'a')], { c2s: 'a-b--e-' });
+test('wraparound: ISN near 2^32', reassembles,
+  [syn(0xfffffff0), synack(0xfffffff0), data(0, 'x'.repeat(10), 0xfffffff0), data(20, 'z'.repeat(10), 0xfffffff0), data(10, 'y'.repeat(10), 0xfffffff0), fin(30, 0xfffffff0)],
+  { c2s: 'x'.repeat(10) + 'y'.repeat(10) + 'z'.repeat(10) });
+test('mid-stream (no SYN)', reassembles, [data(100, 'mid'), data(103, 'stream')], { c2s: 'midstream' });
+test('permanent gap: skipped at the end and recorded', reassembles, [syn(), synack(), data(0, 'aa'), data(4, 'cc'), fin(6)], { c2s: 'aacc', gaps: [[2, 2]] });
+test('keep-alive byte below rcv_nxt does not corrupt the stream', reassembles,
+  [syn(), synack(), data(0, 'abcd'), data(3, 'Z'), data(4, 'efgh')], { c2s: 'abcdefgh' });
+test('snaplen-truncated payload: unknown bytes recorded as a gap, not garbage', reassembles,
+  [syn(), synack(), data(0, 'x'.repeat(20)), data(20, 'y'.repeat(20))], { c2s: 'x'.repeat(6) + 'y'.repeat(6), gaps: [[6, 14], [12, 14]], snap: 14 + 20 + 20 + 6 });
+
+test('RST mid-transfer: data before it stays, out-of-order data is dropped, ECONNRESET', (t) => {
+  const session = new CaptureSession();
+  session.addIface({ linktype: 1, snaplen: 65535, tsresol: 6, tsoffset: 0, bigEndian: false, name: undefined, file: 't' });
+  const stack = new Stack(session, { app: { attach() {}, detach() {} } });
+  stack.input(frames([syn(), synack(), data(0, 'abc'), data(10, 'late'), { ...C, seq: ISN + 4, flags: TH_RST }]));
+  const [, c] = stack.pcbs.entries().next().value!;
+  t.is(c.server.so.error, 'ECONNRESET');
+  t.true(c.server.so.cantRcvMore);
+  const r = soreceive_stream(c.server.so, 100);
+  t.is(Buffer.from(r.chunk[0]!).toString(), 'abc');
+  t.is(stack.reassBytes, 0);
+  stack.finish();
+  t.is(stack.finished[0]!.state, 'RESET');
+});
+
+test('a RST outside the window is ignored (blind injection)', (t) => {
+  const r = run([syn(), synack(), { ...S, seq: 5001, ack: ISN + 1, flags: TH_ACK, win: 100 },
+    data(0, 'abc'), { ...C, seq: ISN + 100000, flags: TH_RST }, data(3, 'def'), fin(6)]);
+  t.is(r.c2s, 'abcdef');
+  t.is(r.stack.stats.notes['tcp.rst.outofwindow'], 1);
+});
+
+test('states: handshake, half-close, close; simultaneous open', (t) => {
+  const r = run([syn(), synack(), { ...C, seq: ISN + 1, ack: 5001 }, data(0, 'q'), fin(1),
+    { ...S, seq: 5001, ack: ISN + 3, flags: TH_ACK, payload: 'answer' }, { ...S, seq: 5007, ack: ISN + 3, flags: TH_FIN | TH_ACK },
+    { ...C, seq: ISN + 3, ack: 5008, flags: TH_ACK }]);
+  t.is(r.s2c, 'answer');
+  t.is(r.s.state, 'CLOSED');
+  t.deepEqual(r.s.states, { client: 'TIME_WAIT', server: 'CLOSED' });
+  const simo = run([syn(), { ...S, seq: 5000, flags: TH_SYN }, { ...C, seq: ISN, ack: 5001, flags: TH_SYN | TH_ACK },
+    { ...S, seq: 5000, ack: ISN + 1, flags: TH_SYN | TH_ACK }, data(0, 'x')]);
+  t.deepEqual(simo.s.states, { client: 'ESTABLISHED', server: 'ESTABLISHED' });
+  t.is(simo.c2s, 'x');
+});
+
+test('a new SYN after the connection closed starts a new stream, like tcp.stream', (t) => {
+  const r = run([syn(), synack(), data(0, 'one'), fin(3), { ...S, seq: 5001, ack: ISN + 5, flags: TH_FIN | TH_ACK },
+    syn(9000), synack(9000), data(0, 'two', 9000)]);
+  t.is(r.app.data.get(0)!.c2s, 'one');
+  t.is(r.app.data.get(1)!.c2s, 'two');
+});
+
+test('per-connection queue limit: the hole is skipped, memory stays bounded', (t) => {
+  const segs = [syn(), synack()];
+  for (let i = 1; i <= 50; i++) segs.push(data(i * 100, 'x'.repeat(100)));
+  const r = run(segs, { reassLimit: 1000 });
+  t.true(r.stack.stats.notes['tcp.reass.limit']! > 0);
+  t.is(r.s.c2s.gaps[0]![0], 0);
+  t.is(r.c2s.length, 5000);
+});
+
+test('zero copy: delivered views point into the frames\' own bytes', (t) => {
+  const ms = frames([syn(), synack(), data(0, 'zerocopy')]);
+  const session = new CaptureSession();
+  session.addIface({ linktype: 1, snaplen: 65535, tsresol: 6, tsoffset: 0, bigEndian: false, name: undefined, file: 't' });
+  const seen: Uint8Array[] = [];
+  const stack = new Stack(session, { app: new DrainApp(false, 1 << 20, (_c, _d, chunk) => seen.push(...chunk)) });
+  stack.input(ms);
+  t.is(seen.length, 1);
+  t.is(seen[0]!.buffer, ms[2]!.buf.buffer, 'same ArrayBuffer as the captured frame');
+});
