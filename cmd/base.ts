@@ -6,6 +6,11 @@ import { SockcapError } from '../core/errors.js';
  * code (DESIGN.md channel 3); anything else is a bug and keeps oclif's report.
  */
 export abstract class SockcapCommand extends Command {
+  /** --json output: plain JSON (oclif colorizes it, which costs seconds on 100,000 connections). */
+  override logJson(json: unknown): void {
+    process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+  }
+
   /** Print one line for a known failure and exit with its code. */
   protected fail(err: SockcapError): never {
     process.stderr.write(`sockcap: ${err.message}\n`);

@@ -27,6 +27,7 @@ export default class Replay extends SockcapCommand {
     count: Flags.integer({ char: 'c', summary: 'stop after this many frames', min: 1 }),
     'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: the first input\'s)' })(),
     'verify-checksums': Flags.boolean({ summary: 'drop packets with bad IP/TCP checksums instead of counting them' }),
+    checksums: Flags.boolean({ allowNo: true, default: true, summary: 'compute TCP checksums to count bad ones (--no-checksums: faster, bad ones go uncounted)' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: keep the first copy (BSD) or the last' })(),
@@ -39,6 +40,7 @@ export default class Replay extends SockcapCommand {
     const stack = new Stack(session, {
       verifyChecksums: flags['verify-checksums'],
       policy: flags.overlap,
+      checksums: flags.checksums,
       app: new DrainApp(flags.hash),
     });
     const toStdout = flags.write === '-';

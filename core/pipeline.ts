@@ -18,8 +18,8 @@ export interface PipelineOptions {
   readonly count?: number;
   /** Pass every input frame through to this output unchanged. */
   readonly output?: CaptureOutput;
-  /** Called after each batch (progress reporting); must not throw. */
-  readonly onBatch?: () => void;
+  /** Called after each batch (progress, output with backpressure): awaited before the next. */
+  readonly onBatch?: () => void | Promise<void>;
 }
 
 /**
@@ -42,7 +42,7 @@ export async function runPipeline(inputs: readonly CaptureInput[], stack: Stack,
         for (const m of batch) opts.output.writeFrame(m);
         await opts.output.maybeFlush();
       }
-      opts.onBatch?.();
+      await opts.onBatch?.();
       if (res.stoppedAtCount) break;
     }
   } catch (e) {
@@ -50,5 +50,6 @@ export async function runPipeline(inputs: readonly CaptureInput[], stack: Stack,
     res.error = e;
   }
   stack.finish();
+  await opts.onBatch?.();
   return res;
 }

@@ -5,7 +5,7 @@ import { if_input } from './net/if.js';
 import { Stats } from './stats.js';
 import { checkTcp, parseTcpOptions, TH_ACK, TH_SYN, tcpAck, tcpFlags, tcpSeq, tcpWindow } from './wire/tcp.js';
 import { be16 } from './wire/bytes.js';
-import { transportChecksum } from './wire/checksum.js';
+import { fold16, sumDv } from './wire/checksum.js';
 import { IPPROTO_TCP } from './wire/ipv4.js';
 import { m_copym, Mbuf as MbufClass } from './mbuf/mbuf.js';
 import { Connection, PcbTable } from './net/in-pcb.js';
@@ -52,6 +52,9 @@ export class Stack implements Ctx {
   private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; checksums: boolean };
   private readonly tcpCtx: TcpCtx;
   private readonly reass: IpReass = new IpReass(this);
+  private dv: DataView | null = null;
+  private dvBuf: ArrayBufferLike | null = null;
+  private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, win: 0, m: null, plen: 0, wlen: 0, opts: null };
 
   constructor(
     readonly session: CaptureSession,
@@ -140,8 +143,7 @@ export class Stack implements Ctx {
     const o = m.off + thOff;
     const hlen = checkTcp(b, o, end - thOff);
     if (typeof hlen === 'string') return this.stats.drop(hlen);
-    if ((this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next &&
-      transportChecksum(b, m.off + ipOff, ipv, IPPROTO_TCP, o, end - thOff) !== 0) {
+    if ((this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next && this.badSum(b, m.off + ipOff, ipv, o, end - thOff)) {
       if (this.opts.verifyChecksums) return this.stats.drop('tcp.badsum');
       this.stats.note('tcp.badsum');
     }
@@ -166,21 +168,32 @@ export class Stack implements Ctx {
       c2s = found.dir === 1;
     }
     const plen = end - thOff - hlen;
-    const seg: Segment = {
-      seq: tcpSeq(b, o),
-      ack: tcpAck(b, o),
-      flags,
-      win: tcpWindow(b, o),
-      m: plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new MbufClass(b, o + hlen, plen),
-      plen: Math.max(0, plen),
-      wlen: Math.max(0, wireEnd - thOff - hlen),
-      opts: flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null,
-    };
+    // one Segment is reused for every packet: tcp_input keeps its payload Mbuf, never the object
+    const seg = this.seg;
+    seg.seq = tcpSeq(b, o);
+    seg.ack = tcpAck(b, o);
+    seg.flags = flags;
+    seg.win = tcpWindow(b, o);
+    seg.m = plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new MbufClass(b, o + hlen, plen);
+    seg.plen = Math.max(0, plen);
+    seg.wlen = Math.max(0, wireEnd - thOff - hlen);
+    seg.opts = flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null;
     conn.frames++;
     conn.lastTs = this.now;
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);
     else tcp_input(this.tcpCtx, conn.client, conn.server, seg);
     if (this.reassBytes > this.limits.reassTotal) this.overBudget(c2s ? conn.server : conn.client);
+  }
+
+  /** True when the TCP checksum of the segment [o, o+len) is wrong (a DataView is kept per chunk). */
+  private badSum(b: Uint8Array, ipO: number, ipv: 4 | 6, o: number, len: number): boolean {
+    if (b.buffer !== this.dvBuf) {
+      this.dvBuf = b.buffer;
+      this.dv = new DataView(b.buffer);
+    }
+    const base = b.byteOffset;
+    const acc = ipv === 4 ? sumDv(this.dv!, base + ipO + 12, 8, IPPROTO_TCP + len) : sumDv(this.dv!, base + ipO + 8, 32, IPPROTO_TCP + len);
+    return fold16(sumDv(this.dv!, base + o, len, acc)) !== 0xffff;
   }
 
   /** The global reassembly budget is exceeded: the connection that just grew skips its holes. */

@@ -10,7 +10,12 @@ export class Stats {
   /** Frames per LINKTYPE value. */
   readonly linktypes: Record<number, number> = {};
   /** Frames per protocol met while decoding (a frame counts once per layer: ipv4 and tcp). */
-  readonly protocols: Record<string, number> = {};
+  private readonly others: Record<string, number> = {};
+  /** The hot protocols get plain fields (a keyed increment per packet costs more than decoding). */
+  ipv4 = 0;
+  ipv6 = 0;
+  tcp = 0;
+  udp = 0;
   /** Counted drops by reason (DESIGN.md channel 1). */
   readonly drops: Partial<Record<DropReason, number>> = {};
   /** Conditions worth counting that do not drop the packet (bad checksums taken anyway, padding...). */
@@ -28,7 +33,14 @@ export class Stats {
   }
 
   proto(name: string): void {
-    this.protocols[name] = (this.protocols[name] ?? 0) + 1;
+    this.others[name] = (this.others[name] ?? 0) + 1;
+  }
+
+  /** Frames per protocol, the hot counters included. */
+  get protocols(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const k of ['ipv4', 'ipv6', 'tcp', 'udp'] as const) if (this[k]) out[k] = this[k];
+    return Object.assign(out, this.others);
   }
 
   /** Total drops over every reason. */

@@ -11,14 +11,24 @@ export const CHUNK_SIZE = 4 << 20;
  */
 export async function* fileChunks(path: string, chunkSize = CHUNK_SIZE): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
+  let pos = 0;
+  const readAt = (at: number) => {
+    const buf = Buffer.allocUnsafeSlow(chunkSize);
+    return fh.read(buf, 0, chunkSize, at).then((r) => buf.subarray(0, r.bytesRead));
+  };
+  // double buffering: the next chunk is read (in libuv's thread pool) while this one is processed
+  let next: Promise<Buffer> | null = readAt(pos);
   try {
     for (;;) {
-      const buf = Buffer.allocUnsafeSlow(chunkSize);
-      const { bytesRead } = await fh.read(buf, 0, chunkSize, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
+      const cur: Buffer = await next!;
+      next = null;
+      if (cur.length === 0) return;
+      pos += cur.length;
+      next = readAt(pos);
+      yield cur;
     }
   } finally {
+    if (next) await next.catch(() => undefined);
     await fh.close();
   }
 }

@@ -24,6 +24,9 @@ export class Connection {
   lastTs = 0;
   /** Application state attached by the reader (hashes, files, streams). */
   app: unknown = null;
+  /** The addresses as big-endian 32-bit words (1 for IPv4, 4 for IPv6), for fast comparison. */
+  private readonly cw: number[];
+  private readonly sw: number[];
 
   constructor(
     readonly stream: number,
@@ -32,7 +35,10 @@ export class Connection {
     readonly cPort: number,
     readonly sAddr: Uint8Array,
     readonly sPort: number,
-  ) {}
+  ) {
+    this.cw = words(cAddr);
+    this.sw = words(sAddr);
+  }
 
   get clientName(): string {
     return endpointString(this.cAddr, this.cPort);
@@ -44,8 +50,8 @@ export class Connection {
 
   /** 1 when (src, sport) is the client, 2 when it is the server, 0 when not this connection. */
   match(b: Uint8Array, src: number, dst: number, sport: number, dport: number): 0 | 1 | 2 {
-    if (sport === this.cPort && dport === this.sPort && eq(b, src, this.cAddr) && eq(b, dst, this.sAddr)) return 1;
-    if (sport === this.sPort && dport === this.cPort && eq(b, src, this.sAddr) && eq(b, dst, this.cAddr)) return 2;
+    if (sport === this.cPort && dport === this.sPort && eq(b, src, this.cw) && eq(b, dst, this.sw)) return 1;
+    if (sport === this.sPort && dport === this.cPort && eq(b, src, this.sw) && eq(b, dst, this.cw)) return 2;
     return 0;
   }
 
@@ -60,8 +66,14 @@ export class Connection {
   }
 }
 
-function eq(b: Uint8Array, o: number, a: Uint8Array): boolean {
-  for (let i = 0; i < a.length; i++) if (b[o + i] !== a[i]) return false;
+function words(a: Uint8Array): number[] {
+  const w: number[] = [];
+  for (let i = 0; i < a.length; i += 4) w.push(be32(a, i));
+  return w;
+}
+
+function eq(b: Uint8Array, o: number, w: readonly number[]): boolean {
+  for (let i = 0; i < w.length; i++) if (be32(b, o + 4 * i) !== w[i]) return false;
   return true;
 }
 

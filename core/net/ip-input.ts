@@ -24,7 +24,7 @@ export function ip_input(ctx: Ctx, m: Mbuf, off: number): void {
   const o = m.off + off;
   const hlen = checkIpv4(m.buf, o, n);
   if (typeof hlen !== 'number') return st.drop(hlen);
-  st.proto('ipv4');
+  st.ipv4++;
   const totalLen = be16(m.buf, o + 2);
   const wireAvail = m.hdr!.origLen - (m.hdr!.caplen - n);
   if (totalLen > wireAvail) return st.drop('ip.badlen');
@@ -46,7 +46,7 @@ export function ip6_input(ctx: Ctx, m: Mbuf, off: number): void {
   const n = m.len - off;
   const r = parseIpv6(m.buf, m.off + off, n);
   if (typeof r === 'string') return st.drop(r);
-  st.proto('ipv6');
+  st.ipv6++;
   if (r.payloadLen === 0 && r.exts.length > 0 && r.exts[0]!.type === 0) return st.drop('ip6.jumbo');
   const totalLen = 40 + r.payloadLen;
   const wireAvail = m.hdr!.origLen - (m.hdr!.caplen - n);
@@ -67,10 +67,10 @@ export function transport(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number, proto
   const st = ctx.stats;
   switch (proto) {
     case IPPROTO_TCP:
-      st.proto('tcp');
+      st.tcp++;
       return ctx.tcpInput(m, ipOff, thOff, ipv, ipOff + capLen, ipOff + totalLen);
     case IPPROTO_UDP:
-      st.proto('udp');
+      st.udp++;
       return;
     case IPPROTO_ICMP:
     case IPPROTO_ICMPV6:

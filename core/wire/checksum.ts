@@ -5,6 +5,14 @@
 
 /** One's-complement sum of bytes [o, o+n) added to `acc` (not folded, not inverted). */
 export function sum16(b: Uint8Array, o: number, n: number, acc = 0): number {
+  if (n <= 64) {
+    // short ranges (IP headers): byte reads beat creating a DataView
+    let i = o;
+    const end = o + n;
+    for (; i + 1 < end; i += 2) acc += (b[i]! << 8) | b[i + 1]!;
+    if (i < end) acc += b[i]! << 8;
+    return acc;
+  }
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let i = o;
   const end4 = o + (n & ~3);
@@ -46,3 +54,25 @@ export function transportChecksum(b: Uint8Array, ipOff: number, ipv: 4 | 6, prot
   const acc = ipv === 4 ? pseudoSum(b, ipOff + 12, 4, proto, len) : pseudoSum(b, ipOff + 8, 16, proto, len);
   return fold(sum16(b, thOff, len, acc));
 }
+
+/**
+ * sum16 over a DataView that spans a whole read chunk (callers cache one per chunk: creating a
+ * DataView per packet costs as much as summing it). `o` is relative to the DataView.
+ */
+export function sumDv(dv: DataView, o: number, n: number, acc = 0): number {
+  let i = o;
+  const e8 = o + (n & ~7);
+  for (; i < e8; i += 8) acc += dv.getUint32(i) + dv.getUint32(i + 4);
+  const end = o + n;
+  for (; i + 1 < end; i += 2) acc += dv.getUint16(i);
+  if (i < end) acc += dv.getUint8(i) << 8;
+  return acc;
+}
+
+/** Fold a sum to 16 bits, one's complement, not inverted. */
+export function fold16(acc: number): number {
+  let s = (acc % 0x10000) + (Math.floor(acc / 0x10000) % 0x10000) + Math.floor(acc / 0x100000000);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+

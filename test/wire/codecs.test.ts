@@ -7,7 +7,7 @@ import { emitIpv4, ipv4BadSum, parseIpv4 } from '../../core/wire/ipv4.js';
 import { emitIpv6, parseIpv6 } from '../../core/wire/ipv6.js';
 import { emitTcp, parseTcp } from '../../core/wire/tcp.js';
 import { emitUdp, parseUdp } from '../../core/wire/udp.js';
-import { checksum, sum16, fold } from '../../core/wire/checksum.js';
+import { checksum, sum16, fold, fold16, sumDv } from '../../core/wire/checksum.js';
 import { ip6ToString, parseIp } from '../../core/wire/bytes.js';
 import { hex } from '../helpers/hex.js';
 
@@ -139,4 +139,13 @@ test('IPv6 text form follows RFC 5952', (t) => {
   for (const s of ['::1', '2001:db8::1', 'fe80::1:0:0:1', '2001:db8:0:1:1:1:1:1', '::'])
     t.is(ip6ToString(parseIp(s)!, 0), s);
   t.is(ip6ToString(parseIp('2001:0db8:0000:0000:0001:0000:0000:0001')!, 0), '2001:db8::1:0:0:1');
+});
+
+test('sumDv over a chunk-wide DataView equals the reference', (t) => {
+  fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 3000 }), fc.nat(11), (bytes, o) => {
+    const b = new Uint8Array(bytes.length + o);
+    b.set(bytes, o);
+    return fold16(sumDv(new DataView(b.buffer), o, bytes.length)) === fold16(sum16(b, o, bytes.length));
+  }), { numRuns: 1000 });
+  t.pass();
 });

@@ -1,0 +1,72 @@
+import { Args, Flags } from '@oclif/core';
+import { once } from 'node:events';
+import { CaptureSession } from '../core/capture/session.js';
+import { SockcapError } from '../core/errors.js';
+import { followChunk, followFooter, followHeader, type FollowFormat } from '../core/follow.js';
+import type { Connection, Dir } from '../core/net/in-pcb.js';
+import { runPipeline } from '../core/pipeline.js';
+import { parseSelector, selectedDir, selects } from '../core/selector.js';
+import { DrainApp } from '../core/socket/reader.js';
+import { Stack } from '../core/stack.js';
+import { SockcapCommand } from './base.js';
+import { captureInputs } from './inputs.js';
+
+export default class Follow extends SockcapCommand {
+  static override summary = 'Print one reassembled TCP stream, like tshark -z follow,tcp.';
+  static override description = `Reassembles every connection (the same TCP input path as replay) and prints the bytes the sockets of one connection read, chunk by chunk as they arrive, in tshark's follow layout: data from the server (node 1) is indented by a tab. The stream is a Wireshark tcp.stream index or a 4-tuple (10.0.0.1:5555-10.0.0.2:80, [::1]:5555-[::1]:80); a direction can follow (3:c2s) or be given with --direction.`;
+  static override examples = [
+    '<%= config.bin %> follow fixtures/tcp/three-http-streams.pcap -z 1 --format ascii',
+    '<%= config.bin %> follow fixtures/tcp/smtp.pcap -z 10.10.1.4:1470-74.53.140.153:25 --direction s2c --format raw',
+  ];
+  static override strict = false;
+  static override args = { file: Args.string({ description: 'capture files (- for stdin)', required: true }) };
+  static override flags = {
+    stream: Flags.string({ char: 'z', summary: 'stream index or 4-tuple to follow', required: true }),
+    format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'output format (tshark\'s follow modes)' })(),
+    direction: Flags.option({ options: ['both', 'c2s', 's2c'] as const, default: 'both' as const, summary: 'which direction to print' })(),
+    overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
+  };
+
+  async run(): Promise<void> {
+    const { argv, flags } = await this.parse(Follow);
+    const sel = parseSelector(flags.stream);
+    const format = flags.format as FollowFormat;
+    let pending: string[] = [];
+    let followed: Connection | null = null;
+    const offsets = { c2s: 0, s2c: 0 };
+    const want = (c: Connection, dir: Dir) => {
+      const d = selectedDir(sel, c) ?? (flags.direction === 'both' ? null : flags.direction);
+      return d === null || d === dir;
+    };
+    const sink = (c: Connection, dir: Dir, chunk: Uint8Array[]) => {
+      if (followed ? c !== followed : !selects(sel, c)) return;
+      if (!followed) {
+        followed = c;
+        pending.push(followHeader(c, format));
+      }
+      if (!want(c, dir)) return;
+      pending.push(followChunk(format, dir, chunk, offsets[dir]));
+      for (const v of chunk) offsets[dir] += v.length;
+    };
+    const flush = async () => {
+      if (!pending.length) return;
+      const text = pending.join('');
+      pending = [];
+      if (!process.stdout.write(text)) await once(process.stdout, 'drain');
+    };
+    const stack = new Stack(new CaptureSession(), { policy: flags.overlap, app: new DrainApp(false, 1 << 20, sink) });
+    const res = await runPipeline(captureInputs(argv as string[]), stack, { onBatch: flush });
+    const f = followed as Connection | null;
+    let found = !!f;
+    if (!f) {
+      const s = stack.finished.find((c) => sel.stream !== null ? c.stream === sel.stream : sel.ends!.includes(c.client) && sel.ends!.includes(c.server));
+      found = !!s;
+      if (s) pending.push(`\n===================================================================\nFollow: tcp,${format}\nFilter: tcp.stream eq ${s.stream}\nNode 0: ${s.client}\nNode 1: ${s.server}\n`);
+    }
+    if (found) pending.push(followFooter);
+    await flush();
+    if (res.error) return this.failAfter(res.error);
+    if (!found)
+      this.fail(new SockcapError('ERR_NOTHING', `no TCP stream matches '${sel.text}' (the capture has ${stack.finished.length} TCP streams)`));
+  }
+}

@@ -1,0 +1,38 @@
+import type { Connection, Dir } from './net/in-pcb.js';
+
+/** Output formats of `follow`, as `tshark -z follow,tcp,<mode>` names them. */
+export type FollowFormat = 'raw' | 'hex' | 'ascii';
+
+const RULE = '===================================================================';
+
+/** tshark's follow header: the mode, the filter, and the two nodes (node 0 is the client). */
+export function followHeader(c: Connection, format: FollowFormat): string {
+  return `\n${RULE}\nFollow: tcp,${format}\nFilter: tcp.stream eq ${c.stream}\nNode 0: ${c.clientName}\nNode 1: ${c.serverName}\n`;
+}
+
+export const followFooter = `${RULE}\n`;
+
+/**
+ * Render one chunk read from a socket, as tshark's follow does: data from node 1 (the server,
+ * s2c) is indented by a tab. `offset` is the position of the chunk in its direction (hex mode).
+ */
+export function followChunk(format: FollowFormat, dir: Dir, views: readonly Uint8Array[], offset: number): string {
+  const ind = dir === 's2c' ? '\t' : '';
+  if (format === 'raw') return ind + views.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')).join('') + '\n';
+  const all = views.length === 1 ? views[0]! : Buffer.concat(views);
+  if (format === 'ascii') {
+    let s = '';
+    for (const ch of all) s += ch === 10 || (ch >= 32 && ch < 127) ? String.fromCharCode(ch) : '.';
+    return ind + s + '\n';
+  }
+  const lines: string[] = [];
+  for (let i = 0; i < all.length; i += 16) {
+    const row = all.subarray(i, i + 16);
+    const hex = [...row].map((x) => x.toString(16).padStart(2, '0'));
+    const left = hex.slice(0, 8).join(' ');
+    const right = hex.slice(8).join(' ');
+    const asc = [...row].map((x) => (x >= 32 && x < 127 ? String.fromCharCode(x) : '.')).join('');
+    lines.push(`${ind}${(offset + i).toString(16).padStart(8, '0')}  ${left.padEnd(23)}  ${right.padEnd(23)}  ${asc}`);
+  }
+  return lines.join('\n') + '\n';
+}
