@@ -8,6 +8,7 @@ import { SockcapError } from '../core/errors.js';
 export abstract class SockcapCommand extends Command {
   /** --json output: plain JSON (oclif colorizes it, which costs seconds on 100,000 connections). */
   override logJson(json: unknown): void {
+    if (json === undefined) return; // the command wrote its JSON itself, as a stream
     process.stdout.write(JSON.stringify(json, null, 2) + '\n');
   }
 

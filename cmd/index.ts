@@ -1,8 +1,10 @@
+import Extract from './extract.js';
 import Follow from './follow.js';
 import Replay from './replay.js';
 
 /** oclif explicit command discovery (package.json oclif.commands). */
 export const COMMANDS = {
+  extract: Extract,
   follow: Follow,
   replay: Replay,
 };

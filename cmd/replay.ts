@@ -1,20 +1,22 @@
 import { Args, Flags } from '@oclif/core';
+import { once } from 'node:events';
 import { CaptureOutput } from '../core/capture/output.js';
+import { CaptureSession } from '../core/capture/session.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
-import { formatReplaySummary, replaySummary, type ReplaySummary } from '../core/report.js';
-import { Stack } from '../core/stack.js';
-import { CaptureSession } from '../core/capture/session.js';
-import { SockcapCommand } from './base.js';
+import { CONN_HEADER, ConnOrder, formatConnRow, formatReplaySummary, replaySummary } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
+import { Stack } from '../core/stack.js';
+import type { ConnSummary } from '../core/tcp/summary.js';
+import { SockcapCommand } from './base.js';
 import { captureInputs } from './inputs.js';
 import { startProgress } from './progress.js';
 
 export default class Replay extends SockcapCommand {
   static override summary = 'Run captures through the stack and report what it saw.';
-  static override description = `Reads pcap, pcapng or gzip-compressed captures (detected by their magic bytes; '-' is stdin), runs every frame through if/ether/ip input, and prints frames, bytes, link types, protocols and counted drops. With -w the frames are written back unchanged (pcap or pcapng).`;
+  static override description = `Reads pcap, pcapng or gzip-compressed captures (detected by their magic bytes; '-' is stdin), runs every frame through if/ether/ip/tcp input into socket buffers, drains every socket as data arrives, and reports frames, link types, protocols, counted drops, every TCP connection and netstat-style counters. With -w the frames are written back unchanged (pcap or pcapng).`;
   static override examples = [
-    '<%= config.bin %> replay fixtures/tcp/http-two-conns.pcap',
+    '<%= config.bin %> replay fixtures/tcp/smtp.pcap --hash',
     '<%= config.bin %> replay a.pcap b.pcapng.gz -w merged.pcapng --json',
   ];
   static override strict = false;
@@ -29,39 +31,57 @@ export default class Replay extends SockcapCommand {
     'verify-checksums': Flags.boolean({ summary: 'drop packets with bad IP/TCP checksums instead of counting them' }),
     checksums: Flags.boolean({ allowNo: true, default: true, summary: 'compute TCP checksums to count bad ones (--no-checksums: faster, bad ones go uncounted)' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),
+    debug: Flags.boolean({ summary: 'check socket-buffer and reassembly invariants after every batch (slow)' }),
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: keep the first copy (BSD) or the last' })(),
   };
 
-  async run(): Promise<ReplaySummary> {
+  async run(): Promise<void> {
     const { argv, flags } = await this.parse(Replay);
     const files = argv as string[];
+    const json = this.jsonEnabled();
+    const toStdout = flags.write === '-';
+    const report = toStdout ? process.stderr : process.stdout;
+    let pending: string[] = [];
+    let first = true;
+    // connections are written as they finish: memory holds what is in flight, not the whole run
+    const order = new ConnOrder((c: ConnSummary) => {
+      if (json) pending.push(`${first ? '{\n  "connections": [\n    ' : ',\n    '}${JSON.stringify(c)}`);
+      else pending.push(`${first ? CONN_HEADER + '\n' : ''}${formatConnRow(c)}\n`);
+      first = false;
+    });
+    const flush = async () => {
+      if (!pending.length) return;
+      const text = pending.join('');
+      pending = [];
+      if (!report.write(text)) await once(report, 'drain');
+    };
     const session = new CaptureSession();
     const stack = new Stack(session, {
       verifyChecksums: flags['verify-checksums'],
-      policy: flags.overlap,
       checksums: flags.checksums,
+      policy: flags.overlap,
       app: new DrainApp(flags.hash),
+      onConnection: (c) => order.add(c),
+      debug: flags.debug,
     });
-    const toStdout = flags.write === '-';
-    const output = flags.write
-      ? await CaptureOutput.open(toStdout ? process.stdout : flags.write, session, flags['out-format'])
-      : undefined;
+    const output = flags.write ? await CaptureOutput.open(toStdout ? process.stdout : flags.write, session, flags['out-format']) : undefined;
     const progress = startProgress(session, files, flags.quiet || toStdout);
     let res;
     try {
-      res = await runPipeline(captureInputs(files), stack, { count: flags.count, output, onBatch: progress.tick });
+      res = await runPipeline(captureInputs(files), stack, { count: flags.count, output, onBatch: flush });
     } finally {
       progress.stop();
     }
+    order.end();
     if (output) await output.close();
-    const summary = replaySummary(stack, res.error);
-    if (!this.jsonEnabled()) (toStdout ? process.stderr : process.stdout).write(formatReplaySummary(summary) + '\n');
-    if (res.error) {
-      this.failAfter(res.error);
-      return summary;
-    }
+    const { connections: _, ...summary } = replaySummary(stack, res.error);
+    if (json) {
+      const rest = JSON.stringify(summary, null, 2);
+      pending.push(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
+    } else pending.push(`${first ? '' : '\n'}${formatReplaySummary({ ...summary, connections: [] })}\n`);
+    await flush();
+    if (res.error) return this.failAfter(res.error);
     if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
-    return summary;
   }
 }

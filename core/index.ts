@@ -1,7 +1,8 @@
 /**
- * sockcap as a library. The full streaming API (`open()` with a Node Readable per direction) is
- * not there yet; what is exported here is what the CLI itself is built from.
+ * sockcap as a library: `open()` for connections as Node streams, and the pieces the CLI is built
+ * from (readers, the Stack, the pipeline, sockets).
  */
+export { open, type CapturedConnection, type OpenOptions } from './api.js';
 export { CaptureSession, type Batch, type Iface, type FileInfo } from './capture/session.js';
 export { readCapture, readCaptures, type CaptureInput } from './capture/reader.js';
 export { CaptureOutput, type OutFormat } from './capture/output.js';

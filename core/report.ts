@@ -27,30 +27,6 @@ export interface ReplaySummary {
   error?: { code: string; message: string; file?: string; offset?: number };
 }
 
-function tcpstat(conns: readonly ConnSummary[], stack: Stack): Record<string, number> {
-  const t: Record<string, number> = {
-    connections: conns.length, rcvtotal: 0, rcvbyte: 0, rcvdupbyte: 0, rcvoopack: 0,
-    overlapbytes: 0, overlapconflicts: 0, gaps: 0, gapbytes: 0, resets: 0, midstream: 0,
-  };
-  for (const c of conns) {
-    for (const d of [c.c2s, c.s2c]) {
-      t.rcvtotal! += d.segments;
-      t.rcvbyte! += d.bytes;
-      t.rcvdupbyte! += d.retransmitted;
-      t.rcvoopack! += d.outOfOrder;
-      t.overlapbytes! += d.overlapBytes;
-      t.overlapconflicts! += d.overlapConflicts;
-      t.gaps! += d.gaps.length;
-      for (const g of d.gaps) t.gapbytes! += g[1];
-    }
-    if (c.state === 'RESET') t.resets!++;
-    if (c.clientGuessed) t.midstream!++;
-  }
-  t.copiedbytes = 0;
-  t.straddlebytes = stack.session.straddleBytes;
-  return t;
-}
-
 /** Build the summary of a finished run. */
 export function replaySummary(stack: Stack, error: SockcapError | null): ReplaySummary {
   const st = stack.stats;
@@ -72,7 +48,7 @@ export function replaySummary(stack: Stack, error: SockcapError | null): ReplayS
     tcpstat: {},
   };
   out.connections = [...stack.finished].sort((a, b) => a.stream - b.stream);
-  out.tcpstat = tcpstat(out.connections, stack);
+  out.tcpstat = { ...stack.tcpstat, copiedbytes: 0, straddlebytes: stack.session.straddleBytes };
   if (error) {
     const e = error as SockcapError & { file?: string; offset?: number };
     out.error = { code: e.code, message: e.message, file: e.file, offset: e.offset };
@@ -96,25 +72,47 @@ export function formatReplaySummary(s: ReplaySummary): string {
   lines.push(`drops: ${dr.join(', ') || 'none'}`);
   const nt = Object.entries(s.notes).map(([k, v]) => `${k} ${num(v)}`);
   if (nt.length) lines.push(`noted (not dropped): ${nt.join(', ')}`);
-  if (s.connections.length) lines.push('', formatConnections(s.connections), '', formatTcpstat(s.tcpstat));
+  if (s.tcpstat.connections) lines.push(formatTcpstat(s.tcpstat));
   return lines.join('\n');
 }
 
-/** The per-connection table. */
-export function formatConnections(conns: readonly ConnSummary[]): string {
-  const rows = [['stream', 'client', 'server', 'state', 'c2s bytes', 's2c bytes', 'retx', 'ooo', 'overlap', 'gaps', 'duration']];
-  for (const c of conns)
-    rows.push([String(c.stream), c.client + (c.clientGuessed ? '?' : ''), c.server, c.state, num(c.c2s.bytes), num(c.s2c.bytes),
-      num(c.c2s.retransmitted + c.s2c.retransmitted), num(c.c2s.outOfOrder + c.s2c.outOfOrder),
-      num(c.c2s.overlapBytes + c.s2c.overlapBytes), String(c.c2s.gaps.length + c.s2c.gaps.length), `${c.duration.toFixed(3)}s`]);
-  const hashes = conns.some((c) => c.c2s.sha256);
-  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((x, i) => (i >= 4 ? x.padStart(w[i]!) : x.padEnd(w[i]!))).join('  ').trimEnd());
-  if (hashes) for (const c of conns) lines.push(`stream ${c.stream} sha256 c2s ${c.c2s.sha256} s2c ${c.s2c.sha256}`);
-  return lines.join('\n');
+/** Column header of the connection table (fixed widths, so rows can be printed as they come). */
+export const CONN_HEADER = `${'stream'.padEnd(6)}  ${'client'.padEnd(22)}  ${'server'.padEnd(22)}  ${'state'.padEnd(11)}  ${'c2s bytes'.padStart(13)}  ${'s2c bytes'.padStart(13)}  ${'retx'.padStart(9)}  ${'ooo'.padStart(6)}  ${'overlap'.padStart(8)}  ${'gaps'.padStart(4)}  duration`;
+
+/** One row of the connection table, plus its hashes when there are any. */
+export function formatConnRow(c: ConnSummary): string {
+  const row = `${String(c.stream).padEnd(6)}  ${(c.client + (c.clientGuessed ? '?' : '')).padEnd(22)}  ${c.server.padEnd(22)}  ${c.state.padEnd(11)}  ${num(c.c2s.bytes).padStart(13)}  ${num(c.s2c.bytes).padStart(13)}  ${num(c.c2s.retransmitted + c.s2c.retransmitted).padStart(9)}  ${num(c.c2s.outOfOrder + c.s2c.outOfOrder).padStart(6)}  ${num(c.c2s.overlapBytes + c.s2c.overlapBytes).padStart(8)}  ${String(c.c2s.gaps.length + c.s2c.gaps.length).padStart(4)}  ${c.duration.toFixed(3)}s`;
+  return c.c2s.sha256 ? `${row}\n        sha256 c2s ${c.c2s.sha256}\n        sha256 s2c ${c.s2c.sha256}` : row;
 }
 
 /** netstat -s style counters. */
 export function formatTcpstat(t: Record<string, number>): string {
   return ['tcp:', ...Object.entries(t).map(([k, v]) => `\t${num(v)} ${k}`)].join('\n');
+}
+
+/**
+ * Orders connection summaries for output with bounded memory: up to `hold` are kept and come out
+ * sorted by stream index at the end; past that they are passed on in the order they finish.
+ */
+export class ConnOrder {
+  private held: ConnSummary[] | null = [];
+
+  constructor(private readonly out: (c: ConnSummary) => void, private readonly hold = 10000) {}
+
+  add(c: ConnSummary): void {
+    if (!this.held) return this.out(c);
+    this.held.push(c);
+    if (this.held.length > this.hold) this.release();
+  }
+
+  /** No more connections: release what is held. */
+  end(): void {
+    if (this.held) this.release();
+  }
+
+  private release(): void {
+    const h = this.held!.sort((a, b) => a.stream - b.stream);
+    this.held = null;
+    for (const c of h) this.out(c);
+  }
 }

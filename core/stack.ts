@@ -8,13 +8,14 @@ import { be16 } from './wire/bytes.js';
 import { fold16, sumDv } from './wire/checksum.js';
 import { IPPROTO_TCP } from './wire/ipv4.js';
 import { m_copym, Mbuf as MbufClass } from './mbuf/mbuf.js';
-import { Connection, PcbTable } from './net/in-pcb.js';
+import { Connection, PcbTable, Tombstone } from './net/in-pcb.js';
 import { IpReass } from './net/ip-reass.js';
 import { type Segment, tcp_drain, tcp_input, type TcpCtx } from './tcp/tcp-input.js';
 import { type OverlapPolicy, tcp_skip_gap } from './tcp/tcp-reass.js';
 import type { Tcpcb } from './tcp/tcpcb.js';
+import { tcpcheck } from './tcp/tcp-check.js';
 import { sorwakeup } from './socket/socket.js';
-import { connSummary, type ConnSummary } from './tcp/summary.js';
+import { addTcpstat, connSummary, type ConnSummary, newTcpstat } from './tcp/summary.js';
 import { DrainApp, type SocketApp } from './socket/reader.js';
 
 /** Options of a Stack; every field has a default. */
@@ -31,7 +32,19 @@ export type StackOptions = Readonly<Partial<InputOptions & {
   checksums: boolean;
   /** The reader of every socket. Default: drain into nothing (DrainApp without hashing). */
   app: SocketApp;
+  /**
+   * Called with each connection's summary when it leaves the table. Without it the summaries are
+   * kept in `stack.finished` (memory then grows with the number of connections).
+   */
+  onConnection: (s: ConnSummary) => void;
+  /** Seconds of capture time a closed connection's tombstone absorbs late packets. Default 60. */
+  tombstoneTtl: number;
+  /** Check the invariants of every live connection after each batch (slow; tests and --debug). */
+  debug: boolean;
 }>>;
+
+/** Most tombstones kept at once; the oldest go first. */
+const MAX_TOMBSTONES = 65536;
 
 /**
  * The userland network stack one run drives: it owns the counters, the interface table (shared
@@ -42,13 +55,20 @@ export class Stack implements Ctx {
   readonly stats = new Stats();
   readonly opts: InputOptions;
   readonly pcbs = new PcbTable();
-  /** Connections that have left the table, in the order they left. */
+  /** Connections that have left the table, in the order they left (without onConnection). */
   readonly finished: ConnSummary[] = [];
+  /** TCP counters over every connection that has left the table (netstat -s). */
+  readonly tcpstat = newTcpstat();
+  private readonly onConnection: (s: ConnSummary) => void;
+  private readonly tombs: Array<[number, Tombstone]> = [];
+  private tombHead = 0;
   /** Captured bytes held in reassembly queues, over every connection. */
   reassBytes = 0;
   private nextStream = 0;
   private now = 0;
   private readonly app: SocketApp;
+  private readonly tombTtl: number;
+  private readonly debug: boolean;
   private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; checksums: boolean };
   private readonly tcpCtx: TcpCtx;
   private readonly reass: IpReass = new IpReass(this);
@@ -62,6 +82,9 @@ export class Stack implements Ctx {
   ) {
     this.opts = { verifyChecksums: opts.verifyChecksums ?? false };
     this.app = opts.app ?? new DrainApp(false);
+    this.onConnection = opts.onConnection ?? ((c) => this.finished.push(c));
+    this.tombTtl = opts.tombstoneTtl ?? 60;
+    this.debug = opts.debug ?? false;
     this.limits = {
       reassLimit: opts.reassLimit ?? 4 << 20,
       reassTotal: opts.reassTotal ?? 256 << 20,
@@ -97,6 +120,18 @@ export class Stack implements Ctx {
       if (t > st.lastTs) st.lastTs = t;
       if_input(this, m);
     }
+    if (this.debug) this.check();
+  }
+
+  /** Every invariant of every live connection, and the global reassembly count. Throws. */
+  check(): void {
+    let q = 0;
+    for (const [, c] of this.pcbs.entries()) {
+      tcpcheck(c.client, `stream ${c.stream} client`);
+      tcpcheck(c.server, `stream ${c.stream} server`);
+      q += c.client.qBytes + c.server.qBytes;
+    }
+    if (q !== this.reassBytes) throw new Error(`reassBytes ${this.reassBytes} but the queues hold ${q}`);
   }
 
   /** End of input: every connection leaves the table, its holes skipped and its readers drained. */
@@ -104,13 +139,36 @@ export class Stack implements Ctx {
     for (const [h, c] of [...this.pcbs.entries()]) this.retire(h, c);
   }
 
-  /** A connection leaves the table: skip its holes, let its readers finish, keep its summary. */
-  private retire(h: number, c: Connection): void {
+  /**
+   * A connection leaves the table: skip its holes, let its readers finish, report its summary.
+   * With `tomb`, a tombstone takes its place for late packets (the last ACK, retransmitted FINs).
+   */
+  private retire(h: number, c: Connection, tomb = false): void {
     tcp_drain(this.tcpCtx, c.server);
     tcp_drain(this.tcpCtx, c.client);
     this.app.detach(c);
     this.pcbs.remove(h, c);
-    this.finished.push(connSummary(c));
+    const s = connSummary(c);
+    addTcpstat(this.tcpstat, s);
+    this.onConnection(s);
+    if (!tomb) return;
+    const t = new Tombstone(c.stream, c, this.now + this.tombTtl);
+    this.pcbs.insert(h, t);
+    this.tombs.push([h, t]);
+    this.expireTombs();
+  }
+
+  /** Tombstones leave after their time, or when there are too many (oldest first). */
+  private expireTombs(): void {
+    const q = this.tombs;
+    while (this.tombHead < q.length && (q.length - this.tombHead > MAX_TOMBSTONES || q[this.tombHead]![1].expires < this.now)) {
+      const [h, t] = q[this.tombHead++]!;
+      this.pcbs.remove(h, t);
+    }
+    if (this.tombHead > 4096 && this.tombHead * 2 > q.length) {
+      q.splice(0, this.tombHead);
+      this.tombHead = 0;
+    }
   }
 
   private create(h: number, b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number, flags: number): Connection {
@@ -154,9 +212,16 @@ export class Stack implements Ctx {
     const dport = be16(b, o + 2);
     const flags = tcpFlags(b, o);
     let found = this.pcbs.lookup(b, src, dst, alen, sport, dport);
-    if (typeof found !== 'number' && flags & TH_SYN && !(flags & TH_ACK) && found.conn.closed) {
-      this.retire(found.h, found.conn); // a new SYN after the old connection closed: a new stream
-      found = found.h;
+    if (typeof found !== 'number' && flags & TH_SYN && !(flags & TH_ACK)) {
+      // a new SYN after the old connection closed: a new stream
+      if (found.conn instanceof Tombstone) this.pcbs.remove(found.h, found.conn);
+      else if (found.conn.closed) this.retire(found.h, found.conn);
+      if (found.conn instanceof Tombstone || found.conn.closed) found = found.h;
+    }
+    if (typeof found !== 'number' && found.conn instanceof Tombstone) {
+      found.conn.frames++;
+      this.stats.note('tcp.afterclose');
+      return;
     }
     let conn: Connection;
     let c2s: boolean;
@@ -164,7 +229,7 @@ export class Stack implements Ctx {
       conn = this.create(found, b, src, dst, alen, sport, dport, flags);
       c2s = conn.cPort === sport && conn.match(b, src, dst, sport, dport) === 1;
     } else {
-      conn = found.conn;
+      conn = found.conn as Connection; // tombstones returned above
       c2s = found.dir === 1;
     }
     const plen = end - thOff - hlen;
@@ -183,6 +248,7 @@ export class Stack implements Ctx {
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);
     else tcp_input(this.tcpCtx, conn.client, conn.server, seg);
     if (this.reassBytes > this.limits.reassTotal) this.overBudget(c2s ? conn.server : conn.client);
+    if (conn.done) this.retire(typeof found === 'number' ? found : found.h, conn, true);
   }
 
   /** True when the TCP checksum of the segment [o, o+len) is wrong (a DataView is kept per chunk). */

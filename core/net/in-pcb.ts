@@ -60,10 +60,56 @@ export class Connection {
     return this.client.resetRcvd || this.server.resetRcvd;
   }
 
+  /**
+   * Nothing more will happen here: each end has received its peer's FIN or an acceptable RST, and
+   * both are in TIME_WAIT or CLOSED. The connection can leave the table; a tombstone absorbs the
+   * stragglers. (One RST closes only the end that accepted it: a capture can show the other end
+   * carrying on, when the RST was injected.)
+   */
+  get done(): boolean {
+    const fin = (tp: Tcpcb) => tp.finRcvd && (tp.state === 'TIME_WAIT' || tp.state === 'CLOSED');
+    return fin(this.client) && fin(this.server);
+  }
+
   /** Both ends are done: reset, or both FINs exchanged. A new SYN then starts a new stream. */
   get closed(): boolean {
     return this.reset || (this.client.finRcvd && this.server.finRcvd) || (this.client.sentFin && this.server.sentFin);
   }
+}
+
+/**
+ * What stays in the table after a connection left it: enough to recognise its late packets (the
+ * last ACK, retransmitted FINs) so they do not start a bogus stream; a new SYN replaces it.
+ */
+export class Tombstone {
+  frames = 0;
+  private readonly cw: number[];
+  private readonly sw: number[];
+  readonly alen: number;
+
+  constructor(readonly stream: number, c: Connection, readonly expires: number) {
+    this.cw = words(c.cAddr);
+    this.sw = words(c.sAddr);
+    this.alen = c.cAddr.length;
+    this.cPort = c.cPort;
+    this.sPort = c.sPort;
+  }
+
+  readonly cPort: number;
+  readonly sPort: number;
+
+  match(b: Uint8Array, src: number, dst: number, sport: number, dport: number): 0 | 1 | 2 {
+    if (sport === this.cPort && dport === this.sPort && eq(b, src, this.cw) && eq(b, dst, this.sw)) return 1;
+    if (sport === this.sPort && dport === this.cPort && eq(b, src, this.sw) && eq(b, dst, this.cw)) return 2;
+    return 0;
+  }
+}
+
+/** An entry of the table. */
+export type Pcb = Connection | Tombstone;
+
+function alenOf(p: Pcb): number {
+  return p instanceof Connection ? p.cAddr.length : p.alen;
 }
 
 function words(a: Uint8Array): number[] {
@@ -93,37 +139,38 @@ function tupleHash(b: Uint8Array, src: number, dst: number, alen: number, sport:
  * exact comparison on collision. Map order is creation order, which eviction uses (oldest first).
  */
 export class PcbTable {
-  private readonly buckets = new Map<number, Connection | Connection[]>();
+  private readonly buckets = new Map<number, Pcb | Pcb[]>();
+  /** Live connections (tombstones not counted). */
   size = 0;
 
-  lookup(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number): { conn: Connection; dir: 1 | 2; h: number } | number {
+  lookup(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number): { conn: Pcb; dir: 1 | 2; h: number } | number {
     const h = tupleHash(b, src, dst, alen, sport, dport);
     const e = this.buckets.get(h);
     if (!e) return h;
-    if (e instanceof Connection) {
-      if (e.cAddr.length === alen) {
+    if (!Array.isArray(e)) {
+      if (alenOf(e) === alen) {
         const d = e.match(b, src, dst, sport, dport);
         if (d) return { conn: e, dir: d, h };
       }
       return h;
     }
     for (const c of e) {
-      if (c.cAddr.length !== alen) continue;
+      if (alenOf(c) !== alen) continue;
       const d = c.match(b, src, dst, sport, dport);
       if (d) return { conn: c, dir: d, h };
     }
     return h;
   }
 
-  insert(h: number, c: Connection): void {
+  insert(h: number, c: Pcb): void {
     const e = this.buckets.get(h);
     if (!e) this.buckets.set(h, c);
-    else if (e instanceof Connection) this.buckets.set(h, [e, c]);
+    else if (!Array.isArray(e)) this.buckets.set(h, [e, c]);
     else e.push(c);
-    this.size++;
+    if (c instanceof Connection) this.size++;
   }
 
-  remove(h: number, c: Connection): void {
+  remove(h: number, c: Pcb): void {
     const e = this.buckets.get(h);
     if (e === c) this.buckets.delete(h);
     else if (Array.isArray(e)) {
@@ -131,14 +178,14 @@ export class PcbTable {
       if (i >= 0) e.splice(i, 1);
       if (e.length === 1) this.buckets.set(h, e[0]!);
     }
-    this.size--;
+    if (c instanceof Connection) this.size--;
   }
 
-  /** Every connection with its bucket key, oldest first. */
+  /** Every live connection with its bucket key, oldest first. */
   *entries(): Generator<[number, Connection]> {
     for (const [h, e] of this.buckets) {
       if (e instanceof Connection) yield [h, e];
-      else for (const c of [...e]) yield [h, c];
+      else if (Array.isArray(e)) for (const c of [...e]) if (c instanceof Connection) yield [h, c];
     }
   }
 }

@@ -28,8 +28,13 @@ export class DrainApp implements SocketApp {
     private readonly hash: boolean,
     /** Read size per soreceive_stream call (a userland buffer). */
     private readonly readSize = 1 << 20,
-    /** Called for every chunk read (follow, extract); the views are valid until the next read. */
+    /**
+     * Called for every chunk read (follow, extract). The views reference capture memory and stay
+     * valid as long as they are held (nothing reuses that memory).
+     */
     private readonly sink?: (conn: Connection, dir: Dir, chunk: Uint8Array[]) => void,
+    /** Called when a connection leaves the table: both directions have been read to their end. */
+    private readonly closed?: (conn: Connection) => void,
   ) {}
 
   attach(conn: Connection): void {
@@ -43,6 +48,7 @@ export class DrainApp implements SocketApp {
   detach(conn: Connection): void {
     conn.server.so.upcall = null;
     conn.client.so.upcall = null;
+    this.closed?.(conn);
   }
 
   private state(): DrainState {

@@ -78,3 +78,29 @@ export function connSummary(c: Connection): ConnSummary {
     s2c: dirSummary(c, 's2c', c.client),
   };
 }
+
+/** netstat -s style counters, named after BSD tcpstat fields where one exists. */
+export type Tcpstat = Record<'connections' | 'rcvtotal' | 'rcvbyte' | 'rcvdupbyte' | 'rcvoopack' | 'overlapbytes' |
+  'overlapconflicts' | 'gaps' | 'gapbytes' | 'resets' | 'midstream', number>;
+
+export function newTcpstat(): Tcpstat {
+  return { connections: 0, rcvtotal: 0, rcvbyte: 0, rcvdupbyte: 0, rcvoopack: 0, overlapbytes: 0, overlapconflicts: 0,
+    gaps: 0, gapbytes: 0, resets: 0, midstream: 0 };
+}
+
+/** Add one finished connection to the counters. */
+export function addTcpstat(t: Tcpstat, c: ConnSummary): void {
+  t.connections++;
+  for (const d of [c.c2s, c.s2c]) {
+    t.rcvtotal += d.segments;
+    t.rcvbyte += d.bytes;
+    t.rcvdupbyte += d.retransmitted;
+    t.rcvoopack += d.outOfOrder;
+    t.overlapbytes += d.overlapBytes;
+    t.overlapconflicts += d.overlapConflicts;
+    t.gaps += d.gaps.length;
+    for (const g of d.gaps) t.gapbytes += g[1];
+  }
+  if (c.state === 'RESET') t.resets++;
+  if (c.clientGuessed) t.midstream++;
+}

@@ -47,23 +47,18 @@ export async function generate(o: GenOptions): Promise<{ frames: number; bytes: 
   };
   let flowBase = 0;
   while (written < o.bytes) {
-    const flows = Array.from({ length: o.flows }, (_, i) => mkFlow(flowBase + i, o, mss, payload));
+    const flows = Array.from({ length: o.flows }, (_, i) => mkFlow(flowBase + i, o, mss, payload, rnd));
     flowBase += o.flows;
     let live = flows;
-    let held: Uint8Array | null = null;
     while (live.length && written < o.bytes) {
       live = live.filter((f) => !f.done);
       for (const f of live) {
         const seg = f.next();
         if (!seg) continue;
-        const r = rnd();
-        if (held) { await emit(seg); await emit(held); held = null; }
-        else if (r < 0.01) held = seg;
-        else if (r < 0.02) { await emit(seg); await emit(seg); }
-        else await emit(seg);
+        await emit(seg);
+        if (rnd() < 0.01) await emit(seg); // ~1% duplicates
       }
     }
-    if (held) await emit(held);
   }
   if (pending.length) ws.write(Buffer.concat(pending));
   ws.end();
@@ -71,7 +66,7 @@ export async function generate(o: GenOptions): Promise<{ frames: number; bytes: 
   return { frames, bytes: written };
 }
 
-function mkFlow(n: number, o: GenOptions, mss: number, payload: Uint8Array) {
+function mkFlow(n: number, o: GenOptions, mss: number, payload: Uint8Array, rnd: () => number) {
   const c = o.loopback ? '127.0.0.1' : `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
   const s = o.loopback ? '127.0.0.2' : '192.168.200.1';
   const sport = 1024 + (n % 60000);
@@ -80,32 +75,42 @@ function mkFlow(n: number, o: GenOptions, mss: number, payload: Uint8Array) {
   const steps: Array<() => Uint8Array> = [];
   const C = (spec: Parameters<typeof tcpFrame>[0]) => tcpFrame({ src: c, dst: s, sport, dport: 80, ...spec });
   const S = (spec: Parameters<typeof tcpFrame>[0]) => tcpFrame({ src: s, dst: c, sport: 80, dport: sport, ...spec });
-  steps.push(() => C({ seq: cs, flags: TH_SYN, options: { mss, wscale: 7, sackPermitted: true } }));
-  steps.push(() => S({ seq: ss, ack: cs + 1, flags: TH_SYN | TH_ACK, options: { mss, wscale: 7, sackPermitted: true } }));
+  // every step captures its numbers now (closures would otherwise see the loop's final values)
+  const c0 = cs;
+  const s0 = ss;
+  steps.push(() => C({ seq: c0, flags: TH_SYN, options: { mss, wscale: 7, sackPermitted: true } }));
+  steps.push(() => S({ seq: s0, ack: c0 + 1, flags: TH_SYN | TH_ACK, options: { mss, wscale: 7, sackPermitted: true } }));
   cs++; ss++;
-  steps.push(() => C({ seq: cs, ack: ss }));
+  const c1 = cs;
+  const s1 = ss;
+  steps.push(() => C({ seq: c1, ack: s1 }));
   let left = o.perFlow;
   let sleft = Math.floor(o.perFlow / 10);
   while (left > 0 || sleft > 0) {
     if (left > 0) {
       const k = Math.min(mss, left);
       const seq = cs; cs = (cs + k) >>> 0; left -= k;
-      steps.push(() => C({ seq, ack: ss, flags: TH_ACK | TH_PUSH, payload: payload.subarray(0, k) }));
+      const a = ss;
+      steps.push(() => C({ seq, ack: a, flags: TH_ACK | TH_PUSH, payload: payload.subarray(0, k) }));
     }
-    if (sleft > 0 && left % (10 * mss) < mss) {
+    if (sleft > 0 && (left <= 0 || left % (10 * mss) < mss)) {
       const k = Math.min(mss, sleft);
       const seq = ss; ss = (ss + k) >>> 0; sleft -= k;
-      steps.push(() => S({ seq, ack: cs, flags: TH_ACK | TH_PUSH, payload: payload.subarray(0, k) }));
-    } else if (left <= 0 && sleft > 0) {
-      const k = Math.min(mss, sleft);
-      const seq = ss; ss = (ss + k) >>> 0; sleft -= k;
-      steps.push(() => S({ seq, ack: cs, flags: TH_ACK | TH_PUSH, payload: payload.subarray(0, k) }));
+      const a = cs;
+      steps.push(() => S({ seq, ack: a, flags: TH_ACK | TH_PUSH, payload: payload.subarray(0, k) }));
     }
   }
   const fc = cs; const fs = ss;
   steps.push(() => C({ seq: fc, ack: fs, flags: TH_FIN | TH_ACK }));
   steps.push(() => S({ seq: fs, ack: fc + 1, flags: TH_FIN | TH_ACK }));
   steps.push(() => C({ seq: fc + 1, ack: fs + 1 }));
+  // ~1% reordering within the flow: a data segment swaps places with the next one
+  for (let k = 3; k + 1 < steps.length - 3; k++) {
+    if (rnd() < 0.01) {
+      [steps[k], steps[k + 1]] = [steps[k + 1]!, steps[k]!];
+      k++;
+    }
+  }
   let i = 0;
   const f = { done: false, next: (): Uint8Array | null => { if (i >= steps.length) { f.done = true; return null; } return steps[i++]!(); } };
   return f;

@@ -60,7 +60,7 @@ function table(title: string, file: string, frames: number, rows: Row[]): string
 async function bench(kind: 'bulk' | 'short'): Promise<string> {
   mkdirSync(DATA, { recursive: true });
   const mb = Number(process.env[kind === 'bulk' ? 'BENCH_BULK_MB' : 'BENCH_SHORT_MB'] ?? (kind === 'bulk' ? 1024 : 256));
-  const file = join(DATA, `${kind}-${mb}M.pcap`);
+  const file = join(DATA, `${kind}-${mb}M-v2.pcap`);
   const flows = kind === 'bulk' ? 2000 : 100_000;
   if (!existsSync(file)) {
     console.error(`generating ${file} ...`);

@@ -32,7 +32,7 @@ const files = HAS_CORPUS ? readdirSync(ORACLE).filter((f) => f.endsWith('.stream
 
 async function replay(path: string) {
   const session = new CaptureSession();
-  const stack = new Stack(session, { app: new DrainApp(true) });
+  const stack = new Stack(session, { app: new DrainApp(true), debug: true });
   const res = await runPipeline([{ name: path }], stack);
   return replaySummary(stack, res.error);
 }

@@ -1,7 +1,6 @@
 import test from 'ava';
 import { CaptureSession } from '../../core/capture/session.js';
 import { Mbuf } from '../../core/mbuf/mbuf.js';
-import { sbcheck } from '../../core/socket/sockbuf.js';
 import { type Socket, soreceive_stream } from '../../core/socket/socket.js';
 import { DrainApp, type SocketApp } from '../../core/socket/reader.js';
 import type { Connection } from '../../core/net/in-pcb.js';
@@ -43,11 +42,13 @@ function run(specs: SegSpec[], opts: StackOptions & { snap?: number } = {}) {
   const session = new CaptureSession();
   session.addIface({ linktype: 1, snaplen: 65535, tsresol: 6, tsoffset: 0, bigEndian: false, name: undefined, file: 't' });
   const app = new Collect();
-  const stack = new Stack(session, { app, ...opts });
+  const stack = new Stack(session, { app, debug: true, ...opts });
   const ms = frames(specs, opts);
-  stack.input(ms);
-  for (const [, c] of stack.pcbs.entries()) { sbcheck(c.client.so.rcv); sbcheck(c.server.so.rcv); }
+  // one frame at a time, so the invariants are checked after every segment
+  for (const m of ms) stack.input([m]);
+  stack.check();
   stack.finish();
+  stack.check();
   return { stack, app, s: stack.finished[0]!, c2s: app.data.get(0)?.c2s ?? '', s2c: app.data.get(0)?.s2c ?? '' };
 }
 

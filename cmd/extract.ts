@@ -1,0 +1,71 @@
+import { Args, Flags } from '@oclif/core';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
+import { CaptureSession } from '../core/capture/session.js';
+import { SockcapError } from '../core/errors.js';
+import { runPipeline } from '../core/pipeline.js';
+import { DrainApp } from '../core/socket/reader.js';
+import { Stack } from '../core/stack.js';
+import { SockcapCommand } from './base.js';
+import { captureInputs } from './inputs.js';
+
+export default class Extract extends SockcapCommand {
+  static override summary = 'Write every direction of every TCP connection to its own file, in one pass.';
+  static override description = `The same TCP input path as replay; each socket's reader writes what it reads to a file named like tcpflow's (source and destination address and port, zero padded so names sort), and an index (sockcap-index.json) lists every file with its stream, endpoints, length and, with --hash, SHA-256. Directions that carried no bytes get no file. Template tokens: %A %a source address and port, %B %b destination, %# stream index, %d direction (c2s/s2c), %T start time (epoch seconds).`;
+  static override examples = ['<%= config.bin %> extract fixtures/tcp/three-http-streams.pcap -o /tmp/flows'];
+  static override strict = false;
+  static override enableJsonFlag = true;
+  static override args = { file: Args.string({ description: 'capture files (- for stdin)', required: true }) };
+  static override flags = {
+    outdir: Flags.string({ char: 'o', summary: 'directory for the files (created if missing)', required: true }),
+    template: Flags.string({ char: 'T', summary: 'file name template', default: '%A.%a-%B.%b' }),
+    hash: Flags.boolean({ summary: 'SHA-256 of each file in the index' }),
+    overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
+    quiet: Flags.boolean({ char: 'q', summary: 'no summary line' }),
+  };
+
+  async run(): Promise<{ files: number; bytes: number; connections: number; index: string } | undefined> {
+    const { argv, flags } = await this.parse(Extract);
+    try {
+      mkdirSync(flags.outdir, { recursive: true });
+    } catch (e) {
+      this.fail(new SockcapError('ERR_WRITE', `${flags.outdir}: cannot create: ${(e as Error).message}`));
+    }
+    // the index is appended batch by batch, so memory does not grow with the number of flows
+    const indexPath = join(flags.outdir, 'sockcap-index.json');
+    writeFileSync(indexPath, '[');
+    let index: string[] = [];
+    let entries = 0;
+    const flushIndex = () => {
+      if (!index.length) return;
+      appendFileSync(indexPath, (entries ? ',\n' : '\n') + index.join(',\n'));
+      entries += index.length;
+      index = [];
+    };
+    const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => index.push(JSON.stringify(e)));
+    const stack = new Stack(new CaptureSession(), {
+      policy: flags.overlap,
+      app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c)),
+      onConnection: () => {},
+    });
+    const res = await runPipeline(captureInputs(argv as string[]), stack, {
+      onBatch: async () => {
+        await files.settle();
+        flushIndex();
+      },
+    });
+    await files.settle(true);
+    flushIndex();
+    appendFileSync(indexPath, '\n]\n');
+    const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath };
+    if (!this.jsonEnabled() && !flags.quiet)
+      this.log(`${out.files.toLocaleString('en-US')} files, ${out.bytes.toLocaleString('en-US')} bytes from ${out.connections.toLocaleString('en-US')} connections in ${flags.outdir} (index: ${indexPath})`);
+    if (res.error) {
+      this.failAfter(res.error);
+      return out;
+    }
+    if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
+    return out;
+  }
+}

@@ -1,0 +1,88 @@
+import test from 'ava';
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fixture, corpus, HAS_CORPUS, HAS_TSHARK } from '../helpers/paths.js';
+import { cli, tmp } from '../helpers/cli.js';
+import { when } from '../helpers/skip.js';
+
+const run = promisify(execFile);
+const HAS_TCPFLOW = spawnSync('sh', ['-c', 'command -v tcpflow']).status === 0;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Bytes per direction from tshark-style raw follow output (node 1 lines are tab-indented). */
+function rawBytes(out: string): { c2s: Buffer; s2c: Buffer; header: string[] } {
+  const lines = out.split('\n');
+  const hex = lines.filter((l) => /^\t?[0-9a-f]+$/.test(l));
+  return {
+    c2s: Buffer.from(hex.filter((l) => !l.startsWith('\t')).join(''), 'hex'),
+    s2c: Buffer.from(hex.filter((l) => l.startsWith('\t')).map((l) => l.slice(1)).join(''), 'hex'),
+    header: lines.filter((l) => /^(Follow|Filter|Node \d):/.test(l)),
+  };
+}
+
+when(HAS_TSHARK, 'needs tshark')('follow raw: same header and bytes as tshark -z follow,tcp,raw', async (t) => {
+  for (const stream of [0, 1, 2]) {
+    const ours = await cli(['follow', fixture('tcp/three-http-streams.pcap'), '-z', String(stream), '--format', 'raw']);
+    t.is(ours.code, 0, ours.stderr);
+    const { stdout } = await run('tshark', ['-r', fixture('tcp/three-http-streams.pcap'), '-q', '-z', `follow,tcp,raw,${stream}`]);
+    const a = rawBytes(ours.stdout);
+    const b = rawBytes(stdout);
+    t.deepEqual(a.header, b.header);
+    t.true(a.c2s.equals(b.c2s));
+    t.true(a.s2c.equals(b.s2c));
+    t.is(ours.stdout, stdout, 'chunk for chunk, the same text');
+  }
+});
+
+test('follow by 4-tuple with a direction; ascii and hex formats', async (t) => {
+  const r = await cli(['follow', fixture('tcp/smtp.pcap'), '-z', '74.53.140.153:25-10.10.1.4:1470', '--direction', 's2c', '--format', 'ascii']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /Node 0: 10\.10\.1\.4:1470\nNode 1: 74\.53\.140\.153:25\n/);
+  t.regex(r.stdout, /\t220-xc90\.websitewelcome\.com ESMTP/);
+  t.notRegex(r.stdout, /^EHLO/m, 'client data left out');
+  const h = await cli(['follow', fixture('tcp/smtp.pcap'), '-z', '10.10.1.4:1470>74.53.140.153:25', '--format', 'hex']);
+  t.regex(h.stdout, /^00000000  45 48 4c 4f 20 47 50 0d  0a +EHLO GP\.\.$/m);
+  t.notRegex(h.stdout, /\t00000000/, 'A>B names one direction');
+});
+
+test('follow: a stream that does not exist exits 6 and says how many there are', async (t) => {
+  const r = await cli(['follow', fixture('tcp/smtp.pcap'), '-z', '7']);
+  t.is(r.code, 6);
+  t.regex(r.stderr, /no TCP stream matches '7' \(the capture has 1 TCP streams\)/);
+  const bad = await cli(['follow', fixture('tcp/smtp.pcap'), '-z', 'nonsense']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /bad flow selector 'nonsense'/);
+});
+
+test('extract writes one file per direction with an index whose hashes match replay --hash', async (t) => {
+  const d = tmp(t);
+  const r = await cli(['extract', fixture('tcp/three-http-streams.pcap'), '-o', d, '--hash', '--json']);
+  t.is(r.code, 0, r.stderr);
+  t.like(JSON.parse(r.stdout), { files: 6, connections: 3 });
+  const index = JSON.parse(readFileSync(join(d, 'sockcap-index.json'), 'utf8')) as Array<{ file: string; sha256: string; bytes: number; stream: number; dir: string }>;
+  t.is(index.length, 6);
+  const rep = JSON.parse((await cli(['replay', fixture('tcp/three-http-streams.pcap'), '--hash', '--json'])).stdout);
+  for (const e of index) {
+    const body = readFileSync(join(d, e.file));
+    t.is(body.length, e.bytes);
+    t.is(sha(body), e.sha256);
+    t.is(rep.connections[e.stream][e.dir].sha256, e.sha256);
+  }
+  t.true(index.some((e) => e.file === '172.016.133.132.54615-098.139.161.029.00080'));
+});
+
+when(HAS_CORPUS && HAS_TCPFLOW, 'needs ../shared/corpus and tcpflow')('extract gives tcpflow\'s file names and bytes (82 directions of a clean capture)', async (t) => {
+  const cap = corpus('suricata-verify__http-range-multiflows__input.pcap');
+  const a = tmp(t);
+  const b = tmp(t);
+  t.is((await cli(['extract', cap, '-o', a, '-q'])).code, 0);
+  await run('tcpflow', ['-r', cap, '-o', b]);
+  const ours = readdirSync(a).filter((f) => f !== 'sockcap-index.json').sort();
+  const theirs = readdirSync(b).filter((f) => /^\d{3}\./.test(f)).sort();
+  t.deepEqual(ours, theirs);
+  for (const f of ours) t.true(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f);
+  t.true(ours.length >= 80);
+});
