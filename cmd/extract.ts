@@ -25,7 +25,7 @@ export default class Extract extends SockcapCommand {
     quiet: Flags.boolean({ char: 'q', summary: 'no summary line' }),
   };
 
-  async run(): Promise<{ files: number; bytes: number; connections: number; index: string } | undefined> {
+  async run(): Promise<{ files: number; bytes: number; connections: number; index: string; copiedBytes: number } | undefined> {
     const { argv, flags } = await this.parse(Extract);
     try {
       mkdirSync(flags.outdir, { recursive: true });
@@ -56,9 +56,10 @@ export default class Extract extends SockcapCommand {
       },
     });
     await files.settle(true);
+    files.close();
     flushIndex();
     appendFileSync(indexPath, '\n]\n');
-    const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath };
+    const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: files.copiedBytes };
     if (!this.jsonEnabled() && !flags.quiet)
       this.log(`${out.files.toLocaleString('en-US')} files, ${out.bytes.toLocaleString('en-US')} bytes from ${out.connections.toLocaleString('en-US')} connections in ${flags.outdir} (index: ${indexPath})`);
     if (res.error) {

@@ -1,18 +1,24 @@
-import { open } from 'node:fs/promises';
+import { closeSync, open as openAsync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { SockcapError } from '../errors.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 
-/** One direction's file: views waiting to be written (references to capture memory, no copies). */
+/** One direction's file: the bytes gathered for its next write. */
 interface FlowFile {
   path: string;
   name: string;
-  views: Uint8Array[];
-  pending: number;
+  /** Bytes waiting to be written (copied out of capture memory; see FlowFiles). */
+  buf: Buffer | null;
+  used: number;
   bytes: number;
   opened: boolean;
   hash: Hash | null;
+  /** Views waiting for the file to be opened. */
+  queued: Uint8Array[];
+  opening: boolean;
+  /** The connection closed: close the descriptor once the last bytes are written. */
+  done: boolean;
 }
 
 /** What the index says of one written direction. */
@@ -26,16 +32,21 @@ export interface FlowIndexEntry {
   sha256?: string;
 }
 
-/** A direction's bytes are written once this much is waiting (long flows), or when it closes. */
-const FLUSH_AT = 1 << 20;
-/** File operations in flight at once (libuv's thread pool does them in parallel). */
-const CONCURRENCY = 32;
+/** A direction's bytes are written when this much has gathered, or when its connection closes. */
+const FLUSH_AT = 32 << 10;
+/** Bytes that may wait for files being opened before the capture waits too. */
+const QUEUED_MAX = 32 << 20;
 
 function pad4(addr: string): string {
   const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+):(\d+)$/.exec(addr);
   if (v4) return `${v4.slice(1, 5).map((x) => x.padStart(3, '0')).join('.')}.${v4[5]!.padStart(5, '0')}`;
   const v6 = /^\[(.*)\]:(\d+)$/.exec(addr)!;
   return `${v6[1]!.replace(/:/g, '.')}.${v6[2]!.padStart(5, '0')}`;
+}
+
+function splitPadded(p: string): [string, string] {
+  const i = p.lastIndexOf('.');
+  return [p.slice(0, i), p.slice(i + 1)];
 }
 
 /**
@@ -51,26 +62,30 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
       : k === 'd' ? dir : k === 'T' ? String(Math.floor(c.firstTs)) : '%');
 }
 
-function splitPadded(p: string): [string, string] {
-  const i = p.lastIndexOf('.');
-  return [p.slice(0, i), p.slice(i + 1)];
-}
-
 /**
  * Writes every direction of every connection to its own file in `dir` (tcpflow's layout), in one
- * pass, with bounded memory: a direction's views are written when 1 MiB is waiting or when the
- * connection leaves the table. Directions with no bytes get no file. Names that repeat (the same
- * 4-tuple reused by a later stream) get `-c<stream>` appended.
+ * pass. The bytes are copied once into a small buffer per direction (counted in `copiedBytes`):
+ * held as views, a direction that fills slowly would pin read chunks across the whole file until
+ * its connection closes; copied, memory is bounded by 32 KiB per live direction. Directions with
+ * no bytes get no file. A name that repeats (the same 4-tuple reused by a later
+ * stream) gets `-c<stream>`.
  */
 export class FlowFiles {
   private readonly files = new Map<Connection, Partial<Record<Dir, FlowFile>>>();
   private readonly used = new Set<string>();
-  private readonly inflight = new Set<Promise<void>>();
-  private failure: Error | null = null;
-  /** Bytes held in views not yet written. */
-  heldBytes = 0;
   written = 0;
   filesWritten = 0;
+  /** Bytes copied on the way to the files (all of them: see above). */
+  copiedBytes = 0;
+  /** Open descriptors, least recently used first (opening a file costs more than writing 64 KiB). */
+  private readonly fds = new Map<FlowFile, number>();
+  /** Most descriptors kept open; lowered to what the system allows when it says EMFILE. */
+  private maxOpen = 4096;
+  private opening = 0;
+  /** Bytes waiting for files being opened (they pin the read chunks they view). */
+  private queuedBytes = 0;
+  private readonly wakers: Array<() => void> = [];
+  private failure: Error | null = null;
 
   constructor(
     private readonly dir: string,
@@ -83,15 +98,30 @@ export class FlowFiles {
   data(c: Connection, d: Dir, chunk: readonly Uint8Array[]): void {
     let per = this.files.get(c);
     if (!per) this.files.set(c, (per = {}));
-    const f = (per[d] ??= this.open(c, d));
+    const f = (per[d] ??= this.make(c, d));
     for (const v of chunk) {
-      f.views.push(v);
-      f.pending += v.length;
-      f.bytes += v.length;
-      this.heldBytes += v.length;
       f.hash?.update(v);
+      f.bytes += v.length;
+      this.copiedBytes += v.length;
+      let off = 0;
+      while (off < v.length) {
+        if (!f.buf || f.used === f.buf.length) this.grow(f, v.length - off);
+        const k = Math.min(v.length - off, f.buf!.length - f.used);
+        f.buf!.set(v.subarray(off, off + k), f.used);
+        f.used += k;
+        off += k;
+        if (f.used >= FLUSH_AT) this.flush(f);
+      }
     }
-    if (f.pending >= FLUSH_AT) this.write(f);
+  }
+
+  /** Start at the first chunk's size (most flows are short); on the next chunk go to FLUSH_AT. */
+  private grow(f: FlowFile, want: number): void {
+    if (f.buf && f.used === 0) return; // an empty buffer of FLUSH_AT is reused
+    const size = f.buf ? FLUSH_AT : Math.min(FLUSH_AT, Math.max(256, want));
+    const nb = Buffer.allocUnsafe(size);
+    if (f.buf) nb.set(f.buf.subarray(0, f.used));
+    f.buf = nb;
   }
 
   /** The connection left the table: write what is left of both directions and index them. */
@@ -102,7 +132,9 @@ export class FlowFiles {
     for (const d of ['c2s', 's2c'] as const) {
       const f = per[d];
       if (!f) continue;
-      this.write(f);
+      this.flush(f);
+      f.done = true;
+      if (!f.opening) this.release(f);
       this.onFile({
         stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName, dst: d === 'c2s' ? c.serverName : c.clientName,
         file: f.name, bytes: f.bytes, ...(f.hash ? { sha256: f.hash.digest('hex') } : {}),
@@ -110,41 +142,134 @@ export class FlowFiles {
     }
   }
 
-  private open(c: Connection, d: Dir): FlowFile {
+  private make(c: Connection, d: Dir): FlowFile {
     let name = flowName(this.template, c, d);
     if (this.used.has(name)) name = `${name}-c${c.stream}`;
     this.used.add(name);
-    return { path: join(this.dir, name), name, views: [], pending: 0, bytes: 0, opened: false, hash: this.hash ? createHash('sha256') : null };
+    return { path: join(this.dir, name), name, buf: null, used: 0, bytes: 0, opened: false,
+      hash: this.hash ? createHash('sha256') : null, queued: [], opening: false, done: false };
   }
 
-  private write(f: FlowFile): void {
-    if (!f.views.length) return;
-    const views = f.views;
-    const n = f.pending;
-    f.views = [];
-    f.pending = 0;
-    const flag = f.opened ? 'a' : 'w';
-    if (!f.opened) this.filesWritten++;
-    f.opened = true;
-    const p = (async () => {
-      const fh = await open(f.path, flag);
-      try {
-        for (let i = 0; i < views.length; i += 1024) await fh.writev(views.slice(i, i + 1024));
-      } finally {
-        await fh.close();
+  /**
+   * Open a file in libuv's thread pool (creating a file is slow on some filesystems: several at a
+   * time, while the capture goes on); its queued bytes are written when the descriptor arrives.
+   */
+  private open(f: FlowFile): void {
+    f.opening = true;
+    this.opening++;
+    if (this.fds.size + this.opening > this.maxOpen) this.closeOldest(Math.max(1, this.fds.size >> 4));
+    openAsync(f.path, f.opened ? 'a' : 'w', (err, fd) => {
+      this.opening--;
+      f.opening = false;
+      if (err) {
+        if ((err.code === 'EMFILE' || err.code === 'ENFILE') && this.fds.size > 0) {
+          this.maxOpen = Math.max(16, this.fds.size - 32);
+          this.closeOldest(32);
+          return this.open(f);
+        }
+        this.failure ??= new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${err.message}`, { cause: err });
+        return this.wake();
       }
-      this.heldBytes -= n;
-      this.written += n;
-    })().catch((e: Error) => {
-      this.failure ??= new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${e.message}`, { cause: e });
+      if (!f.opened) this.filesWritten++;
+      f.opened = true;
+      this.fds.set(f, fd);
+      try {
+        const q = f.queued.splice(0);
+        for (const v of q) this.queuedBytes -= v.length;
+        this.writeAll(f, fd, q);
+      } catch (e) {
+        this.failure ??= e as Error;
+      }
+      if (f.done) this.release(f);
+      this.wake();
     });
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
   }
 
-  /** Wait while too much is in flight (call once per batch); rethrows a write failure. */
+  /** writev the buffers, finishing short writes. */
+  private writeAll(f: FlowFile, fd: number, views: Uint8Array[]): void {
+    try {
+      for (let i = 0; i < views.length; ) {
+        const part = views.slice(i, i + 1024);
+        let want = 0;
+        for (const v of part) want += v.length;
+        let done = writevSync(fd, part);
+        this.written += done;
+        while (done < want) {
+          // a short write: skip what went out and write the rest
+          let skip = done;
+          const rest: Uint8Array[] = [];
+          for (const v of part) {
+            if (skip >= v.length) skip -= v.length;
+            else {
+              rest.push(v.subarray(skip));
+              skip = 0;
+            }
+          }
+          const k = writevSync(fd, rest);
+          done += k;
+          this.written += k;
+        }
+        i += part.length;
+      }
+    } catch (e) {
+      throw new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Close a file's descriptor if it has one. */
+  private release(f: FlowFile): void {
+    const fd = this.fds.get(f);
+    if (fd === undefined) return;
+    this.fds.delete(f);
+    closeSync(fd);
+  }
+
+  private wake(): void {
+    for (const w of this.wakers.splice(0)) w();
+  }
+
+  /**
+   * Wait while too many bytes wait for files being opened (once per batch; `all`: until every open
+   * is done); rethrows a write failure.
+   */
   async settle(all = false): Promise<void> {
-    while (this.inflight.size > (all ? 0 : CONCURRENCY)) await Promise.race(this.inflight);
+    while (all ? this.opening > 0 : this.queuedBytes > QUEUED_MAX) await new Promise<void>((r) => this.wakers.push(r));
     if (this.failure) throw this.failure;
+  }
+
+  private closeOldest(n: number): void {
+    for (const [f, fd] of this.fds) {
+      if (n-- <= 0) break;
+      this.fds.delete(f);
+      closeSync(fd);
+    }
+  }
+
+  /** Close every descriptor (end of the run). */
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+
+  /**
+   * Write what has gathered: synchronously when the file is open (a write to the page cache costs
+   * less than a thread-pool round trip, and the buffer is reused at once), else hand it over to
+   * the pending open.
+   */
+  private flush(f: FlowFile): void {
+    if (!f.used) return;
+    const data = f.buf!.subarray(0, f.used);
+    f.used = 0;
+    const fd = this.fds.get(f);
+    if (fd !== undefined) {
+      this.fds.delete(f);
+      this.fds.set(f, fd);
+      this.writeAll(f, fd, [data]);
+      return; // written: the buffer is reused for the flow's next bytes
+    }
+    f.buf = null; // handed over to the pending open
+    f.queued.push(data);
+    this.queuedBytes += data.length;
+    if (!f.opening) this.open(f);
   }
 }

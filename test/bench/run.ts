@@ -50,10 +50,15 @@ function table(title: string, file: string, frames: number, rows: Row[]): string
   const size = statSync(file).size;
   const base = rows.find((r) => r.name === 'minimal walker')!;
   const flow = rows.find((r) => r.name.startsWith('tcpflow -FX'));
+  const flowO = rows.find((r) => r.name.startsWith('tcpflow -o'));
+  const tshark = rows.find((r) => r.name.startsWith('tshark'));
+  const ratio = (x: Row | undefined, r: Row) => (x ? (x.secs / r.secs).toFixed(2) : 'n/a');
   const out = [`\n### ${title}: ${(size / 2 ** 20).toFixed(0)} MiB, ${frames.toLocaleString('en-US')} packets\n`,
-    '| command | median s | MB/s | packets/s | peak RSS MiB | walker time / this | tcpflow -FX time / this |', '|---|---:|---:|---:|---:|---:|---:|'];
+    '| command | median s | MB/s | packets/s | peak RSS MiB | walker / this | tcpflow -FX / this | tcpflow -o / this | tshark / this |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|'];
   for (const r of rows)
-    out.push(`| ${r.name} | ${r.secs.toFixed(2)} | ${(size / r.secs / 1e6).toFixed(0)} | ${(frames / r.secs / 1e3).toFixed(0)} k | ${r.rssMiB?.toFixed(0) ?? 'n/a'} | ${(base.secs / r.secs).toFixed(2)} | ${flow ? (flow.secs / r.secs).toFixed(2) : 'n/a'} |`);
+    out.push(`| ${r.name} | ${r.secs.toFixed(2)} | ${(size / r.secs / 1e6).toFixed(0)} | ${(frames / r.secs / 1e3).toFixed(0)} k | ${r.rssMiB?.toFixed(0) ?? 'n/a'} | ${ratio(base, r)} | ${ratio(flow, r)} | ${ratio(flowO, r)} | ${ratio(tshark, r)} |`);
+  out.push('', '(ratios are times: above 1 means this row is faster than the one named)');
   return out.join('\n');
 }
 
@@ -70,10 +75,17 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
   const rows: Row[] = [];
   rows.push(time('minimal walker', file, process.execPath, [WALKER, file]));
   rows.push(time('sockcap replay', file, process.execPath, [CLI, 'replay', file, '-q', '--json']));
+  rows.push(time('sockcap replay --no-checksums', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-checksums']));
+  const ex = mkdtempSync(join(tmpdir(), 'bench-extract-'));
+  const fresh = (d: string) => () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); };
+  rows.push(time('sockcap extract -o', file, process.execPath, [CLI, 'extract', file, '-o', ex, '-q'], fresh(ex)));
+  rmSync(ex, { recursive: true, force: true });
   if (has('tcpdump')) rows.push(time('tcpdump -r -w /dev/null', file, 'tcpdump', ['-r', file, '-w', '/dev/null']));
   if (has('tcpflow')) {
     const d = mkdtempSync(join(tmpdir(), 'bench-tcpflow-'));
-    rows.push(time('tcpflow -FX (flows only)', file, 'tcpflow', ['-FX', '-r', file, '-o', d], () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); }));
+    const fresh = () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); };
+    rows.push(time('tcpflow -FX (flows only)', file, 'tcpflow', ['-FX', '-r', file, '-o', d], fresh));
+    rows.push(time('tcpflow -o (streams to files)', file, 'tcpflow', ['-r', file, '-o', d], fresh));
     rmSync(d, { recursive: true, force: true });
   }
   if (has('tshark') && process.env.BENCH_TSHARK !== '0') rows.push(time('tshark -q -z conv,tcp', file, 'tshark', ['-q', '-n', '-r', file, '-z', 'conv,tcp']));
