@@ -31,6 +31,7 @@ export default class Replay extends SockcapCommand {
     'verify-checksums': Flags.boolean({ summary: 'drop packets with bad IP/TCP checksums instead of counting them' }),
     checksums: Flags.boolean({ allowNo: true, default: true, summary: 'compute TCP checksums to count bad ones (--no-checksums: faster, bad ones go uncounted)' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),
+    tcp: Flags.boolean({ allowNo: true, default: true, summary: 'TCP input (--no-tcp: decode up to the TCP header only; no connections)' }),
     debug: Flags.boolean({ summary: 'check socket-buffer and reassembly invariants after every batch (slow)' }),
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: keep the first copy (BSD) or the last' })(),
@@ -64,6 +65,7 @@ export default class Replay extends SockcapCommand {
       app: new DrainApp(flags.hash),
       onConnection: (c) => order.add(c),
       debug: flags.debug,
+      tcp: flags.tcp,
     });
     const output = flags.write ? await CaptureOutput.open(toStdout ? process.stdout : flags.write, session, flags['out-format']) : undefined;
     const progress = startProgress(session, files, flags.quiet || toStdout);

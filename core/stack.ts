@@ -41,6 +41,8 @@ export type StackOptions = Readonly<Partial<InputOptions & {
   tombstoneTtl: number;
   /** Check the invariants of every live connection after each batch (slow; tests and --debug). */
   debug: boolean;
+  /** Run TCP input (connections, reassembly). Off: decode up to the TCP header and stop. Default true. */
+  tcp: boolean;
 }>>;
 
 /** Most tombstones kept at once; the oldest go first. */
@@ -69,7 +71,7 @@ export class Stack implements Ctx {
   private readonly app: SocketApp;
   private readonly tombTtl: number;
   private readonly debug: boolean;
-  private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; checksums: boolean };
+  private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; checksums: boolean; tcp: boolean };
   private readonly tcpCtx: TcpCtx;
   private readonly reass: IpReass = new IpReass(this);
   private dv: DataView | null = null;
@@ -89,6 +91,7 @@ export class Stack implements Ctx {
       reassLimit: opts.reassLimit ?? 4 << 20,
       reassTotal: opts.reassTotal ?? 256 << 20,
       maxConnections: opts.maxConnections ?? 262144,
+      tcp: opts.tcp ?? true,
       checksums: opts.checksums ?? true,
     };
     const policy = opts.policy ?? 'first';
@@ -201,6 +204,7 @@ export class Stack implements Ctx {
     const o = m.off + thOff;
     const hlen = checkTcp(b, o, end - thOff);
     if (typeof hlen === 'string') return this.stats.drop(hlen);
+    if (!this.limits.tcp) return;
     if ((this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next && this.badSum(b, m.off + ipOff, ipv, o, end - thOff)) {
       if (this.opts.verifyChecksums) return this.stats.drop('tcp.badsum');
       this.stats.note('tcp.badsum');

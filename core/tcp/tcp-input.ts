@@ -82,8 +82,12 @@ function tcpOutputSeen(tx: Tcpcb, seg: Segment): void {
     tx.so.connected = true;
   }
   const end = seqAdd(seg.seq, seg.wlen + (f & TH_SYN ? 1 : 0) + (f & TH_FIN ? 1 : 0));
-  if (!tx.sentSyn && tx.sndMax === 0) tx.sndMax = end;
-  else if (seqGt(end, tx.sndMax)) tx.sndMax = end;
+  if (f & TH_SYN || !tx.sndKnown) {
+    // the first segment seen from this end (or its SYN) anchors the send sequence space
+    if (!tx.sndKnown || f & TH_SYN) tx.sndUna = seg.seq;
+    tx.sndMax = end;
+    tx.sndKnown = true;
+  } else if (seqGt(end, tx.sndMax)) tx.sndMax = end;
   if (f & TH_FIN && !tx.sentFin) {
     tx.sentFin = true;
     tx.so.cantSendMore = true;
@@ -151,8 +155,11 @@ function pickUpMidstream(rx: Tcpcb, seg: Segment): void {
 
 /** rx's own data acknowledged: SYN_RECEIVED completes, a FIN's acknowledgement advances the close. */
 function processAck(rx: Tcpcb, ack: number): void {
-  if (!rx.sentSyn && rx.sndUna === 0) rx.sndUna = ack;
-  else if (seqGt(ack, rx.sndUna)) rx.sndUna = ack;
+  if (!rx.sndKnown) {
+    // acknowledged before rx was seen sending (mid-stream): the ack is where its stream stands
+    rx.sndUna = rx.sndMax = ack;
+    rx.sndKnown = true;
+  } else if (seqGt(ack, rx.sndUna)) rx.sndUna = ack;
   if (rx.state === 'SYN_RECEIVED' && (!rx.sentSyn || seqGt(ack, rx.iss))) {
     rx.state = 'ESTABLISHED';
     rx.so.connected = true;

@@ -75,6 +75,8 @@ export class Tcpcb {
   readonly rcv = new RcvStats();
   /** Send side as observed: initial send sequence, highest sequence sent, last acknowledged. */
   iss = 0;
+  /** sndMax and sndUna hold real sequence numbers (compared modulo 2^32 only once they do). */
+  sndKnown = false;
   sndMax = 0;
   sndUna = 0;
   sentSyn = false;

@@ -76,6 +76,7 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
   rows.push(time('minimal walker', file, process.execPath, [WALKER, file]));
   rows.push(time('sockcap replay', file, process.execPath, [CLI, 'replay', file, '-q', '--json']));
   rows.push(time('sockcap replay --no-checksums', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-checksums']));
+  rows.push(time('sockcap replay --no-tcp (read + decode to TCP)', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-tcp']));
   const ex = mkdtempSync(join(tmpdir(), 'bench-extract-'));
   const fresh = (d: string) => () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); };
   rows.push(time('sockcap extract -o', file, process.execPath, [CLI, 'extract', file, '-o', ex, '-q'], fresh(ex)));

@@ -66,3 +66,12 @@ test('-w - writes the capture to stdout and the report to stderr', async (t) => 
   t.deepEqual(Buffer.from(r.stdout, 'latin1'), readFileSync(fixture('tcp/smtp.pcap')));
   t.regex(r.stderr, /^frames: 60 /m);
 });
+
+test('--no-tcp decodes to the TCP header and stops: no connections, same frame and protocol counts', async (t) => {
+  const full = JSON.parse((await cli(['replay', fixture('tcp/smtp.pcap'), '--json'])).stdout);
+  const r = JSON.parse((await cli(['replay', fixture('tcp/smtp.pcap'), '--json', '--no-tcp'])).stdout);
+  t.is(r.frames, 60);
+  t.deepEqual(r.protocols, full.protocols);
+  t.deepEqual(r.connections, []);
+  t.is(full.connections.length, 1);
+});

@@ -125,6 +125,20 @@ test('states: handshake, half-close, close; simultaneous open', (t) => {
   t.is(simo.c2s, 'x');
 });
 
+test('sequence numbers at or above 2^31 on both sides: the close completes (TIME_WAIT/CLOSED)', (t) => {
+  for (const [c0, s0] of [[0x80000000, 0x90000000], [0xffffffff, 0x7fffffff], [0, 0xfffffffe]]) {
+    const cs = (n: number) => (c0 + n) >>> 0;
+    const ss = (n: number) => (s0 + n) >>> 0;
+    const r = run([{ ...C, seq: c0, flags: TH_SYN }, { ...S, seq: s0, ack: cs(1), flags: TH_SYN | TH_ACK }, { ...C, seq: cs(1), ack: ss(1) },
+      { ...C, seq: cs(1), ack: ss(1), flags: TH_ACK | TH_PUSH, payload: 'ping' }, { ...S, seq: ss(1), ack: cs(5), flags: TH_ACK | TH_PUSH, payload: 'pong' },
+      { ...C, seq: cs(5), ack: ss(5), flags: TH_FIN | TH_ACK }, { ...S, seq: ss(5), ack: cs(6), flags: TH_FIN | TH_ACK }, { ...C, seq: cs(6), ack: ss(6) }]);
+    t.deepEqual(r.s.states, { client: 'TIME_WAIT', server: 'CLOSED' }, `ISNs ${c0.toString(16)} ${s0.toString(16)}`);
+    t.is(r.c2s, 'ping');
+    t.is(r.s2c, 'pong');
+    t.is(r.stack.pcbs.size, 0, 'the connection left the table when it was done');
+  }
+});
+
 test('a new SYN after the connection closed starts a new stream, like tcp.stream', (t) => {
   const r = run([syn(), synack(), data(0, 'one'), fin(3), { ...S, seq: 5001, ack: ISN + 5, flags: TH_FIN | TH_ACK },
     syn(9000), synack(9000), data(0, 'two', 9000)]);
