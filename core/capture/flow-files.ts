@@ -34,6 +34,10 @@ export interface FlowIndexEntry {
 
 /** A direction's bytes are written when this much has gathered, or when its connection closes. */
 const FLUSH_AT = 32 << 10;
+/** Files being opened at once (more only queue up in the kernel: creates in one directory serialise). */
+const OPENS_IN_FLIGHT = 32;
+/** Files that may wait for an open slot before the capture waits too. */
+const WAITING_MAX = 2048;
 /** Bytes that may wait for files being opened before the capture waits too. */
 const QUEUED_MAX = 32 << 20;
 
@@ -82,6 +86,9 @@ export class FlowFiles {
   /** Most descriptors kept open; lowered to what the system allows when it says EMFILE. */
   private maxOpen = 4096;
   private opening = 0;
+  /** Files waiting for one of the OPENS_IN_FLIGHT slots. */
+  private readonly toOpen: FlowFile[] = [];
+  private toOpenHead = 0;
   /** Bytes waiting for files being opened (they pin the read chunks they view). */
   private queuedBytes = 0;
   private readonly wakers: Array<() => void> = [];
@@ -154,21 +161,48 @@ export class FlowFiles {
    * Open a file in libuv's thread pool (creating a file is slow on some filesystems: several at a
    * time, while the capture goes on); its queued bytes are written when the descriptor arrives.
    */
+  /** Queue a file for opening; next() starts it when a slot and a descriptor are free. */
   private open(f: FlowFile): void {
     f.opening = true;
+    this.toOpen.push(f);
+    this.next();
+  }
+
+  /**
+   * Start queued opens while fewer than OPENS_IN_FLIGHT are running and the descriptor budget has
+   * room (idle descriptors are closed to make it), then wake whoever waits in settle().
+   */
+  private next(): void {
+    while (this.toOpenHead < this.toOpen.length && this.opening < OPENS_IN_FLIGHT) {
+      if (this.fds.size + this.opening >= this.maxOpen) {
+        if (this.fds.size === 0) break;
+        this.closeOldest(Math.max(1, Math.min(this.fds.size, this.fds.size >> 4)));
+        continue;
+      }
+      this.start(this.toOpen[this.toOpenHead++]!);
+    }
+    if (this.toOpenHead === this.toOpen.length) {
+      this.toOpen.length = 0;
+      this.toOpenHead = 0;
+    }
+    this.wake();
+  }
+
+  /** Open in libuv's thread pool; the queued bytes are written when the descriptor arrives. */
+  private start(f: FlowFile): void {
     this.opening++;
-    if (this.fds.size + this.opening > this.maxOpen) this.closeOldest(Math.max(1, this.fds.size >> 4));
     openAsync(f.path, f.opened ? 'a' : 'w', (err, fd) => {
       this.opening--;
+      if (err && (err.code === 'EMFILE' || err.code === 'ENFILE') && this.fds.size + this.opening > 0) {
+        // the system's limit is lower than ours: keep fewer open and try this one again later
+        this.maxOpen = Math.max(1, this.fds.size + this.opening - 8);
+        this.toOpen.splice(this.toOpenHead, 0, f);
+        return this.next();
+      }
       f.opening = false;
       if (err) {
-        if ((err.code === 'EMFILE' || err.code === 'ENFILE') && this.fds.size > 0) {
-          this.maxOpen = Math.max(16, this.fds.size - 32);
-          this.closeOldest(32);
-          return this.open(f);
-        }
         this.failure ??= new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${err.message}`, { cause: err });
-        return this.wake();
+        return this.next();
       }
       if (!f.opened) this.filesWritten++;
       f.opened = true;
@@ -181,7 +215,7 @@ export class FlowFiles {
         this.failure ??= e as Error;
       }
       if (f.done) this.release(f);
-      this.wake();
+      this.next();
     });
   }
 
@@ -233,7 +267,9 @@ export class FlowFiles {
    * is done); rethrows a write failure.
    */
   async settle(all = false): Promise<void> {
-    while (all ? this.opening > 0 : this.queuedBytes > QUEUED_MAX) await new Promise<void>((r) => this.wakers.push(r));
+    while (all ? this.opening > 0 || this.toOpen.length > this.toOpenHead
+      : this.queuedBytes > QUEUED_MAX || this.toOpen.length - this.toOpenHead > WAITING_MAX)
+      await new Promise<void>((r) => this.wakers.push(r));
     if (this.failure) throw this.failure;
   }
 

@@ -86,3 +86,19 @@ when(HAS_CORPUS && HAS_TCPFLOW, 'needs ../shared/corpus and tcpflow')('extract g
   for (const f of ours) t.true(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f);
   t.true(ours.length >= 80);
 });
+
+test('extract under a low descriptor limit (ulimit -n 64) writes the same files as without it', async (t) => {
+  const { generate } = await import('../bench/gen.js');
+  const dir = tmp(t);
+  const cap = join(dir, 'many.pcap');
+  await generate({ path: cap, bytes: 3e6, flows: 300, perFlow: 4000 });
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  t.is((await cli(['extract', cap, '-o', a, '-q'])).code, 0);
+  const { CLI } = await import('../helpers/paths.js');
+  await run('sh', ['-c', `ulimit -n 64 && "${process.execPath}" "${CLI}" extract "${cap}" -o "${b}" -q`]);
+  const fa = readdirSync(a).sort();
+  t.deepEqual(readdirSync(b).sort(), fa);
+  t.true(fa.length > 600);
+  for (const f of fa) if (f !== 'sockcap-index.json') t.true(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f);
+});
