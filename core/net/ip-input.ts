@@ -4,6 +4,19 @@ import { be16 } from '../wire/bytes.js';
 import { checkIpv4, ipv4BadSum, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { parseIpv6 } from '../wire/ipv6.js';
 
+/**
+ * A frame shorter on the wire than its IP length says. BSD ip_input drops it (ips_tooshort); a
+ * capture would lose the bytes it does hold, so the datagram is taken as ending where the frame
+ * ends (noted as `ip.tooshort`), and reassembly records what is missing as a hole. Returns the
+ * length to use, or -1 when not even the headers fit.
+ */
+function tooShort(st: Ctx['stats'], totalLen: number, wireAvail: number, hdrLen: number): number {
+  if (totalLen <= wireAvail) return totalLen;
+  if (wireAvail < hdrLen) return -1;
+  st.note('ip.tooshort');
+  return wireAvail;
+}
+
 /** Raw IP link types: the version nibble picks IPv4 or IPv6. */
 export function ip_input_any(ctx: Ctx, m: Mbuf, off: number): void {
   if (m.len - off < 1) return ctx.stats.drop('ip.short');
@@ -25,9 +38,9 @@ export function ip_input(ctx: Ctx, m: Mbuf, off: number): void {
   const hlen = checkIpv4(m.buf, o, n);
   if (typeof hlen !== 'number') return st.drop(hlen);
   st.ipv4++;
-  const totalLen = be16(m.buf, o + 2);
   const wireAvail = m.hdr!.origLen - (m.hdr!.caplen - n);
-  if (totalLen > wireAvail) return st.drop('ip.badlen');
+  const totalLen = tooShort(st, be16(m.buf, o + 2), wireAvail, hlen);
+  if (totalLen < 0) return st.drop('ip.badlen');
   if (ipv4BadSum(m.buf, o, hlen)) {
     if (ctx.opts.verifyChecksums) return st.drop('ip.badsum');
     st.note('ip.badsum');
@@ -48,9 +61,9 @@ export function ip6_input(ctx: Ctx, m: Mbuf, off: number): void {
   if (typeof r === 'string') return st.drop(r);
   st.ipv6++;
   if (r.payloadLen === 0 && r.exts.length > 0 && r.exts[0]!.type === 0) return st.drop('ip6.jumbo');
-  const totalLen = 40 + r.payloadLen;
   const wireAvail = m.hdr!.origLen - (m.hdr!.caplen - n);
-  if (totalLen > wireAvail) return st.drop('ip6.badlen');
+  const totalLen = tooShort(st, 40 + r.payloadLen, wireAvail, r.upperOff);
+  if (totalLen < 0) return st.drop('ip6.badlen');
   if (r.frag) {
     st.proto('ipv6.fragment');
     return ctx.ipReass(m, off, 6, Math.min(n, totalLen), totalLen);

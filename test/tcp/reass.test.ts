@@ -90,6 +90,24 @@ test('keep-alive byte below rcv_nxt does not corrupt the stream', reassembles,
 test('snaplen-truncated payload: unknown bytes recorded as a gap, not garbage', reassembles,
   [syn(), synack(), data(0, 'x'.repeat(20)), data(20, 'y'.repeat(20))], { c2s: 'x'.repeat(6) + 'y'.repeat(6), gaps: [[6, 14], [12, 14]], snap: 14 + 20 + 20 + 6 });
 
+test('a frame shorter on the wire than its IP length: the bytes it holds are delivered, the rest is a hole (ip.tooshort)', (t) => {
+  const segs = [syn(), synack(), data(0, 'abcd'), data(4, 'efghijkl'), data(12, 'mn'), fin(14)];
+  const session = new CaptureSession();
+  session.addIface({ linktype: 1, snaplen: 65535, tsresol: 6, tsoffset: 0, bigEndian: false, name: undefined, file: 't' });
+  const app = new Collect();
+  const stack = new Stack(session, { app, debug: true });
+  const ms = frames(segs);
+  // frame 4 loses its last 3 bytes on the wire (caplen = origLen), its IP length unchanged
+  const m = ms[3]!;
+  m.len -= 3;
+  m.hdr = { ...m.hdr!, caplen: m.len, origLen: m.len };
+  for (const x of ms) stack.input([x]);
+  stack.finish();
+  t.is(app.data.get(0)!.c2s, 'abcdefghimn');
+  t.deepEqual(stack.finished[0]!.c2s.gaps, [[9, 3]]);
+  t.is(stack.stats.notes['ip.tooshort'], 1);
+});
+
 test('RST mid-transfer: data before it stays, out-of-order data is dropped, ECONNRESET', (t) => {
   const session = new CaptureSession();
   session.addIface({ linktype: 1, snaplen: 65535, tsresol: 6, tsoffset: 0, bigEndian: false, name: undefined, file: 't' });
