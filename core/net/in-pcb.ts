@@ -67,14 +67,18 @@ export class Connection {
    * carrying on, when the RST was injected.)
    */
   get done(): boolean {
-    const fin = (tp: Tcpcb) => tp.finRcvd && (tp.state === 'TIME_WAIT' || tp.state === 'CLOSED');
-    return fin(this.client) && fin(this.server);
+    return finished(this.client) && finished(this.server);
   }
 
   /** Both ends are done: reset, or both FINs exchanged. A new SYN then starts a new stream. */
   get closed(): boolean {
     return this.reset || (this.client.finRcvd && this.server.finRcvd) || (this.client.sentFin && this.server.sentFin);
   }
+}
+
+/** This end received its peer's FIN (or a RST) and has nothing left to do. */
+function finished(tp: Tcpcb): boolean {
+  return tp.finRcvd && (tp.state === 'TIME_WAIT' || tp.state === 'CLOSED');
 }
 
 /**
