@@ -1,0 +1,48 @@
+import test from 'ava';
+import { CaptureSession } from '../../core/capture/session.js';
+import { Stack } from '../../core/stack.js';
+import { TH_ACK, TH_PUSH } from '../../core/wire/tcp.js';
+import { chunked, pcapFile, tcpFrame } from '../helpers/build.js';
+import { runPipeline } from '../../core/pipeline.js';
+
+/** The IP packet of a built Ethernet frame, behind another link header. */
+function behind(link: Uint8Array, v6 = false): Uint8Array {
+  const f = tcpFrame({ src: v6 ? '::1' : '127.0.0.1', dst: v6 ? '::1' : '127.0.0.1', sport: 5555, dport: 80, flags: TH_ACK | TH_PUSH, payload: 'hello' });
+  const out = new Uint8Array(link.length + f.length - 14);
+  out.set(link, 0);
+  out.set(f.subarray(14), link.length);
+  return out;
+}
+
+const CASES: Array<[string, number, boolean, Uint8Array, boolean]> = [
+  ['OpenBSD LOOP, AF_INET in network order', 108, false, Uint8Array.of(0, 0, 0, 2), false],
+  ['OpenBSD LOOP, AF_INET6 (24) in network order', 108, false, Uint8Array.of(0, 0, 0, 24), true],
+  ['BSD NULL from a little-endian host', 0, false, Uint8Array.of(2, 0, 0, 0), false],
+  ['BSD NULL from a big-endian host (file byte order)', 0, true, Uint8Array.of(0, 0, 0, 2), false],
+  ['BSD NULL, AF_INET6 = 30 (macOS)', 0, false, Uint8Array.of(30, 0, 0, 0), true],
+  ['Linux SLL', 113, false, Uint8Array.of(0, 0, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0), false],
+  ['Linux SLL2', 276, false, Uint8Array.of(8, 0, 0, 0, 0, 0, 0, 1, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0), false],
+  ['raw IPv4 (228)', 228, false, new Uint8Array(0), false],
+  ['raw IP (101), IPv6 by its version nibble', 101, false, new Uint8Array(0), true],
+];
+
+for (const [title, linktype, bigEndian, hdr, v6] of CASES) {
+  test(`link layer: ${title} reaches TCP`, async (t) => {
+    const file = pcapFile([{ data: behind(hdr, v6) }], { linktype, bigEndian });
+    const stack = new Stack(new CaptureSession());
+    const res = await runPipeline([{ name: title, stream: chunked(file, 1 << 16) }], stack);
+    t.is(res.error, null);
+    t.deepEqual(stack.stats.drops, {});
+    t.is(stack.stats.protocols.tcp, 1);
+    t.is(stack.stats.protocols[v6 ? 'ipv6' : 'ipv4'], 1);
+    t.is(stack.finished[0]?.c2s.bytes ?? stack.finished[0]?.s2c.bytes, 5);
+  });
+}
+
+test('link layer: an unknown link type and a non-IP NULL family are counted drops', async (t) => {
+  const stack = new Stack(new CaptureSession());
+  const a = pcapFile([{ data: behind(new Uint8Array(0)) }], { linktype: 147 });
+  const b = pcapFile([{ data: behind(Uint8Array.of(7, 0, 0, 0)) }], { linktype: 0 });
+  await runPipeline([{ name: 'a', stream: chunked(a, 1 << 16) }, { name: 'b', stream: chunked(b, 1 << 16) }], stack);
+  t.deepEqual(stack.stats.drops, { 'link.unsupported': 1, 'null.unsupported': 1 });
+});
