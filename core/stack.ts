@@ -182,11 +182,11 @@ export class Stack implements Ctx {
         this.retire(oldest[0], oldest[1]);
       }
     }
-    const a = new Uint8Array(b.subarray(src, src + alen));
-    const z = new Uint8Array(b.subarray(dst, dst + alen));
     // the SYN sender is the client; a SYN-ACK's receiver is; otherwise guess: the lower port serves
     const srcIsClient = flags & TH_SYN ? !(flags & TH_ACK) : sport > dport || (sport === dport);
-    const c = srcIsClient ? new Connection(this.nextStream++, a, sport, z, dport) : new Connection(this.nextStream++, z, dport, a, sport);
+    const c = srcIsClient
+      ? new Connection(this.nextStream++, b, src, sport, dst, dport, alen)
+      : new Connection(this.nextStream++, b, dst, dport, src, sport, alen);
     c.guessed = !(flags & TH_SYN);
     c.firstTs = this.now;
     this.pcbs.insert(h, c);

@@ -24,28 +24,32 @@ export class Connection {
   lastTs = 0;
   /** Application state attached by the reader (hashes, files, streams). */
   app: unknown = null;
-  /** The addresses as big-endian 32-bit words (1 for IPv4, 4 for IPv6), for fast comparison. */
-  private readonly cw: number[];
-  private readonly sw: number[];
+  /** The addresses as big-endian 32-bit words (1 for IPv4, 4 for IPv6): compact, fast to compare. */
+  readonly cw: number[];
+  readonly sw: number[];
+  private names: [string, string] | null = null;
 
   constructor(
     readonly stream: number,
-    /** Copies of the addresses (a few header bytes: never pin capture chunks for them). */
-    readonly cAddr: Uint8Array,
+    /** Bytes holding the client's and the server's address (read once: no capture memory is kept). */
+    b: Uint8Array,
+    cOff: number,
     readonly cPort: number,
-    readonly sAddr: Uint8Array,
+    sOff: number,
     readonly sPort: number,
+    /** Address length: 4 (IPv4) or 16 (IPv6). */
+    readonly alen: number,
   ) {
-    this.cw = words(cAddr);
-    this.sw = words(sAddr);
+    this.cw = wordsAt(b, cOff, alen);
+    this.sw = wordsAt(b, sOff, alen);
   }
 
   get clientName(): string {
-    return endpointString(this.cAddr, this.cPort);
+    return (this.names ??= [endpointString(bytesOf(this.cw), this.cPort), endpointString(bytesOf(this.sw), this.sPort)])[0];
   }
 
   get serverName(): string {
-    return endpointString(this.sAddr, this.sPort);
+    return (this.names ??= [endpointString(bytesOf(this.cw), this.cPort), endpointString(bytesOf(this.sw), this.sPort)])[1];
   }
 
   /** 1 when (src, sport) is the client, 2 when it is the server, 0 when not this connection. */
@@ -92,9 +96,9 @@ export class Tombstone {
   readonly alen: number;
 
   constructor(readonly stream: number, c: Connection, readonly expires: number) {
-    this.cw = words(c.cAddr);
-    this.sw = words(c.sAddr);
-    this.alen = c.cAddr.length;
+    this.cw = c.cw;
+    this.sw = c.sw;
+    this.alen = c.alen;
     this.cPort = c.cPort;
     this.sPort = c.sPort;
   }
@@ -113,13 +117,24 @@ export class Tombstone {
 export type Pcb = Connection | Tombstone;
 
 function alenOf(p: Pcb): number {
-  return p instanceof Connection ? p.cAddr.length : p.alen;
+  return p.alen;
 }
 
-function words(a: Uint8Array): number[] {
+function wordsAt(b: Uint8Array, o: number, len: number): number[] {
   const w: number[] = [];
-  for (let i = 0; i < a.length; i += 4) w.push(be32(a, i));
+  for (let i = 0; i < len; i += 4) w.push(be32(b, o + i));
   return w;
+}
+
+function bytesOf(w: readonly number[]): Uint8Array {
+  const out = new Uint8Array(w.length * 4);
+  w.forEach((x, i) => {
+    out[4 * i] = x >>> 24;
+    out[4 * i + 1] = x >>> 16;
+    out[4 * i + 2] = x >>> 8;
+    out[4 * i + 3] = x;
+  });
+  return out;
 }
 
 function eq(b: Uint8Array, o: number, w: readonly number[]): boolean {
