@@ -2,6 +2,7 @@ import { closeSync, open as openAsync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { SockcapError } from '../errors.js';
+import { viewsAfter } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 
 /** One direction's file: the bytes gathered for its next write. */
@@ -229,17 +230,8 @@ export class FlowFiles {
         let done = writevSync(fd, part);
         this.written += done;
         while (done < want) {
-          // a short write: skip what went out and write the rest
-          let skip = done;
-          const rest: Uint8Array[] = [];
-          for (const v of part) {
-            if (skip >= v.length) skip -= v.length;
-            else {
-              rest.push(v.subarray(skip));
-              skip = 0;
-            }
-          }
-          const k = writevSync(fd, rest);
+          // a short write: write the rest
+          const k = writevSync(fd, viewsAfter(part, done));
           done += k;
           this.written += k;
         }

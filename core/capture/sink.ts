@@ -78,20 +78,21 @@ async function writeAll(fh: FileHandle, views: Uint8Array[]): Promise<void> {
   let total = 0;
   for (const v of views) total += v.length;
   let { bytesWritten } = await fh.writev(views);
-  // short writes are rare on files; finish the remainder view by view
-  while (bytesWritten < total) {
-    let skip = bytesWritten;
-    const rest: Uint8Array[] = [];
-    for (const v of views) {
-      if (skip >= v.length) skip -= v.length;
-      else {
-        rest.push(v.subarray(skip));
-        skip = 0;
-      }
+  // short writes are rare on files; finish the remainder
+  while (bytesWritten < total) bytesWritten += (await fh.writev(viewsAfter(views, bytesWritten))).bytesWritten;
+}
+
+/** What is left of `views` after the first `skip` bytes (views of the same bytes: no copy). */
+export function viewsAfter(views: readonly Uint8Array[], skip: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  for (const v of views) {
+    if (skip >= v.length) skip -= v.length;
+    else {
+      rest.push(v.subarray(skip));
+      skip = 0;
     }
-    const r = await fh.writev(rest);
-    bytesWritten += r.bytesWritten;
   }
+  return rest;
 }
 
 /** A Node Writable (stdout, a socket, a test's collector), with backpressure. */

@@ -86,3 +86,14 @@ test('pcapng tick conversion is exact for decimal resolutions (BigInt reference)
   ticksToTime(0, 3 << 20 | 1 << 19, 0x80 | 20, 0, out); // 2^-20 resolution: 3.5 s
   t.deepEqual(out, { tsSec: 3, tsNsec: 500_000_000 });
 });
+
+test('viewsAfter: what is left after a short write, as views of the same bytes', async (t) => {
+  const { viewsAfter } = await import('../../core/capture/sink.js');
+  const a = Uint8Array.of(1, 2, 3);
+  const b = Uint8Array.of(4, 5);
+  const rest = viewsAfter([a, b], 2);
+  t.deepEqual(rest.map((v) => [...v]), [[3], [4, 5]]);
+  t.is(rest[0]!.buffer, a.buffer, 'a view, not a copy');
+  t.deepEqual(viewsAfter([a, b], 3).map((v) => [...v]), [[4, 5]]);
+  t.deepEqual(viewsAfter([a, b], 5), []);
+});
