@@ -19,12 +19,13 @@ export interface Ctx {
   /**
    * Hand a TCP segment up. `ipOff` is the IP header's offset in `m`'s bytes, `thOff` the TCP
    * header's; `ipv` 4 or 6; `end` the offset one past the IP datagram's last captured byte;
-   * `wireEnd` where it would end had nothing been cut by the snaplen.
+   * `wireEnd` where it would end had nothing been cut by the snaplen. `vlan` identifies the VLAN
+   * stack the frame came in on (0: none); like a separate ifnet, it is part of every lookup.
    */
   /**
    * Hand an IP fragment to reassembly (BSD ip_reass). `ipOff` is the IP header's offset in `m`;
    * `capLen` the datagram bytes captured, `totalLen` its length on the wire.
    */
-  ipReass(m: Mbuf, ipOff: number, ipv: 4 | 6, capLen: number, totalLen: number): void;
-  tcpInput(m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6, end: number, wireEnd: number): void;
+  ipReass(m: Mbuf, ipOff: number, ipv: 4 | 6, capLen: number, totalLen: number, vlan: number): void;
+  tcpInput(m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6, end: number, wireEnd: number, vlan: number): void;
 }

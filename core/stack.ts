@@ -174,7 +174,7 @@ export class Stack implements Ctx {
     }
   }
 
-  private create(h: number, b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number, flags: number): Connection {
+  private create(h: number, b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number, flags: number, vlan: number): Connection {
     if (this.pcbs.size >= this.limits.maxConnections) {
       const oldest = this.pcbs.entries().next().value;
       if (oldest) {
@@ -185,8 +185,8 @@ export class Stack implements Ctx {
     // the SYN sender is the client; a SYN-ACK's receiver is; otherwise guess: the lower port serves
     const srcIsClient = flags & TH_SYN ? !(flags & TH_ACK) : sport > dport || (sport === dport);
     const c = srcIsClient
-      ? new Connection(this.nextStream++, b, src, sport, dst, dport, alen)
-      : new Connection(this.nextStream++, b, dst, dport, src, sport, alen);
+      ? new Connection(this.nextStream++, b, src, sport, dst, dport, alen, vlan)
+      : new Connection(this.nextStream++, b, dst, dport, src, sport, alen, vlan);
     c.guessed = !(flags & TH_SYN);
     c.firstTs = this.now;
     this.pcbs.insert(h, c);
@@ -194,12 +194,12 @@ export class Stack implements Ctx {
     return c;
   }
 
-  ipReass(m: Mbuf, ipOff: number, ipv: 4 | 6, capLen: number, totalLen: number): void {
-    this.reass.input(m, ipOff, ipv, capLen, totalLen, this.now);
+  ipReass(m: Mbuf, ipOff: number, ipv: 4 | 6, capLen: number, totalLen: number, vlan: number): void {
+    this.reass.input(m, ipOff, ipv, capLen, totalLen, this.now, vlan);
   }
 
   /** BSD tcp_input()'s demultiplexing half: check, find or make the connection, run tcp_input. */
-  tcpInput(m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6, end: number, wireEnd: number): void {
+  tcpInput(m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6, end: number, wireEnd: number, vlan: number): void {
     const b = m.buf;
     const o = m.off + thOff;
     const hlen = checkTcp(b, o, end - thOff);
@@ -215,7 +215,7 @@ export class Stack implements Ctx {
     const sport = be16(b, o);
     const dport = be16(b, o + 2);
     const flags = tcpFlags(b, o);
-    let found = this.pcbs.lookup(b, src, dst, alen, sport, dport);
+    let found = this.pcbs.lookup(b, src, dst, alen, sport, dport, vlan);
     if (typeof found !== 'number' && flags & TH_SYN && !(flags & TH_ACK)) {
       // a new SYN after the old connection closed: a new stream
       if (found.conn instanceof Tombstone) this.pcbs.remove(found.h, found.conn);
@@ -230,7 +230,7 @@ export class Stack implements Ctx {
     let conn: Connection;
     let c2s: boolean;
     if (typeof found === 'number') {
-      conn = this.create(found, b, src, dst, alen, sport, dport, flags);
+      conn = this.create(found, b, src, dst, alen, sport, dport, flags, vlan);
       c2s = conn.cPort === sport && conn.match(b, src, dst, sport, dport) === 1;
     } else {
       conn = found.conn as Connection; // tombstones returned above

@@ -18,20 +18,23 @@ export function ether_input(ctx: Ctx, m: Mbuf, off: number): void {
 
 /** Dispatch on an ethertype found at the link layer (Ethernet, SLL, SLL2, NULL mapped to it). */
 export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number): void {
+  // the VLAN ids, outermost first, folded into one number: each VLAN stack is its own network
+  let vlan = 0;
   for (let depth = 0; isVlanType(type); depth++) {
     if (depth === MAX_VLAN_DEPTH) return ctx.stats.drop('ether.unsupported');
     if (m.len - off < VLAN_TAG_LEN) return ctx.stats.drop('vlan.short');
     ctx.stats.proto('vlan');
+    vlan = (Math.imul(vlan, 4099) + (be16(m.buf, m.off + off) & 0xfff) + 1) | 0;
     type = be16(m.buf, m.off + off + 2);
     off += VLAN_TAG_LEN;
   }
   switch (type) {
     case ETHERTYPE_IPV4:
-      return ip_input(ctx, m, off);
+      return ip_input(ctx, m, off, vlan);
     case ETHERTYPE_IPV6:
-      return ip6_input(ctx, m, off);
+      return ip6_input(ctx, m, off, vlan);
     case ETHERTYPE_PPPOE_SESSION:
-      return pppoe_input(ctx, m, off);
+      return pppoe_input(ctx, m, off, vlan);
     case ETHERTYPE_ARP:
       ctx.stats.proto('arp');
       return;
@@ -40,13 +43,13 @@ export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number): v
   }
 }
 
-function pppoe_input(ctx: Ctx, m: Mbuf, off: number): void {
+function pppoe_input(ctx: Ctx, m: Mbuf, off: number, vlan: number): void {
   if (m.len - off < PPPOE_HDR_LEN) return ctx.stats.drop('pppoe.short');
   const o = m.off + off;
   if (m.buf[o] !== 0x11 || m.buf[o + 1] !== 0) return ctx.stats.drop('pppoe.badver');
   ctx.stats.proto('pppoe');
   const proto = be16(m.buf, o + 6);
-  if (proto === PPP_IPV4) return ip_input(ctx, m, off + PPPOE_HDR_LEN);
-  if (proto === PPP_IPV6) return ip6_input(ctx, m, off + PPPOE_HDR_LEN);
+  if (proto === PPP_IPV4) return ip_input(ctx, m, off + PPPOE_HDR_LEN, vlan);
+  if (proto === PPP_IPV6) return ip6_input(ctx, m, off + PPPOE_HDR_LEN, vlan);
   ctx.stats.drop('pppoe.unsupported');
 }

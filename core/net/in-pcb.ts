@@ -39,6 +39,8 @@ export class Connection {
     readonly sPort: number,
     /** Address length: 4 (IPv4) or 16 (IPv6). */
     readonly alen: number,
+    /** The VLAN stack the connection lives on (0: untagged). */
+    readonly vlan = 0,
   ) {
     this.cw = wordsAt(b, cOff, alen);
     this.sw = wordsAt(b, sOff, alen);
@@ -95,10 +97,13 @@ export class Tombstone {
   private readonly sw: number[];
   readonly alen: number;
 
+  readonly vlan: number;
+
   constructor(readonly stream: number, c: Connection, readonly expires: number) {
     this.cw = c.cw;
     this.sw = c.sw;
     this.alen = c.alen;
+    this.vlan = c.vlan;
     this.cPort = c.cPort;
     this.sPort = c.sPort;
   }
@@ -115,10 +120,6 @@ export class Tombstone {
 
 /** An entry of the table. */
 export type Pcb = Connection | Tombstone;
-
-function alenOf(p: Pcb): number {
-  return p.alen;
-}
 
 function wordsAt(b: Uint8Array, o: number, len: number): number[] {
   const w: number[] = [];
@@ -162,19 +163,19 @@ export class PcbTable {
   /** Live connections (tombstones not counted). */
   size = 0;
 
-  lookup(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number): { conn: Pcb; dir: 1 | 2; h: number } | number {
-    const h = tupleHash(b, src, dst, alen, sport, dport);
+  lookup(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number, vlan = 0): { conn: Pcb; dir: 1 | 2; h: number } | number {
+    const h = (tupleHash(b, src, dst, alen, sport, dport) + Math.imul(vlan, 0x27d4eb2f)) | 0;
     const e = this.buckets.get(h);
     if (!e) return h;
     if (!Array.isArray(e)) {
-      if (alenOf(e) === alen) {
+      if (e.alen === alen && e.vlan === vlan) {
         const d = e.match(b, src, dst, sport, dport);
         if (d) return { conn: e, dir: d, h };
       }
       return h;
     }
     for (const c of e) {
-      if (alenOf(c) !== alen) continue;
+      if (c.alen !== alen || c.vlan !== vlan) continue;
       const d = c.match(b, src, dst, sport, dport);
       if (d) return { conn: c, dir: d, h };
     }

@@ -31,7 +31,7 @@ export function ip_input_any(ctx: Ctx, m: Mbuf, off: number): void {
  * count a bad header checksum (dropping only with verifyChecksums), send fragments to ip_reass and
  * the rest to the transport. A datagram cut by the snaplen goes up with what was captured.
  */
-export function ip_input(ctx: Ctx, m: Mbuf, off: number): void {
+export function ip_input(ctx: Ctx, m: Mbuf, off: number, vlan = 0): void {
   const st = ctx.stats;
   const n = m.len - off;
   const o = m.off + off;
@@ -48,13 +48,13 @@ export function ip_input(ctx: Ctx, m: Mbuf, off: number): void {
   const frag = be16(m.buf, o + 6);
   if (frag & 0x3fff) {
     st.proto('ipv4.fragment');
-    return ctx.ipReass(m, off, 4, Math.min(n, totalLen), totalLen);
+    return ctx.ipReass(m, off, 4, Math.min(n, totalLen), totalLen, vlan);
   }
-  transport(ctx, m, off, off + hlen, m.buf[o + 9]!, 4, Math.min(n, totalLen), totalLen);
+  transport(ctx, m, off, off + hlen, m.buf[o + 9]!, 4, Math.min(n, totalLen), totalLen, vlan);
 }
 
 /** BSD ip6_input(): the fixed header, the extension chain, then fragments or the transport. */
-export function ip6_input(ctx: Ctx, m: Mbuf, off: number): void {
+export function ip6_input(ctx: Ctx, m: Mbuf, off: number, vlan = 0): void {
   const st = ctx.stats;
   const n = m.len - off;
   const r = parseIpv6(m.buf, m.off + off, n);
@@ -66,9 +66,9 @@ export function ip6_input(ctx: Ctx, m: Mbuf, off: number): void {
   if (totalLen < 0) return st.drop('ip6.badlen');
   if (r.frag) {
     st.proto('ipv6.fragment');
-    return ctx.ipReass(m, off, 6, Math.min(n, totalLen), totalLen);
+    return ctx.ipReass(m, off, 6, Math.min(n, totalLen), totalLen, vlan);
   }
-  transport(ctx, m, off, off + r.upperOff, r.proto, 6, Math.min(n, totalLen), totalLen);
+  transport(ctx, m, off, off + r.upperOff, r.proto, 6, Math.min(n, totalLen), totalLen, vlan);
 }
 
 /**
@@ -76,12 +76,12 @@ export function ip6_input(ctx: Ctx, m: Mbuf, off: number): void {
  * length on the wire.
  */
 export function transport(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number, proto: number, ipv: 4 | 6,
-  capLen: number, totalLen: number): void {
+  capLen: number, totalLen: number, vlan = 0): void {
   const st = ctx.stats;
   switch (proto) {
     case IPPROTO_TCP:
       st.tcp++;
-      return ctx.tcpInput(m, ipOff, thOff, ipv, ipOff + capLen, ipOff + totalLen);
+      return ctx.tcpInput(m, ipOff, thOff, ipv, ipOff + capLen, ipOff + totalLen, vlan);
     case IPPROTO_UDP:
       st.udp++;
       return;

@@ -32,6 +32,7 @@ interface Datagram {
   first: { m: Mbuf; ipOff: number; dataOff: number; proto: number; upper: number } | null;
   bytes: number;
   since: number;
+  vlan: number;
 }
 
 /**
@@ -46,20 +47,21 @@ export class IpReass {
 
   constructor(private readonly ctx: Ctx, private readonly limits: ReassLimits = DEFAULT_REASS_LIMITS) {}
 
-  input(m: Mbuf, ipOff: number, ipv: 4 | 6, capLen: number, totalLen: number, now: number): void {
+  input(m: Mbuf, ipOff: number, ipv: 4 | 6, capLen: number, totalLen: number, now: number, vlan = 0): void {
     const st = this.ctx.stats;
     if (capLen < totalLen) return st.drop('ip.fragtruncated');
     this.expire(now);
     const f = ipv === 4 ? this.v4(m, ipOff, totalLen) : this.v6(m, ipOff, totalLen);
     if (!f) return st.drop('ip.fragbad');
-    let d = this.q.get(f.key);
+    const key = `${vlan} ${f.key}`;
+    let d = this.q.get(key);
     if (!d) {
       if (this.q.size >= this.limits.datagrams) return st.drop('ip.fragdropped');
-      d = { frags: [], total: -1, first: null, bytes: 0, since: now };
-      this.q.set(f.key, d);
+      d = { frags: [], total: -1, first: null, bytes: 0, since: now, vlan };
+      this.q.set(key, d);
     }
     if (d.frags.length >= this.limits.fragsPerDatagram || this.bytes + f.len > this.limits.bytes) {
-      this.free(f.key, d);
+      this.free(key, d);
       return st.drop('ip.fragdropped');
     }
     if (!f.more) d.total = f.off + f.len;
@@ -68,7 +70,7 @@ export class IpReass {
     this.bytes += f.len;
     d.bytes += f.len;
     if (d.total >= 0 && d.first && covered(d.frags, d.total)) {
-      this.free(f.key, d);
+      this.free(key, d);
       st.proto(ipv === 4 ? 'ipv4.reassembled' : 'ipv6.reassembled');
       this.deliver(d, ipv, m);
     }
@@ -141,7 +143,7 @@ export class IpReass {
     head.set(pulled, ipHdr);
     const nm = new Mbuf(head, 0, head.length, { ...last.hdr!, caplen: ipHdr + d.total, origLen: ipHdr + d.total });
     nm.next = m_copym(payload, pull, d.total - pull);
-    transport(this.ctx, nm, 0, ipHdr + first.upper, first.proto, ipv, ipHdr + d.total, ipHdr + d.total);
+    transport(this.ctx, nm, 0, ipHdr + first.upper, first.proto, ipv, ipHdr + d.total, ipHdr + d.total, d.vlan);
   }
 
   private free(key: string, d: Datagram): void {

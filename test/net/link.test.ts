@@ -46,3 +46,23 @@ test('link layer: an unknown link type and a non-IP NULL family are counted drop
   await runPipeline([{ name: 'a', stream: chunked(a, 1 << 16) }, { name: 'b', stream: chunked(b, 1 << 16) }], stack);
   t.deepEqual(stack.stats.drops, { 'link.unsupported': 1, 'null.unsupported': 1 });
 });
+
+/** Insert an 802.1Q tag (vid) after the MAC addresses of an Ethernet frame. */
+function tagged(f: Uint8Array, vid: number): Uint8Array {
+  const out = new Uint8Array(f.length + 4);
+  out.set(f.subarray(0, 12), 0);
+  out.set([0x81, 0x00, vid >> 8, vid & 0xff], 12);
+  out.set(f.subarray(12), 16);
+  return out;
+}
+
+test('the connection table is VLAN-aware: one 4-tuple on two VLANs is two connections', async (t) => {
+  const seg = (payload: string, seq: number) => tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80, seq, flags: TH_ACK | TH_PUSH, payload });
+  const frames = [tagged(seg('on ten ', 100), 10), tagged(seg('on twenty ', 100), 20), tagged(seg('again', 107), 10), tagged(seg('again', 110), 20), seg('untagged', 100)];
+  const file = pcapFile(frames.map((data) => ({ data })));
+  const stack = new Stack(new CaptureSession(), { app: new (await import('../../core/socket/reader.js')).DrainApp(true) });
+  await runPipeline([{ name: 'vlans', stream: chunked(file, 1 << 16) }], stack);
+  const bytes = stack.finished.sort((a, b) => a.stream - b.stream).map((c) => c.c2s.bytes);
+  t.deepEqual(bytes, [12, 15, 8]);
+  t.is(stack.stats.protocols.vlan, 4);
+});
