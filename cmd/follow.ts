@@ -42,7 +42,7 @@ export default class Follow extends SockcapCommand {
       if (followed ? c !== followed : !selects(sel, c)) return;
       if (!followed) {
         followed = c;
-        pending.push(followHeader(c, format));
+        pending.push(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, format));
       }
       if (!want(c, dir)) return;
       pending.push(followChunk(format, dir, chunk, offsets[dir]));
@@ -61,7 +61,7 @@ export default class Follow extends SockcapCommand {
     if (!f) {
       const s = stack.finished.find((c) => sel.stream !== null ? c.stream === sel.stream : sel.ends!.includes(c.client) && sel.ends!.includes(c.server));
       found = !!s;
-      if (s) pending.push(`\n===================================================================\nFollow: tcp,${format}\nFilter: tcp.stream eq ${s.stream}\nNode 0: ${s.client}\nNode 1: ${s.server}\n`);
+      if (s) pending.push(followHeader(s, format));
     }
     if (found) pending.push(followFooter);
     await flush();

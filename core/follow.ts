@@ -1,4 +1,4 @@
-import type { Connection, Dir } from './net/in-pcb.js';
+import type { Dir } from './net/in-pcb.js';
 
 /** Output formats of `follow`, as `tshark -z follow,tcp,<mode>` names them. */
 export type FollowFormat = 'raw' | 'hex' | 'ascii';
@@ -6,8 +6,8 @@ export type FollowFormat = 'raw' | 'hex' | 'ascii';
 const RULE = '===================================================================';
 
 /** tshark's follow header: the mode, the filter, and the two nodes (node 0 is the client). */
-export function followHeader(c: Connection, format: FollowFormat): string {
-  return `\n${RULE}\nFollow: tcp,${format}\nFilter: tcp.stream eq ${c.stream}\nNode 0: ${c.clientName}\nNode 1: ${c.serverName}\n`;
+export function followHeader(c: { stream: number; client: string; server: string }, format: FollowFormat): string {
+  return `\n${RULE}\nFollow: tcp,${format}\nFilter: tcp.stream eq ${c.stream}\nNode 0: ${c.client}\nNode 1: ${c.server}\n`;
 }
 
 export const followFooter = `${RULE}\n`;

@@ -1,13 +1,12 @@
 import type { Batch, CaptureSession, Iface } from './capture/session.js';
 import type { Ctx, InputOptions } from './ctx.js';
-import type { Mbuf } from './mbuf/mbuf.js';
 import { if_input } from './net/if.js';
 import { Stats } from './stats.js';
 import { checkTcp, parseTcpOptions, TH_ACK, TH_SYN, tcpAck, tcpFlags, tcpSeq, tcpWindow } from './wire/tcp.js';
 import { be16 } from './wire/bytes.js';
 import { fold16, sumDv } from './wire/checksum.js';
 import { IPPROTO_TCP } from './wire/ipv4.js';
-import { m_copym, Mbuf as MbufClass } from './mbuf/mbuf.js';
+import { m_copym, Mbuf } from './mbuf/mbuf.js';
 import { Connection, PcbTable, Tombstone } from './net/in-pcb.js';
 import { IpReass } from './net/ip-reass.js';
 import { type Segment, tcp_drain, tcp_input, type TcpCtx } from './tcp/tcp-input.js';
@@ -151,7 +150,7 @@ export class Stack implements Ctx {
     tcp_drain(this.tcpCtx, c.client);
     this.app.detach(c);
     this.pcbs.remove(h, c);
-    const s = connSummary(c);
+    const s = connSummary(c, this.app.digest?.bind(this.app));
     addTcpstat(this.tcpstat, s);
     this.onConnection(s);
     if (!tomb) return;
@@ -231,7 +230,7 @@ export class Stack implements Ctx {
     let c2s: boolean;
     if (typeof found === 'number') {
       conn = this.create(found, b, src, dst, alen, sport, dport, flags, vlan);
-      c2s = conn.cPort === sport && conn.match(b, src, dst, sport, dport) === 1;
+      c2s = conn.match(b, src, dst, sport, dport) === 1;
     } else {
       conn = found.conn as Connection; // tombstones returned above
       c2s = found.dir === 1;
@@ -243,7 +242,7 @@ export class Stack implements Ctx {
     seg.ack = tcpAck(b, o);
     seg.flags = flags;
     seg.win = tcpWindow(b, o);
-    seg.m = plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new MbufClass(b, o + hlen, plen);
+    seg.m = plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new Mbuf(b, o + hlen, plen);
     seg.plen = Math.max(0, plen);
     seg.wlen = Math.max(0, wireEnd - thOff - hlen);
     seg.opts = flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null;

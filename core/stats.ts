@@ -43,10 +43,4 @@ export class Stats {
     return Object.assign(out, this.others);
   }
 
-  /** Total drops over every reason. */
-  dropCount(): number {
-    let n = 0;
-    for (const v of Object.values(this.drops)) n += v ?? 0;
-    return n;
-  }
 }

@@ -125,7 +125,6 @@ export class FlowFiles {
 
   /** Start at the first chunk's size (most flows are short); on the next chunk go to FLUSH_AT. */
   private grow(f: FlowFile, want: number): void {
-    if (f.buf && f.used === 0) return; // an empty buffer of FLUSH_AT is reused
     const size = f.buf ? FLUSH_AT : Math.min(FLUSH_AT, Math.max(256, want));
     const nb = Buffer.allocUnsafe(size);
     if (f.buf) nb.set(f.buf.subarray(0, f.used));

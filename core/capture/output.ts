@@ -32,18 +32,19 @@ export class CaptureOutput {
     return this.writer?.frames ?? 0;
   }
 
-  private make(first: Mbuf): FrameWriter {
+  /** The writer, for the interface of the first frame (classic pcap takes its link type). */
+  private make(ifidx: number): FrameWriter {
     const s = this.session;
     const fmt = this.format ?? s.files[0]?.format ?? 'pcap';
     if (fmt === 'pcapng') return new PcapngWriter(this.sink, s.ifaces);
-    const iface = s.ifaces[first.hdr!.ifidx]!;
+    const iface = s.ifaces[ifidx];
     const nanos = s.files.some((f) => f.nanos) || s.ifaces.some((i) => i.tsresol !== 6);
-    return new PcapWriter(this.sink, iface.linktype, iface.snaplen || 262144, nanos);
+    return new PcapWriter(this.sink, iface?.linktype ?? 1, iface?.snaplen || 262144, nanos);
   }
 
   writeFrame(m: Mbuf): void {
     if (!m.hdr) throw new SockcapError('ERR_OUTPUT_FORMAT', 'internal: frame without a packet header');
-    (this.writer ??= this.make(m)).writeFrame(m);
+    (this.writer ??= this.make(m.hdr.ifidx)).writeFrame(m);
   }
 
   /** Give the sink a chance to write (once per batch: honours backpressure). */
@@ -53,13 +54,7 @@ export class CaptureOutput {
 
   /** Flush and close; an output with no frame still gets a valid header. */
   async close(): Promise<void> {
-    if (!this.writer) {
-      const fmt = this.format ?? this.session.files[0]?.format ?? 'pcap';
-      const iface = this.session.ifaces[0];
-      this.writer = fmt === 'pcapng'
-        ? new PcapngWriter(this.sink, this.session.ifaces)
-        : new PcapWriter(this.sink, iface?.linktype ?? 1, iface?.snaplen || 262144, this.session.files.some((f) => f.nanos));
-    }
+    this.writer ??= this.make(0);
     await this.sink.close();
   }
 }

@@ -71,7 +71,6 @@ export function m_adj(m: Mbuf, req: number): void {
       p.len -= k;
       req -= k;
     }
-    if (m.hdr) m.hdr = { ...m.hdr };
     return;
   }
   let keep = m_length(m) + req;

@@ -10,12 +10,8 @@ import { sbdrop } from './sockbuf.js';
 export interface SocketApp {
   attach(conn: Connection): void;
   detach(conn: Connection): void;
-}
-
-/** Per-direction state of the draining reader. */
-interface DrainState {
-  hash: Hash | null;
-  reads: number;
+  /** SHA-256 (hex) of what the reader read in one direction, if it hashes. */
+  digest?(conn: Connection, dir: Dir): string | null;
 }
 
 /**
@@ -38,7 +34,7 @@ export class DrainApp implements SocketApp {
   ) {}
 
   attach(conn: Connection): void {
-    const st = { c2s: this.state(), s2c: this.state() };
+    const st: Record<Dir, Hash | null> = { c2s: this.newHash(), s2c: this.newHash() };
     conn.app = st;
     // c2s bytes arrive in the server's receive buffer, s2c in the client's
     conn.server.so.upcall = (so) => this.read(conn, 'c2s', st.c2s, so);
@@ -51,31 +47,27 @@ export class DrainApp implements SocketApp {
     this.closed?.(conn);
   }
 
-  private state(): DrainState {
-    return { hash: this.hash ? createHash('sha256') : null, reads: 0 };
+  private newHash(): Hash | null {
+    return this.hash ? createHash('sha256') : null;
   }
 
-  private read(conn: Connection, dir: Dir, st: DrainState, so: Socket): void {
-    if (!st.hash && !this.sink) {
+  private read(conn: Connection, dir: Dir, hash: Hash | null, so: Socket): void {
+    if (!hash && !this.sink) {
       // soreceive_stream into nothing: the bytes are consumed without being looked at
-      if (so.rcv.cc > 0) {
-        st.reads++;
-        sbdrop(so.rcv, so.rcv.cc);
-      }
+      if (so.rcv.cc > 0) sbdrop(so.rcv, so.rcv.cc);
       return;
     }
     while (so.rcv.cc > 0) {
       const r = soreceive_stream(so, this.readSize);
       if (r.len === 0) return;
-      st.reads++;
-      if (st.hash) for (const v of r.chunk) st.hash.update(v);
+      if (hash) for (const v of r.chunk) hash.update(v);
       this.sink?.(conn, dir, r.chunk);
     }
   }
 
   /** SHA-256 hex of what was read in one direction (null without `hash`). */
-  static digest(conn: Connection, dir: Dir): string | null {
-    const st = (conn.app as Record<Dir, DrainState> | null)?.[dir];
-    return st?.hash ? st.hash.digest('hex') : null;
+  digest(conn: Connection, dir: Dir): string | null {
+    const hash = (conn.app as Record<Dir, Hash | null> | null)?.[dir];
+    return hash ? hash.digest('hex') : null;
   }
 }

@@ -1,4 +1,3 @@
-import { DrainApp } from '../socket/reader.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import type { Tcpcb, TcpState } from './tcpcb.js';
 
@@ -44,7 +43,10 @@ function connState(c: Connection): string {
   return c.client.state === 'SYN_SENT' ? 'SYN_SENT' : c.server.state === 'SYN_RECEIVED' ? 'SYN_RECEIVED' : 'ESTABLISHED';
 }
 
-function dirSummary(c: Connection, dir: Dir, rx: Tcpcb): DirSummary {
+/** Where a summary gets the hash of a direction from: the socket reader, when it hashes. */
+export type Digest = (c: Connection, dir: Dir) => string | null | undefined;
+
+function dirSummary(c: Connection, dir: Dir, rx: Tcpcb, digest?: Digest): DirSummary {
   const s = rx.rcv;
   const out: DirSummary = {
     src: dir === 'c2s' ? c.clientName : c.serverName,
@@ -57,13 +59,13 @@ function dirSummary(c: Connection, dir: Dir, rx: Tcpcb): DirSummary {
     overlapBytes: s.overlapBytes,
     overlapConflicts: s.overlapConflicts,
   };
-  const h = DrainApp.digest(c, dir);
+  const h = digest?.(c, dir);
   if (h) out.sha256 = h;
   return out;
 }
 
 /** Summarise a connection that has left the table (its readers have read everything). */
-export function connSummary(c: Connection): ConnSummary {
+export function connSummary(c: Connection, digest?: Digest): ConnSummary {
   return {
     stream: c.stream,
     client: c.clientName,
@@ -74,8 +76,8 @@ export function connSummary(c: Connection): ConnSummary {
     frames: c.frames,
     start: c.firstTs,
     duration: c.lastTs - c.firstTs,
-    c2s: dirSummary(c, 'c2s', c.server),
-    s2c: dirSummary(c, 's2c', c.client),
+    c2s: dirSummary(c, 'c2s', c.server, digest),
+    s2c: dirSummary(c, 's2c', c.client, digest),
   };
 }
 

@@ -28,10 +28,7 @@ export function sum16(b: Uint8Array, o: number, n: number, acc = 0): number {
 
 /** Fold a sum16 accumulator to 16 bits and complement it: the checksum field value. */
 export function fold(acc: number): number {
-  // reduce a 53-bit-safe sum of 32-bit words to 16 bits
-  let s = (acc % 0x10000) + Math.floor(acc / 0x10000) % 0x10000 + Math.floor(acc / 0x100000000);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
+  return ~fold16(acc) & 0xffff;
 }
 
 /** Checksum of a byte range (e.g. an IPv4 header): 0 when the stored checksum is correct. */

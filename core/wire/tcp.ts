@@ -137,8 +137,11 @@ function optionBytes(opts: TcpOptions): number[] {
       if (kind === TCPOPT_EOL) break;
       continue;
     }
-    if (seen.has(kind) && kind !== -1 && !isUnknownKind(kind)) continue;
-    seen.add(kind);
+    // a known option is written once (from its parsed value); unknown ones as often as they came
+    if (!isUnknownKind(kind)) {
+      if (seen.has(kind)) continue;
+      seen.add(kind);
+    }
     writeOption(out, opts, kind, () => opts.unknown?.[unknownIdx++]);
   }
   return out;
