@@ -11,6 +11,8 @@ import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
 import { captureInputs } from './inputs.js';
 import { startProgress } from './progress.js';
+import { fuseFlags, makeFuse } from './fuse-flags.js';
+import { formatFuseSummary, fuseSummary } from '../core/fuse-report.js';
 
 export default class Replay extends SockcapCommand {
   static override summary = 'Run captures through the stack and report what it saw.';
@@ -34,6 +36,8 @@ export default class Replay extends SockcapCommand {
     tcp: Flags.boolean({ allowNo: true, default: true, summary: 'TCP input (--no-tcp: decode up to the TCP header only; no connections)' }),
     debug: Flags.boolean({ summary: 'check socket-buffer and reassembly invariants after every batch (slow)' }),
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
+    fuse: Flags.boolean({ summary: 'fuse local connections (see `sockcap fuse`): -w then shows only their SYN/FIN exchanges' }),
+    ...fuseFlags,
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: keep the first copy (BSD) or the last' })(),
   };
 
@@ -58,7 +62,9 @@ export default class Replay extends SockcapCommand {
       if (!report.write(text)) await once(report, 'drain');
     };
     const session = new CaptureSession();
+    const fuse = flags.fuse ? makeFuse(flags) : null;
     const stack = new Stack(session, {
+      hooks: fuse ? [fuse] : [],
       verifyChecksums: flags['verify-checksums'],
       checksums: flags.checksums,
       policy: flags.overlap,
@@ -77,13 +83,19 @@ export default class Replay extends SockcapCommand {
     }
     order.end();
     if (output) await output.close();
-    const { connections: _, ...summary } = replaySummary(stack, res.error);
+    const { connections: _, ...rs } = replaySummary(stack, res.error);
+    const fs = fuse ? fuseSummary(fuse, stack.stats.frames, stack.outFrames) : undefined;
+    const summary = fs ? { ...rs, fuse: fs } : rs;
     if (json) {
       const rest = JSON.stringify(summary, null, 2);
       pending.push(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
-    } else pending.push(`${first ? '' : '\n'}${formatReplaySummary({ ...summary, connections: [] })}\n`);
+    } else {
+      pending.push(`${first ? '' : '\n'}${formatReplaySummary({ ...rs, connections: [] })}\n`);
+      if (fs) pending.push(`\n${formatFuseSummary(fs)}\n`);
+    }
     await flush();
     if (res.error) return this.failAfter(res.error);
+    if (fs && !fs.onlySynFin) return this.failAfter(new SockcapError('ERR_CLAIM', `a fused connection sent more than SYN/FIN segments: ${fs.violation}`));
     if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
   }
 }

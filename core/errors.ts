@@ -21,6 +21,8 @@ export const ERROR_EXIT = {
   ERR_NOTHING: 6,
   ERR_CAPTURE_OPEN: 7,
   ERR_CAP_MISSING: 7,
+  /** A claim the report makes did not hold (fused connections sent payload). */
+  ERR_CLAIM: 8,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_EXIT;

@@ -2,6 +2,7 @@ import type { CaptureOutput } from './capture/output.js';
 import { type CaptureInput, readCaptures } from './capture/reader.js';
 import { SockcapError } from './errors.js';
 import type { Stack } from './stack.js';
+import type { Mbuf } from './mbuf/mbuf.js';
 
 /** How one pass over the inputs ended. */
 export interface PipelineResult {
@@ -18,7 +19,10 @@ export interface PipelineOptions {
   readonly count?: number;
   /** Pass every input frame through to this output unchanged. */
   readonly output?: CaptureOutput;
-  /** Called after each batch (progress, output with backpressure): awaited before the next. */
+  /**
+   * Called after each batch (progress, output with backpressure): awaited before the next. When
+   * the stack produces output frames, `stack.out` holds the batch's until this returns.
+   */
   readonly onBatch?: () => void | Promise<void>;
 }
 
@@ -39,10 +43,11 @@ export async function runPipeline(inputs: readonly CaptureInput[], stack: Stack,
       stack.input(batch);
       res.frames += batch.length;
       if (opts.output) {
-        for (const m of batch) opts.output.writeFrame(m);
+        writeOut(stack, batch, opts.output);
         await opts.output.maybeFlush();
       }
       await opts.onBatch?.();
+      stack.out && (stack.out.length = 0);
       if (res.stoppedAtCount) break;
     }
   } catch (e) {
@@ -50,6 +55,18 @@ export async function runPipeline(inputs: readonly CaptureInput[], stack: Stack,
     res.error = e;
   }
   stack.finish();
+  if (opts.output) writeOut(stack, [], opts.output);
   await opts.onBatch?.();
+  stack.out && (stack.out.length = 0);
   return res;
+}
+
+/** Write a batch's output: the stack's own when it produces one (hooks), else the input frames. */
+function writeOut(stack: Stack, batch: Mbuf[], output: CaptureOutput): void {
+  const out = stack.out;
+  if (!out) {
+    for (const m of batch) output.writeFrame(m);
+    return;
+  }
+  for (const m of out) output.writeFrame(m);
 }

@@ -16,6 +16,8 @@ import { tcpcheck } from './tcp/tcp-check.js';
 import { sorwakeup } from './socket/socket.js';
 import { addTcpstat, connSummary, type ConnSummary, newTcpstat } from './tcp/summary.js';
 import { DrainApp, type SocketApp } from './socket/reader.js';
+import type { Output, StackHook } from './hook.js';
+import type { PktHdr } from './mbuf/mbuf.js';
 
 /** Options of a Stack; every field has a default. */
 export type StackOptions = Readonly<Partial<InputOptions & {
@@ -42,6 +44,10 @@ export type StackOptions = Readonly<Partial<InputOptions & {
   debug: boolean;
   /** Run TCP input (connections, reassembly). Off: decode up to the TCP header and stop. Default true. */
   tcp: boolean;
+  /** Models that act beyond input (fusing, splicing); with any, the stack produces the output frames. */
+  hooks: readonly StackHook[];
+  /** Produce output frames in `stack.out` (every input frame, minus what hooks consume, plus what they emit). */
+  output: boolean;
 }>>;
 
 /** Most tombstones kept at once; the oldest go first. */
@@ -52,7 +58,7 @@ const MAX_TOMBSTONES = 65536;
  * with the capture session) and, as layers land, the pcb table and limits. No module-level state:
  * two Stacks never share anything.
  */
-export class Stack implements Ctx {
+export class Stack implements Ctx, Output {
   readonly stats = new Stats();
   readonly opts: InputOptions;
   readonly pcbs = new PcbTable();
@@ -66,7 +72,8 @@ export class Stack implements Ctx {
   /** Captured bytes held in reassembly queues, over every connection. */
   reassBytes = 0;
   private nextStream = 0;
-  private now = 0;
+  /** Capture time of the frame being processed, seconds. */
+  now = 0;
   private readonly app: SocketApp;
   private readonly tombTtl: number;
   private readonly debug: boolean;
@@ -76,6 +83,17 @@ export class Stack implements Ctx {
   private dv: DataView | null = null;
   private dvBuf: ArrayBufferLike | null = null;
   private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, win: 0, m: null, plen: 0, wlen: 0, opts: null };
+  private readonly hooks: readonly StackHook[];
+  /**
+   * Output frames in order, when the stack produces them (hooks, or `output`): the caller writes
+   * and empties this after each batch.
+   */
+  readonly out: Mbuf[] | null;
+  /** Frames put in `out` so far (output frame numbers). */
+  outFrames = 0;
+  private cur: Mbuf | null = null;
+  private consumed = false;
+  private readonly tasks: Array<() => void> = [];
 
   constructor(
     readonly session: CaptureSession,
@@ -93,6 +111,8 @@ export class Stack implements Ctx {
       tcp: opts.tcp ?? true,
       checksums: opts.checksums ?? true,
     };
+    this.hooks = opts.hooks ?? [];
+    this.out = this.hooks.length || opts.output ? [] : null;
     const policy = opts.policy ?? 'first';
     const stats = this.stats;
     this.tcpCtx = {
@@ -120,9 +140,41 @@ export class Stack implements Ctx {
       const t = (this.now = h.tsSec + h.tsNsec / 1e9);
       if (t < st.firstTs) st.firstTs = t;
       if (t > st.lastTs) st.lastTs = t;
+      if (!this.out) {
+        if_input(this, m);
+        continue;
+      }
+      this.cur = m;
+      this.consumed = false;
+      for (const hk of this.hooks) hk.tick?.(t, this);
       if_input(this, m);
+      if (!this.consumed) this.emit(m);
+      this.runTasks();
     }
     if (this.debug) this.check();
+  }
+
+  consume(): void {
+    this.consumed = true;
+  }
+
+  emit(m: Mbuf): number {
+    this.out!.push(m);
+    return ++this.outFrames;
+  }
+
+  get hdr(): PktHdr {
+    return this.cur!.hdr!;
+  }
+
+  sched(task: () => void): void {
+    this.tasks.push(task);
+  }
+
+  /** Run the queued tasks, and the tasks they queue, in order. */
+  private runTasks(): void {
+    for (let i = 0; i < this.tasks.length; i++) this.tasks[i]!();
+    this.tasks.length = 0;
   }
 
   /** Every invariant of every live connection, and the global reassembly count. Throws. */
@@ -139,6 +191,8 @@ export class Stack implements Ctx {
   /** End of input: every connection leaves the table, its holes skipped and its readers drained. */
   finish(): void {
     for (const [h, c] of [...this.pcbs.entries()]) this.retire(h, c);
+    for (const hk of this.hooks) hk.finish?.(this);
+    this.runTasks();
   }
 
   /**
@@ -148,6 +202,7 @@ export class Stack implements Ctx {
   private retire(h: number, c: Connection, tomb = false): void {
     tcp_drain(this.tcpCtx, c.server);
     tcp_drain(this.tcpCtx, c.client);
+    for (const hk of this.hooks) hk.detach?.(c, this);
     this.app.detach(c);
     this.pcbs.remove(h, c);
     const s = connSummary(c, this.app.digest?.bind(this.app));
@@ -190,6 +245,7 @@ export class Stack implements Ctx {
     c.firstTs = this.now;
     this.pcbs.insert(h, c);
     this.app.attach(c);
+    for (const hk of this.hooks) hk.attach?.(c, this);
     return c;
   }
 
@@ -250,6 +306,10 @@ export class Stack implements Ctx {
     conn.lastTs = this.now;
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);
     else tcp_input(this.tcpCtx, conn.client, conn.server, seg);
+    if (this.hooks.length) {
+      const f = { m, ipOff, thOff, ipv, hlen };
+      for (const hk of this.hooks) hk.segment(conn, c2s, seg, f, this);
+    }
     if (this.reassBytes > this.limits.reassTotal) this.overBudget(c2s ? conn.server : conn.client);
     if (conn.done) this.retire(typeof found === 'number' ? found : found.h, conn, true);
   }

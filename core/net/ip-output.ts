@@ -1,0 +1,98 @@
+import { LINKTYPE } from '../capture/linktypes.js';
+import { Mbuf, type PktHdr } from '../mbuf/mbuf.js';
+import { be16, put16 } from '../wire/bytes.js';
+import { checksum, fold, fold16, sum16 } from '../wire/checksum.js';
+import { ETHERTYPE_PPPOE_SESSION, isVlanType } from '../wire/ethernet.js';
+import { IPPROTO_TCP } from '../wire/ipv4.js';
+
+/**
+ * The link and IP headers of a captured frame, kept (copied: a few dozen bytes) so that the stack
+ * can send segments on the same path: same link type and interface, same MAC addresses, VLAN tags,
+ * loopback family or cooked header, same IP addresses, TTL, TOS, options and extension headers.
+ * BSD: the route and inpcb a real ip_output() would use, reduced to what a capture shows.
+ */
+export class HeaderTemplate {
+  private constructor(
+    /** Bytes [0, thOff) of the frame: link header, IP header (with options / extension headers). */
+    readonly hdr: Uint8Array,
+    readonly ipOff: number,
+    readonly ipv: 4 | 6,
+    readonly linktype: number,
+    readonly ifidx: number,
+    /** Offset in `hdr` of a PPPoE session length field to fix, or -1. */
+    private readonly pppoeLenAt: number,
+    /** Next IPv4 ID to use for a segment sent from nothing (`ipId: 'next'`). */
+    private nextId: number,
+  ) {}
+
+  /**
+   * The template of a frame whose IP header is at `ipOff` and TCP header at `thOff` (offsets from
+   * `m.off`). Null for frames that are not one contiguous captured frame (reassembled fragments).
+   */
+  static of(m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6): HeaderTemplate | null {
+    const h = m.hdr;
+    if (!h || m.next || thOff > m.len) return null;
+    const hdr = m.buf.slice(m.off, m.off + thOff);
+    return new HeaderTemplate(hdr, ipOff, ipv, h.linktype, h.ifidx, pppoeLenAt(hdr, h.linktype, ipOff), ipv === 4 ? (be16(hdr, ipOff + 4) + 1) & 0xffff : 0);
+  }
+
+  /**
+   * BSD ip_output() for one TCP segment: a new frame made of a fresh header buffer (these headers
+   * with lengths, IPv4 ID and checksums set, then `th`, the TCP header whose checksum is filled in
+   * here) chained in front of the payload's own bytes, which are referenced, never copied.
+   * `ipId` 'keep' keeps the template's IPv4 ID (a rewritten captured frame); 'next' takes a new one.
+   */
+  frame(th: Uint8Array, payload: Mbuf | null, plen: number, ts: PktHdr, ipId: 'keep' | 'next'): Mbuf {
+    const t = this.hdr.length;
+    const buf = new Uint8Array(t + th.length);
+    buf.set(this.hdr, 0);
+    buf.set(th, t);
+    const ipLen = t - this.ipOff + th.length + plen;
+    const ip = this.ipOff;
+    if (this.ipv === 4) {
+      put16(buf, ip + 2, ipLen);
+      if (ipId === 'next') {
+        put16(buf, ip + 4, this.nextId);
+        this.nextId = (this.nextId + 1) & 0xffff;
+      }
+      put16(buf, ip + 6, be16(buf, ip + 6) & 0x4000); // DF kept; never a fragment
+      put16(buf, ip + 10, 0);
+      put16(buf, ip + 10, checksum(buf, ip, (buf[ip]! & 0x0f) << 2));
+    } else put16(buf, ip + 4, ipLen - 40);
+    if (this.pppoeLenAt >= 0) put16(buf, this.pppoeLenAt, ipLen + 2);
+    const tcpLen = th.length + plen;
+    let acc = this.ipv === 4 ? sum16(buf, ip + 12, 8, IPPROTO_TCP + tcpLen) : sum16(buf, ip + 8, 32, IPPROTO_TCP + tcpLen);
+    put16(buf, t + 16, 0);
+    acc = sum16(buf, t, th.length, acc);
+    let odd = (th.length & 1) === 1;
+    for (let p = payload, left = plen; p && left > 0; p = p.next) {
+      const k = Math.min(p.len, left);
+      let s = fold16(sum16(p.buf, p.off, k));
+      // RFC 1071 §2(B): a range starting at an odd offset sums byte-swapped
+      if (odd) s = ((s & 0xff) << 8) | (s >>> 8);
+      acc += s;
+      odd = odd !== ((k & 1) === 1);
+      left -= k;
+    }
+    put16(buf, t + 16, fold(acc));
+    const len = buf.length + plen;
+    const hdr: PktHdr = { caplen: len, origLen: len, tsSec: ts.tsSec, tsNsec: ts.tsNsec, linktype: this.linktype, ifidx: this.ifidx, frameNo: 0 };
+    const head = new Mbuf(buf, 0, buf.length, hdr);
+    let tail = head;
+    for (let p = payload, left = plen; p && left > 0; p = p.next) {
+      const k = Math.min(p.len, left);
+      if (k > 0) tail = tail.next = new Mbuf(p.buf, p.off, k);
+      left -= k;
+    }
+    return head;
+  }
+}
+
+/** Where an Ethernet frame's PPPoE session header keeps its length, or -1 without one. */
+function pppoeLenAt(hdr: Uint8Array, linktype: number, ipOff: number): number {
+  if (linktype !== LINKTYPE.ETHERNET) return -1;
+  let o = 12;
+  while (o + 2 <= ipOff && isVlanType(be16(hdr, o))) o += 4;
+  // PPPoE header: ver/type, code, session id, length (which counts the PPP protocol field too)
+  return o + 2 <= ipOff && be16(hdr, o) === ETHERTYPE_PPPOE_SESSION ? o + 6 : -1;
+}
