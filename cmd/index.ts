@@ -2,6 +2,7 @@ import Extract from './extract.js';
 import Follow from './follow.js';
 import Fuse from './fuse.js';
 import Replay from './replay.js';
+import Splice from './splice.js';
 
 /** oclif explicit command discovery (package.json oclif.commands). */
 export const COMMANDS = {
@@ -9,4 +10,5 @@ export const COMMANDS = {
   follow: Follow,
   fuse: Fuse,
   replay: Replay,
+  splice: Splice,
 };

@@ -12,6 +12,9 @@ import { SockcapCommand } from './base.js';
 import { captureInputs } from './inputs.js';
 import { startProgress } from './progress.js';
 import { fuseFlags, makeFuse } from './fuse-flags.js';
+import { spliceOptionFlags, spliceSpecs } from './splice-flags.js';
+import { SpliceModel } from '../core/splice-model.js';
+import { formatSplices } from '../core/splice-report.js';
 import { formatFuseSummary, fuseSummary } from '../core/fuse-report.js';
 
 export default class Replay extends SockcapCommand {
@@ -38,6 +41,8 @@ export default class Replay extends SockcapCommand {
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
     fuse: Flags.boolean({ summary: 'fuse local connections (see `sockcap fuse`): -w then shows only their SYN/FIN exchanges' }),
     ...fuseFlags,
+    splice: Flags.string({ summary: 'splice FROM=TO (see `sockcap splice`), repeatable', multiple: true }),
+    ...spliceOptionFlags,
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: keep the first copy (BSD) or the last' })(),
   };
 
@@ -63,8 +68,10 @@ export default class Replay extends SockcapCommand {
     };
     const session = new CaptureSession();
     const fuse = flags.fuse ? makeFuse(flags) : null;
+    const specs = spliceSpecs(flags);
+    const splicer = specs.length ? new SpliceModel(specs) : null;
     const stack = new Stack(session, {
-      hooks: fuse ? [fuse] : [],
+      hooks: [...(fuse ? [fuse] : []), ...(splicer ? [splicer] : [])],
       verifyChecksums: flags['verify-checksums'],
       checksums: flags.checksums,
       policy: flags.overlap,
@@ -85,13 +92,15 @@ export default class Replay extends SockcapCommand {
     if (output) await output.close();
     const { connections: _, ...rs } = replaySummary(stack, res.error);
     const fs = fuse ? fuseSummary(fuse, stack.stats.frames, stack.outFrames) : undefined;
-    const summary = fs ? { ...rs, fuse: fs } : rs;
+    const splices = splicer?.records();
+    const summary = { ...rs, ...(fs ? { fuse: fs } : {}), ...(splices ? { splices, copiedBytes: 0 } : {}) };
     if (json) {
       const rest = JSON.stringify(summary, null, 2);
       pending.push(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
     } else {
       pending.push(`${first ? '' : '\n'}${formatReplaySummary({ ...rs, connections: [] })}\n`);
       if (fs) pending.push(`\n${formatFuseSummary(fs)}\n`);
+      if (splices) pending.push(`\n${formatSplices(splices)}\n`);
     }
     await flush();
     if (res.error) return this.failAfter(res.error);

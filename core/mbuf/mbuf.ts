@@ -23,6 +23,8 @@ export interface PktHdr {
   ifidx: number;
   /** 1-based frame number over the whole run, as Wireshark numbers frames. */
   frameNo: number;
+  /** Splices this data went through (OpenBSD m_pkthdr.ph_loopcnt); absent means 0. */
+  loopcnt?: number;
 }
 
 /** A window onto bytes that belong to capture memory (or to a small freshly emitted header). */

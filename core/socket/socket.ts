@@ -1,7 +1,53 @@
+import type { Mbuf } from '../mbuf/mbuf.js';
 import { Sockbuf, sbdrop } from './sockbuf.js';
 
 /** Sticky socket errors, named after errno (DESIGN.md channel 2). */
-export type SoError = 'EPIPE' | 'ECONNRESET' | 'ETIMEDOUT' | 'EFBIG' | 'ELOOP' | 'EBUSY' | 'ENOTCONN' | 'EINVAL' | 'EAGAIN';
+export type SoError = 'EPIPE' | 'ECONNRESET' | 'ETIMEDOUT' | 'EFBIG' | 'ELOOP' | 'EBUSY' | 'ENOTCONN' | 'EINVAL' | 'EAGAIN'
+  | 'EOPNOTSUPP' | 'EPROTONOSUPPORT' | 'EPROTO' | 'EMSGSIZE';
+
+/**
+ * The protocol under a socket, as the socket layer calls it (BSD struct pr_usrreqs): how somove
+ * hands data to the drain's protocol without socket/ importing tcp/.
+ */
+export interface ProtoSw {
+  /** Protocol family name; sosplice requires source and drain to share it (EPROTONOSUPPORT). */
+  readonly name: 'tcp' | 'udp' | 'unix';
+  /** BSD pru_send(): append `m` (`len` bytes, references) to so.snd and send; `push` sets PSH on the last segment. */
+  send(so: Socket, m: Mbuf, len: number, push: boolean): SoError | null;
+  /** BSD pru_rcvd(): the application took data from so.rcv (a window update may go out). */
+  rcvd(so: Socket): void;
+}
+
+/** Splice state of a socket (BSD struct sosplice): as a source, its drain; as a drain, its source. */
+export interface SoSplice {
+  /** The drain this socket's receive buffer moves to (BSD ssp_socket). */
+  drain: Socket | null;
+  /** The source that moves into this socket's send buffer (BSD ssp_soback). */
+  back: Socket | null;
+  /** Bytes moved by the last splice (getsockopt SO_SPLICE); reset only by a new splice. */
+  len: number;
+  /** Most bytes to move (0: no limit). */
+  max: number;
+  /** Idle timeout in seconds of capture time (0: none), and when it fires. */
+  idle: number;
+  idleAt: number;
+  /** somove is queued (BSD ssp_task pending). */
+  queued: boolean;
+  /** Source wakeups while spliced: what a read/write relay would have woken up for. */
+  wakeups: number;
+  /** When the splice ended (capture time), or -1. */
+  endedAt: number;
+  /** Runs somove later (the stack's task queue) and tells the time. */
+  readonly env: SpliceEnv;
+}
+
+/** What splicing needs from its surroundings: a task queue (softnet) and the capture clock. */
+export interface SpliceEnv {
+  sched(task: () => void): void;
+  now(): number;
+  /** somove of `so` (injected so that this module and splice.ts do not import each other). */
+  somove(so: Socket): boolean;
+}
 
 export const MSG_PEEK = 0x2;
 export const MSG_WAITALL = 0x40;
@@ -26,12 +72,48 @@ export class Socket {
   upcall: ((so: Socket) => void) | null = null;
   /** Number of wakeups delivered (what a read/write relay would have woken up for). */
   wakeups = 0;
+  /** Still connecting (BSD SS_ISCONNECTING: SYN sent, no answer yet). */
+  connecting = false;
+  /** A listening socket (BSD SO_ACCEPTCONN). */
+  listening = false;
+  /** The protocol below, when the socket layer has to call it (splice drains). */
+  proto: ProtoSw | null = null;
+  /** Splice state (BSD so_sp), allocated on first use. */
+  sp: SoSplice | null = null;
 }
 
-/** BSD sorwakeup(): tell the reader there is something to read. */
+/** BSD isspliced(): this socket's receive buffer moves to a drain. */
+export function isspliced(so: Socket): boolean {
+  return !!so.sp?.drain;
+}
+
+/**
+ * BSD sorwakeup(): tell the reader there is something to read. A spliced source wakes no reader:
+ * its somove task is queued instead (OpenBSD sorwakeup: `if (isspliced(so)) ... task_add`).
+ */
 export function sorwakeup(so: Socket): void {
   so.wakeups++;
+  const sp = so.sp;
+  if (sp?.drain) {
+    sp.wakeups++;
+    return somoveLater(so, sp);
+  }
   so.upcall?.(so);
+}
+
+/** BSD sowwakeup(): send space was freed. A splice drain queues its source's somove. */
+export function sowwakeup(so: Socket): void {
+  const src = so.sp?.back;
+  if (src?.sp) somoveLater(src, src.sp);
+}
+
+function somoveLater(so: Socket, sp: SoSplice): void {
+  if (sp.queued) return;
+  sp.queued = true;
+  sp.env.sched(() => {
+    sp.queued = false;
+    if (so.sp?.drain) sp.env.somove(so);
+  });
 }
 
 /** BSD socantrcvmore(): no more data will arrive; readers see EOF after the buffer. */

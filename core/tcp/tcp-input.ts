@@ -95,6 +95,7 @@ function tcpOutputSeen(tx: Tcpcb, seg: Segment): void {
     else if (tx.state === 'CLOSE_WAIT') tx.state = 'LAST_ACK';
   }
   tx.window = f & TH_SYN || tx.wscale < 0 ? seg.win : seg.win << tx.wscale;
+  tx.rawWin = seg.win;
 }
 
 /** A SYN or SYN-ACK reaching rx: its ISN starts rx's receive sequence space. */
@@ -260,6 +261,7 @@ function processRst(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
   rx.qBytes = 0;
   rx.finRcvd = true;
   tx.so.cantSendMore = true;
+  rx.so.cantSendMore = true; // soisdisconnected(): a reset socket can send no more either
   socantrcvmore(rx.so);
 }
 

@@ -135,3 +135,22 @@ export function writeStream(n: number): Buffer {
   if (n > 0) out[n - 1] = 0x0a;
   return out;
 }
+
+/** A relay capture: client → relay (C, stream 0, IPv4) and relay → server (S, stream 1; IPv6 with `v6`), on one timeline. */
+export function relayPair(tl = new Timeline(), o: { v6?: boolean; sisn?: number } = {}) {
+  const C = new Conv(tl, { client: '10.0.0.1', server: '10.0.0.2', cport: 40000, sport: 8080, ciss: 100000, siss: 200000 });
+  const S = new Conv(tl, { client: o.v6 ? '2001:db8::2' : '10.0.0.2', server: o.v6 ? '2001:db8::3' : '10.0.0.3', cport: 50000, sport: 80, ciss: 300000, siss: o.sisn ?? 400000 });
+  return { tl, C, S };
+}
+
+/**
+ * A userland copy relay at work: each client segment is acknowledged by the relay and written to
+ * the server in the same sizes, which the server acknowledges.
+ */
+export function copyRelay(C: Conv, S: Conv, data: Uint8Array, seg = 1000): void {
+  for (let o = 0; o < data.length; o += seg) {
+    const part = data.subarray(o, Math.min(data.length, o + seg));
+    C.send('c', part, seg).ack('s');
+    S.send('c', part, seg).ack('s');
+  }
+}

@@ -1,4 +1,3 @@
-import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { corpus, CORPUS, HAS_CORPUS, HAS_TSHARK } from '../helpers/paths.js';

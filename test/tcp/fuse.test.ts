@@ -47,7 +47,7 @@ for (const [fam, addr] of [['127.0.0.1', '127.0.0.1'], ['::1', '::1']] as const)
     if (!HAS_TSHARK) return;
     const rows = fields(r.outPath, ['tcp.srcport', 'tcp.flags', 'tcp.seq', 'tcp.ack', 'tcp.len'], 'tcp.port == 8080');
     const iss = { 40001: a.iss.c, 8080: a.iss.s } as Record<string, number>;
-    t.deepEqual(rows.map(([p, fl, seq, ack, len]) => [p, Number(fl), Number(seq) - iss[p!]!, len]), [
+    t.deepEqual(rows.map(([p, fl, seq, , len]) => [p, Number(fl), Number(seq) - iss[p!]!, len]), [
       ['40001', 0x02, 0, '0'], ['8080', 0x12, 0, '0'], ['40001', 0x10, 1, '0'],
       ['40001', 0x11, 1, '0'], ['8080', 0x10, 1, '0'], ['8080', 0x11, 1, '0'], ['40001', 0x10, 2, '0'],
     ]);

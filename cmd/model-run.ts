@@ -1,0 +1,38 @@
+import { Args, Flags } from '@oclif/core';
+import { CaptureOutput } from '../core/capture/output.js';
+import { CaptureSession } from '../core/capture/session.js';
+import type { StackHook } from '../core/hook.js';
+import { type PipelineResult, runPipeline } from '../core/pipeline.js';
+import { DrainApp } from '../core/socket/reader.js';
+import { Stack } from '../core/stack.js';
+import { captureInputs } from './inputs.js';
+import { startProgress } from './progress.js';
+
+/** Arguments and flags of the commands that model the stack and write its output (fuse, splice). */
+export const modelArgs = {
+  file: Args.string({ description: 'capture files, read in the order given (- for stdin)', required: true }),
+};
+
+export const modelFlags = {
+  write: Flags.string({ char: 'w', summary: 'write the resulting traffic to this capture file (- for stdout)' }),
+  'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: the first input\'s)' })(),
+  quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),
+  debug: Flags.boolean({ summary: 'check socket-buffer and reassembly invariants after every batch (slow)' }),
+};
+
+/** Run the inputs through a stack with these hooks, writing its output with -w. */
+export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean }): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream }> {
+  const toStdout = f.write === '-';
+  const session = new CaptureSession();
+  const stack = new Stack(session, { hooks, app: new DrainApp(false), debug: f.debug, onConnection: () => {} });
+  const output = f.write ? await CaptureOutput.open(toStdout ? process.stdout : f.write, session, f['out-format']) : undefined;
+  const progress = startProgress(session, files, f.quiet || toStdout);
+  let res;
+  try {
+    res = await runPipeline(captureInputs(files), stack, { output });
+  } finally {
+    progress.stop();
+  }
+  if (output) await output.close();
+  return { stack, res, report: toStdout ? process.stderr : process.stdout };
+}

@@ -1,0 +1,42 @@
+import { Flags } from '@oclif/core';
+import { SockcapError } from '../core/errors.js';
+import { parseSelector, type Selector } from '../core/selector.js';
+import type { SpliceSpec } from '../core/splice-model.js';
+import { parseDuration } from '../core/splice-report.js';
+
+/** A selector that names a direction (a splice moves one direction of a flow). */
+function directed(text: string, what: string): Selector {
+  const s = parseSelector(text);
+  if (!s.dir && !s.from) throw new SockcapError('ERR_USAGE', `${what} '${text}' needs a direction: append :c2s or :s2c, or write A>B`);
+  return s;
+}
+
+export const spliceOptionFlags = {
+  max: Flags.integer({ summary: 'splice at most this many bytes, then EFBIG (the rest stays readable in the source)', min: 0 }),
+  idle: Flags.string({ summary: 'end the splice with ETIMEDOUT after this much capture time without a move (500ms, 1.5s, 2m)' }),
+  close: Flags.option({ options: ['fin', 'keep'] as const, default: 'fin' as const, summary: 'when the splice ends: shut the drain down (FIN) or keep it open' })(),
+  at: Flags.string({ summary: 'set the splice up before this frame number, or at this capture time after the first frame (3s)' }),
+};
+
+/** Splice specs from `--from/--to` and repeatable `--splice FROM=TO`, with the shared options. */
+export function spliceSpecs(f: { from?: string; to?: string; splice?: string[]; max?: number; idle?: string; close: 'fin' | 'keep'; at?: string }): SpliceSpec[] {
+  const idle = f.idle === undefined ? undefined : parseDuration(f.idle);
+  if (idle === null) throw new SockcapError('ERR_USAGE', `--idle '${f.idle}' is not a duration (500ms, 1.5s, 2m)`);
+  let at: SpliceSpec['at'];
+  if (f.at !== undefined) {
+    const frame = /^\d+$/.test(f.at) ? Number(f.at) : undefined;
+    const time = frame === undefined ? parseDuration(f.at) : undefined;
+    if (frame === undefined && time === null) throw new SockcapError('ERR_USAGE', `--at '${f.at}' is neither a frame number nor a time (3s)`);
+    at = frame !== undefined ? { frame } : { time: time! };
+  }
+  const pairs: Array<[string, string]> = (f.splice ?? []).map((p) => {
+    const i = p.indexOf('=');
+    if (i < 0) throw new SockcapError('ERR_USAGE', `--splice '${p}': expected FROM=TO`);
+    return [p.slice(0, i), p.slice(i + 1)];
+  });
+  if (f.from !== undefined || f.to !== undefined) {
+    if (f.from === undefined || f.to === undefined) throw new SockcapError('ERR_USAGE', '--from and --to go together');
+    pairs.unshift([f.from, f.to]);
+  }
+  return pairs.map(([a, b]) => ({ from: directed(a, 'source'), to: directed(b, 'drain'), max: f.max, idle, close: f.close, at }));
+}

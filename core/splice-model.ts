@@ -1,0 +1,203 @@
+import type { Output, SegmentFrame, StackHook } from './hook.js';
+import type { Connection } from './net/in-pcb.js';
+import { type Selector, selectedDir, selects } from './selector.js';
+import { type ProtoSw, type Socket, type SoError, sorwakeup } from './socket/socket.js';
+import { soidle, somove, sosplice } from './socket/splice.js';
+import { SpliceDrain, type SpliceClose } from './tcp/tcp-emu.js';
+import type { Segment } from './tcp/tcp-input.js';
+
+/** One splice a run sets up: `from`'s received bytes onto `to`'s connection. */
+export interface SpliceSpec {
+  /** The source: the socket that receives this flow direction. */
+  readonly from: Selector;
+  /** The drain: the socket that sends this flow direction (its connection is re-synthesised). */
+  readonly to: Selector;
+  readonly max?: number;
+  /** Idle timeout, seconds of capture time. */
+  readonly idle?: number;
+  readonly close?: SpliceClose;
+  /** Set up the splice before this frame number, or this many seconds after the first frame. */
+  readonly at?: { frame?: number; time?: number };
+}
+
+/** What became of one splice (the report's row; JSON keys are stable). */
+export interface SpliceRecord {
+  from: string;
+  to: string;
+  /** Bytes moved (getsockopt SO_SPLICE). */
+  spliced: number;
+  /** EOF, or the errno that ended it; `not started` / `active` otherwise. */
+  reason: string;
+  /** The source's so_error when it ended: 0 or an errno name. */
+  soError: 0 | SoError;
+  /** Bytes the source received that were not spliced (readable by the application). */
+  remaining: number;
+  /** Capture time the splice ended, `sec.frac`, or null. */
+  endedAt: string | null;
+  startedAt: string | null;
+  /** Data segments the model sent on the drain. */
+  segments: number;
+  /** Payload bytes copied by the splice path (references only: 0). */
+  copiedBytes: number;
+  /** A read/write relay moving the same data: wakeups, read+write calls, bytes copied to and from userland. */
+  userland: { wakeups: number; syscalls: number; copiedBytes: number };
+  /** The drain's bytes in the output against what the captured relay wrote. */
+  integrity: 'ok' | 'differs';
+  outputBytes: number;
+  capturedBytes: number;
+}
+
+const CAPTURED_TCP: ProtoSw = { name: 'tcp', send: () => 'EOPNOTSUPP', rcvd: () => {} };
+
+class Run {
+  src: Connection | null = null;
+  srcSo: Socket | null = null;
+  held: ((so: Socket) => void) | null = null;
+  drain: SpliceDrain | null = null;
+  state: 'waiting' | 'spliced' | 'ended' | 'failed' = 'waiting';
+  reason = 'not started';
+  soError: 0 | SoError = 0;
+  startedAt = -1;
+  endedAt = -1;
+  srcTotal = 0;
+  constructor(readonly spec: SpliceSpec) {}
+}
+
+const fmtTime = (t: number): string | null => (t < 0 ? null : t.toFixed(6));
+
+/**
+ * Splicing between captured flows (OpenBSD SO_SPLICE). The source socket's application does not
+ * read from the moment its connection appears (a relay that has not spliced yet keeps data in
+ * so.rcv); the splice is set up once both connections are established (or at `at`), and from then
+ * on sorwakeup on the source runs somove, which moves Mbufs into the drain's so.snd, from where the
+ * drain's tcp_output sends them. When the splice ends the application reads what is left.
+ */
+export class SpliceModel implements StackHook {
+  private readonly runs: Run[];
+  private readonly drains = new Map<Connection, SpliceDrain[]>();
+  private first = -1;
+
+  constructor(specs: readonly SpliceSpec[]) {
+    this.runs = specs.map((s) => new Run(s));
+  }
+
+  attach(conn: Connection): void {
+    for (const r of this.runs) {
+      if (!r.src && selects(r.spec.from, conn)) {
+        r.src = conn;
+        r.srcSo = selectedDir(r.spec.from, conn) === 's2c' ? conn.client.so : conn.server.so;
+        r.held = r.srcSo.upcall;
+        r.srcSo.upcall = null; // the relay does not read before it splices
+      }
+      if (!r.drain && selects(r.spec.to, conn)) {
+        r.drain = new SpliceDrain(conn, selectedDir(r.spec.to, conn) !== 's2c', r.spec.close ?? 'fin');
+        const list = this.drains.get(conn) ?? [];
+        list.push(r.drain);
+        this.drains.set(conn, list);
+      }
+    }
+  }
+
+  tick(now: number, out: Output): void {
+    if (this.first < 0) this.first = now;
+    for (const r of this.runs) {
+      if (r.state === 'waiting' && r.spec.at && ((r.spec.at.frame !== undefined && out.hdr.frameNo >= r.spec.at.frame) || (r.spec.at.time !== undefined && now - this.first >= r.spec.at.time))) this.start(r, out);
+      if (r.state === 'spliced' && r.srcSo && soidle(r.srcSo, now)) this.ended(r);
+    }
+  }
+
+  segment(conn: Connection, c2s: boolean, seg: Segment, f: SegmentFrame, out: Output): void {
+    for (const d of this.drains.get(conn) ?? []) d.segment(c2s, seg, f, out);
+    for (const r of this.runs) {
+      if (r.state !== 'waiting' || r.spec.at || !r.src || !r.drain) continue;
+      if (r.src !== conn && r.drain.conn !== conn) continue;
+      const srcUp = r.srcSo!.connected;
+      const relay = r.drain.conn;
+      if (srcUp && relay.client.state === 'ESTABLISHED' && relay.server.state === 'ESTABLISHED') out.sched(() => this.start(r, out));
+    }
+  }
+
+  /** setsockopt(SO_SPLICE) now. A failed setup leaves the source to its reader. */
+  private start(r: Run, out: Output): void {
+    if (r.state !== 'waiting') return;
+    r.startedAt = out.now;
+    if (!r.src || !r.drain) {
+      r.state = 'failed';
+      r.reason = !r.src ? 'no source connection' : 'no drain connection';
+      return;
+    }
+    const so = r.srcSo!;
+    so.proto ??= CAPTURED_TCP;
+    r.state = 'spliced';
+    r.reason = 'active';
+    r.drain.start(out);
+    const err = sosplice(so, { drain: r.drain.so, max: r.spec.max, idle: r.spec.idle }, {
+      sched: (t) => out.sched(t),
+      now: () => out.now,
+      somove: (s) => {
+        const go = somove(s);
+        if (!go) this.ended(r);
+        return go;
+      },
+    });
+    if (err) {
+      r.state = 'failed';
+      r.reason = err;
+      r.drain.abort();
+      this.release(r);
+    }
+  }
+
+  private ended(r: Run): void {
+    if (r.state !== 'spliced') return;
+    const so = r.srcSo!;
+    r.state = 'ended';
+    r.soError = so.error ?? 0;
+    r.reason = so.error ?? 'EOF';
+    r.endedAt = so.sp!.endedAt;
+    r.drain!.spliceEnded();
+    this.release(r);
+  }
+
+  /** The application reads the source again, starting with what the splice left. */
+  private release(r: Run): void {
+    const so = r.srcSo!;
+    so.upcall = r.held;
+    if (so.rcv.cc > 0 || so.cantRcvMore) sorwakeup(so);
+  }
+
+  detach(conn: Connection): void {
+    for (const r of this.runs) {
+      if (r.src !== conn) continue;
+      r.srcTotal = r.srcSo!.rcv.total;
+      if (r.state === 'waiting') this.release(r);
+    }
+  }
+
+  /** The report, one record per splice. */
+  records(): SpliceRecord[] {
+    return this.runs.map((r) => {
+      const sp = r.srcSo?.sp;
+      const spliced = sp?.len ?? 0;
+      const total = Math.max(r.srcTotal, r.srcSo?.rcv.total ?? 0);
+      const d = r.drain;
+      const wakeups = r.state === 'spliced' || r.state === 'ended' ? (sp?.wakeups ?? 0) + 1 : 0;
+      return {
+        from: r.spec.from.text,
+        to: r.spec.to.text,
+        spliced,
+        reason: r.reason,
+        soError: r.soError,
+        remaining: total - spliced,
+        endedAt: fmtTime(r.endedAt),
+        startedAt: fmtTime(r.startedAt),
+        segments: d?.segments ?? 0,
+        copiedBytes: 0,
+        userland: { wakeups, syscalls: 2 * wakeups, copiedBytes: 2 * spliced },
+        integrity: d && d.outBytes === d.capBytes && d.outHash.copy().digest('hex') === d.capHash.copy().digest('hex') ? 'ok' : 'differs',
+        outputBytes: d?.outBytes ?? 0,
+        capturedBytes: d?.capBytes ?? 0,
+      };
+    });
+  }
+}

@@ -1,0 +1,252 @@
+import type { ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSelector } from '../../core/selector.js';
+import { SpliceModel, type SpliceSpec } from '../../core/splice-model.js';
+import { cli, tmp } from '../helpers/cli.js';
+import { copyRelay, relayPair, type Timeline, writeStream } from '../helpers/conv.js';
+import { badFrames, fields, hookRun } from '../helpers/model.js';
+import { HAS_TSHARK } from '../helpers/paths.js';
+import { when } from '../helpers/skip.js';
+
+const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const ws = writeStream;
+const T0 = 1700000000;
+
+/** Splice stream 0's c2s onto stream 1's c2s (the relay capture of relayPair). */
+async function splice(t: ExecutionContext, tl: Timeline, o: Partial<SpliceSpec> = {}) {
+  const spec: SpliceSpec = { from: parseSelector('0:c2s'), to: parseSelector('1:c2s'), ...o };
+  const r = await hookRun(t, tl.pcap(), new SpliceModel([spec]));
+  return { ...r, rec: r.hook.records()[0]! };
+}
+
+/** The drain stream's bytes in the output, by tshark's follow (the issue's oracle). */
+function drainBytes(path: string): Buffer {
+  const out = execFileSync('tshark', ['-r', path, '-q', '-z', 'follow,tcp,raw,1'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const hex = out.split('\n').filter((l) => /^\t?[0-9a-f]+$/.test(l)).map((l) => l.trim()).join('');
+  return Buffer.from(hex, 'hex');
+}
+
+/** Frames tshark flags: malformed, bad checksums, or the TCP analysis warnings the issue names. */
+function warnings(path: string): string[] {
+  return [...badFrames(path), ...fields(path, ['frame.number', '_ws.expert.message'], 'tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment || tcp.analysis.out_of_order || tcp.analysis.retransmission || tcp.analysis.duplicate_ack').map((r) => r.join(' '))];
+}
+
+/** Drain data segments in the output: [time offset, flags, relative seq, len]. */
+function drainData(path: string, iss: number): Array<[number, number, number, number]> {
+  return fields(path, ['frame.time_epoch', 'tcp.flags', 'tcp.seq', 'tcp.len'], 'tcp.srcport == 50000 && tcp.len > 0')
+    .map(([ts, f, s, l]) => [Number(ts) - T0, Number(f), Number(s) - iss, Number(l)]);
+}
+
+const tshark = when(HAS_TSHARK, 'needs tshark');
+
+tshark('1 basic forward (args-long): 131072 bytes, md5 31e5ad3d..., EOF with so_error 0, clean output, integrity ok', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  copyRelay(C, S, ws(131072), 1448);
+  C.close('c'); S.close('c');
+  const r = await splice(t, tl);
+  t.like(r.rec, { spliced: 131072, reason: 'EOF', soError: 0, remaining: 0, integrity: 'ok', copiedBytes: 0 });
+  t.is(md5(drainBytes(r.outPath)), '31e5ad3d0d2aeb1ad8aaa847dfa665c2');
+  t.deepEqual(warnings(r.outPath), []);
+  // zero copy: every payload byte the drain sends references the capture's own memory
+  const inputBuffers = new Set(r.frames.filter((m) => m.hdr!.frameNo > 0).map((m) => m.buf.buffer));
+  const payload = r.frames.filter((m) => m.hdr!.frameNo === 0 && m.next);
+  t.true(payload.length >= 90);
+  for (const m of payload) for (let p = m.next; p; p = p.next) t.true(inputBuffers.has(p.buf.buffer));
+  // --close keep: the model sends no FIN; the captured relay's own FIN goes out later
+  const k = await splice(t, tl, { close: 'keep' });
+  t.is(fields(k.outPath, ['frame.number'], 'tcp.srcport == 50000 && tcp.flags.fin == 1').length, 1);
+  t.deepEqual(warnings(k.outPath), []);
+});
+
+tshark('2 already buffered (args-sleep-relay) and 11 PSH only on the segment that ends the move', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  C.send('c', ws(4000), 1000).ack('s');
+  tl.wait(3);
+  S.send('c', ws(4000), 1000).ack('s');
+  C.close('c'); S.close('c');
+  const r = await splice(t, tl, { at: { time: 3 } });
+  t.like(r.rec, { spliced: 4000, reason: 'EOF', integrity: 'ok' });
+  const d = drainData(r.outPath, S.iss.c);
+  t.true(d.every(([ts]) => ts >= 3), 'the first drain data goes out at t=3 s, from the setsockopt');
+  t.deepEqual(d.map(([, f, s, l]) => [f & 0x08, s, l]), [[0, 1, 1460], [0, 1461, 1460], [8, 2921, 1080]], 'MSS-sized, PSH on the last only');
+  t.deepEqual(warnings(r.outPath), []);
+});
+
+tshark('3 max (args-max, args-max-sleep-client-short): EFBIG, exactly max bytes, the rest readable in order', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  copyRelay(C, S, ws(131072), 1448);
+  C.close('c'); S.close('c');
+  const r = await splice(t, tl, { max: 32117 });
+  t.like(r.rec, { spliced: 32117, reason: 'EFBIG', soError: 'EFBIG', remaining: 131072 - 32117 });
+  t.is(md5(drainBytes(r.outPath)), 'ee338e9693dcb9a6a7b1a4f9ffd5e2a6'.slice(0, 0) + md5(ws(131072).subarray(0, 32117)));
+  t.true(md5(ws(131072).subarray(0, 32117)).startsWith('ee338e96'));
+  t.is(r.conns[0]!.c2s.sha256, sha(ws(131072).subarray(32117)), 'the application reads byte 32117 onward');
+  t.deepEqual(warnings(r.outPath), []);
+  const p2 = relayPair();
+  p2.C.handshake(); p2.S.handshake();
+  p2.C.send('c', ws(251), 100).ack('s');
+  p2.C.close('c');
+  const s = await splice(t, p2.tl, { max: 113 });
+  t.like(s.rec, { spliced: 113, reason: 'EFBIG', remaining: 138 });
+  t.true(md5(drainBytes(s.outPath)).startsWith('dc099ef6'), 'the mbuf at the max is split');
+});
+
+tshark('4 max reached at once (args-max-time): 63 of 251 bytes in one segment with PSH', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  C.send('c', ws(251)).ack('s');
+  C.close('c');
+  const r = await splice(t, tl, { max: 63 });
+  t.deepEqual(drainData(r.outPath, S.iss.c).map(([, f, s, l]) => [f, s, l]), [[0x18, 1, 63]]);
+  t.true(md5(drainBytes(r.outPath)).startsWith('4a3c3783'));
+  t.like(r.rec, { reason: 'EFBIG', remaining: 188 });
+});
+
+tshark('5 EOF before max (args-null-max-sleep-client): error 0, not EFBIG', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  C.close('c');
+  const r = await splice(t, tl, { max: 113 });
+  t.like(r.rec, { spliced: 0, reason: 'EOF', soError: 0 });
+  t.deepEqual(warnings(r.outPath), []);
+});
+
+tshark('6 idle (args-idle-timeout, args-idle-trickle): ETIMEDOUT 2 s after the last move; a 1 B/s trickle ends by EOF', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  tl.wait(1);
+  C.send('c', ws(251)).ack('s');
+  const moved = tl.us / 1e6;
+  tl.wait(4);
+  C.close('c');
+  const r = await splice(t, tl, { idle: 2 });
+  t.like(r.rec, { spliced: 251, reason: 'ETIMEDOUT', soError: 'ETIMEDOUT' });
+  t.true(Math.abs(Number(r.rec.endedAt) - T0 - (moved + 2)) < 0.001, `ended at ${r.rec.endedAt}`);
+  t.is(md5(drainBytes(r.outPath)), 'bc3a3f39af35fe5b1687903da2b00c7f');
+  const p = relayPair();
+  p.C.handshake(); p.S.handshake();
+  for (const ch of ws(6)) { p.tl.wait(1); p.C.send('c', Buffer.from([ch])).ack('s'); }
+  p.C.close('c');
+  const tr = await splice(t, p.tl, { idle: 2 });
+  t.like(tr.rec, { spliced: 6, reason: 'EOF' });
+  t.true(md5(drainBytes(tr.outPath)).startsWith('857f2261'));
+});
+
+tshark('7 drain reset (args-server-exit): EPIPE on the source, no drain data after the RST, the rest stays in the source', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  C.send('c', ws(2000), 1000).ack('s');
+  S.rst('s');
+  C.send('c', ws(1000)).ack('s');
+  C.close('c');
+  const r = await splice(t, tl);
+  t.like(r.rec, { spliced: 2000, reason: 'EPIPE', soError: 'EPIPE', remaining: 1000 });
+  const rows = fields(r.outPath, ['frame.number', 'tcp.srcport', 'tcp.flags.reset', 'tcp.len'], 'tcp.port == 80');
+  const rst = rows.findIndex((x) => x[2] === '1' || x[2] === 'True');
+  t.true(rst > 0);
+  t.false(rows.slice(rst).some((x) => x[1] === '50000' && x[3] !== '0'), 'nothing is sent on the drain after the RST');
+  t.deepEqual(badFrames(r.outPath), []);
+});
+
+tshark('8 source reset (args-reset-sleep-server): ECONNRESET, what was moved is still sent', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  C.send('c', ws(3000), 1000).ack('s');
+  C.rst('c');
+  const r = await splice(t, tl);
+  t.like(r.rec, { spliced: 3000, reason: 'ECONNRESET', soError: 'ECONNRESET' });
+  t.is(drainBytes(r.outPath).length, 3000);
+  t.deepEqual(badFrames(r.outPath), []);
+});
+
+tshark('9 drain still connecting (scapy-delay-synack): nothing until the SYN-ACK, then the ACK and the data at ISS+1', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake();
+  S.syn();
+  C.send('c', '0123456789').ack('s');
+  S.synAck().ack('c');
+  C.close('c');
+  const r = await splice(t, tl, { at: { frame: 5 } });
+  t.like(r.rec, { spliced: 10, reason: 'EOF' });
+  const rows = fields(r.outPath, ['tcp.flags', 'tcp.seq', 'tcp.len'], 'tcp.srcport == 50000');
+  t.deepEqual(rows.slice(0, 3).map(([f, s, l]) => [Number(f), Number(s) - S.iss.c, Number(l)]), [[0x02, 0, 0], [0x10, 1, 0], [0x18, 1, 10]]);
+  t.deepEqual(warnings(r.outPath), []);
+});
+
+tshark('14 writes mixed with the splice (args-write): 32749 + 65521 spliced + 2039 = 100309 bytes, md5 0efc7833...', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  S.send('c', ws(32749), 1448).ack('s');
+  const at = tl.recs.length + 1;
+  copyRelay(C, S, ws(65521), 1448);
+  S.send('c', ws(2039), 1448).ack('s');
+  C.close('c'); S.close('c');
+  const r = await splice(t, tl, { at: { frame: at }, max: 65521, close: 'keep' });
+  t.like(r.rec, { spliced: 65521, reason: 'EFBIG', integrity: 'ok' });
+  const b = drainBytes(r.outPath);
+  t.is(b.length, 100309);
+  t.is(md5(b), '0efc7833e5c0652823ca63eaccb9918f');
+  t.deepEqual(warnings(r.outPath), []);
+});
+
+tshark('bidirectional relay over IPv4 to IPv6 (args-inet6-server): two splices, both directions carry the captured bytes', async (t) => {
+  const { tl, C, S } = relayPair(undefined, { v6: true });
+  C.handshake(); S.handshake();
+  copyRelay(C, S, ws(5000), 1000);
+  for (let o = 0; o < 7000; o += 1400) { S.send('s', ws(7000).subarray(o, o + 1400)).ack('c'); C.send('s', ws(7000).subarray(o, o + 1400)).ack('c'); }
+  C.close('c'); S.close('c');
+  const specs = [
+    { from: parseSelector('0:c2s'), to: parseSelector('1:c2s') },
+    { from: parseSelector('1:s2c'), to: parseSelector('0:s2c') },
+  ];
+  const r = await hookRun(t, tl.pcap(), new SpliceModel(specs));
+  const [a, b] = r.hook.records();
+  t.like(a, { spliced: 5000, reason: 'EOF', integrity: 'ok' });
+  t.like(b, { spliced: 7000, reason: 'EOF', integrity: 'ok' });
+  t.deepEqual(warnings(r.outPath), []);
+});
+
+tshark('splice CLI: report, JSON shape, and the relay capture gets integrity ok', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  copyRelay(C, S, ws(20000), 1448);
+  C.close('c'); S.close('c');
+  const dir = tmp(t);
+  writeFileSync(join(dir, 'relay.pcap'), tl.pcap());
+  const r = await cli(['splice', join(dir, 'relay.pcap'), '--from', '0:c2s', '--to', '1:c2s', '-w', join(dir, 'out.pcap')]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^splice 0:c2s -> 1:c2s$/m);
+  t.regex(r.stdout, /^ {2}spliced: 20,000 bytes in 14 segments, 0 bytes copied$/m);
+  t.regex(r.stdout, /^ {2}ended: EOF at 1700000000\.\d{6} \(so_error 0\)/m);
+  t.regex(r.stdout, /^ {2}integrity: ok \(the drain carries the 20,000 bytes the captured relay wrote\)$/m);
+  const j = JSON.parse((await cli(['splice', join(dir, 'relay.pcap'), '--splice', '0:c2s=1:c2s', '--max', '1000', '--json'])).stdout);
+  t.like(j, { copiedBytes: 0 });
+  t.like(j.splices[0], { from: '0:c2s', to: '1:c2s', spliced: 1000, reason: 'EFBIG', soError: 'EFBIG', remaining: 19000 });
+  t.regex(j.splices[0].endedAt, /^1700000000\.\d{6}$/);
+  const bad = await cli(['splice', join(dir, 'relay.pcap'), '--from', '0', '--to', '1:c2s']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /source '0' needs a direction/);
+});
+
+tshark('replay --splice: the replay report plus the splice report', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  copyRelay(C, S, ws(3000), 1000);
+  C.close('c'); S.close('c');
+  const dir = tmp(t);
+  writeFileSync(join(dir, 'relay.pcap'), tl.pcap());
+  const r = await cli(['replay', join(dir, 'relay.pcap'), '--splice', '0:c2s=1:c2s', '--max', '2500', '--json', '-w', join(dir, 'out.pcap')]);
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.is(j.frames, tl.recs.length);
+  t.like(j.splices[0], { spliced: 2500, reason: 'EFBIG', remaining: 500 });
+  t.is(j.copiedBytes, 0);
+  t.deepEqual(warnings(join(dir, 'out.pcap')), []);
+});
