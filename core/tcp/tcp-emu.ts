@@ -48,6 +48,8 @@ export class SpliceDrain implements ProtoSw {
   private relayAcked = false;
   private readonly tpl: [HeaderTemplate | null, HeaderTemplate | null] = [null, null];
   private readonly ts: [Uint8Array | null, Uint8Array | null] = [null, null];
+  /** Window field of each end's last non-SYN segment (-1: only its SYN seen). */
+  private readonly win: [number, number] = [-1, -1];
   private out: Output | null = null;
 
   constructor(
@@ -170,7 +172,11 @@ export class SpliceDrain implements ProtoSw {
     const i = fromRelay ? 0 : 1;
     const tpl = HeaderTemplate.of(f.m, f.ipOff, f.thOff, f.ipv);
     if (tpl) this.tpl[i] = tpl;
-    if (tpl && !(seg.flags & TH_SYN)) this.ts[i] = timestampOption(f);
+    // window and timestamps as this end last sent them (a SYN's only until a later segment)
+    if (!(seg.flags & TH_SYN) || this.win[i] < 0) {
+      this.ts[i] = timestampOption(f);
+      this.win[i] = seg.flags & TH_SYN ? -1 : seg.win;
+    }
     if (fromRelay) this.tap(seg, f);
     const estab = this.relay.state === 'ESTABLISHED' || this.relay.state === 'CLOSE_WAIT';
     const handshakeAck = fromRelay && this.relayIsClient && !this.relayAcked && estab && seg.wlen === 0 && !(seg.flags & (TH_SYN | TH_FIN | TH_RST));
@@ -246,10 +252,16 @@ export class SpliceDrain implements ProtoSw {
     const out = this.out;
     if (!tpl || !out) return;
     const ports = this.relayIsClient === (side === 0) ? [this.conn.cPort, this.conn.sPort] : [this.conn.sPort, this.conn.cPort];
-    const win = side === 0 ? this.relay.rawWin : this.peer.rawWin;
+    const win = this.win[side]! >= 0 ? this.win[side]! : synWindow(side === 0 ? this.relay : this.peer, side === 0 ? this.peer : this.relay);
     const th = tcpHeader({ sport: ports[0]!, dport: ports[1]!, seq, ack, flags, win, urp: 0, opts: this.ts[side] });
     out.emit(tpl.frame(th, payload, plen, out.hdr, 'next'));
   }
+}
+
+/** The window field after a SYN announced `tp.window` unscaled: scaled once both ends agreed to scale. */
+function synWindow(tp: Tcpcb, other: Tcpcb): number {
+  const w = tp.wscale > 0 && other.wscale >= 0 ? tp.window >> tp.wscale : tp.window;
+  return Math.min(0xffff, w);
 }
 
 /** The timestamp option of a captured segment (NOP, NOP, TS), to be sent again as it was. */

@@ -95,7 +95,6 @@ function tcpOutputSeen(tx: Tcpcb, seg: Segment): void {
     else if (tx.state === 'CLOSE_WAIT') tx.state = 'LAST_ACK';
   }
   tx.window = f & TH_SYN || tx.wscale < 0 ? seg.win : seg.win << tx.wscale;
-  tx.rawWin = seg.win;
 }
 
 /** A SYN or SYN-ACK reaching rx: its ISN starts rx's receive sequence space. */

@@ -88,6 +88,4 @@ export class Tcpcb {
   timestamps = false;
   /** Last window this endpoint advertised (scaled when both sides agreed on scaling). */
   window = 0;
-  /** The window field of its last segment, as sent (unscaled). */
-  rawWin = 0;
 }
