@@ -72,6 +72,7 @@ export default class Replay extends SockcapCommand {
     const splicer = specs.length ? new SpliceModel(specs) : null;
     const stack = new Stack(session, {
       hooks: [...(fuse ? [fuse] : []), ...(splicer ? [splicer] : [])],
+      output: !!flags.write && !!(fuse || splicer),
       verifyChecksums: flags['verify-checksums'],
       checksums: flags.checksums,
       policy: flags.overlap,

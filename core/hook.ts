@@ -2,7 +2,7 @@ import type { Mbuf, PktHdr } from './mbuf/mbuf.js';
 import type { Connection } from './net/in-pcb.js';
 import type { Segment } from './tcp/tcp-input.js';
 
-/** Where a TCP segment sits in the frame that carried it (offsets from `m.off`). */
+/** Where a TCP segment sits in the frame that carried it (offsets from `m.off`). Valid during the call only. */
 export interface SegmentFrame {
   readonly m: Mbuf;
   readonly ipOff: number;

@@ -46,7 +46,10 @@ export type StackOptions = Readonly<Partial<InputOptions & {
   tcp: boolean;
   /** Models that act beyond input (fusing, splicing); with any, the stack produces the output frames. */
   hooks: readonly StackHook[];
-  /** Produce output frames in `stack.out` (every input frame, minus what hooks consume, plus what they emit). */
+  /**
+   * Produce output frames in `stack.out` (every input frame, minus what hooks consume, plus what
+   * they emit). Without it hooks still run and count (`outFrames`), but no frame is kept.
+   */
   output: boolean;
 }>>;
 
@@ -94,6 +97,8 @@ export class Stack implements Ctx, Output {
   private cur: Mbuf | null = null;
   private consumed = false;
   private readonly tasks: Array<() => void> = [];
+  /** Where the segment being processed sits in its frame (one object, reused: hooks never keep it). */
+  private readonly frame: { m: Mbuf; ipOff: number; thOff: number; ipv: 4 | 6; hlen: number } = { m: new Mbuf(new Uint8Array(0), 0, 0), ipOff: 0, thOff: 0, ipv: 4, hlen: 0 };
 
   constructor(
     readonly session: CaptureSession,
@@ -112,7 +117,7 @@ export class Stack implements Ctx, Output {
       checksums: opts.checksums ?? true,
     };
     this.hooks = opts.hooks ?? [];
-    this.out = this.hooks.length || opts.output ? [] : null;
+    this.out = opts.output ? [] : null;
     const policy = opts.policy ?? 'first';
     const stats = this.stats;
     this.tcpCtx = {
@@ -140,7 +145,7 @@ export class Stack implements Ctx, Output {
       const t = (this.now = h.tsSec + h.tsNsec / 1e9);
       if (t < st.firstTs) st.firstTs = t;
       if (t > st.lastTs) st.lastTs = t;
-      if (!this.out) {
+      if (!this.hooks.length && !this.out) {
         if_input(this, m);
         continue;
       }
@@ -148,7 +153,7 @@ export class Stack implements Ctx, Output {
       this.consumed = false;
       for (const hk of this.hooks) hk.tick?.(t, this);
       if_input(this, m);
-      if (!this.consumed) this.emit(m);
+      if (!this.consumed && this.out) this.emit(m);
       this.runTasks();
     }
     if (this.debug) this.check();
@@ -159,7 +164,7 @@ export class Stack implements Ctx, Output {
   }
 
   emit(m: Mbuf): number {
-    this.out!.push(m);
+    this.out?.push(m);
     return ++this.outFrames;
   }
 
@@ -260,10 +265,6 @@ export class Stack implements Ctx, Output {
     const hlen = checkTcp(b, o, end - thOff);
     if (typeof hlen === 'string') return this.stats.drop(hlen);
     if (!this.limits.tcp) return;
-    if ((this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next && this.badSum(b, m.off + ipOff, ipv, o, end - thOff)) {
-      if (this.opts.verifyChecksums) return this.stats.drop('tcp.badsum');
-      this.stats.note('tcp.badsum');
-    }
     const alen = ipv === 4 ? 4 : 16;
     const src = m.off + ipOff + (ipv === 4 ? 12 : 8);
     const dst = src + alen;
@@ -271,6 +272,12 @@ export class Stack implements Ctx, Output {
     const dport = be16(b, o + 2);
     const flags = tcpFlags(b, o);
     let found = this.pcbs.lookup(b, src, dst, alen, sport, dport, vlan);
+    // a fused connection's segments never reach a fusing stack's tcp_input: nothing to verify
+    const fused = typeof found !== 'number' && (found.conn as Connection).fused === true;
+    if (!fused && (this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next && this.badSum(b, m.off + ipOff, ipv, o, end - thOff)) {
+      if (this.opts.verifyChecksums) return this.stats.drop('tcp.badsum');
+      this.stats.note('tcp.badsum');
+    }
     if (typeof found !== 'number' && flags & TH_SYN && !(flags & TH_ACK)) {
       // a new SYN after the old connection closed: a new stream
       if (found.conn instanceof Tombstone) this.pcbs.remove(found.h, found.conn);
@@ -307,7 +314,12 @@ export class Stack implements Ctx, Output {
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);
     else tcp_input(this.tcpCtx, conn.client, conn.server, seg);
     if (this.hooks.length) {
-      const f = { m, ipOff, thOff, ipv, hlen };
+      const f = this.frame;
+      f.m = m;
+      f.ipOff = ipOff;
+      f.thOff = thOff;
+      f.ipv = ipv;
+      f.hlen = hlen;
       for (const hk of this.hooks) hk.segment(conn, c2s, seg, f, this);
     }
     if (this.reassBytes > this.limits.reassTotal) this.overBudget(c2s ? conn.server : conn.client);

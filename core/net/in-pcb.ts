@@ -24,6 +24,8 @@ export class Connection {
   lastTs = 0;
   /** Application state attached by the reader (hashes, files, streams). */
   app: unknown = null;
+  /** Fused (loopback fusing): its segments are evidence of writes, not input to verify. */
+  fused = false;
   /** The addresses as big-endian 32-bit words (1 for IPv4, 4 for IPv6): compact, fast to compare. */
   readonly cw: number[];
   readonly sw: number[];

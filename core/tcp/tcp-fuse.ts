@@ -133,6 +133,7 @@ export class TcpFuse implements StackHook {
     if (st.ipOptions) return this.never(st, 'IP options or extension headers');
     if (c.so.rcv.total || s.so.rcv.total || c.q.length || s.q.length) return this.never(st, 'data before the handshake completed');
     st.phase = 'fused';
+    conn.fused = true;
     st.base[0] = s.so.rcv.total;
     st.base[1] = c.so.rcv.total;
   }
@@ -156,11 +157,11 @@ export class TcpFuse implements StackHook {
       if (this.freeze && (urgent || seg.wlen > 0)) st.shift[i] = Math.max(st.shift[i]!, off + (urgent ? 0 : seg.wlen));
       this.delivered(conn, st, urgent ? i : -1, seg);
       st.phase = 'unfused';
+      conn.fused = false;
       st.unfused = urgent ? 'urgent data' : 'RST';
       return this.rewrite(conn, c2s, seg, f, st, urgent, out);
     }
     if (this.freeze && seg.wlen > 0) st.shift[i] = Math.max(st.shift[i]!, off + seg.wlen);
-    this.delivered(conn, st, -1, seg);
     const acksFin = seg.wlen === 0 && seg.flags & TH_ACK && rx.sentFin && !st.finAcked[1 - i] && seqGeq(seg.ack, rx.sndMax);
     if (seg.flags & TH_FIN || acksFin) {
       if (seg.flags & TH_ACK && rx.sentFin && seqGeq(seg.ack, rx.sndMax)) st.finAcked[1 - i] = true;

@@ -3,7 +3,7 @@
  * next to a minimal record walker and, when installed, tcpdump, tcpflow and tshark, in one run.
  * Prints one table: median wall time over BENCH_RUNS runs (default 3), MB/s, packets/s, peak RSS,
  * and ratios to the walker and to tcpflow measured in the same run. Sizes: BENCH_BULK_MB (1024),
- * BENCH_SHORT_MB (256); set BENCH_ONLY=bulk or short to run one.
+ * BENCH_SHORT_MB (256), BENCH_LOOP_MB (256); set BENCH_ONLY=bulk, short or loopback to run one.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -62,6 +62,33 @@ function table(title: string, file: string, frames: number, rows: Row[]): string
   return out.join('\n');
 }
 
+/**
+ * The loopback capture (BENCH_LOOP_MB, default 256; 2,000 flows over 127/8): plain replay against
+ * replay --fuse and fuse -w, the issue's "fused is no slower than plain" measure.
+ */
+async function benchLoopback(): Promise<string> {
+  mkdirSync(DATA, { recursive: true });
+  const mb = Number(process.env.BENCH_LOOP_MB ?? 256);
+  const file = join(DATA, `loopback-${mb}M-v2.pcap`);
+  if (!existsSync(file)) {
+    console.error(`generating ${file} ...`);
+    await generate({ path: file, bytes: mb * 2 ** 20, flows: 2000, perFlow: Math.ceil((mb * 2 ** 20) / 2000), loopback: true });
+  }
+  const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
+  const rows: Row[] = [];
+  rows.push(time('minimal walker', file, process.execPath, [WALKER, file]));
+  rows.push(time('sockcap replay', file, process.execPath, [CLI, 'replay', file, '-q', '--json']));
+  rows.push(time('sockcap replay --fuse', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '--fuse']));
+  rows.push(time('sockcap replay -w /dev/null', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '-w', '/dev/null']));
+  rows.push(time('sockcap fuse -w /dev/null', file, process.execPath, [CLI, 'fuse', file, '-q', '--json', '-w', '/dev/null']));
+  if (has('tcpflow')) {
+    const d = mkdtempSync(join(tmpdir(), 'bench-tcpflow-'));
+    rows.push(time('tcpflow -FX (flows only)', file, 'tcpflow', ['-FX', '-r', file, '-o', d], () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); }));
+    rmSync(d, { recursive: true, force: true });
+  }
+  return table('loopback (2,000 flows over 127/8)', file, frames, rows);
+}
+
 async function bench(kind: 'bulk' | 'short'): Promise<string> {
   mkdirSync(DATA, { recursive: true });
   const mb = Number(process.env[kind === 'bulk' ? 'BENCH_BULK_MB' : 'BENCH_SHORT_MB'] ?? (kind === 'bulk' ? 1024 : 256));
@@ -96,4 +123,5 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
 const only = process.env.BENCH_ONLY;
 const parts = [`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; runs per row: ${RUNS}`];
 for (const k of ['bulk', 'short'] as const) if (!only || only === k) parts.push(await bench(k));
+if (!only || only === 'loopback') parts.push(await benchLoopback());
 console.log(parts.join('\n'));

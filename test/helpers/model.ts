@@ -21,7 +21,7 @@ export async function hookRun<H extends StackHook>(t: ExecutionContext, input: B
   if (typeof input !== 'string') writeFileSync(path, input);
   const session = new CaptureSession();
   const conns: ConnSummary[] = [];
-  const stack = new Stack(session, { hooks: [hook], app: new DrainApp(true), onConnection: (c) => conns.push(c), debug: true });
+  const stack = new Stack(session, { hooks: [hook], output: true, app: new DrainApp(true), onConnection: (c) => conns.push(c), debug: true });
   const outPath = join(dir, 'out.pcap');
   const output = await CaptureOutput.open(outPath, session);
   const frames: Mbuf[] = [];
