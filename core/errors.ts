@@ -20,7 +20,10 @@ export const ERROR_EXIT = {
   ERR_USAGE: 2,
   ERR_NOTHING: 6,
   ERR_CAPTURE_OPEN: 7,
-  ERR_CAP_MISSING: 7,
+  /** The libpcap binding is missing or did not build. */
+  ERR_CAP_MISSING: 9,
+  /** No right to capture (root or CAP_NET_RAW needed). */
+  ERR_CAPTURE_PERM: 10,
   /** A claim the report makes did not hold (fused connections sent payload). */
   ERR_CLAIM: 8,
 } as const;

@@ -3,6 +3,7 @@ import { type CaptureInput, readCaptures } from './capture/reader.js';
 import { SockcapError } from './errors.js';
 import type { Stack } from './stack.js';
 import type { Mbuf } from './mbuf/mbuf.js';
+import type { Batch } from './capture/session.js';
 
 /** How one pass over the inputs ended. */
 export interface PipelineResult {
@@ -27,15 +28,17 @@ export interface PipelineOptions {
 }
 
 /**
- * Drive the stack with every frame of the inputs, in order, batch by batch. Operational errors
+ * Drive the stack with every frame of the inputs (capture files, or any source of batches such as
+ * a live capture), in order, batch by batch. Operational errors
  * (SockcapError) end the pass and are returned, not thrown, so the caller can still report and
  * close what was processed; anything else is a bug and is thrown.
  */
-export async function runPipeline(inputs: readonly CaptureInput[], stack: Stack, opts: PipelineOptions = {}): Promise<PipelineResult> {
+export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterable<Batch>, stack: Stack, opts: PipelineOptions = {}): Promise<PipelineResult> {
   const res: PipelineResult = { frames: 0, error: null, stoppedAtCount: false };
   const limit = opts.count ?? Infinity;
   try {
-    for await (let batch of readCaptures(inputs, stack.session)) {
+    const source = Array.isArray(inputs) ? readCaptures(inputs as readonly CaptureInput[], stack.session) : (inputs as AsyncIterable<Batch>);
+    for await (let batch of source) {
       if (res.frames + batch.length >= limit) {
         batch = batch.slice(0, limit - res.frames);
         res.stoppedAtCount = true;

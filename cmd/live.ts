@@ -1,0 +1,160 @@
+import { Flags } from '@oclif/core';
+import { type LiveCapture, liveDevices } from '../core/capture/live.js';
+import { CaptureOutput } from '../core/capture/output.js';
+import { CaptureSession } from '../core/capture/session.js';
+import { linktypeName } from '../core/capture/linktypes.js';
+import { SockcapError } from '../core/errors.js';
+import { followChunk, type FollowFormat, followHeader } from '../core/follow.js';
+import { formatFuseSummary, fuseSummary } from '../core/fuse-report.js';
+import type { Connection, Dir } from '../core/net/in-pcb.js';
+import { runPipeline } from '../core/pipeline.js';
+import { CONN_HEADER, formatConnRow, formatReplaySummary, replaySummary } from '../core/report.js';
+import { parseSelector, selectedDir, selects } from '../core/selector.js';
+import { DrainApp } from '../core/socket/reader.js';
+import { SpliceModel } from '../core/splice-model.js';
+import { formatSplices, parseDuration } from '../core/splice-report.js';
+import { Stack } from '../core/stack.js';
+import type { ConnSummary } from '../core/tcp/summary.js';
+import { SockcapCommand } from './base.js';
+import { fuseFlags, makeFuse } from './fuse-flags.js';
+import { openLive, startLiveTable } from './live-run.js';
+import { spliceOptionFlags, spliceSpecs } from './splice-flags.js';
+
+export default class Live extends SockcapCommand {
+  static override summary = 'Capture on an interface (libpcap) and run the traffic through the stack as it arrives.';
+  static override description = `The same pipeline as replay, on a running interface: packets are copied once out of libpcap's buffer, stamped, queued (a bounded queue: what the pipeline cannot keep up with is dropped and counted), and run through if/ether/ip/tcp input into socket buffers. A table on stderr (when it is a terminal) shows connections, bytes, socket-buffer occupancy and drops every second. Ctrl-C or SIGTERM stops cleanly: the output capture is flushed and whole, and the report (replay's, with --json and --hash) is printed. A BPF filter can follow the options, as with tcpdump. Needs root or CAP_NET_RAW.`;
+  static override examples = [
+    '<%= config.bin %> live -i lo tcp port 8080 -w lo.pcap',
+    '<%= config.bin %> live -i lo --follow 0 --duration 10s',
+    '<%= config.bin %> live -i lo --fuse -w fused.pcap --json',
+    '<%= config.bin %> live --list',
+  ];
+  static override strict = false;
+  static override enableJsonFlag = true;
+  static override flags = {
+    interface: Flags.string({ char: 'i', summary: 'interface to capture on (see --list)' }),
+    list: Flags.boolean({ char: 'D', summary: 'list the interfaces libpcap can capture on, and exit' }),
+    write: Flags.string({ char: 'w', summary: 'write the frames (or, with --fuse/--splice, the resulting traffic) to this capture file' }),
+    count: Flags.integer({ char: 'c', summary: 'stop after this many frames', min: 1 }),
+    duration: Flags.string({ summary: 'stop after this long (10s, 2m)' }),
+    snaplen: Flags.integer({ char: 's', summary: 'bytes kept per packet (the binding captures at most 65535)', min: 1 }),
+    'no-promisc': Flags.boolean({ char: 'p', summary: 'do not put the interface in promiscuous mode (not supported by the binding: it always does)' }),
+    buffer: Flags.integer({ char: 'B', summary: 'libpcap kernel buffer, KiB (default 32768)', min: 1 }),
+    queue: Flags.integer({ summary: 'frames that may wait for the pipeline before packets are dropped (default 262144)', min: 1 }),
+    follow: Flags.string({ summary: 'print this stream\'s bytes as they are reassembled (stream index or 4-tuple, optional :c2s/:s2c); the report goes to stderr' }),
+    format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'format of --follow output' })(),
+    hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
+    quiet: Flags.boolean({ char: 'q', summary: 'no live table on stderr' }),
+    fuse: Flags.boolean({ summary: 'fuse local connections (see `sockcap fuse`)' }),
+    ...fuseFlags,
+    splice: Flags.string({ summary: 'splice FROM=TO (see `sockcap splice`), repeatable', multiple: true }),
+    ...spliceOptionFlags,
+  };
+
+  async run(): Promise<unknown> {
+    const { flags } = await this.parse(Live);
+    const filter = filterWords(this.argv, Live.flags);
+    if (flags.list) {
+      const devs = liveDevices();
+      const lines = devs.map((d, i) => `${i + 1}.${d.name}${d.description ? ` (${d.description})` : ''}${d.addresses.length ? ` [${d.addresses.map((a) => a.addr).join(', ')}]` : ''}${d.flags ? ` {${d.flags}}` : ''}`);
+      if (!this.jsonEnabled()) process.stdout.write(lines.join('\n') + '\n');
+      return devs;
+    }
+    if (!flags.interface) throw new SockcapError('ERR_USAGE', 'give an interface with -i (sockcap live --list shows them)');
+    const duration = flags.duration === undefined ? undefined : parseDuration(flags.duration);
+    if (duration === null) throw new SockcapError('ERR_USAGE', `--duration '${flags.duration}' is not a duration (10s, 2m)`);
+    if (flags['no-promisc']) process.stderr.write('sockcap: -p: the cap binding always opens the interface in promiscuous mode\n');
+    const fuse = flags.fuse ? makeFuse(flags) : null;
+    const specs = spliceSpecs(flags);
+    const splicer = specs.length ? new SpliceModel(specs) : null;
+    const report = flags.follow ? process.stderr : process.stdout;
+    const follow = flags.follow ? followSink(parseSelector(flags.follow), flags.format as FollowFormat) : undefined;
+    const conns: ConnSummary[] = [];
+    const session = new CaptureSession();
+    const stack = new Stack(session, {
+      app: new DrainApp(flags.hash, 1 << 20, follow),
+      hooks: [...(fuse ? [fuse] : []), ...(splicer ? [splicer] : [])],
+      output: !!flags.write && !!(fuse || splicer),
+      onConnection: (c) => conns.push(c),
+    });
+    const cap: LiveCapture = openLive({ iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
+    process.stderr.write(`sockcap: listening on ${flags.interface}, link-type ${linktypeName(cap.linktype)} (${cap.linktype}), snapshot length ${cap.snaplen} bytes\n`);
+    const output = flags.write ? await CaptureOutput.open(flags.write, session) : undefined;
+    const stop = () => cap.stop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    const timer = duration !== undefined ? setTimeout(stop, duration * 1000) : null;
+    const table = startLiveTable(stack, cap, flags.quiet || !process.stderr.isTTY);
+    let res;
+    try {
+      res = await runPipeline(cap.batches(), stack, { count: flags.count, output, onBatch: follow?.flush });
+    } finally {
+      cap.stop();
+      table.stop();
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+    if (output) await output.close();
+    await follow?.flush();
+    const { connections: _, ...rs } = replaySummary(stack, res.error);
+    conns.sort((a, b) => a.stream - b.stream);
+    const live = { ...cap.stats, libpcapDrops: 'not exposed by the cap binding' };
+    const fs = fuse ? fuseSummary(fuse, stack.stats.frames, stack.outFrames) : undefined;
+    const splices = splicer?.records();
+    if (!this.jsonEnabled()) {
+      const parts = [conns.length ? `${CONN_HEADER}\n${conns.map(formatConnRow).join('\n')}\n` : '', formatReplaySummary({ ...rs, connections: [] })];
+      parts.push(`live: ${cap.stats.received.toLocaleString('en-US')} packets received, ${cap.stats.dropped.toLocaleString('en-US')} dropped by sockcap's queue (at most ${cap.stats.maxQueued.toLocaleString('en-US')} waiting); libpcap's own drop counters are not exposed by the binding`);
+      if (fs) parts.push(formatFuseSummary(fs));
+      if (splices) parts.push(formatSplices(splices));
+      report.write(parts.join('\n') + '\n');
+    }
+    if (res.error) this.failAfter(res.error);
+    return { ...rs, connections: conns, live, ...(fs ? { fuse: fs } : {}), ...(splices ? { splices, copiedBytes: 0 } : {}) };
+  }
+}
+
+/** Print one stream's bytes as they are read, tshark follow style (the first matching connection). */
+function followSink(sel: ReturnType<typeof parseSelector>, format: FollowFormat) {
+  let followed: Connection | null = null;
+  const offsets = { c2s: 0, s2c: 0 };
+  const sink = (c: Connection, dir: Dir, chunk: Uint8Array[]) => {
+    if (followed ? c !== followed : !selects(sel, c)) return;
+    if (!followed) {
+      followed = c;
+      process.stdout.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, format));
+    }
+    const d = selectedDir(sel, c);
+    if (d !== null && d !== dir) return;
+    process.stdout.write(followChunk(format, dir, chunk, offsets[dir]));
+    for (const v of chunk) offsets[dir] += v.length;
+  };
+  return Object.assign(sink, { flush: () => new Promise<void>((r) => (process.stdout.writableNeedDrain ? process.stdout.once('drain', () => r()) : r())) });
+}
+
+/**
+ * The BPF filter words, in the order given: every argument that is not a flag or a flag's value.
+ * (oclif's non-strict argv reorders repeated words, which a filter cannot afford.)
+ */
+export function filterWords(raw: readonly string[], defs: Record<string, { type: string; char?: string }>): string {
+  const takesValue = new Set<string>();
+  for (const [name, d] of Object.entries(defs)) {
+    if (d.type === 'boolean') continue;
+    takesValue.add(`--${name}`);
+    if (d.char) takesValue.add(`-${d.char}`);
+  }
+  const words: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const a = raw[i]!;
+    if (a === '--') {
+      words.push(...raw.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('-') && a.length > 1) {
+      if (takesValue.has(a)) i++;
+      continue;
+    }
+    words.push(a);
+  }
+  return words.join(' ');
+}
