@@ -39,7 +39,7 @@ export default class Live extends SockcapCommand {
     duration: Flags.string({ summary: 'stop after this long (10s, 2m)' }),
     snaplen: Flags.integer({ char: 's', summary: 'bytes kept per packet (the binding captures at most 65535)', min: 1 }),
     'no-promisc': Flags.boolean({ char: 'p', summary: 'do not put the interface in promiscuous mode (not supported by the binding: it always does)' }),
-    buffer: Flags.integer({ char: 'B', summary: 'libpcap kernel buffer, KiB (default 32768)', min: 1 }),
+    buffer: Flags.integer({ char: 'B', summary: 'libpcap kernel buffer, KiB (default 262144: the binding\'s immediate mode takes a ~64 KiB ring slot per packet on Linux)', min: 1 }),
     queue: Flags.integer({ summary: 'frames that may wait for the pipeline before packets are dropped (default 262144)', min: 1 }),
     follow: Flags.string({ summary: 'print this stream\'s bytes as they are reassembled (stream index or 4-tuple, optional :c2s/:s2c); the report goes to stderr' }),
     format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'format of --follow output' })(),

@@ -28,7 +28,11 @@ export interface LiveOptions {
   readonly filter?: string;
   /** Bytes kept per packet. The binding captures at most 65,535. */
   readonly snaplen?: number;
-  /** libpcap's kernel buffer, bytes (`-B`). Default 32 MiB. */
+  /**
+   * libpcap's kernel buffer, bytes (`-B`). Default 256 MiB: the binding opens libpcap in immediate
+   * mode with a 65,535-byte snapshot, which on Linux means TPACKET_V2, one ~64 KiB ring slot per
+   * packet whatever its size: 256 MiB hold about 4,000 packets of burst.
+   */
   readonly bufferSize?: number;
   /** Most frames waiting for the pipeline; beyond it packets are dropped and counted. Default 262,144. */
   readonly queueFrames?: number;
@@ -104,7 +108,7 @@ export class LiveCapture {
     this.snaplen = Math.min(o.snaplen || CAP_MAX, CAP_MAX);
     let lt: string;
     try {
-      lt = this.cap.open(o.iface, o.filter ?? '', o.bufferSize ?? 32 << 20, this.buf);
+      lt = this.cap.open(o.iface, o.filter ?? '', o.bufferSize ?? 256 << 20, this.buf);
     } catch (e) {
       const msg = (e as Error).message;
       if (/permission|not permitted|EPERM|EACCES/i.test(msg))
@@ -150,10 +154,21 @@ export class LiveCapture {
     if (this.queue.length > st.maxQueued) st.maxQueued = this.queue.length;
     this.session.bytesInFlight += len;
     this.session.files.at(-1)!.frames++;
+    // wake the pipeline once the binding has handed over every packet ready now (the check
+    // phase, after this poll callback): one batch per burst, not one promise per packet
+    if (this.wake && !this.wakeQueued) {
+      this.wakeQueued = true;
+      setImmediate(this.wakeNow);
+    }
+  }
+
+  private wakeQueued = false;
+  private readonly wakeNow = (): void => {
+    this.wakeQueued = false;
     const w = this.wake;
     this.wake = null;
     w?.();
-  }
+  };
 
   /** Frames in arrival order, as batches, until stop(); then what is still queued. */
   async *batches(): AsyncGenerator<Batch> {
