@@ -16,19 +16,25 @@ export const spliceOptionFlags = {
   idle: Flags.string({ summary: 'end the splice with ETIMEDOUT after this much capture time without a move (500ms, 1.5s, 2m)' }),
   close: Flags.option({ options: ['fin', 'keep'] as const, default: 'fin' as const, summary: 'when the splice ends: shut the drain down (FIN) or keep it open' })(),
   at: Flags.string({ summary: 'set the splice up before this frame number, or at this capture time after the first frame (3s)' }),
+  until: Flags.string({ summary: 'unsplice (SO_SPLICE with fd -1) before this frame number, or at this capture time after the first frame' }),
+  oobinline: Flags.boolean({ allowNo: true, default: true, summary: 'SO_OOBINLINE on the source: urgent bytes are spliced as urgent data (--no-oobinline: tcp_input pulls them out, the splice drops them)' }),
 };
 
 /** Splice specs from `--from/--to` and repeatable `--splice FROM=TO`, with the shared options. */
-export function spliceSpecs(f: { from?: string; to?: string; splice?: string[]; max?: number; idle?: string; close: 'fin' | 'keep'; at?: string }): SpliceSpec[] {
+/** `--at`/`--until`: a frame number or a capture time. */
+function when(text: string | undefined, flag: string): SpliceSpec['at'] {
+  if (text === undefined) return undefined;
+  if (/^\d+$/.test(text)) return { frame: Number(text) };
+  const time = parseDuration(text);
+  if (time === null) throw new SockcapError('ERR_USAGE', `${flag} '${text}' is neither a frame number nor a time (3s)`);
+  return { time };
+}
+
+export function spliceSpecs(f: { from?: string; to?: string; splice?: string[]; max?: number; idle?: string; close: 'fin' | 'keep'; at?: string; until?: string; oobinline: boolean }): SpliceSpec[] {
   const idle = f.idle === undefined ? undefined : parseDuration(f.idle);
   if (idle === null) throw new SockcapError('ERR_USAGE', `--idle '${f.idle}' is not a duration (500ms, 1.5s, 2m)`);
-  let at: SpliceSpec['at'];
-  if (f.at !== undefined) {
-    const frame = /^\d+$/.test(f.at) ? Number(f.at) : undefined;
-    const time = frame === undefined ? parseDuration(f.at) : undefined;
-    if (frame === undefined && time === null) throw new SockcapError('ERR_USAGE', `--at '${f.at}' is neither a frame number nor a time (3s)`);
-    at = frame !== undefined ? { frame } : { time: time! };
-  }
+  const at = when(f.at, '--at');
+  const until = when(f.until, '--until');
   const pairs: Array<[string, string]> = (f.splice ?? []).map((p) => {
     const i = p.indexOf('=');
     if (i < 0) throw new SockcapError('ERR_USAGE', `--splice '${p}': expected FROM=TO`);
@@ -38,5 +44,5 @@ export function spliceSpecs(f: { from?: string; to?: string; splice?: string[]; 
     if (f.from === undefined || f.to === undefined) throw new SockcapError('ERR_USAGE', '--from and --to go together');
     pairs.unshift([f.from, f.to]);
   }
-  return pairs.map(([a, b]) => ({ from: directed(a, 'source'), to: directed(b, 'drain'), max: f.max, idle, close: f.close, at }));
+  return pairs.map(([a, b]) => ({ from: directed(a, 'source'), to: directed(b, 'drain'), max: f.max, idle, close: f.close, at, until, oobinline: f.oobinline }));
 }

@@ -18,6 +18,10 @@ export interface SpliceSpec {
   readonly close?: SpliceClose;
   /** Set up the splice before this frame number, or this many seconds after the first frame. */
   readonly at?: { frame?: number; time?: number };
+  /** Dissolve it (setsockopt SO_SPLICE with fd -1) before this frame, or at this time. */
+  readonly until?: { frame?: number; time?: number };
+  /** SO_OOBINLINE on the source (default true): urgent bytes stay in the stream and go out as urgent. */
+  readonly oobinline?: boolean;
 }
 
 /** What became of one splice (the report's row; JSON keys are stable). */
@@ -88,6 +92,7 @@ export class SpliceModel implements StackHook {
         r.srcSo = selectedDir(r.spec.from, conn) === 's2c' ? conn.client.so : conn.server.so;
         r.held = r.srcSo.upcall;
         r.srcSo.upcall = null; // the relay does not read before it splices
+        r.srcSo.oobinline = r.spec.oobinline ?? true;
       }
       if (!r.drain && selects(r.spec.to, conn)) {
         r.drain = new SpliceDrain(conn, selectedDir(r.spec.to, conn) !== 's2c', r.spec.close ?? 'fin');
@@ -100,9 +105,15 @@ export class SpliceModel implements StackHook {
 
   tick(now: number, out: Output): void {
     if (this.first < 0) this.first = now;
+    const due = (w: SpliceSpec['at']) => !!w && ((w.frame !== undefined && out.hdr.frameNo >= w.frame) || (w.time !== undefined && now - this.first >= w.time));
     for (const r of this.runs) {
-      if (r.state === 'waiting' && r.spec.at && ((r.spec.at.frame !== undefined && out.hdr.frameNo >= r.spec.at.frame) || (r.spec.at.time !== undefined && now - this.first >= r.spec.at.time))) this.start(r, out);
+      if (r.state === 'waiting' && due(r.spec.at)) this.start(r, out);
       if (r.state === 'spliced' && r.srcSo && soidle(r.srcSo, now)) this.ended(r);
+      if (r.state === 'spliced' && due(r.spec.until)) {
+        // the application unsplices: setsockopt(SO_SPLICE, fd -1), so_error untouched
+        sosplice(r.srcSo!, { drain: null }, this.env(r, out));
+        this.ended(r, 'unspliced');
+      }
     }
   }
 
@@ -131,15 +142,7 @@ export class SpliceModel implements StackHook {
     r.state = 'spliced';
     r.reason = 'active';
     r.drain.start(out);
-    const err = sosplice(so, { drain: r.drain.so, max: r.spec.max, idle: r.spec.idle }, {
-      sched: (t) => out.sched(t),
-      now: () => out.now,
-      somove: (s) => {
-        const go = somove(s);
-        if (!go) this.ended(r);
-        return go;
-      },
-    });
+    const err = sosplice(so, { drain: r.drain.so, max: r.spec.max, idle: r.spec.idle }, this.env(r, out));
     if (err) {
       r.state = 'failed';
       r.reason = err;
@@ -148,12 +151,25 @@ export class SpliceModel implements StackHook {
     }
   }
 
-  private ended(r: Run): void {
+  /** The task queue and clock of the stack, and somove that notices when a splice ends. */
+  private env(r: Run, out: Output) {
+    return {
+      sched: (t: () => void) => out.sched(t),
+      now: () => out.now,
+      somove: (s: Socket) => {
+        const go = somove(s);
+        if (!go) this.ended(r);
+        return go;
+      },
+    };
+  }
+
+  private ended(r: Run, why?: string): void {
     if (r.state !== 'spliced') return;
     const so = r.srcSo!;
     r.state = 'ended';
     r.soError = so.error ?? 0;
-    r.reason = so.error ?? 'EOF';
+    r.reason = why ?? so.error ?? 'EOF';
     r.endedAt = so.sp!.endedAt;
     r.drain!.spliceEnded();
     this.release(r);

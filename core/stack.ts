@@ -2,7 +2,7 @@ import type { Batch, CaptureSession, Iface } from './capture/session.js';
 import type { Ctx, InputOptions } from './ctx.js';
 import { if_input } from './net/if.js';
 import { Stats } from './stats.js';
-import { checkTcp, parseTcpOptions, TH_ACK, TH_SYN, tcpAck, tcpFlags, tcpSeq, tcpWindow } from './wire/tcp.js';
+import { checkTcp, parseTcpOptions, TH_ACK, TH_SYN, TH_URG, tcpAck, tcpFlags, tcpSeq, tcpUrp, tcpWindow } from './wire/tcp.js';
 import { be16 } from './wire/bytes.js';
 import { fold16, sumDv } from './wire/checksum.js';
 import { IPPROTO_TCP } from './wire/ipv4.js';
@@ -85,7 +85,7 @@ export class Stack implements Ctx, Output {
   private readonly reass: IpReass = new IpReass(this);
   private dv: DataView | null = null;
   private dvBuf: ArrayBufferLike | null = null;
-  private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, win: 0, m: null, plen: 0, wlen: 0, opts: null };
+  private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, win: 0, m: null, plen: 0, wlen: 0, opts: null, urp: 0 };
   private readonly hooks: readonly StackHook[];
   /**
    * Output frames in order, when the stack produces them (hooks, or `output`): the caller writes
@@ -309,6 +309,7 @@ export class Stack implements Ctx, Output {
     seg.plen = Math.max(0, plen);
     seg.wlen = Math.max(0, wireEnd - thOff - hlen);
     seg.opts = flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null;
+    seg.urp = flags & TH_URG ? tcpUrp(b, o) : 0;
     conn.frames++;
     conn.lastTs = this.now;
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);

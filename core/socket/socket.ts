@@ -1,5 +1,6 @@
 import type { Mbuf } from '../mbuf/mbuf.js';
-import { Sockbuf, sbdrop } from './sockbuf.js';
+import { m_copym, m_length } from '../mbuf/mbuf.js';
+import { Sockbuf, sbappendstream, sbdrop } from './sockbuf.js';
 
 /** Sticky socket errors, named after errno (DESIGN.md channel 2). */
 export type SoError = 'EPIPE' | 'ECONNRESET' | 'ETIMEDOUT' | 'EFBIG' | 'ELOOP' | 'EBUSY' | 'ENOTCONN' | 'EINVAL' | 'EAGAIN'
@@ -16,6 +17,8 @@ export interface ProtoSw {
   send(so: Socket, m: Mbuf, len: number, push: boolean): SoError | null;
   /** BSD pru_rcvd(): the application took data from so.rcv (a window update may go out). */
   rcvd(so: Socket): void;
+  /** BSD pru_sendoob(): append one urgent byte and send it with the urgent pointer after it. */
+  sendoob?(so: Socket, m: Mbuf): SoError | null;
 }
 
 /** Splice state of a socket (BSD struct sosplice): as a source, its drain; as a drain, its source. */
@@ -80,6 +83,36 @@ export class Socket {
   proto: ProtoSw | null = null;
   /** Splice state (BSD so_sp), allocated on first use. */
   sp: SoSplice | null = null;
+  /**
+   * The latest urgent mark (BSD so_oobmark), as the position in the received stream (counted like
+   * rcv.total) of the urgent byte; -1 without one. Only one mark exists per socket.
+   */
+  oobmark = -1;
+  /**
+   * BSD SO_OOBINLINE: the urgent byte stays in the stream (the default here, as tshark shows it);
+   * off, tcp_input pulls it out of band (tcp_pulloutofband) into `oobByte`.
+   */
+  oobinline = true;
+  /** The last urgent byte pulled out of band (-1: none). */
+  oobByte = -1;
+}
+
+/**
+ * Append in-order stream data to so.rcv (BSD sbappendstream from tcp_input). Without
+ * SO_OOBINLINE the urgent byte at the mark is cut out of the chain first (tcp_pulloutofband:
+ * references split around it, nothing copied) and kept in so.oobByte.
+ */
+export function soappend(so: Socket, m: Mbuf | null): void {
+  const at = so.oobmark - so.rcv.total;
+  if (!m || so.oobinline || so.oobmark < 0 || at < 0) return sbappendstream(so.rcv, m);
+  const len = m_length(m);
+  if (at >= len) return sbappendstream(so.rcv, m);
+  const head = at > 0 ? m_copym(m, 0, at) : null;
+  const urgent = m_copym(m, at, 1)!;
+  so.oobByte = urgent.buf[urgent.off]!;
+  so.oobmark = -1;
+  sbappendstream(so.rcv, head);
+  sbappendstream(so.rcv, m_copym(m, at + 1, len - at - 1));
 }
 
 /** BSD isspliced(): this socket's receive buffer moves to a drain. */

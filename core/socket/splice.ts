@@ -68,7 +68,7 @@ function newSp(env: SpliceEnv) {
  * mark wait. Only whole Mbufs move, unless the max is reached or the drain is empty. PSH goes
  * only on the segment that ends the move (source empty or max reached). Returns true while the
  * splice goes on; false when it ended (EOF, EFBIG, an error), after sounsplice.
- * Not modelled: urgent data (OOBINLINE marks), datagrams.
+ * Urgent data: see sendMoved. Not modelled: datagrams, the 1,024-byte space bonus for OOB.
  */
 export function somove(so: Socket): boolean {
   const sp = so.sp!;
@@ -111,11 +111,12 @@ export function somove(so: Socket): boolean {
       error = 'ELOOP';
       break release;
     }
+    const start = so.rcv.total - so.rcv.cc;
     const m = m_copymHdr(first, len);
     sbdrop(so.rcv, len);
     so.proto!.rcvd(so);
     const push = so.rcv.cc === 0 || maxreached;
-    if (sosp.proto!.send(sosp, m, len, push)) {
+    if (sendMoved(so, sosp, m, len, push, so.oobmark - start)) {
       error = 'EPIPE';
       break release;
     }
@@ -129,6 +130,23 @@ export function somove(so: Socket): boolean {
   }
   if (sp.idle > 0) sp.idleAt = sp.env.now() + sp.idle;
   return true;
+}
+
+/**
+ * OpenBSD somove's sending step: with SO_OOBINLINE and the urgent mark at `mark` within the moved
+ * bytes, the bytes before it go with pru_send (no PSH: SS_ISSENDING), the urgent byte with
+ * pru_sendoob (the drain sends it with URG and the urgent pointer after it), the rest with
+ * pru_send. Without the option the byte never entered so.rcv (tcp_pulloutofband). Returns true
+ * on a send error.
+ */
+function sendMoved(so: Socket, sosp: Socket, m: Mbuf, len: number, push: boolean, mark: number): boolean {
+  const pr = sosp.proto!;
+  if (!so.oobinline || so.oobmark < 0 || mark < 0 || mark >= len || !pr.sendoob) return !!pr.send(sosp, m, len, push);
+  so.oobmark = -1;
+  if (mark > 0 && pr.send(sosp, m_copym(m, 0, mark)!, mark, false)) return true;
+  if (pr.sendoob(sosp, m_copym(m, mark, 1)!)) return true;
+  const rest = len - mark - 1;
+  return rest > 0 && !!pr.send(sosp, m_copym(m, mark + 1, rest)!, rest, push);
 }
 
 /**

@@ -6,7 +6,7 @@ import { HeaderTemplate } from '../net/ip-output.js';
 import { sbappendstream, sbdrop } from '../socket/sockbuf.js';
 import { type ProtoSw, Socket, type SoError, sowwakeup } from '../socket/socket.js';
 import { be16 } from '../wire/bytes.js';
-import { TCPOPT_NOP, TCPOPT_SACK, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN } from '../wire/tcp.js';
+import { TCPOPT_NOP, TCPOPT_SACK, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG } from '../wire/tcp.js';
 import { seqAdd, seqDiff } from './seq.js';
 import type { Segment } from './tcp-input.js';
 import { capturedOptions, tcpHeader } from './tcp-output.js';
@@ -44,6 +44,8 @@ export class SpliceDrain implements ProtoSw {
   private una = 0;
   private nxt = 0;
   private unacked = 0;
+  /** Stream offset just past the last urgent byte (BSD snd_up); URG goes out while nxt is before it. */
+  private sndUp = 0;
   private finSent = false;
   private relayAcked = false;
   private readonly tpl: [HeaderTemplate | null, HeaderTemplate | null] = [null, null];
@@ -109,6 +111,15 @@ export class SpliceDrain implements ProtoSw {
     return null;
   }
 
+  /** BSD pru_sendoob for the drain: the byte goes with the urgent pointer just after it (snd_up). */
+  sendoob(so: Socket, m: Mbuf): SoError | null {
+    if (this.phase !== 'emulated' || so.cantSendMore) return 'EPIPE';
+    sbappendstream(so.snd, m);
+    this.sndUp = this.una + so.snd.cc;
+    this.output(false);
+    return null;
+  }
+
   rcvd(): void {}
 
   /** BSD tcp_output() for the relay: segments of at most the peer's MSS, within its window. */
@@ -123,9 +134,14 @@ export class SpliceDrain implements ProtoSw {
         continue;
       }
       const n = Math.min(mss, unsent, wnd);
+      const urgent = this.sndUp > this.nxt;
+      // OpenBSD: while somove is sending (SS_ISSENDING) a short last segment waits for more,
+      // unless urgent data must go
+      if (n < mss && n === unsent && !push && !urgent) break;
       const payload = m_copym(this.so.snd.mb, this.nxt - this.una, n);
       const last = n === unsent;
-      this.emit(0, seqAdd(this.base, this.nxt), this.relayAck(), TH_ACK | (push && last ? TH_PUSH : 0), payload, n);
+      const flags = TH_ACK | (push && last ? TH_PUSH : 0) | (urgent ? TH_URG : 0);
+      this.emit(0, seqAdd(this.base, this.nxt), this.relayAck(), flags, payload, n, urgent ? Math.min(0xffff, this.sndUp - this.nxt) : 0);
       for (let p = payload; p; p = p.next) this.outHash.update(p.buf.subarray(p.off, p.off + p.len));
       this.outBytes += n;
       this.nxt += n;
@@ -155,6 +171,7 @@ export class SpliceDrain implements ProtoSw {
   /** The splice ended: `fin` shuts the drain down (FIN, acknowledged by the peer); `keep` leaves it open. */
   spliceEnded(): void {
     if (this.phase !== 'emulated') return;
+    if (!this.so.cantSendMore) this.output(true); // what SS_ISSENDING held back goes now
     if (this.close === 'keep' || this.so.cantSendMore) {
       this.phase = 'kept';
       return;
@@ -247,13 +264,13 @@ export class SpliceDrain implements ProtoSw {
   }
 
   /** Send a segment from the relay (0) or the peer (1) on the path of their last captured frame. */
-  private emit(side: 0 | 1, seq: number, ack: number, flags: number, payload: Mbuf | null, plen: number): void {
+  private emit(side: 0 | 1, seq: number, ack: number, flags: number, payload: Mbuf | null, plen: number, urp = 0): void {
     const tpl = this.tpl[side];
     const out = this.out;
     if (!tpl || !out) return;
     const ports = this.relayIsClient === (side === 0) ? [this.conn.cPort, this.conn.sPort] : [this.conn.sPort, this.conn.cPort];
     const win = this.win[side]! >= 0 ? this.win[side]! : synWindow(side === 0 ? this.relay : this.peer, side === 0 ? this.peer : this.relay);
-    const th = tcpHeader({ sport: ports[0]!, dport: ports[1]!, seq, ack, flags, win, urp: 0, opts: this.ts[side] });
+    const th = tcpHeader({ sport: ports[0]!, dport: ports[1]!, seq, ack, flags, win, urp, opts: this.ts[side] });
     out.emit(tpl.frame(th, payload, plen, out.hdr, 'next'));
   }
 }

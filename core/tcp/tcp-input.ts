@@ -1,7 +1,6 @@
 import { m_adj, type Mbuf } from '../mbuf/mbuf.js';
-import { sbappendstream } from '../socket/sockbuf.js';
-import { socantrcvmore, sorwakeup } from '../socket/socket.js';
-import { TH_ACK, TH_FIN, TH_RST, TH_SYN, type TcpOptions } from '../wire/tcp.js';
+import { socantrcvmore, soappend, sorwakeup } from '../socket/socket.js';
+import { TH_ACK, TH_FIN, TH_RST, TH_SYN, TH_URG, type TcpOptions } from '../wire/tcp.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
 import { type ReassCtx, tcp_flush_queue, tcp_reass_insert, tcp_skip_gap } from './tcp-reass.js';
 import type { Tcpcb } from './tcpcb.js';
@@ -20,6 +19,8 @@ export interface Segment {
   wlen: number;
   /** Options, parsed for SYN segments only. */
   opts: TcpOptions | null;
+  /** Urgent pointer (meaningful with TH_URG). */
+  urp: number;
 }
 
 /** What tcp_input needs from the stack beyond reassembly. */
@@ -63,6 +64,7 @@ export function tcp_input(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void
     rx.finSeqEarly = -1;
   }
   const off = rx.rcvOff + seqDiff(dataSeq, rcvNxt(rx));
+  if (seg.flags & TH_URG && seg.urp > 0 && seg.wlen > 0) processUrg(rx, off, seg.urp);
   if (seg.wlen > 0) processData(ctx, rx, off, seg);
   if (seg.flags & TH_FIN && rx.finOff < 0 && !rx.finRcvd) rx.finOff = Math.max(off + seg.wlen, rx.rcvOff);
   processFin(rx);
@@ -171,6 +173,17 @@ function processAck(rx: Tcpcb, ack: number): void {
   }
 }
 
+/**
+ * BSD tcp_input's urgent step: the urgent pointer points one past the urgent byte (the BSD
+ * reading of RFC 793, RFC 6093), so the mark is at `off + urp - 1`; a later mark replaces an
+ * earlier one (so_oobmark). The mark is kept as a position in the delivered stream.
+ */
+function processUrg(rx: Tcpcb, off: number, urp: number): void {
+  const mark = off + urp - 1;
+  if (mark < rx.rcvOff) return; // already delivered
+  rx.so.oobmark = rx.so.rcv.total + (mark - rx.rcvOff);
+}
+
 /** Payload at stream offset `off`: trim what was received, deliver in order, queue the rest. */
 function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
   const st = rx.rcv;
@@ -203,7 +216,7 @@ function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
     end = wend;
   }
   if (off === rx.rcvOff && rx.q.length === 0) {
-    if (m && end > off) sbappendstream(rx.so.rcv, m);
+    if (m && end > off) soappend(rx.so, m);
     rx.rcvOff = end;
     if (wend > end) {
       rx.gaps.push([rx.so.rcv.total, wend - end]);

@@ -1,5 +1,5 @@
 import { m_copym, type Mbuf } from '../mbuf/mbuf.js';
-import { sbappendstream } from '../socket/sockbuf.js';
+import { soappend } from '../socket/socket.js';
 import type { ReassEntry, Tcpcb } from './tcpcb.js';
 
 /** Which copy wins where segments overlap with different data. */
@@ -92,7 +92,7 @@ export function tcp_flush_queue(tp: Tcpcb, ctx: ReassCtx): boolean {
     if (e.end <= tp.rcvOff) continue;
     const skip = tp.rcvOff - e.off;
     if (e.m) {
-      sbappendstream(tp.so.rcv, skip ? m_copym(e.m, skip, e.end - e.off - skip) : e.m);
+      soappend(tp.so, skip ? m_copym(e.m, skip, e.end - e.off - skip) : e.m);
       delivered = true;
     } else tp.gaps.push([tp.so.rcv.total, e.end - tp.rcvOff]);
     tp.rcvOff = e.end;

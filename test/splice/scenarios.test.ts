@@ -7,6 +7,7 @@ import { parseSelector } from '../../core/selector.js';
 import { SpliceModel, type SpliceSpec } from '../../core/splice-model.js';
 import { cli, tmp } from '../helpers/cli.js';
 import { copyRelay, relayPair, type Timeline, writeStream } from '../helpers/conv.js';
+import { TH_ACK, TH_PUSH, TH_URG } from '../../core/wire/tcp.js';
 import { badFrames, fields, hookRun } from '../helpers/model.js';
 import { fixture, HAS_TSHARK } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
@@ -266,4 +267,42 @@ tshark('a real relay capture (fixtures/splice/relay-lo.pcap, a userland copy rel
   t.true(built.size > 10);
   t.deepEqual(badFrames(r.outPath).filter((n) => built.has(n)), []);
   t.deepEqual(fields(r.outPath, ['frame.number'], 'tcp.analysis.flags && !tcp.analysis.window_update'), []);
+});
+
+tshark('10 urgent data (scapy-oobinline, args-oob): with SO_OOBINLINE the byte goes out as urgent, ACK|URG without PSH, urp 11; without, it is dropped', async (t) => {
+  const build = () => {
+    const { tl, C, S } = relayPair();
+    C.handshake(); S.handshake();
+    C.raw('c', TH_ACK | TH_PUSH | TH_URG, '0123456789Xabcdefghij', 11).ack('s');
+    C.close('c');
+    return { tl, S };
+  };
+  const { tl, S } = build();
+  const r = await splice(t, tl);
+  t.like(r.rec, { spliced: 21, reason: 'EOF' });
+  const rows = fields(r.outPath, ['tcp.flags', 'tcp.seq', 'tcp.len', 'tcp.urgent_pointer', 'tcp.payload'], 'tcp.srcport == 50000 && tcp.len > 0');
+  t.deepEqual(rows.map(([f, s, l, u, p]) => [Number(f), Number(s) - S.iss.c, Number(l), Number(u), Buffer.from(p!.replace(/:/g, ''), 'hex').toString()]), [
+    [0x30, 1, 11, 11, '0123456789X'],
+    [0x18, 12, 10, 0, 'abcdefghij'],
+  ]);
+  t.deepEqual(warnings(r.outPath), []);
+  const n = build();
+  const r2 = await splice(t, n.tl, { oobinline: false });
+  t.like(r2.rec, { spliced: 20, reason: 'EOF' });
+  t.is(drainBytes(r2.outPath).toString(), '0123456789abcdefghij');
+  t.deepEqual(fields(r2.outPath, ['frame.number'], 'tcp.srcport == 50000 && tcp.flags.urg == 1'), []);
+});
+
+tshark('13 manual unsplice (args-unsplice-forked): so_error 0, SO_SPLICE keeps 2000, later data stays in the source', async (t) => {
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  C.send('c', ws(2000), 1000).ack('s');
+  const until = tl.recs.length + 1;
+  C.send('c', ws(3000), 1000).ack('s');
+  C.close('c');
+  const r = await splice(t, tl, { until: { frame: until }, close: 'keep' });
+  t.like(r.rec, { spliced: 2000, reason: 'unspliced', soError: 0, remaining: 3000 });
+  t.is(r.conns[0]!.c2s.sha256, sha(ws(3000)), 'the application reads what came after');
+  t.is(drainBytes(r.outPath).length, 2000);
+  t.deepEqual(warnings(r.outPath), []);
 });
