@@ -123,10 +123,9 @@ export class Tombstone {
 /** An entry of the table. */
 export type Pcb = Connection | Tombstone;
 
+/** The address as 32-bit words, in an array of exactly that size (push would reserve 17 slots). */
 function wordsAt(b: Uint8Array, o: number, len: number): number[] {
-  const w: number[] = [];
-  for (let i = 0; i < len; i += 4) w.push(be32(b, o + i));
-  return w;
+  return len === 4 ? [be32(b, o)] : [be32(b, o), be32(b, o + 4), be32(b, o + 8), be32(b, o + 12)];
 }
 
 function bytesOf(w: readonly number[]): Uint8Array {

@@ -62,7 +62,13 @@ export const MSG_DONTWAIT = 0x80;
  */
 export class Socket {
   readonly rcv = new Sockbuf();
-  readonly snd = new Sockbuf();
+  private sndBuf: Sockbuf | null = null;
+
+  /** The send buffer, made on first use: only sockets that send in the model (splice drains) have one. */
+  get snd(): Sockbuf {
+    return (this.sndBuf ??= new Sockbuf());
+  }
+
   /** Sticky error (BSD so_error), cleared when read. */
   error: SoError | null = null;
   /** The peer will send no more (FIN or RST received): BSD SS_CANTRCVMORE. */

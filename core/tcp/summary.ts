@@ -52,7 +52,7 @@ function dirSummary(c: Connection, dir: Dir, rx: Tcpcb, digest?: Digest): DirSum
     src: dir === 'c2s' ? c.clientName : c.serverName,
     dst: dir === 'c2s' ? c.serverName : c.clientName,
     bytes: rx.so.rcv.total,
-    gaps: rx.gaps.slice(),
+    gaps: rx.gaps.map(([o, l]) => [o, l]),
     segments: s.segs,
     retransmitted: s.dupBytes + s.partDupBytes,
     outOfOrder: s.oooSegs,

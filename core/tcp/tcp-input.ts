@@ -58,7 +58,7 @@ export function tcp_input(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void
   }
   if (seg.flags & TH_ACK) processAck(rx, seg.ack);
   const dataSeq = seg.flags & TH_SYN ? seqAdd(seg.seq, 1) : seg.seq;
-  if (seg.wlen > 0 && rx.isns.length > 1 && rx.rcvOff === 0 && rx.q.length === 0) chooseIsn(rx, dataSeq);
+  if (seg.wlen > 0 && rx.isns && rx.isns.length > 1 && rx.rcvOff === 0 && rx.q.length === 0) chooseIsn(rx, dataSeq);
   if (rx.finSeqEarly >= 0) {
     rx.finOff = Math.max(0, rx.rcvOff + seqDiff(rx.finSeqEarly, rcvNxt(rx)));
     rx.finSeqEarly = -1;
@@ -120,7 +120,8 @@ function processSyn(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
   rx.rcvOff = 0;
   rx.rcvKnown = true;
   rx.midstream = false;
-  if (!rx.isns.includes(seg.seq)) rx.isns.push(seg.seq);
+  if (!rx.isns) rx.isns = [seg.seq];
+  else if (!rx.isns.includes(seg.seq)) rx.isns.push(seg.seq);
   if (!(seg.flags & TH_ACK)) rx.state = 'SYN_RECEIVED';
   else {
     rx.state = 'ESTABLISHED';
@@ -135,7 +136,7 @@ function processSyn(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
 function chooseIsn(rx: Tcpcb, dataSeq: number): void {
   let best = rx.irs;
   let bestDist = Infinity;
-  for (const isn of rx.isns) {
+  for (const isn of rx.isns ?? []) {
     const d = seqDiff(dataSeq, seqAdd(isn, 1));
     if (d >= 0 && d < bestDist) {
       best = isn;
@@ -219,7 +220,7 @@ function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
     if (m && end > off) soappend(rx.so, m);
     rx.rcvOff = end;
     if (wend > end) {
-      rx.gaps.push([rx.so.rcv.total, wend - end]);
+      rx.addGap(rx.so.rcv.total, wend - end);
       rx.rcvOff = wend;
     }
     sorwakeup(rx.so);
@@ -283,7 +284,7 @@ export function tcp_drain(ctx: TcpCtx, tp: Tcpcb): void {
   while (tcp_skip_gap(tp, ctx)) wake = true;
   if (wake) sorwakeup(tp.so);
   if (tp.finOff > tp.rcvOff && !tp.finRcvd) {
-    tp.gaps.push([tp.so.rcv.total, tp.finOff - tp.rcvOff]);
+    tp.addGap(tp.so.rcv.total, tp.finOff - tp.rcvOff);
     tp.rcvOff = tp.finOff;
   }
   processFin(tp);

@@ -94,7 +94,7 @@ export function tcp_flush_queue(tp: Tcpcb, ctx: ReassCtx): boolean {
     if (e.m) {
       soappend(tp.so, skip ? m_copym(e.m, skip, e.end - e.off - skip) : e.m);
       delivered = true;
-    } else tp.gaps.push([tp.so.rcv.total, e.end - tp.rcvOff]);
+    } else tp.addGap(tp.so.rcv.total, e.end - tp.rcvOff);
     tp.rcvOff = e.end;
   }
   if (i > 0) q.splice(0, i);
@@ -111,7 +111,7 @@ export function tcp_skip_gap(tp: Tcpcb, ctx: ReassCtx): boolean {
   const head = tp.q[0];
   if (!head) return false;
   if (head.off > tp.rcvOff) {
-    tp.gaps.push([tp.so.rcv.total, head.off - tp.rcvOff]);
+    tp.addGap(tp.so.rcv.total, head.off - tp.rcvOff);
     tp.rcvOff = head.off;
   }
   tcp_flush_queue(tp, ctx);

@@ -1,6 +1,8 @@
 import type { Mbuf } from '../mbuf/mbuf.js';
 import { Socket } from '../socket/socket.js';
 
+const NO_GAPS: ReadonlyArray<readonly [number, number]> = Object.freeze([]);
+
 /** RFC 793 connection states, as BSD names them (tcp_fsm.h). */
 export type TcpState =
   | 'CLOSED' | 'LISTEN' | 'SYN_SENT' | 'SYN_RECEIVED' | 'ESTABLISHED' | 'FIN_WAIT_1' | 'FIN_WAIT_2'
@@ -60,8 +62,11 @@ export class Tcpcb {
   finOff = -1;
   /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
   finSeqEarly = -1;
-  /** ISNs of every SYN seen before any data: the first data segment picks the one it follows. */
-  readonly isns: number[] = [];
+  /**
+   * ISNs of every SYN seen before any data (the first data segment picks the one it follows); null
+   * until a SYN is seen (most connections have one: memory per connection matters).
+   */
+  isns: number[] | null = null;
   /** FIN processed: the peer will send no more. */
   finRcvd = false;
   /** An acceptable RST arrived. */
@@ -71,7 +76,17 @@ export class Tcpcb {
   /** Captured bytes held in `q`. */
   qBytes = 0;
   /** Holes skipped: [offset in the delivered stream, length]; `unknown` ones were cut by the snaplen. */
-  readonly gaps: Array<[number, number]> = [];
+  get gaps(): ReadonlyArray<readonly [number, number]> {
+    return this.gapList ?? NO_GAPS;
+  }
+
+  /** Record a hole of `len` bytes skipped at delivered offset `at` (BSD has no such list: ours). */
+  addGap(at: number, len: number): void {
+    (this.gapList ??= []).push([at, len]);
+  }
+
+  /** Made on the first gap (most connections have none). */
+  private gapList: Array<[number, number]> | null = null;
   readonly rcv = new RcvStats();
   /** Send side as observed: initial send sequence, highest sequence sent, last acknowledged. */
   iss = 0;
