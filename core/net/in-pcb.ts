@@ -26,6 +26,9 @@ export class Connection {
   app: unknown = null;
   /** Fused (loopback fusing): its segments are evidence of writes, not input to verify. */
   fused = false;
+  /** Its key in the table, and its place in the table's creation order (-1 when not in the table). */
+  key = 0;
+  slot = -1;
   /** The addresses as big-endian 32-bit words (1 for IPv4, 4 for IPv6): compact, fast to compare. */
   readonly cw: number[];
   readonly sw: number[];
@@ -163,6 +166,9 @@ export class PcbTable {
   private readonly buckets = new Map<number, Pcb | Pcb[]>();
   /** Live connections (tombstones not counted). */
   size = 0;
+  /** Connections in creation order, for eviction; a removed one leaves a null (compacted often enough). */
+  private order: Array<Connection | null> = [];
+  private head = 0;
 
   lookup(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number, vlan = 0): { conn: Pcb; dir: 1 | 2; h: number } | number {
     const h = (tupleHash(b, src, dst, alen, sport, dport) + Math.imul(vlan, 0x27d4eb2f)) | 0;
@@ -188,7 +194,34 @@ export class PcbTable {
     if (!e) this.buckets.set(h, c);
     else if (!Array.isArray(e)) this.buckets.set(h, [e, c]);
     else e.push(c);
-    if (c instanceof Connection) this.size++;
+    if (c instanceof Connection) {
+      this.size++;
+      c.key = h;
+      if (this.order.length > 2 * this.size + 4096) this.compact();
+      c.slot = this.order.length;
+      this.order.push(c);
+    }
+  }
+
+  /** The connection in the table the longest (O(1) amortized: Map iteration would walk deleted slots). */
+  oldest(): Connection | null {
+    const o = this.order;
+    while (this.head < o.length && o[this.head] === null) this.head++;
+    return o[this.head] ?? null;
+  }
+
+  /** Drop the nulls: live connections keep their order and learn their new places. */
+  private compact(): void {
+    const live: Connection[] = [];
+    for (let i = this.head; i < this.order.length; i++) {
+      const c = this.order[i];
+      if (c) {
+        c.slot = live.length;
+        live.push(c);
+      }
+    }
+    this.order = live;
+    this.head = 0;
   }
 
   remove(h: number, c: Pcb): void {
@@ -199,7 +232,11 @@ export class PcbTable {
       if (i >= 0) e.splice(i, 1);
       if (e.length === 1) this.buckets.set(h, e[0]!);
     }
-    if (c instanceof Connection) this.size--;
+    if (c instanceof Connection && c.slot >= 0) {
+      this.size--;
+      this.order[c.slot] = null;
+      c.slot = -1;
+    }
   }
 
   /** Every live connection with its bucket key, oldest first. */

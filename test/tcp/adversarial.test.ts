@@ -1,0 +1,136 @@
+import test from 'ava';
+import { CaptureSession } from '../../core/capture/session.js';
+import { Mbuf } from '../../core/mbuf/mbuf.js';
+import { CONN_BYTES, Stack, type StackOptions } from '../../core/stack.js';
+import { put16 } from '../../core/wire/bytes.js';
+import { checksum } from '../../core/wire/checksum.js';
+import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
+import { tcpFrame } from '../helpers/build.js';
+
+/**
+ * Adversarial traffic made by the test (issue: hardening): memory must stay under the budget with
+ * evictions counted by reason, and the work per packet must not grow with the packets seen.
+ * Memory is the live heap (after a forced GC) above the baseline, sampled as the run goes.
+ */
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function session(): CaptureSession {
+  const s = new CaptureSession();
+  s.addIface({ linktype: 1, snaplen: 65535, tsresol: 6, tsoffset: 0, bigEndian: false, name: undefined, file: 'adversarial' });
+  return s;
+}
+
+const hdr = (len: number, n: number) => ({ caplen: len, origLen: len, tsSec: 1e9 + (n >> 12), tsNsec: (n & 4095) * 1000, linktype: 1, ifidx: 0, frameNo: n + 1 });
+
+/**
+ * Feed `n` frames made by `make(i, slab, offset)` (each `len` bytes) in batches; returns the peak
+ * live heap growth and the seconds per packet in the first and last quarter.
+ */
+function drive(stack: Stack, n: number, len: number, make: (i: number, b: Uint8Array, o: number) => void) {
+  const B = 8192;
+  gc?.();
+  const base = process.memoryUsage().heapUsed;
+  let peak = 0;
+  const q = [0, 0];
+  for (let i = 0, k = 0; i < n; i += B, k++) {
+    const slab = new Uint8Array(B * len);
+    const batch: Mbuf[] = [];
+    for (let j = 0; j < B && i + j < n; j++) {
+      make(i + j, slab, j * len);
+      batch.push(new Mbuf(slab, j * len, len, hdr(len, i + j)));
+    }
+    const t0 = process.hrtime.bigint();
+    stack.input(batch);
+    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (i < n / 4) q[0]! += dt;
+    if (i >= (3 * n) / 4) q[1]! += dt;
+    if (k % 16 === 15) {
+      gc?.();
+      peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+    }
+  }
+  return { peak, first: q[0]! / (n / 4), last: q[1]! / (n / 4) };
+}
+
+const MiB = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
+
+test('1,000,000 SYNs from distinct ports with the default 256 MiB budget: the table holds what the budget allows, evictions counted, heap under budget, flat cost per packet', (t) => {
+  const N = 1_000_000;
+  const stack = new Stack(session(), { checksums: false, onConnection: () => {} });
+  const tpl = tcpFrame({ src: '10.0.0.1', dst: '192.168.0.1', sport: 1, dport: 80, seq: 1, flags: TH_SYN });
+  const r = drive(stack, N, tpl.length, (n, b, o) => {
+    b.set(tpl, o);
+    b[o + 27] = n & 0xff;
+    b[o + 28] = (n >> 8) & 0xff;
+    b[o + 29] = (n >> 16) & 0xff;
+    put16(b, o + 34, 1024 + (n % 60000));
+  });
+  const cap = Math.floor((256 << 20) / CONN_BYTES);
+  t.is(stack.pcbs.size, cap);
+  t.is(stack.stats.notes['tcp.pcb.evicted'], N - cap);
+  t.true(r.peak < 256 << 20, `live heap grew by ${MiB(r.peak)}`);
+  t.true(r.last < 3 * r.first, `per packet: ${(r.first * 1e6).toFixed(2)} µs first quarter, ${(r.last * 1e6).toFixed(2)} µs last`);
+  t.log(`${cap.toLocaleString('en-US')} connections kept, live heap +${MiB(r.peak)}, ${(r.first * 1e6).toFixed(2)} -> ${(r.last * 1e6).toFixed(2)} µs/packet`);
+});
+
+/** One connection: handshake, then 1-byte segments at stream offsets 1..n (offset 0 is the hole), in `order`. */
+function outOfOrder(n: number, order: 'ascending' | 'descending' | 'random', opts: StackOptions = {}) {
+  const stack = new Stack(session(), { checksums: false, debug: false, ...opts });
+  const frames = [
+    tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80, seq: 999, flags: TH_SYN }),
+    tcpFrame({ src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 40000, seq: 4999, ack: 1000, flags: TH_SYN | TH_ACK }),
+  ];
+  stack.input(frames.map((f, i) => new Mbuf(f, 0, f.length, hdr(f.length, i))));
+  const tpl = tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80, seq: 1000, ack: 5000, flags: TH_ACK, payload: 'x' });
+  let seed = 7;
+  const perm = Array.from({ length: n }, (_, i) => i + 1);
+  if (order === 'descending') perm.reverse();
+  if (order === 'random') for (let i = n - 1; i > 0; i--) { seed = (seed * 1103515245 + 12345) >>> 0; const j = seed % (i + 1); [perm[i], perm[j]] = [perm[j]!, perm[i]!]; }
+  let maxQ = 0;
+  const t0 = process.hrtime.bigint();
+  const r = drive(stack, n, tpl.length, (i, b, o) => {
+    b.set(tpl, o);
+    const seq = 1000 + perm[i]!;
+    b[o + 38] = seq >>> 24; b[o + 39] = (seq >>> 16) & 0xff; b[o + 40] = (seq >>> 8) & 0xff; b[o + 41] = seq & 0xff;
+    b[o + 54] = 0x61 + (perm[i]! % 26);
+    if ((i & 1023) === 0) for (const [, c] of stack.pcbs.entries()) maxQ = Math.max(maxQ, c.server.q.length);
+  });
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { stack, r, secs, maxQ };
+}
+
+test('100,000 out-of-order segments ahead of a hole, in any order: the queue stays under its segment limit, the hole is skipped and counted, cost stays linear', (t) => {
+  for (const order of ['ascending', 'descending', 'random'] as const) {
+    const { stack, maxQ, r } = outOfOrder(100_000, order);
+    t.true(maxQ <= 16384 + 1, `${order}: queue reached ${maxQ}`);
+    t.true((stack.stats.notes['tcp.reass.limit'] ?? 0) > 0, `${order}: the limit was hit and counted`);
+    t.true(r.peak < 64 << 20, `${order}: live heap +${MiB(r.peak)}`);
+    stack.finish();
+    const c = stack.finished[0]!;
+    t.true(c.c2s.bytes > 0 && c.c2s.bytes <= 100_000);
+    t.true(c.c2s.gaps.length > 0);
+  }
+  // linear: 4 times the segments (descending, the worst order for a sorted queue) cost < 8 times as much
+  const small = outOfOrder(25_000, 'descending').secs;
+  const big = outOfOrder(100_000, 'descending').secs;
+  t.true(big < 8 * small, `25,000: ${small.toFixed(3)} s, 100,000: ${big.toFixed(3)} s`);
+});
+
+test('a fragment flood (200,000 first fragments that never complete): the reassembly table stays bounded, drops counted, heap flat', (t) => {
+  const stack = new Stack(session(), { checksums: false });
+  const full = tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80, seq: 1, flags: TH_ACK, payload: 'y'.repeat(64) });
+  const len = 14 + 20 + 24; // first fragment: 24 bytes of the TCP segment, MF set
+  const r = drive(stack, 200_000, len, (n, b, o) => {
+    b.set(full.subarray(0, len), o);
+    put16(b, o + 14 + 2, len - 14);
+    put16(b, o + 14 + 4, n & 0xffff); // IP ID
+    b[o + 14 + 12] = 10; b[o + 14 + 13] = (n >> 16) & 0xff; // source varies too
+    put16(b, o + 14 + 6, 0x2000);
+    put16(b, o + 14 + 10, 0);
+    put16(b, o + 14 + 10, checksum(b, o + 14, 20));
+  });
+  const dropped = (stack.stats.drops['ip.fragdropped'] ?? 0) + (stack.stats.drops['ip.fragtimeout'] ?? 0);
+  t.true(dropped >= 200_000 - 1024, `${dropped} fragments dropped by name`);
+  t.true(r.peak < 64 << 20, `live heap +${MiB(r.peak)}`);
+  t.true(r.last < 3 * r.first, `per packet: ${(r.first * 1e6).toFixed(2)} µs, then ${(r.last * 1e6).toFixed(2)} µs`);
+});
