@@ -1,5 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
+import { runs } from '../helpers/fuzz.js';
 import { readFileSync } from 'node:fs';
 import { CaptureSession } from '../../core/capture/session.js';
 import { SockcapError } from '../../core/errors.js';
@@ -40,6 +41,6 @@ test('fuzz: mutated captures never throw anything but a SockcapError, and every 
       if (res.error && !(res.error instanceof SockcapError)) return false;
       // every frame read went through the stack (decoded, or dropped with a name)
       return stack.stats.frames === res.frames && res.frames === session.frames - session.files.reduce((n, f) => n + f.customBlocks, 0);
-    }), { numRuns: 400 });
+    }), runs(400));
   t.pass();
 });

@@ -1,5 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
+import { runs } from '../helpers/fuzz.js';
 import { readFileSync } from 'node:fs';
 import { CaptureSession } from '../../core/capture/session.js';
 import { SockcapError } from '../../core/errors.js';
@@ -68,6 +69,6 @@ test('fuzz: fuse and splice over mutated relay captures: no exception but a Sock
       if (hooks[0] instanceof SpliceModel) for (const r of hooks[0].records()) if (r.spliced < 0 || r.remaining < 0) return false;
       if (out.some((m) => m.hdr!.frameNo === 0)) exercised++;
       return builtFramesValid(out) && stack.stats.frames === res.frames;
-    }), { numRuns: 300 });
-  t.true(exercised > 150, `${exercised} of 300 runs built frames`);
+    }), runs(300));
+  t.true(exercised > runs(300).numRuns / 2, `${exercised} of ${runs(300).numRuns} runs built frames`);
 });

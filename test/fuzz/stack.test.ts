@@ -1,5 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
+import { runs } from '../helpers/fuzz.js';
 import { CaptureSession } from '../../core/capture/session.js';
 import { Mbuf } from '../../core/mbuf/mbuf.js';
 import { type Socket, soreceive_stream } from '../../core/socket/socket.js';
@@ -24,7 +25,7 @@ test('fuzz: random bytes as frames of every link type: no exception, every frame
       { caplen: b.length, origLen: b.length + (n % 3), tsSec: 1000 + n, tsNsec: 0, linktype: LINKTYPES[i]!, ifidx: i, frameNo: n + 1 })));
     stack.finish();
     return stack.stats.frames === frames.length;
-  }), { numRuns: 500 });
+  }), runs(500));
   t.pass();
 });
 
@@ -84,6 +85,6 @@ test('fuzz: random segment streams (overlap, duplicates, reordering, wraparound)
         pos++;
       }
       return true;
-    }), { numRuns: 1500 });
+    }), runs(1500));
   t.pass();
 });
