@@ -286,32 +286,39 @@ export class Stack implements Ctx, Output {
     const sport = be16(b, o);
     const dport = be16(b, o + 2);
     const flags = tcpFlags(b, o);
-    let found = this.pcbs.lookup(b, src, dst, alen, sport, dport, vlan);
+    const pcbs = this.pcbs;
+    let pcb = pcbs.lookup(b, src, dst, alen, sport, dport, vlan);
+    const h = pcbs.hash;
+    const dir = pcbs.dir;
     // a fused connection's segments never reach a fusing stack's tcp_input: nothing to verify
-    const fused = typeof found !== 'number' && (found.conn as Connection).fused === true;
+    const fused = pcb !== null && (pcb as Connection).fused === true;
     if (!fused && (this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next && this.badSum(b, m.off + ipOff, ipv, o, end - thOff)) {
       if (this.opts.verifyChecksums) return this.stats.drop('tcp.badsum');
       this.stats.note('tcp.badsum');
     }
-    if (typeof found !== 'number' && flags & TH_SYN && !(flags & TH_ACK)) {
+    if (pcb && flags & TH_SYN && !(flags & TH_ACK)) {
       // a new SYN after the old connection closed: a new stream
-      if (found.conn instanceof Tombstone) this.pcbs.remove(found.h, found.conn);
-      else if (found.conn.closed) this.retire(found.h, found.conn);
-      if (found.conn instanceof Tombstone || found.conn.closed) found = found.h;
+      if (pcb instanceof Tombstone) {
+        pcbs.remove(h, pcb);
+        pcb = null;
+      } else if (pcb.closed) {
+        this.retire(h, pcb);
+        pcb = null;
+      }
     }
-    if (typeof found !== 'number' && found.conn instanceof Tombstone) {
-      found.conn.frames++;
+    if (pcb instanceof Tombstone) {
+      pcb.frames++;
       this.stats.note('tcp.afterclose');
       return;
     }
     let conn: Connection;
     let c2s: boolean;
-    if (typeof found === 'number') {
-      conn = this.create(found, b, src, dst, alen, sport, dport, flags, vlan);
+    if (!pcb) {
+      conn = this.create(h, b, src, dst, alen, sport, dport, flags, vlan);
       c2s = conn.match(b, src, dst, sport, dport) === 1;
     } else {
-      conn = found.conn as Connection; // tombstones returned above
-      c2s = found.dir === 1;
+      conn = pcb;
+      c2s = dir === 1;
     }
     const plen = end - thOff - hlen;
     // one Segment is reused for every packet: tcp_input keeps its payload Mbuf, never the object
@@ -339,7 +346,7 @@ export class Stack implements Ctx, Output {
       for (const hk of this.hooks) hk.segment(conn, c2s, seg, f, this);
     }
     if (this.reassBytes > this.reassRoom()) this.overBudget(c2s ? conn.server : conn.client);
-    if (conn.done) this.retire(typeof found === 'number' ? found : found.h, conn, true);
+    if (conn.done) this.retire(h, conn, true);
   }
 
   /** True when the TCP checksum of the segment [o, o+len) is wrong (a DataView is kept per chunk). */

@@ -170,23 +170,37 @@ export class PcbTable {
   private order: Array<Connection | null> = [];
   private head = 0;
 
-  lookup(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number, vlan = 0): { conn: Pcb; dir: 1 | 2; h: number } | number {
-    const h = (tupleHash(b, src, dst, alen, sport, dport) + Math.imul(vlan, 0x27d4eb2f)) | 0;
+  /** The key of the last lookup (its bucket), and the direction it matched (1: from the client). */
+  hash = 0;
+  dir: 1 | 2 = 1;
+
+  /**
+   * The entry for this 4-tuple and VLAN stack, or null; `hash` and `dir` tell the key and the
+   * direction (fields, not a returned object: this runs once per packet).
+   */
+  lookup(b: Uint8Array, src: number, dst: number, alen: number, sport: number, dport: number, vlan = 0): Pcb | null {
+    const h = (this.hash = (tupleHash(b, src, dst, alen, sport, dport) + Math.imul(vlan, 0x27d4eb2f)) | 0);
     const e = this.buckets.get(h);
-    if (!e) return h;
+    if (!e) return null;
     if (!Array.isArray(e)) {
       if (e.alen === alen && e.vlan === vlan) {
         const d = e.match(b, src, dst, sport, dport);
-        if (d) return { conn: e, dir: d, h };
+        if (d) {
+          this.dir = d;
+          return e;
+        }
       }
-      return h;
+      return null;
     }
     for (const c of e) {
       if (c.alen !== alen || c.vlan !== vlan) continue;
       const d = c.match(b, src, dst, sport, dport);
-      if (d) return { conn: c, dir: d, h };
+      if (d) {
+        this.dir = d;
+        return c;
+      }
     }
-    return h;
+    return null;
   }
 
   insert(h: number, c: Pcb): void {
