@@ -10,7 +10,7 @@ import { m_copym, Mbuf } from './mbuf/mbuf.js';
 import { Connection, PcbTable, Tombstone } from './net/in-pcb.js';
 import { IpReass } from './net/ip-reass.js';
 import { type Segment, tcp_drain, tcp_input, type TcpCtx } from './tcp/tcp-input.js';
-import { type OverlapPolicy, tcp_skip_gap } from './tcp/tcp-reass.js';
+import { tcp_skip_gap } from './tcp/tcp-reass.js';
 import type { Tcpcb } from './tcp/tcpcb.js';
 import { tcpcheck } from './tcp/tcp-check.js';
 import { sorwakeup } from './socket/socket.js';
@@ -18,48 +18,9 @@ import { addTcpstat, connSummary, type ConnSummary, newTcpstat } from './tcp/sum
 import { DrainApp, type SocketApp } from './socket/reader.js';
 import type { Output, StackHook } from './hook.js';
 import type { PktHdr } from './mbuf/mbuf.js';
+import type { StackOptions } from './stack-options.js';
 
-/** Options of a Stack; every field has a default. */
-export type StackOptions = Readonly<Partial<InputOptions & {
-  /** Overlapping data with different bytes: which copy wins. Default `first` (bytes already received). */
-  policy: OverlapPolicy;
-  /** Captured bytes one direction may hold out of order before its hole is skipped. Default 4 MiB. */
-  reassLimit: number;
-  /** Captured bytes all connections may hold out of order. Default: the memory budget. */
-  reassTotal: number;
-  /** Segments one direction may hold out of order before its hole is skipped. Default 16,384. */
-  reassSegs: number;
-  /** Connections in the table; the oldest is evicted beyond it. Default: what the memory budget holds. */
-  maxConnections: number;
-  /**
-   * Bytes for queued data and connection state together (each connection counted at
-   * CONN_BYTES): beyond it the oldest connection is evicted, or the growing one skips its holes.
-   * Default 256 MiB.
-   */
-  memoryBudget: number;
-  /** Compute TCP checksums to count bad ones (always on with verifyChecksums). Default true. */
-  checksums: boolean;
-  /** The reader of every socket. Default: drain into nothing (DrainApp without hashing). */
-  app: SocketApp;
-  /**
-   * Called with each connection's summary when it leaves the table. Without it the summaries are
-   * kept in `stack.finished` (memory then grows with the number of connections).
-   */
-  onConnection: (s: ConnSummary) => void;
-  /** Seconds of capture time a closed connection's tombstone absorbs late packets. Default 60. */
-  tombstoneTtl: number;
-  /** Check the invariants of every live connection after each batch (slow; tests and --debug). */
-  debug: boolean;
-  /** Run TCP input (connections, reassembly). Off: decode up to the TCP header and stop. Default true. */
-  tcp: boolean;
-  /** Models that act beyond input (fusing, splicing); with any, the stack produces the output frames. */
-  hooks: readonly StackHook[];
-  /**
-   * Produce output frames in `stack.out` (every input frame, minus what hooks consume, plus what
-   * they emit). Without it hooks still run and count (`outFrames`), but no frame is kept.
-   */
-  output: boolean;
-}>>;
+export type { StackOptions } from './stack-options.js';
 
 /**
  * What one connection in the table costs, for the memory budget: measured 1.73 KB of heap for two
@@ -280,46 +241,11 @@ export class Stack implements Ctx, Output {
     const hlen = checkTcp(b, o, end - thOff);
     if (typeof hlen === 'string') return this.stats.drop(hlen);
     if (!this.limits.tcp) return;
-    const alen = ipv === 4 ? 4 : 16;
-    const src = m.off + ipOff + (ipv === 4 ? 12 : 8);
-    const dst = src + alen;
-    const sport = be16(b, o);
-    const dport = be16(b, o + 2);
+    const conn = this.demux(m, b, o, ipOff, ipv, end, wireEnd, vlan);
+    if (!conn) return;
+    const c2s = this.c2s;
+    const h = conn.key;
     const flags = tcpFlags(b, o);
-    const pcbs = this.pcbs;
-    let pcb = pcbs.lookup(b, src, dst, alen, sport, dport, vlan);
-    const h = pcbs.hash;
-    const dir = pcbs.dir;
-    // a fused connection's segments never reach a fusing stack's tcp_input: nothing to verify
-    const fused = pcb !== null && (pcb as Connection).fused === true;
-    if (!fused && (this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next && this.badSum(b, m.off + ipOff, ipv, o, end - thOff)) {
-      if (this.opts.verifyChecksums) return this.stats.drop('tcp.badsum');
-      this.stats.note('tcp.badsum');
-    }
-    if (pcb && flags & TH_SYN && !(flags & TH_ACK)) {
-      // a new SYN after the old connection closed: a new stream
-      if (pcb instanceof Tombstone) {
-        pcbs.remove(h, pcb);
-        pcb = null;
-      } else if (pcb.closed) {
-        this.retire(h, pcb);
-        pcb = null;
-      }
-    }
-    if (pcb instanceof Tombstone) {
-      pcb.frames++;
-      this.stats.note('tcp.afterclose');
-      return;
-    }
-    let conn: Connection;
-    let c2s: boolean;
-    if (!pcb) {
-      conn = this.create(h, b, src, dst, alen, sport, dport, flags, vlan);
-      c2s = conn.match(b, src, dst, sport, dport) === 1;
-    } else {
-      conn = pcb;
-      c2s = dir === 1;
-    }
     const plen = end - thOff - hlen;
     // one Segment is reused for every packet: tcp_input keeps its payload Mbuf, never the object
     const seg = this.seg;
@@ -347,6 +273,59 @@ export class Stack implements Ctx, Output {
     }
     if (this.reassBytes > this.reassRoom()) this.overBudget(c2s ? conn.server : conn.client);
     if (conn.done) this.retire(h, conn, true);
+  }
+
+  /** Direction of the segment demux() last found a connection for (true: from the client). */
+  private c2s = true;
+
+  /**
+   * BSD tcp_input's first half: find the connection (in_pcblookup), verify the checksum (unless
+   * fused), let a new SYN replace a closed connection or a tombstone, create what is new. Null
+   * when the segment ends here (bad checksum under verifyChecksums, a tombstone's straggler).
+   */
+  private demux(m: Mbuf, b: Uint8Array, o: number, ipOff: number, ipv: 4 | 6, end: number, wireEnd: number, vlan: number): Connection | null {
+    const thOff = o - m.off;
+    const alen = ipv === 4 ? 4 : 16;
+    const src = m.off + ipOff + (ipv === 4 ? 12 : 8);
+    const dst = src + alen;
+    const sport = be16(b, o);
+    const dport = be16(b, o + 2);
+    const flags = tcpFlags(b, o);
+    const pcbs = this.pcbs;
+    let pcb = pcbs.lookup(b, src, dst, alen, sport, dport, vlan);
+    const h = pcbs.hash;
+    const dir = pcbs.dir;
+    // a fused connection's segments never reach a fusing stack's tcp_input: nothing to verify
+    const fused = pcb !== null && (pcb as Connection).fused === true;
+    if (!fused && (this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next && this.badSum(b, m.off + ipOff, ipv, o, end - thOff)) {
+      if (this.opts.verifyChecksums) {
+        this.stats.drop('tcp.badsum');
+        return null;
+      }
+      this.stats.note('tcp.badsum');
+    }
+    if (pcb && flags & TH_SYN && !(flags & TH_ACK)) {
+      // a new SYN after the old connection closed: a new stream
+      if (pcb instanceof Tombstone) {
+        pcbs.remove(h, pcb);
+        pcb = null;
+      } else if (pcb.closed) {
+        this.retire(h, pcb);
+        pcb = null;
+      }
+    }
+    if (pcb instanceof Tombstone) {
+      pcb.frames++;
+      this.stats.note('tcp.afterclose');
+      return null;
+    }
+    if (!pcb) {
+      const conn = this.create(h, b, src, dst, alen, sport, dport, flags, vlan);
+      this.c2s = conn.match(b, src, dst, sport, dport) === 1;
+      return conn;
+    }
+    this.c2s = dir === 1;
+    return pcb;
   }
 
   /** True when the TCP checksum of the segment [o, o+len) is wrong (a DataView is kept per chunk). */

@@ -6,10 +6,10 @@ import { HeaderTemplate } from '../net/ip-output.js';
 import { sbappendstream, sbdrop } from '../socket/sockbuf.js';
 import { type ProtoSw, Socket, type SoError, sowwakeup } from '../socket/socket.js';
 import { be16 } from '../wire/bytes.js';
-import { TCPOPT_NOP, TCPOPT_SACK, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG } from '../wire/tcp.js';
+import { TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG } from '../wire/tcp.js';
 import { seqAdd, seqDiff } from './seq.js';
 import type { Segment } from './tcp-input.js';
-import { capturedOptions, tcpHeader } from './tcp-output.js';
+import { capturedOptions, stripSack, tcpHeader, timestampOption } from './tcp-output.js';
 import type { Tcpcb } from './tcpcb.js';
 
 /** What the drain does when its splice ends: shut down (FIN, as relayd does) or stay open. */
@@ -279,45 +279,4 @@ export class SpliceDrain implements ProtoSw {
 function synWindow(tp: Tcpcb, other: Tcpcb): number {
   const w = tp.wscale > 0 && other.wscale >= 0 ? tp.window >> tp.wscale : tp.window;
   return Math.min(0xffff, w);
-}
-
-/** The timestamp option of a captured segment (NOP, NOP, TS), to be sent again as it was. */
-function timestampOption(f: SegmentFrame): Uint8Array | null {
-  const b = f.m.buf;
-  const o = f.m.off + f.thOff;
-  for (let i = o + 20; i < o + f.hlen; ) {
-    const k = b[i]!;
-    if (k === 0) break;
-    if (k === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    const len = b[i + 1]!;
-    if (len < 2) break;
-    if (k === 8 && len === 10) {
-      const out = new Uint8Array(12);
-      out[0] = out[1] = TCPOPT_NOP;
-      out.set(b.subarray(i, i + 10), 2);
-      return out;
-    }
-    i += len;
-  }
-  return null;
-}
-
-/** Option bytes with every SACK block turned into NOPs (they describe a stream the model replaced). */
-function stripSack(opts: Uint8Array): Uint8Array {
-  for (let i = 0; i < opts.length; ) {
-    const k = opts[i]!;
-    if (k === 0) break;
-    if (k === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    const len = opts[i + 1] ?? 0;
-    if (len < 2 || i + len > opts.length) break;
-    if (k === TCPOPT_SACK) opts.fill(TCPOPT_NOP, i, i + len);
-    i += len;
-  }
-  return opts;
 }

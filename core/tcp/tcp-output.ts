@@ -1,4 +1,5 @@
 import { be32, put16, put32 } from '../wire/bytes.js';
+import type { SegmentFrame } from '../hook.js';
 import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK } from '../wire/tcp.js';
 
 /** The fields of a TCP header the stack sends (the checksum is ip_output's job). */
@@ -60,4 +61,45 @@ export function shiftSack(opts: Uint8Array, delta: number): void {
     if (kind === TCPOPT_SACK) for (let e = i + 2; e + 4 <= i + len; e += 4) put32(opts, e, (be32(opts, e) - delta) >>> 0);
     i += len;
   }
+}
+
+/** The timestamp option of a captured segment (NOP, NOP, TS), to be sent again as it was. */
+export function timestampOption(f: SegmentFrame): Uint8Array | null {
+  const b = f.m.buf;
+  const o = f.m.off + f.thOff;
+  for (let i = o + 20; i < o + f.hlen; ) {
+    const k = b[i]!;
+    if (k === 0) break;
+    if (k === TCPOPT_NOP) {
+      i++;
+      continue;
+    }
+    const len = b[i + 1]!;
+    if (len < 2) break;
+    if (k === 8 && len === 10) {
+      const out = new Uint8Array(12);
+      out[0] = out[1] = TCPOPT_NOP;
+      out.set(b.subarray(i, i + 10), 2);
+      return out;
+    }
+    i += len;
+  }
+  return null;
+}
+
+/** Option bytes with every SACK block turned into NOPs (they describe a stream the model replaced). */
+export function stripSack(opts: Uint8Array): Uint8Array {
+  for (let i = 0; i < opts.length; ) {
+    const k = opts[i]!;
+    if (k === 0) break;
+    if (k === TCPOPT_NOP) {
+      i++;
+      continue;
+    }
+    const len = opts[i + 1] ?? 0;
+    if (len < 2 || i + len > opts.length) break;
+    if (k === TCPOPT_SACK) opts.fill(TCPOPT_NOP, i, i + len);
+    i += len;
+  }
+  return opts;
 }

@@ -1,0 +1,47 @@
+import type { InputOptions } from './ctx.js';
+import type { StackHook } from './hook.js';
+import type { SocketApp } from './socket/reader.js';
+import type { ConnSummary } from './tcp/summary.js';
+import type { OverlapPolicy } from './tcp/tcp-reass.js';
+
+/** Options of a Stack; every field has a default. */
+export type StackOptions = Readonly<Partial<InputOptions & {
+  /** Overlapping data with different bytes: which copy wins. Default `first` (bytes already received). */
+  policy: OverlapPolicy;
+  /** Captured bytes one direction may hold out of order before its hole is skipped. Default 4 MiB. */
+  reassLimit: number;
+  /** Captured bytes all connections may hold out of order. Default: the memory budget. */
+  reassTotal: number;
+  /** Segments one direction may hold out of order before its hole is skipped. Default 16,384. */
+  reassSegs: number;
+  /** Connections in the table; the oldest is evicted beyond it. Default: what the memory budget holds. */
+  maxConnections: number;
+  /**
+   * Bytes for queued data and connection state together (each connection counted at
+   * CONN_BYTES): beyond it the oldest connection is evicted, or the growing one skips its holes.
+   * Default 256 MiB.
+   */
+  memoryBudget: number;
+  /** Compute TCP checksums to count bad ones (always on with verifyChecksums). Default true. */
+  checksums: boolean;
+  /** The reader of every socket. Default: drain into nothing (DrainApp without hashing). */
+  app: SocketApp;
+  /**
+   * Called with each connection's summary when it leaves the table. Without it the summaries are
+   * kept in `stack.finished` (memory then grows with the number of connections).
+   */
+  onConnection: (s: ConnSummary) => void;
+  /** Seconds of capture time a closed connection's tombstone absorbs late packets. Default 60. */
+  tombstoneTtl: number;
+  /** Check the invariants of every live connection after each batch (slow; tests and --debug). */
+  debug: boolean;
+  /** Run TCP input (connections, reassembly). Off: decode up to the TCP header and stop. Default true. */
+  tcp: boolean;
+  /** Models that act beyond input (fusing, splicing); with any, the stack produces the output frames. */
+  hooks: readonly StackHook[];
+  /**
+   * Produce output frames in `stack.out` (every input frame, minus what hooks consume, plus what
+   * they emit). Without it hooks still run and count (`outFrames`), but no frame is kept.
+   */
+  output: boolean;
+}>>;
