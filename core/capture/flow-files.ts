@@ -35,12 +35,14 @@ export interface FlowIndexEntry {
 
 /** A direction's bytes are written when this much has gathered, or when its connection closes. */
 const FLUSH_AT = 32 << 10;
+/** All directions' buffers together: with many live directions each flushes earlier (down to 4 KiB). */
+const BUFFERS_MAX = 24 << 20;
 /** Files being opened at once (more only queue up in the kernel: creates in one directory serialise). */
 const OPENS_IN_FLIGHT = 32;
 /** Files that may wait for an open slot before the capture waits too. */
 const WAITING_MAX = 2048;
 /** Bytes that may wait for files being opened before the capture waits too. */
-const QUEUED_MAX = 32 << 20;
+const QUEUED_MAX = 16 << 20;
 
 function pad4(addr: string): string {
   const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+):(\d+)$/.exec(addr);
@@ -71,7 +73,8 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
  * Writes every direction of every connection to its own file in `dir` (tcpflow's layout), in one
  * pass. The bytes are copied once into a small buffer per direction (counted in `copiedBytes`):
  * held as views, a direction that fills slowly would pin read chunks across the whole file until
- * its connection closes; copied, memory is bounded by 32 KiB per live direction. Directions with
+ * its connection closes; copied, memory is bounded by 32 KiB per live direction and 24 MiB in all
+ * (beyond 384 live directions each flushes earlier, down to 4 KiB). Directions with
  * no bytes get no file. A name that repeats (the same 4-tuple reused by a later
  * stream) gets `-c<stream>`.
  */
@@ -92,6 +95,8 @@ export class FlowFiles {
   private toOpenHead = 0;
   /** Bytes waiting for files being opened (they pin the read chunks they view). */
   private queuedBytes = 0;
+  /** Bytes of all directions' buffers (their sizes, not what they hold). */
+  private bufBytes = 0;
   private readonly wakers: Array<() => void> = [];
   private failure: Error | null = null;
 
@@ -118,16 +123,23 @@ export class FlowFiles {
         f.buf!.set(v.subarray(off, off + k), f.used);
         f.used += k;
         off += k;
-        if (f.used >= FLUSH_AT) this.flush(f);
+        if (f.used >= this.flushAt() || this.bufBytes > BUFFERS_MAX) this.flush(f);
       }
     }
   }
 
-  /** Start at the first chunk's size (most flows are short); on the next chunk go to FLUSH_AT. */
+  /** Where a direction's buffer is flushed: 32 KiB, less when many directions share the budget. */
+  private flushAt(): number {
+    return Math.max(4096, Math.min(FLUSH_AT, Math.floor(BUFFERS_MAX / Math.max(1, 2 * this.files.size))));
+  }
+
+  /** Start at the first chunk's size (most flows are short); on the next chunk go to the flush size. */
   private grow(f: FlowFile, want: number): void {
-    const size = f.buf ? FLUSH_AT : Math.min(FLUSH_AT, Math.max(256, want));
+    const at = this.flushAt();
+    const size = f.buf ? Math.max(at, f.used + 1) : Math.min(at, Math.max(256, want));
     const nb = Buffer.allocUnsafe(size);
     if (f.buf) nb.set(f.buf.subarray(0, f.used));
+    this.bufBytes += size - (f.buf?.length ?? 0);
     f.buf = nb;
   }
 
@@ -140,6 +152,7 @@ export class FlowFiles {
       const f = per[d];
       if (!f) continue;
       this.flush(f);
+      this.drop(f);
       f.done = true;
       if (!f.opening) this.release(f);
       this.onFile({
@@ -283,6 +296,12 @@ export class FlowFiles {
    * less than a thread-pool round trip, and the buffer is reused at once), else hand it over to
    * the pending open.
    */
+  /** Let go of a direction's buffer (its bytes are written or queued). */
+  private drop(f: FlowFile): void {
+    this.bufBytes -= f.buf?.length ?? 0;
+    f.buf = null;
+  }
+
   private flush(f: FlowFile): void {
     if (!f.used) return;
     const data = f.buf!.subarray(0, f.used);
@@ -292,9 +311,11 @@ export class FlowFiles {
       this.fds.delete(f);
       this.fds.set(f, fd);
       this.writeAll(f, fd, [data]);
-      return; // written: the buffer is reused for the flow's next bytes
+      // written: the buffer is reused for the flow's next bytes, unless buffers are over budget
+      if (this.bufBytes > BUFFERS_MAX) this.drop(f);
+      return;
     }
-    f.buf = null; // handed over to the pending open
+    this.drop(f); // handed over to the pending open
     f.queued.push(data);
     this.queuedBytes += data.length;
     if (!f.opening) this.open(f);
