@@ -110,7 +110,7 @@ export default class Live extends SockcapCommand {
       report.write(parts.join('\n') + '\n');
     }
     if (res.error) this.failAfter(res.error);
-    return { ...rs, connections: conns, live, ...(fs ? { fuse: fs } : {}), ...(splices ? { splices, copiedBytes: 0 } : {}) };
+    return { ...rs, connections: conns, live, ...(fs ? { fuse: fs } : {}), ...(splices ? { splices, copiedBytes: splices.reduce((a, s) => a + s.copiedBytes, 0) } : {}) };
   }
 }
 

@@ -94,7 +94,7 @@ export default class Replay extends SockcapCommand {
     const { connections: _, ...rs } = replaySummary(stack, res.error);
     const fs = fuse ? fuseSummary(fuse, stack.stats.frames, stack.outFrames) : undefined;
     const splices = splicer?.records();
-    const summary = { ...rs, ...(fs ? { fuse: fs } : {}), ...(splices ? { splices, copiedBytes: 0 } : {}) };
+    const summary = { ...rs, ...(fs ? { fuse: fs } : {}), ...(splices ? { splices, copiedBytes: splices.reduce((a, s) => a + s.copiedBytes, 0) } : {}) };
     if (json) {
       const rest = JSON.stringify(summary, null, 2);
       pending.push(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);

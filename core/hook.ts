@@ -25,6 +25,8 @@ export interface Output {
   readonly hdr: PktHdr;
   /** Capture time of the frame being processed, seconds. */
   readonly now: number;
+  /** The memory captured frames live in (bytes sent from anywhere else were copied). */
+  readonly memory: WeakSet<ArrayBufferLike>;
   /** Run `task` once the current frame has been processed and written (BSD softnet task queue). */
   sched(task: () => void): void;
 }

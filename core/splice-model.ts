@@ -41,7 +41,7 @@ export interface SpliceRecord {
   startedAt: string | null;
   /** Data segments the model sent on the drain. */
   segments: number;
-  /** Payload bytes copied by the splice path (references only: 0). */
+  /** Payload bytes the drain sent that were not in capture memory: copied somewhere on the way (measured; 0 is zero-copy). */
   copiedBytes: number;
   /** A read/write relay moving the same data: wakeups, read+write calls, bytes copied to and from userland. */
   userland: { wakeups: number; syscalls: number; copiedBytes: number };
@@ -208,7 +208,7 @@ export class SpliceModel implements StackHook {
         endedAt: fmtTime(r.endedAt),
         startedAt: fmtTime(r.startedAt),
         segments: d?.segments ?? 0,
-        copiedBytes: 0,
+        copiedBytes: d?.copied ?? 0,
         userland: { wakeups, syscalls: 2 * wakeups, copiedBytes: 2 * spliced },
         integrity: d && d.outBytes === d.capBytes && d.outHash.copy().digest('hex') === d.capHash.copy().digest('hex') ? 'ok' : 'differs',
         outputBytes: d?.outBytes ?? 0,

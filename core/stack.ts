@@ -145,6 +145,10 @@ export class Stack implements Ctx, Output {
     return ++this.outFrames;
   }
 
+  get memory(): WeakSet<ArrayBufferLike> {
+    return this.session.memory;
+  }
+
   get hdr(): PktHdr {
     return this.cur!.hdr!;
   }

@@ -64,7 +64,11 @@ export class ChunkCursor {
   private after: { buf: Buffer; pos: number } | null = null;
   private done = false;
 
-  constructor(private readonly it: AsyncIterator<Buffer>) {}
+  constructor(
+    private readonly it: AsyncIterator<Buffer>,
+    /** Where the memory records live is registered (CaptureSession.memory). */
+    private readonly memory?: WeakSet<ArrayBufferLike>,
+  ) {}
 
   /** Bytes available at `pos` in the current chunk. */
   avail(): number {
@@ -90,7 +94,10 @@ export class ChunkCursor {
     while (!this.done) {
       const r = await this.it.next();
       if (r.done) this.done = true;
-      else if (r.value.length > 0) return { buf: r.value, pos: 0 };
+      else if (r.value.length > 0) {
+        this.memory?.add(r.value.buffer);
+        return { buf: r.value, pos: 0 };
+      }
     }
     return null;
   }
@@ -131,6 +138,7 @@ export class ChunkCursor {
       if (next.pos + k < next.buf.length) this.after = { buf: next.buf, pos: next.pos + k };
     }
     this.straddleBytes += n;
+    this.memory?.add(tmp.buffer);
     this.buf = tmp;
     this.pos = 0;
     return true;

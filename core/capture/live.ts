@@ -91,7 +91,7 @@ export class LiveCapture {
   readonly snaplen: number;
   private readonly cap: CapInstance;
   private readonly buf = Buffer.alloc(CAP_MAX);
-  private slab = new Uint8Array(SLAB);
+  private slab = new Uint8Array(0);
   private used = 0;
   private queue: Mbuf[] = [];
   private queuedBytes = 0;
@@ -140,6 +140,7 @@ export class LiveCapture {
     }
     if (this.used + len > this.slab.length) {
       this.slab = new Uint8Array(Math.max(SLAB, len));
+      this.session.memory.add(this.slab.buffer);
       this.used = 0;
     }
     this.slab.set(this.buf.subarray(0, len), this.used);

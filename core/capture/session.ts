@@ -46,6 +46,11 @@ export class CaptureSession {
   readonly files: FileInfo[] = [];
   /** Frames read so far (also the last frame number handed out). */
   frames = 0;
+  /**
+   * The memory frames live in (read chunks, straddle copies, live slabs): what the models check to
+   * count bytes they copied (anything they send from elsewhere was copied).
+   */
+  readonly memory = new WeakSet<ArrayBufferLike>();
   /** Bytes copied because a record straddled two read chunks (the one copy file input makes). */
   straddleBytes = 0;
   /** Bytes of input consumed (decompressed), over all finished files. */

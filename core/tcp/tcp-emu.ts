@@ -32,8 +32,10 @@ export class SpliceDrain implements ProtoSw {
   /** The relay's socket as the splice sees it (its so.snd holds what the peer has not acknowledged). */
   readonly so = new Socket();
   phase: Phase = 'captured';
-  /** Data segments sent by the model, and bytes. */
+  /** Data segments sent by the model. */
   segments = 0;
+  /** Payload bytes it sent that were not in capture memory, i.e. copied on the way (0 when zero-copy holds). */
+  copied = 0;
   /** The byte stream the peer received in the output (captured before the splice, then the model's). */
   readonly outHash: Hash = createHash('sha256');
   outBytes = 0;
@@ -142,7 +144,10 @@ export class SpliceDrain implements ProtoSw {
       const last = n === unsent;
       const flags = TH_ACK | (push && last ? TH_PUSH : 0) | (urgent ? TH_URG : 0);
       this.emit(0, seqAdd(this.base, this.nxt), this.relayAck(), flags, payload, n, urgent ? Math.min(0xffff, this.sndUp - this.nxt) : 0);
-      for (let p = payload; p; p = p.next) this.outHash.update(p.buf.subarray(p.off, p.off + p.len));
+      for (let p = payload; p; p = p.next) {
+        this.outHash.update(p.buf.subarray(p.off, p.off + p.len));
+        if (!this.out!.memory.has(p.buf.buffer)) this.copied += p.len;
+      }
       this.outBytes += n;
       this.nxt += n;
       this.segments++;
