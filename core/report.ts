@@ -48,7 +48,8 @@ export function replaySummary(stack: Stack, error: SockcapError | null): ReplayS
     tcpstat: {},
   };
   out.connections = [...stack.finished].sort((a, b) => a.stream - b.stream);
-  out.tcpstat = { ...stack.tcpstat, copiedbytes: 0, straddlebytes: stack.session.straddleBytes };
+  // the file path copies payload in one place only: a record straddling two read chunks
+  out.tcpstat = { ...stack.tcpstat, copiedbytes: stack.session.straddleBytes, straddlebytes: stack.session.straddleBytes };
   if (error) {
     const e = error as SockcapError & { file?: string; offset?: number };
     out.error = { code: e.code, message: e.message, file: e.file, offset: e.offset };
