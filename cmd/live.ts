@@ -55,7 +55,7 @@ export default class Live extends SockcapCommand {
     const { flags } = await this.parse(Live);
     const filter = filterWords(this.argv, Live.flags);
     if (flags.list) {
-      const devs = liveDevices();
+      const devs = liveDevices(process.env.SOCKCAP_CAP_MODULE);
       const lines = devs.map((d, i) => `${i + 1}.${d.name}${d.description ? ` (${d.description})` : ''}${d.addresses.length ? ` [${d.addresses.map((a) => a.addr).join(', ')}]` : ''}${d.flags ? ` {${d.flags}}` : ''}`);
       if (!this.jsonEnabled()) process.stdout.write(lines.join('\n') + '\n');
       return devs;
@@ -77,7 +77,7 @@ export default class Live extends SockcapCommand {
       output: !!flags.write && !!(fuse || splicer),
       onConnection: (c) => conns.push(c),
     });
-    const cap: LiveCapture = openLive({ iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
+    const cap: LiveCapture = openLive({ binding: process.env.SOCKCAP_CAP_MODULE, iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
     process.stderr.write(`sockcap: listening on ${flags.interface}, link-type ${linktypeName(cap.linktype)} (${cap.linktype}), snapshot length ${cap.snaplen} bytes\n`);
     const output = flags.write ? await CaptureOutput.open(flags.write, session) : undefined;
     const stop = () => cap.stop();

@@ -1,6 +1,7 @@
 /**
  * sockcap as a library: `open()` for connections as Node streams, and the pieces the CLI is built
- * from (readers, the Stack, the pipeline, sockets).
+ * from (readers, the Stack, the pipeline, sockets, splicing, fusing, live capture). Nothing here
+ * loads libpcap until a LiveCapture is opened.
  */
 export { open, type CapturedConnection, type OpenOptions } from './api.js';
 export { CaptureSession, type Batch, type Iface, type FileInfo } from './capture/session.js';
@@ -15,3 +16,10 @@ export { Socket, soreceive_stream, MSG_PEEK, MSG_WAITALL, type SoError, type Rec
 export { Connection, type Dir } from './net/in-pcb.js';
 export { Mbuf, m_adj, m_split, m_copym, m_cat, m_copydata, m_length, type PktHdr } from './mbuf/mbuf.js';
 export { SockcapError, CaptureFormatError, type ErrorCode } from './errors.js';
+export { sosplice, somove, sounsplice, soidle, type SpliceArgs } from './socket/splice.js';
+export { type ProtoSw, type SoSplice, type SpliceEnv } from './socket/socket.js';
+export { SpliceModel, type SpliceSpec, type SpliceRecord } from './splice-model.js';
+export { TcpFuse, type FuseOptions, type FuseRecord, type FuseSeq } from './tcp/tcp-fuse.js';
+export { fuseSummary, type FuseSummary } from './fuse-report.js';
+export { LiveCapture, liveDevices, type LiveOptions, type LiveStats, type LiveDevice } from './capture/live.js';
+export type { StackHook, Output, SegmentFrame } from './hook.js';

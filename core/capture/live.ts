@@ -38,6 +38,8 @@ export interface LiveOptions {
   readonly queueFrames?: number;
   /** Most bytes waiting for the pipeline. Default 256 MiB. */
   readonly queueBytes?: number;
+  /** Module name of the binding (default `cap`). */
+  readonly binding?: string;
   /** Wall-clock time in nanoseconds since the epoch (cmd/ supplies it: core has no clock). */
   readonly clock: () => bigint;
 }
@@ -59,14 +61,10 @@ const LINK: Record<string, number> = { NULL: 0, ETHERNET: 1, LINKTYPE_LINUX_SLL:
 const CAP_MAX = 65535;
 const SLAB = 4 << 20;
 
-let capModule: CapModule | null = null;
-
-/** Load `cap` on first use; a clear error when it is missing or was not built. */
-function loadCap(): CapModule {
-  if (capModule) return capModule;
+/** Load the binding (`cap`, or another module name: tests use one that does not exist); a clear error when it is missing or was not built. */
+function loadCap(name = 'cap'): CapModule {
   try {
-    capModule = createRequire(import.meta.url)('cap') as CapModule;
-    return capModule;
+    return createRequire(import.meta.url)(name) as CapModule;
   } catch (e) {
     throw new SockcapError('ERR_CAP_MISSING',
       `live capture needs the libpcap binding 'cap', which is not installed or did not build (${(e as Error).message.split('\n')[0]}): install libpcap-dev (apt-get install libpcap-dev) and run 'npm rebuild cap'`);
@@ -74,8 +72,8 @@ function loadCap(): CapModule {
 }
 
 /** Interfaces libpcap can open. */
-export function liveDevices(): LiveDevice[] {
-  return loadCap().Cap.deviceList();
+export function liveDevices(binding?: string): LiveDevice[] {
+  return loadCap(binding).Cap.deviceList();
 }
 
 /**
@@ -100,7 +98,7 @@ export class LiveCapture {
   private readonly ifidx: number;
 
   private constructor(private readonly o: LiveOptions, private readonly session: CaptureSession) {
-    const { Cap } = loadCap();
+    const { Cap } = loadCap(o.binding);
     // the binding prints libpcap's warning for an unknown device on stderr: check first
     if (!Cap.deviceList().some((d) => d.name === o.iface))
       throw new SockcapError('ERR_CAPTURE_OPEN', `cannot capture on ${o.iface}: no such interface (sockcap live --list shows them)`);

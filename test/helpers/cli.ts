@@ -11,10 +11,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the built CLI with arguments (and optional stdin bytes). */
-export function cli(args: string[], stdin?: Uint8Array): Promise<CliResult> {
+/** Run the built CLI with arguments (and optional stdin bytes and extra environment). */
+export function cli(args: string[], stdin?: Uint8Array, env?: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));

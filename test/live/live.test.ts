@@ -1,5 +1,5 @@
 import test from 'ava';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -152,12 +152,15 @@ test('live without an interface, or on one that does not exist: one line, a dist
   const none = await cli(['live']);
   t.is(none.code, 2);
   t.regex(none.stderr, /give an interface with -i/);
-  const bad = await cli(['live', '-i', 'no-such-if0']);
-  if (!HAS_CAP) {
-    t.is(bad.code, 9);
-    t.regex(bad.stderr, /libpcap binding 'cap'.*libpcap-dev/);
-    return;
+  // without the binding (a module name that does not exist stands in for a failed build)
+  for (const args of [['live', '-i', 'lo'], ['live', '--list']]) {
+    const missing = await cli(args, undefined, { SOCKCAP_CAP_MODULE: 'sockcap-no-such-binding' });
+    t.is(missing.code, 9);
+    t.regex(missing.stderr, /^sockcap: live capture needs the libpcap binding 'cap'.*apt-get install libpcap-dev/);
+    t.is(missing.stderr.trim().split('\n').length, 1);
   }
+  const bad = await cli(['live', '-i', 'no-such-if0']);
+  if (!HAS_CAP) return t.is(bad.code, 9);
   t.true(bad.code === 7 || bad.code === 10, bad.stderr);
   t.regex(bad.stderr, /^sockcap: cannot capture on no-such-if0: /);
   t.is(bad.stderr.trim().split('\n').length, 1);
@@ -180,4 +183,14 @@ live('live --follow prints a stream\'s bytes as they are reassembled; the report
   const hex = r.stdout.split('\n').filter((l) => /^[0-9a-f]+$/.test(l)).join('');
   t.is(Buffer.from(hex, 'hex').toString(), writeStream(500).toString());
   t.regex(r.stderr, /^live: \d+ packets received, 0 dropped by sockcap's queue/m);
+});
+
+/** As root, whether an unprivileged user (nobody) can run the CLI from where the repository is. */
+const NOBODY_RUNS = ROOT_USER && spawnSync(process.execPath, [CLI, '--version'], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' }, stdio: 'ignore' }).status === 0;
+
+when(ROOT_USER && HAS_CAP && NOBODY_RUNS, !ROOT_USER ? 'dropping privileges needs root' : !HAS_CAP ? 'the cap binding is not built' : 'user nobody cannot read the repository here')('live without the right to capture: one line saying what is missing, exit 10', async (t) => {
+  const r = spawnSync(process.execPath, [CLI, 'live', '-i', 'lo'], { uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } });
+  t.is(r.status, 10, r.stderr);
+  t.regex(r.stderr, /^sockcap: cannot capture on lo: .*: run as root or give node CAP_NET_RAW/m);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
