@@ -161,6 +161,9 @@ test('live without an interface, or on one that does not exist: one line, a dist
   }
   const bad = await cli(['live', '-i', 'no-such-if0']);
   if (!HAS_CAP) return t.is(bad.code, 9);
+  const list = await cli(['live', '--list']);
+  t.is(list.code, 0, list.stderr);
+  t.regex(list.stdout, /^\d+\.lo\b.*127\.0\.0\.1/m, 'the loopback interface with its address, as tcpdump -D numbers them');
   t.true(bad.code === 7 || bad.code === 10, bad.stderr);
   t.regex(bad.stderr, /^sockcap: cannot capture on no-such-if0: /);
   t.is(bad.stderr.trim().split('\n').length, 1);
