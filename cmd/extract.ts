@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
@@ -8,7 +8,7 @@ import { runPipeline } from '../core/pipeline.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs } from './inputs.js';
+import { captureInputs, fileArgs, inputFiles, readFlag } from './inputs.js';
 
 export default class Extract extends SockcapCommand {
   static override summary = 'Write every direction of every TCP connection to its own file, in one pass.';
@@ -16,8 +16,9 @@ export default class Extract extends SockcapCommand {
   static override examples = ['<%= config.bin %> extract fixtures/tcp/three-http-streams.pcap -o /tmp/flows'];
   static override strict = false;
   static override enableJsonFlag = true;
-  static override args = { file: Args.string({ description: 'capture files (- for stdin)', required: true }) };
+  static override args = fileArgs;
   static override flags = {
+    ...readFlag,
     outdir: Flags.string({ char: 'o', summary: 'directory for the files (created if missing)', required: true }),
     template: Flags.string({ char: 'T', summary: 'file name template', default: '%A.%a-%B.%b' }),
     hash: Flags.boolean({ summary: 'SHA-256 of each file in the index' }),
@@ -49,7 +50,7 @@ export default class Extract extends SockcapCommand {
       app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c)),
       onConnection: () => {},
     });
-    const res = await runPipeline(captureInputs(argv as string[]), stack, {
+    const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, {
       onBatch: async () => {
         await files.settle();
         flushIndex();

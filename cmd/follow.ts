@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { once } from 'node:events';
 import { CaptureSession } from '../core/capture/session.js';
 import { SockcapError } from '../core/errors.js';
@@ -9,7 +9,7 @@ import { parseSelector, selectedDir, selects } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs } from './inputs.js';
+import { captureInputs, fileArgs, inputFiles, readFlag } from './inputs.js';
 
 export default class Follow extends SockcapCommand {
   static override summary = 'Print one reassembled TCP stream, like tshark -z follow,tcp.';
@@ -19,8 +19,9 @@ export default class Follow extends SockcapCommand {
     '<%= config.bin %> follow fixtures/tcp/smtp.pcap -z 10.10.1.4:1470-74.53.140.153:25 --direction s2c --format raw',
   ];
   static override strict = false;
-  static override args = { file: Args.string({ description: 'capture files (- for stdin)', required: true }) };
+  static override args = fileArgs;
   static override flags = {
+    ...readFlag,
     stream: Flags.string({ char: 'z', summary: 'stream index or 4-tuple to follow', required: true }),
     format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'output format (tshark\'s follow modes)' })(),
     direction: Flags.option({ options: ['both', 'c2s', 's2c'] as const, default: 'both' as const, summary: 'which direction to print' })(),
@@ -55,7 +56,7 @@ export default class Follow extends SockcapCommand {
       if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     };
     const stack = new Stack(new CaptureSession(), { policy: flags.overlap, app: new DrainApp(false, 1 << 20, sink) });
-    const res = await runPipeline(captureInputs(argv as string[]), stack, { onBatch: flush });
+    const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush });
     const f = followed as Connection | null;
     let found = !!f;
     if (!f) {

@@ -1,7 +1,8 @@
 import { SockcapError } from '../core/errors.js';
 import { formatFuseSummary, fuseSummary } from '../core/fuse-report.js';
 import { SockcapCommand } from './base.js';
-import { modelArgs, modelFlags, runModel } from './model-run.js';
+import { modelFlags, runModel } from './model-run.js';
+import { fileArgs, inputFiles } from './inputs.js';
 import { fuseFlags, makeFuse } from './fuse-flags.js';
 
 export default class Fuse extends SockcapCommand {
@@ -13,7 +14,7 @@ export default class Fuse extends SockcapCommand {
   ];
   static override strict = false;
   static override enableJsonFlag = true;
-  static override args = modelArgs;
+  static override args = fileArgs;
   static override flags = {
     ...fuseFlags,
     ...modelFlags,
@@ -21,7 +22,7 @@ export default class Fuse extends SockcapCommand {
 
   async run(): Promise<unknown> {
     const { argv, flags } = await this.parse(Fuse);
-    const files = argv as string[];
+    const files = inputFiles(argv, flags.read);
     const fuse = makeFuse(flags);
     const { stack, res, report } = await runModel(files, [fuse], flags);
     const summary = fuseSummary(fuse, stack.stats.frames, stack.outFrames);

@@ -1,4 +1,23 @@
+import { Args, Flags } from '@oclif/core';
 import type { CaptureInput } from '../core/capture/reader.js';
+import { SockcapError } from '../core/errors.js';
+
+/** Capture files as arguments (any number; `-` is stdin). */
+export const fileArgs = {
+  file: Args.string({ description: 'capture files, read in the order given (- for stdin; or -r FILE)', required: false }),
+};
+
+/** `-r FILE`, as tcpdump and tshark spell it. */
+export const readFlag = {
+  read: Flags.string({ char: 'r', summary: 'capture file to read, as with tcpdump -r (repeatable; read before files given as arguments)', multiple: true }),
+};
+
+/** The files of a run: `-r` ones first, then the arguments; none is a usage error. */
+export function inputFiles(argv: readonly unknown[], read: readonly string[] | undefined): string[] {
+  const files = [...(read ?? []), ...(argv as string[])];
+  if (!files.length) throw new SockcapError('ERR_USAGE', 'no capture file: give one as an argument or with -r FILE');
+  return files;
+}
 
 /** Turn command-line file arguments into capture inputs; `-` reads standard input. */
 export function captureInputs(files: readonly string[]): CaptureInput[] {

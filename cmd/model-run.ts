@@ -1,19 +1,16 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { CaptureOutput } from '../core/capture/output.js';
 import { CaptureSession } from '../core/capture/session.js';
 import type { StackHook } from '../core/hook.js';
 import { type PipelineResult, runPipeline } from '../core/pipeline.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
-import { captureInputs } from './inputs.js';
+import { captureInputs, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 
-/** Arguments and flags of the commands that model the stack and write its output (fuse, splice). */
-export const modelArgs = {
-  file: Args.string({ description: 'capture files, read in the order given (- for stdin)', required: true }),
-};
-
+/** Flags of the commands that model the stack and write its output (fuse, splice). */
 export const modelFlags = {
+  ...readFlag,
   write: Flags.string({ char: 'w', summary: 'write the resulting traffic to this capture file (- for stdout)' }),
   'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: the first input\'s)' })(),
   quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),

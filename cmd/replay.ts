@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
 import { once } from 'node:events';
 import { CaptureOutput } from '../core/capture/output.js';
 import { CaptureSession } from '../core/capture/session.js';
@@ -9,7 +9,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs } from './inputs.js';
+import { captureInputs, fileArgs, inputFiles, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 import { fuseFlags, makeFuse } from './fuse-flags.js';
 import { spliceOptionFlags, spliceSpecs } from './splice-flags.js';
@@ -26,10 +26,9 @@ export default class Replay extends SockcapCommand {
   ];
   static override strict = false;
   static override enableJsonFlag = true;
-  static override args = {
-    file: Args.string({ description: 'capture files, read in the order given (- for stdin)', required: true }),
-  };
+  static override args = fileArgs;
   static override flags = {
+    ...readFlag,
     write: Flags.string({ char: 'w', summary: 'write the frames to this capture file (- for stdout)' }),
     count: Flags.integer({ char: 'c', summary: 'stop after this many frames', min: 1 }),
     'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: the first input\'s)' })(),
@@ -48,7 +47,7 @@ export default class Replay extends SockcapCommand {
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Replay);
-    const files = argv as string[];
+    const files = inputFiles(argv, flags.read);
     const json = this.jsonEnabled();
     const toStdout = flags.write === '-';
     const report = toStdout ? process.stderr : process.stdout;

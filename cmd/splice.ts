@@ -3,7 +3,8 @@ import { SockcapError } from '../core/errors.js';
 import { SpliceModel } from '../core/splice-model.js';
 import { formatSplices } from '../core/splice-report.js';
 import { SockcapCommand } from './base.js';
-import { modelArgs, modelFlags, runModel } from './model-run.js';
+import { modelFlags, runModel } from './model-run.js';
+import { fileArgs, inputFiles } from './inputs.js';
 import { spliceOptionFlags, spliceSpecs } from './splice-flags.js';
 
 export default class Splice extends SockcapCommand {
@@ -15,7 +16,7 @@ export default class Splice extends SockcapCommand {
   ];
   static override strict = false;
   static override enableJsonFlag = true;
-  static override args = modelArgs;
+  static override args = fileArgs;
   static override flags = {
     from: Flags.string({ summary: 'source flow: stream index or 4-tuple with a direction (3:c2s, 10.0.0.1:5555>10.0.0.2:8080)' }),
     to: Flags.string({ summary: 'drain flow, the same way (its sender is the relay\'s socket)' }),
@@ -26,7 +27,7 @@ export default class Splice extends SockcapCommand {
 
   async run(): Promise<unknown> {
     const { argv, flags } = await this.parse(Splice);
-    const files = argv as string[];
+    const files = inputFiles(argv, flags.read);
     const specs = spliceSpecs(flags);
     if (!specs.length) throw new SockcapError('ERR_USAGE', 'nothing to splice: give --from and --to, or --splice FROM=TO');
     const model = new SpliceModel(specs);

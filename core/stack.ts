@@ -130,7 +130,7 @@ export class Stack implements Ctx, Output {
       this.consumed = false;
       for (const hk of this.hooks) hk.tick?.(t, this);
       if_input(this, m);
-      if (!this.consumed && this.out) this.emit(m);
+      if (!this.consumed) this.emit(m);
       this.runTasks();
     }
     if (this.debug) this.check();

@@ -75,3 +75,14 @@ test('--no-tcp decodes to the TCP header and stops: no connections, same frame a
   t.deepEqual(r.connections, []);
   t.is(full.connections.length, 1);
 });
+
+test('-r FILE reads like an argument (tcpdump\'s spelling); no file at all is a usage error', async (t) => {
+  const a = JSON.parse((await cli(['replay', '-r', fixture('tcp/smtp.pcap'), '--json'])).stdout);
+  const b = JSON.parse((await cli(['replay', fixture('tcp/smtp.pcap'), '--json'])).stdout);
+  t.deepEqual(a, b);
+  const two = JSON.parse((await cli(['replay', '-r', fixture('tcp/smtp.pcap'), fixture('link/sll-nano.pcap'), '--json'])).stdout);
+  t.deepEqual(two.files.map((f: { name: string }) => f.name), [fixture('tcp/smtp.pcap'), fixture('link/sll-nano.pcap')]);
+  const none = await cli(['replay']);
+  t.is(none.code, 2);
+  t.is(none.stderr.trim(), 'sockcap: no capture file: give one as an argument or with -r FILE');
+});
