@@ -76,8 +76,14 @@ export class SpliceDrain implements ProtoSw {
 
   /** Sequence number of relay stream offset 0. */
   private get base(): number {
-    return seqAdd(this.relay.iss, 1);
+    return this.base0 ?? seqAdd(this.relay.iss, 1);
   }
+
+  /**
+   * Sequence number of the relay's stream offset 0: after its SYN, or, picked up mid-stream, its
+   * first captured segment's (null until the relay has been seen sending).
+   */
+  private base0: number | null = null;
 
   /** The relay's connection state, as the socket layer sees it. */
   sync(): void {
@@ -192,6 +198,7 @@ export class SpliceDrain implements ProtoSw {
   segment(c2s: boolean, seg: Segment, f: SegmentFrame, out: Output): void {
     const fromRelay = c2s === this.relayIsClient;
     const i = fromRelay ? 0 : 1;
+    if (fromRelay && this.base0 === null && !(seg.flags & TH_RST)) this.base0 = seg.flags & TH_SYN ? seqAdd(seg.seq, 1) : seg.seq;
     const tpl = HeaderTemplate.of(f.m, f.ipOff, f.thOff, f.ipv);
     if (tpl) this.tpl[i] = tpl;
     // window and timestamps as this end last sent them (a SYN's only until a later segment)

@@ -325,3 +325,19 @@ test('copiedBytes is measured: payload the drain sends from outside capture memo
   t.like(model.records()[0], { spliced: 3000, copiedBytes: 3000 });
   // the same capture read from a file: 0 (the first scenario asserts it on a relay capture)
 });
+
+tshark('a drain picked up mid-stream: the model continues the relay\'s captured sequence numbers', async (t) => {
+  const { tl, C, S } = relayPair();
+  // S's handshake happened before the capture started: its first frames are data
+  S.send('c', ws(700)).ack('s');
+  C.handshake();
+  copyRelay(C, S, ws(3000), 1000);
+  C.close('c'); S.close('c');
+  // S appeared first, so it is stream 0 and C stream 1
+  const r = await splice(t, tl, { from: parseSelector('1:c2s'), to: parseSelector('0:c2s'), close: 'keep' });
+  t.like(r.rec, { spliced: 3000, reason: 'EOF', integrity: 'ok' });
+  t.deepEqual(warnings(r.outPath), []);
+  const seqs = fields(r.outPath, ['tcp.seq', 'tcp.len'], 'tcp.srcport == 50000 && tcp.len > 0').map(([s, l]) => [Number(s) - S.iss.c, Number(l)]);
+  t.deepEqual(seqs[0], [0, 700], 'the captured bytes before the splice');
+  t.deepEqual(seqs[1], [700, 536], 'the spliced bytes continue right after them (no SYN seen: the default MSS, 536)');
+});
