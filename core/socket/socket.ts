@@ -40,8 +40,8 @@ export interface SoSplice {
   wakeups: number;
   /** When the splice ended (capture time), or -1. */
   endedAt: number;
-  /** Runs somove later (the stack's task queue) and tells the time. */
-  readonly env: SpliceEnv;
+  /** Runs somove later (the stack's task queue) and tells the time; set by each sosplice. */
+  env: SpliceEnv;
 }
 
 /** What splicing needs from its surroundings: a task queue (softnet) and the capture clock. */

@@ -46,6 +46,7 @@ export function sosplice(so: Socket, a: SpliceArgs, env: SpliceEnv): SoError | 0
   so.sp ??= newSp(env);
   sosp.sp ??= newSp(env);
   if (so.sp.drain || sosp.sp.back) return 'EBUSY';
+  so.sp.env = env; // a later splice of the same socket reports to its own caller
   so.sp.len = 0;
   so.sp.max = max;
   so.sp.idle = idle;
