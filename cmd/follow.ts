@@ -2,10 +2,9 @@ import { Flags } from '@oclif/core';
 import { once } from 'node:events';
 import { CaptureSession } from '../core/capture/session.js';
 import { SockcapError } from '../core/errors.js';
-import { followChunk, followFooter, followHeader, type FollowFormat } from '../core/follow.js';
-import type { Connection, Dir } from '../core/net/in-pcb.js';
+import { Follower, followFooter, followHeader, type FollowFormat } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
-import { parseSelector, selectedDir, selects } from '../core/selector.js';
+import { parseSelector } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
@@ -33,33 +32,17 @@ export default class Follow extends SockcapCommand {
     const sel = parseSelector(flags.stream);
     const format = flags.format as FollowFormat;
     let pending: string[] = [];
-    let followed: Connection | null = null;
-    const offsets = { c2s: 0, s2c: 0 };
-    const want = (c: Connection, dir: Dir) => {
-      const d = selectedDir(sel, c) ?? (flags.direction === 'both' ? null : flags.direction);
-      return d === null || d === dir;
-    };
-    const sink = (c: Connection, dir: Dir, chunk: Uint8Array[]) => {
-      if (followed ? c !== followed : !selects(sel, c)) return;
-      if (!followed) {
-        followed = c;
-        pending.push(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, format));
-      }
-      if (!want(c, dir)) return;
-      pending.push(followChunk(format, dir, chunk, offsets[dir]));
-      for (const v of chunk) offsets[dir] += v.length;
-    };
+    const follower = new Follower(sel, format, flags.direction === 'both' ? null : flags.direction, (text) => pending.push(text));
     const flush = async () => {
       if (!pending.length) return;
       const text = pending.join('');
       pending = [];
       if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     };
-    const stack = new Stack(new CaptureSession(), { policy: flags.overlap, app: new DrainApp(false, 1 << 20, sink) });
+    const stack = new Stack(new CaptureSession(), { policy: flags.overlap, app: new DrainApp(false, 1 << 20, follower.sink) });
     const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush });
-    const f = followed as Connection | null;
-    let found = !!f;
-    if (!f) {
+    let found = !!follower.followed;
+    if (!found) {
       const s = stack.finished.find((c) => sel.stream !== null ? c.stream === sel.stream : sel.ends!.includes(c.client) && sel.ends!.includes(c.server));
       found = !!s;
       if (s) pending.push(followHeader(s, format));

@@ -1,5 +1,5 @@
 import { SockcapError } from '../core/errors.js';
-import { formatFuseSummary, fuseSummary } from '../core/fuse-report.js';
+import { formatFuseSummary, fuseClaimError, fuseSummary } from '../core/fuse-report.js';
 import { SockcapCommand } from './base.js';
 import { modelFlags, runModel } from './model-run.js';
 import { fileArgs, inputFiles } from './inputs.js';
@@ -27,9 +27,10 @@ export default class Fuse extends SockcapCommand {
     const { stack, res, report } = await runModel(files, [fuse], flags);
     const summary = fuseSummary(fuse, stack.stats.frames, stack.outFrames);
     if (!this.jsonEnabled()) report.write(formatFuseSummary(summary) + '\n');
+    const claim = fuseClaimError(summary);
     if (res.error) this.failAfter(res.error);
     else if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
-    else if (!summary.onlySynFin) this.failAfter(new SockcapError('ERR_CLAIM', `a fused connection sent more than SYN/FIN segments: ${summary.violation}`));
+    else if (claim) this.failAfter(claim);
     return summary;
   }
 }

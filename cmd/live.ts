@@ -4,21 +4,17 @@ import { CaptureOutput } from '../core/capture/output.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { linktypeName } from '../core/capture/linktypes.js';
 import { SockcapError } from '../core/errors.js';
-import { followChunk, type FollowFormat, followHeader } from '../core/follow.js';
-import { formatFuseSummary, fuseSummary } from '../core/fuse-report.js';
-import type { Connection, Dir } from '../core/net/in-pcb.js';
+import { Follower, type FollowFormat } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
 import { CONN_HEADER, formatConnRow, formatReplaySummary, replaySummary } from '../core/report.js';
-import { parseSelector, selectedDir, selects } from '../core/selector.js';
+import { parseSelector } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
-import { SpliceModel } from '../core/splice-model.js';
-import { formatSplices, parseDuration } from '../core/splice-report.js';
+import { parseDuration } from '../core/splice-report.js';
 import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
-import { fuseFlags, makeFuse } from './fuse-flags.js';
 import { openLive, startLiveTable } from './live-run.js';
-import { spliceOptionFlags, spliceSpecs } from './splice-flags.js';
+import { modelOptionFlags, Models } from './models.js';
 
 export default class Live extends SockcapCommand {
   static override summary = 'Capture on an interface (libpcap) and run the traffic through the stack as it arrives.';
@@ -45,10 +41,7 @@ export default class Live extends SockcapCommand {
     format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'format of --follow output' })(),
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no live table on stderr' }),
-    fuse: Flags.boolean({ summary: 'fuse local connections (see `sockcap fuse`)' }),
-    ...fuseFlags,
-    splice: Flags.string({ summary: 'splice FROM=TO (see `sockcap splice`), repeatable', multiple: true }),
-    ...spliceOptionFlags,
+    ...modelOptionFlags,
   };
 
   async run(): Promise<unknown> {
@@ -64,17 +57,15 @@ export default class Live extends SockcapCommand {
     const duration = flags.duration === undefined ? undefined : parseDuration(flags.duration);
     if (duration === null) throw new SockcapError('ERR_USAGE', `--duration '${flags.duration}' is not a duration (10s, 2m)`);
     if (flags['no-promisc']) process.stderr.write('sockcap: -p: the cap binding always opens the interface in promiscuous mode\n');
-    const fuse = flags.fuse ? makeFuse(flags) : null;
-    const specs = spliceSpecs(flags);
-    const splicer = specs.length ? new SpliceModel(specs) : null;
+    const models = new Models(flags);
     const report = flags.follow ? process.stderr : process.stdout;
-    const follow = flags.follow ? followSink(parseSelector(flags.follow), flags.format as FollowFormat) : undefined;
+    const follow = flags.follow ? new Follower(parseSelector(flags.follow), flags.format as FollowFormat, null, (text) => process.stdout.write(text)) : undefined;
     const conns: ConnSummary[] = [];
     const session = new CaptureSession();
     const stack = new Stack(session, {
-      app: new DrainApp(flags.hash, 1 << 20, follow),
-      hooks: [...(fuse ? [fuse] : []), ...(splicer ? [splicer] : [])],
-      output: !!flags.write && !!(fuse || splicer),
+      app: new DrainApp(flags.hash, 1 << 20, follow?.sink),
+      hooks: models.hooks,
+      output: models.output(flags.write),
       onConnection: (c) => conns.push(c),
     });
     const cap: LiveCapture = openLive({ binding: process.env.SOCKCAP_CAP_MODULE, iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
@@ -87,7 +78,7 @@ export default class Live extends SockcapCommand {
     const table = startLiveTable(stack, cap, flags.quiet || !process.stderr.isTTY);
     let res;
     try {
-      res = await runPipeline(cap.batches(), stack, { count: flags.count, output, onBatch: follow?.flush });
+      res = await runPipeline(cap.batches(), stack, { count: flags.count, output, onBatch: follow ? stdoutDrained : undefined });
     } finally {
       cap.stop();
       table.stop();
@@ -96,40 +87,26 @@ export default class Live extends SockcapCommand {
       process.off('SIGTERM', stop);
     }
     if (output) await output.close();
-    await follow?.flush();
+    if (follow) await stdoutDrained();
     const { connections: _, ...rs } = replaySummary(stack, res.error);
     conns.sort((a, b) => a.stream - b.stream);
     const live = { ...cap.stats, libpcapDrops: 'not exposed by the cap binding' };
-    const fs = fuse ? fuseSummary(fuse, stack.stats.frames, stack.outFrames) : undefined;
-    const splices = splicer?.records();
+    const mr = models.report(stack);
     if (!this.jsonEnabled()) {
       const parts = [conns.length ? `${CONN_HEADER}\n${conns.map(formatConnRow).join('\n')}\n` : '', formatReplaySummary({ ...rs, connections: [] })];
       parts.push(`live: ${cap.stats.received.toLocaleString('en-US')} packets received, ${cap.stats.dropped.toLocaleString('en-US')} dropped by sockcap's queue (at most ${cap.stats.maxQueued.toLocaleString('en-US')} waiting); libpcap's own drop counters are not exposed by the binding`);
-      if (fs) parts.push(formatFuseSummary(fs));
-      if (splices) parts.push(formatSplices(splices));
+      parts.push(...mr.text);
       report.write(parts.join('\n') + '\n');
     }
     if (res.error) this.failAfter(res.error);
-    return { ...rs, connections: conns, live, ...(fs ? { fuse: fs } : {}), ...(splices ? { splices, copiedBytes: splices.reduce((a, s) => a + s.copiedBytes, 0) } : {}) };
+    else if (mr.claim) this.failAfter(mr.claim);
+    return { ...rs, connections: conns, live, ...mr.json };
   }
 }
 
-/** Print one stream's bytes as they are read, tshark follow style (the first matching connection). */
-function followSink(sel: ReturnType<typeof parseSelector>, format: FollowFormat) {
-  let followed: Connection | null = null;
-  const offsets = { c2s: 0, s2c: 0 };
-  const sink = (c: Connection, dir: Dir, chunk: Uint8Array[]) => {
-    if (followed ? c !== followed : !selects(sel, c)) return;
-    if (!followed) {
-      followed = c;
-      process.stdout.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, format));
-    }
-    const d = selectedDir(sel, c);
-    if (d !== null && d !== dir) return;
-    process.stdout.write(followChunk(format, dir, chunk, offsets[dir]));
-    for (const v of chunk) offsets[dir] += v.length;
-  };
-  return Object.assign(sink, { flush: () => new Promise<void>((r) => (process.stdout.writableNeedDrain ? process.stdout.once('drain', () => r()) : r())) });
+/** Resolves once stdout has room again (what --follow wrote is being read). */
+function stdoutDrained(): Promise<void> {
+  return new Promise((r) => (process.stdout.writableNeedDrain ? process.stdout.once('drain', () => r()) : r()));
 }
 
 /**

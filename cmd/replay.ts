@@ -11,11 +11,7 @@ import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
 import { captureInputs, fileArgs, inputFiles, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
-import { fuseFlags, makeFuse } from './fuse-flags.js';
-import { spliceOptionFlags, spliceSpecs } from './splice-flags.js';
-import { SpliceModel } from '../core/splice-model.js';
-import { formatSplices } from '../core/splice-report.js';
-import { formatFuseSummary, fuseSummary } from '../core/fuse-report.js';
+import { modelOptionFlags, Models } from './models.js';
 
 export default class Replay extends SockcapCommand {
   static override summary = 'Run captures through the stack and report what it saw.';
@@ -38,10 +34,7 @@ export default class Replay extends SockcapCommand {
     tcp: Flags.boolean({ allowNo: true, default: true, summary: 'TCP input (--no-tcp: decode up to the TCP header only; no connections)' }),
     debug: Flags.boolean({ summary: 'check socket-buffer and reassembly invariants after every batch (slow)' }),
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
-    fuse: Flags.boolean({ summary: 'fuse local connections (see `sockcap fuse`): -w then shows only their SYN/FIN exchanges' }),
-    ...fuseFlags,
-    splice: Flags.string({ summary: 'splice FROM=TO (see `sockcap splice`), repeatable', multiple: true }),
-    ...spliceOptionFlags,
+    ...modelOptionFlags,
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: keep the first copy (BSD) or the last' })(),
   };
 
@@ -66,12 +59,10 @@ export default class Replay extends SockcapCommand {
       if (!report.write(text)) await once(report, 'drain');
     };
     const session = new CaptureSession();
-    const fuse = flags.fuse ? makeFuse(flags) : null;
-    const specs = spliceSpecs(flags);
-    const splicer = specs.length ? new SpliceModel(specs) : null;
+    const models = new Models(flags);
     const stack = new Stack(session, {
-      hooks: [...(fuse ? [fuse] : []), ...(splicer ? [splicer] : [])],
-      output: !!flags.write && !!(fuse || splicer),
+      hooks: models.hooks,
+      output: models.output(flags.write),
       verifyChecksums: flags['verify-checksums'],
       checksums: flags.checksums,
       policy: flags.overlap,
@@ -91,20 +82,18 @@ export default class Replay extends SockcapCommand {
     order.end();
     if (output) await output.close();
     const { connections: _, ...rs } = replaySummary(stack, res.error);
-    const fs = fuse ? fuseSummary(fuse, stack.stats.frames, stack.outFrames) : undefined;
-    const splices = splicer?.records();
-    const summary = { ...rs, ...(fs ? { fuse: fs } : {}), ...(splices ? { splices, copiedBytes: splices.reduce((a, s) => a + s.copiedBytes, 0) } : {}) };
+    const mr = models.report(stack);
+    const summary = { ...rs, ...mr.json };
     if (json) {
       const rest = JSON.stringify(summary, null, 2);
       pending.push(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
     } else {
       pending.push(`${first ? '' : '\n'}${formatReplaySummary({ ...rs, connections: [] })}\n`);
-      if (fs) pending.push(`\n${formatFuseSummary(fs)}\n`);
-      if (splices) pending.push(`\n${formatSplices(splices)}\n`);
+      for (const t of mr.text) pending.push(`\n${t}\n`);
     }
     await flush();
     if (res.error) return this.failAfter(res.error);
-    if (fs && !fs.onlySynFin) return this.failAfter(new SockcapError('ERR_CLAIM', `a fused connection sent more than SYN/FIN segments: ${fs.violation}`));
+    if (mr.claim) return this.failAfter(mr.claim);
     if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
   }
 }

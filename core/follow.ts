@@ -1,4 +1,5 @@
-import type { Dir } from './net/in-pcb.js';
+import type { Connection, Dir } from './net/in-pcb.js';
+import { type Selector, selectedDir, selects } from './selector.js';
 
 /** Output formats of `follow`, as `tshark -z follow,tcp,<mode>` names them. */
 export type FollowFormat = 'raw' | 'hex' | 'ascii';
@@ -35,4 +36,33 @@ export function followChunk(format: FollowFormat, dir: Dir, views: readonly Uint
     lines.push(`${ind}${(offset + i).toString(16).padStart(8, '0')}  ${left.padEnd(23)}  ${right.padEnd(23)}  ${asc}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Follow one stream as its sockets are read: the first connection the selector names gets the
+ * header, then each chunk of the wanted directions (the selector's, else `direction`, else both)
+ * is rendered and handed to `write`. `sink` is a DrainApp sink.
+ */
+export class Follower {
+  followed: Connection | null = null;
+  private readonly offsets = { c2s: 0, s2c: 0 };
+
+  constructor(
+    private readonly sel: Selector,
+    private readonly format: FollowFormat,
+    private readonly direction: Dir | null,
+    private readonly write: (text: string) => void,
+  ) {}
+
+  readonly sink = (c: Connection, dir: Dir, chunk: Uint8Array[]): void => {
+    if (this.followed ? c !== this.followed : !selects(this.sel, c)) return;
+    if (!this.followed) {
+      this.followed = c;
+      this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format));
+    }
+    const want = selectedDir(this.sel, c) ?? this.direction;
+    if (want !== null && want !== dir) return;
+    this.write(followChunk(this.format, dir, chunk, this.offsets[dir]));
+    for (const v of chunk) this.offsets[dir] += v.length;
+  };
 }

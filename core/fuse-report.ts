@@ -1,3 +1,4 @@
+import { SockcapError } from './errors.js';
 import type { FuseRecord, TcpFuse } from './tcp/tcp-fuse.js';
 
 /** The `fuse` result: stable JSON shape. */
@@ -28,6 +29,11 @@ export function fuseSummary(f: TcpFuse, framesIn: number, framesOut: number): Fu
     framesIn,
     framesOut,
   };
+}
+
+/** The error a run ends with when the report's SYN/FIN claim did not hold (exit 8), or null. */
+export function fuseClaimError(s: FuseSummary): SockcapError | null {
+  return s.onlySynFin ? null : new SockcapError('ERR_CLAIM', `a fused connection sent more than SYN/FIN segments: ${s.violation}`);
 }
 
 const num = (n: number) => n.toLocaleString('en-US');

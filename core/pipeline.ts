@@ -50,7 +50,7 @@ export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterabl
         await opts.output.maybeFlush();
       }
       await opts.onBatch?.();
-      stack.out && (stack.out.length = 0);
+      if (stack.out) stack.out.length = 0;
       if (res.stoppedAtCount) break;
     }
   } catch (e) {
@@ -60,7 +60,7 @@ export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterabl
   stack.finish();
   if (opts.output) writeOut(stack, [], opts.output);
   await opts.onBatch?.();
-  stack.out && (stack.out.length = 0);
+  if (stack.out) stack.out.length = 0;
   return res;
 }
 

@@ -118,7 +118,8 @@ export class SpliceModel implements StackHook {
   }
 
   segment(conn: Connection, c2s: boolean, seg: Segment, f: SegmentFrame, out: Output): void {
-    for (const d of this.drains.get(conn) ?? []) d.segment(c2s, seg, f, out);
+    const drains = this.drains.get(conn);
+    if (drains) for (const d of drains) d.segment(c2s, seg, f, out);
     for (const r of this.runs) {
       if (r.state !== 'waiting' || r.spec.at || !r.src || !r.drain) continue;
       if (r.src !== conn && r.drain.conn !== conn) continue;

@@ -1,13 +1,13 @@
 import { createRequire } from 'node:module';
 import { SockcapError } from '../errors.js';
 import { Mbuf } from '../mbuf/mbuf.js';
-import { type Batch, type CaptureSession, MAX_BATCH } from './session.js';
+import { type Batch, type CaptureSession, type FileInfo, MAX_BATCH } from './session.js';
 
 /** What sockcap uses of the `cap` binding (libpcap). */
 interface CapInstance {
   open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
   close(): void;
-  on(ev: 'packet', fn: (nbytes: number, truncated: boolean) => void): void;
+  on(ev: 'packet', fn: (nbytes: number) => void): void;
 }
 interface CapModule {
   Cap: { new (): CapInstance; deviceList(): LiveDevice[] };
@@ -50,8 +50,6 @@ export interface LiveStats {
   received: number;
   /** Packets dropped because sockcap's queue was full (the pipeline fell behind). */
   dropped: number;
-  /** Packets longer than the binding's 65,535-byte buffer (cut; counted, bytes recorded as unknown). */
-  truncated: number;
   /** Most frames that waited in the queue at once. */
   maxQueued: number;
 }
@@ -84,7 +82,7 @@ export function liveDevices(binding?: string): LiveDevice[] {
  * is dropped and counted.
  */
 export class LiveCapture {
-  readonly stats: LiveStats = { received: 0, dropped: 0, truncated: 0, maxQueued: 0 };
+  readonly stats: LiveStats = { received: 0, dropped: 0, maxQueued: 0 };
   readonly linktype: number;
   readonly snaplen: number;
   private readonly cap: CapInstance;
@@ -96,6 +94,7 @@ export class LiveCapture {
   private wake: (() => void) | null = null;
   private stopped = false;
   private readonly ifidx: number;
+  private readonly file: FileInfo;
 
   private constructor(private readonly o: LiveOptions, private readonly session: CaptureSession) {
     const { Cap } = loadCap(o.binding);
@@ -116,8 +115,10 @@ export class LiveCapture {
     const unknown = /^Unknown linktype (\d+)$/.exec(lt);
     this.linktype = LINK[lt] ?? (unknown ? Number(unknown[1]) : -1);
     this.ifidx = session.addIface({ linktype: this.linktype, snaplen: this.snaplen, tsresol: 9, tsoffset: 0, bigEndian: false, name: o.iface, file: `live:${o.iface}` }).ifidx;
-    session.files.push({ name: `live:${o.iface}`, format: 'pcap', gzip: false, nanos: true, bigEndian: false, sections: 1, frames: 0, customBlocks: 0 });
-    this.cap.on('packet', (n, truncated) => this.packet(n, truncated));
+    this.file = { name: `live:${o.iface}`, format: 'pcap', gzip: false, nanos: true, bigEndian: false, sections: 1, frames: 0, customBlocks: 0 };
+    session.files.push(this.file);
+    // the binding's buffer is its snapshot length (65,535): it never has to cut a packet itself
+    this.cap.on('packet', (n) => this.packet(n));
   }
 
   /** Open an interface; SockcapError with a code when the binding, the device or the rights are missing. */
@@ -126,10 +127,9 @@ export class LiveCapture {
   }
 
   /** One packet event: copy it out of the shared buffer, stamp it, queue it (or count the drop). */
-  private packet(n: number, truncated: boolean): void {
+  private packet(n: number): void {
     const st = this.stats;
     st.received++;
-    if (truncated) st.truncated++;
     if (this.stopped) return;
     const len = Math.min(n, this.snaplen);
     if (this.queue.length >= (this.o.queueFrames ?? 262144) || this.queuedBytes + len > (this.o.queueBytes ?? 256 << 20)) {
@@ -152,7 +152,7 @@ export class LiveCapture {
     this.queuedBytes += len;
     if (this.queue.length > st.maxQueued) st.maxQueued = this.queue.length;
     this.session.bytesInFlight += len;
-    this.session.files.at(-1)!.frames++;
+    this.file.frames++;
     // wake the pipeline once the binding has handed over every packet ready now (the check
     // phase, after this poll callback): one batch per burst, not one promise per packet
     if (this.wake && !this.wakeQueued) {

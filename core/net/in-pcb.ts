@@ -127,7 +127,7 @@ export class Tombstone {
 export type Pcb = Connection | Tombstone;
 
 /** The address as 32-bit words, in an array of exactly that size (push would reserve 17 slots). */
-function wordsAt(b: Uint8Array, o: number, len: number): number[] {
+export function wordsAt(b: Uint8Array, o: number, len: number): number[] {
   return len === 4 ? [be32(b, o)] : [be32(b, o), be32(b, o + 4), be32(b, o + 8), be32(b, o + 12)];
 }
 

@@ -8,7 +8,7 @@ import { type ProtoSw, Socket, type SoError, sowwakeup } from '../socket/socket.
 import { be16 } from '../wire/bytes.js';
 import { TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG } from '../wire/tcp.js';
 import { seqAdd, seqDiff } from './seq.js';
-import type { Segment } from './tcp-input.js';
+import { rcvNxt, type Segment } from './tcp-input.js';
 import { capturedOptions, stripSack, tcpHeader, timestampOption } from './tcp-output.js';
 import type { Tcpcb } from './tcpcb.js';
 
@@ -16,6 +16,50 @@ import type { Tcpcb } from './tcpcb.js';
 export type SpliceClose = 'fin' | 'keep';
 
 type Phase = 'captured' | 'emulated' | 'closed' | 'kept';
+
+/**
+ * One end's last captured segments, kept by reference: the path the model sends on (link and IP
+ * headers) and the timestamp option it repeats. Both are built only when the model sends, not for
+ * every captured segment.
+ */
+class Path {
+  private m: Mbuf | null = null;
+  private ipOff = 0;
+  private thOff = 0;
+  private ipv: 4 | 6 = 4;
+  private tpl: HeaderTemplate | null = null;
+  /** The segment the options come from (a SYN's only until a later segment), and its parsed TS. */
+  private optM: Mbuf | null = null;
+  private optO = 0;
+  private optHlen = 0;
+  private tsOpt: Uint8Array | null | undefined = undefined;
+  /** Window field of the last non-SYN segment (-1: only a SYN seen). */
+  win = -1;
+
+  saw(f: SegmentFrame, seg: Segment): void {
+    if (f.m.next || !f.m.hdr) return; // reassembled fragments: no frame to take headers from
+    this.m = f.m;
+    this.ipOff = f.ipOff;
+    this.thOff = f.thOff;
+    this.ipv = f.ipv;
+    this.tpl = null;
+    if (seg.flags & TH_SYN && this.win >= 0) return;
+    this.optM = f.m;
+    this.optO = f.m.off + f.thOff;
+    this.optHlen = f.hlen;
+    this.tsOpt = undefined;
+    this.win = seg.flags & TH_SYN ? -1 : seg.win;
+  }
+
+  template(): HeaderTemplate | null {
+    return (this.tpl ??= this.m ? HeaderTemplate.of(this.m, this.ipOff, this.thOff, this.ipv) : null);
+  }
+
+  ts(): Uint8Array | null {
+    if (this.tsOpt === undefined) this.tsOpt = this.optM ? timestampOption(this.optM.buf, this.optO, this.optHlen) : null;
+    return this.tsOpt;
+  }
+}
 
 /**
  * The sending end of a captured connection re-synthesised as a splice drain: a relay's socket
@@ -50,10 +94,10 @@ export class SpliceDrain implements ProtoSw {
   private sndUp = 0;
   private finSent = false;
   private relayAcked = false;
-  private readonly tpl: [HeaderTemplate | null, HeaderTemplate | null] = [null, null];
-  private readonly ts: [Uint8Array | null, Uint8Array | null] = [null, null];
-  /** Window field of each end's last non-SYN segment (-1: only its SYN seen). */
-  private readonly win: [number, number] = [-1, -1];
+  /** The relay's (0) and the peer's (1) last captured segments. */
+  private readonly path: [Path, Path] = [new Path(), new Path()];
+  /** Source and destination ports of segments from the relay (0) and from the peer (1). */
+  private readonly ports: [[number, number], [number, number]];
   private out: Output | null = null;
 
   constructor(
@@ -64,6 +108,9 @@ export class SpliceDrain implements ProtoSw {
   ) {
     this.so.proto = this;
     this.so.snd.lowat = 2048;
+    const fromClient: [number, number] = [conn.cPort, conn.sPort];
+    const fromServer: [number, number] = [conn.sPort, conn.cPort];
+    this.ports = relayIsClient ? [fromClient, fromServer] : [fromServer, fromClient];
   }
 
   private get relay(): Tcpcb {
@@ -132,7 +179,7 @@ export class SpliceDrain implements ProtoSw {
 
   /** BSD tcp_output() for the relay: segments of at most the peer's MSS, within its window. */
   private output(push: boolean): void {
-    const mss = Math.max(1, (this.peer.mss || 536) - (this.ts[0] ? 12 : 0));
+    const mss = Math.max(1, (this.peer.mss || 536) - (this.path[0].ts() ? 12 : 0));
     for (;;) {
       const unsent = this.una + this.so.snd.cc - this.nxt;
       if (unsent <= 0) break;
@@ -175,8 +222,7 @@ export class SpliceDrain implements ProtoSw {
 
   /** What the relay acknowledges: the peer's captured stream as far as the relay received it. */
   private relayAck(): number {
-    const r = this.relay;
-    return seqAdd(r.irs, 1 + (r.rcvOff % 4294967296) + (r.finRcvd ? 1 : 0));
+    return seqAdd(rcvNxt(this.relay), this.relay.finRcvd ? 1 : 0);
   }
 
   /** The splice ended: `fin` shuts the drain down (FIN, acknowledged by the peer); `keep` leaves it open. */
@@ -199,13 +245,7 @@ export class SpliceDrain implements ProtoSw {
     const fromRelay = c2s === this.relayIsClient;
     const i = fromRelay ? 0 : 1;
     if (fromRelay && this.base0 === null && !(seg.flags & TH_RST)) this.base0 = seg.flags & TH_SYN ? seqAdd(seg.seq, 1) : seg.seq;
-    const tpl = HeaderTemplate.of(f.m, f.ipOff, f.thOff, f.ipv);
-    if (tpl) this.tpl[i] = tpl;
-    // window and timestamps as this end last sent them (a SYN's only until a later segment)
-    if (!(seg.flags & TH_SYN) || this.win[i] < 0) {
-      this.ts[i] = timestampOption(f);
-      this.win[i] = seg.flags & TH_SYN ? -1 : seg.win;
-    }
+    this.path[i].saw(f, seg);
     if (fromRelay) this.tap(seg, f);
     const estab = this.relay.state === 'ESTABLISHED' || this.relay.state === 'CLOSE_WAIT';
     const handshakeAck = fromRelay && this.relayIsClient && !this.relayAcked && estab && seg.wlen === 0 && !(seg.flags & (TH_SYN | TH_FIN | TH_RST));
@@ -224,7 +264,7 @@ export class SpliceDrain implements ProtoSw {
     out.consume();
     if (seg.wlen === 0 && !(seg.flags & (TH_FIN | TH_RST))) return;
     const ack = seqAdd(this.base, this.nxt + (this.finSent ? 1 : 0));
-    this.rewrite(f, seg, ack, out);
+    this.rewrite(f, seg, ack, this.path[1].template(), out);
     if (seg.flags & TH_RST) {
       this.so.cantSendMore = true;
       this.so.error = 'ECONNRESET';
@@ -264,9 +304,9 @@ export class SpliceDrain implements ProtoSw {
     }
   }
 
-  private rewrite(f: SegmentFrame, seg: Segment, ack: number, out: Output): void {
-    const tpl = HeaderTemplate.of(f.m, f.ipOff, f.thOff, f.ipv);
-    if (!tpl) return;
+  /** Write the peer's segment `f` again with `ack`; `tpl` is its own path (null: reassembled, not written). */
+  private rewrite(f: SegmentFrame, seg: Segment, ack: number, tpl: HeaderTemplate | null, out: Output): void {
+    if (!tpl || f.m.next || !f.m.hdr) return;
     const b = f.m.buf;
     const o = f.m.off + f.thOff;
     const opts = stripSack(capturedOptions(b, o, f.hlen));
@@ -277,12 +317,13 @@ export class SpliceDrain implements ProtoSw {
 
   /** Send a segment from the relay (0) or the peer (1) on the path of their last captured frame. */
   private emit(side: 0 | 1, seq: number, ack: number, flags: number, payload: Mbuf | null, plen: number, urp = 0): void {
-    const tpl = this.tpl[side];
+    const path = this.path[side];
+    const tpl = path.template();
     const out = this.out;
     if (!tpl || !out) return;
-    const ports = this.relayIsClient === (side === 0) ? [this.conn.cPort, this.conn.sPort] : [this.conn.sPort, this.conn.cPort];
-    const win = this.win[side]! >= 0 ? this.win[side]! : synWindow(side === 0 ? this.relay : this.peer, side === 0 ? this.peer : this.relay);
-    const th = tcpHeader({ sport: ports[0]!, dport: ports[1]!, seq, ack, flags, win, urp, opts: this.ts[side] });
+    const [sport, dport] = this.ports[side];
+    const win = path.win >= 0 ? path.win : synWindow(side === 0 ? this.relay : this.peer, side === 0 ? this.peer : this.relay);
+    const th = tcpHeader({ sport, dport, seq, ack, flags, win, urp, opts: path.ts() });
     out.emit(tpl.frame(th, payload, plen, out.hdr, 'next'));
   }
 }

@@ -1,8 +1,8 @@
 import type { Output, SegmentFrame, StackHook } from '../hook.js';
 import { Mbuf } from '../mbuf/mbuf.js';
-import type { Connection } from '../net/in-pcb.js';
+import { type Connection, wordsAt } from '../net/in-pcb.js';
 import { HeaderTemplate } from '../net/ip-output.js';
-import { be16, be32 } from '../wire/bytes.js';
+import { be16 } from '../wire/bytes.js';
 import { TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG } from '../wire/tcp.js';
 import { seqAdd, seqDiff, seqGeq } from './seq.js';
 import type { Segment } from './tcp-input.js';
@@ -83,7 +83,7 @@ export class TcpFuse implements StackHook {
   violation: string | null = null;
 
   constructor(private readonly opts: FuseOptions = {}) {
-    this.local = (opts.local ?? []).map(words);
+    this.local = (opts.local ?? []).map((a) => wordsAt(a, 0, a.length));
     this.freeze = (opts.seq ?? 'freeze') === 'freeze';
   }
 
@@ -244,12 +244,6 @@ export class TcpFuse implements StackHook {
       delivered: { c2s: fused ? st.delivered[0]! : 0, s2c: fused ? st.delivered[1]! : 0 },
     });
   }
-}
-
-function words(a: Uint8Array): number[] {
-  const w: number[] = [];
-  for (let i = 0; i < a.length; i += 4) w.push(be32(a, i));
-  return w;
 }
 
 function sameWords(a: readonly number[], b: readonly number[]): boolean {

@@ -32,8 +32,8 @@ export interface TcpCtx extends ReassCtx {
   note(what: string): void;
 }
 
-/** Sequence number of stream offset 0 for this receiver: rcvNxt = rcvBase + rcvOff. */
-function rcvNxt(tp: Tcpcb): number {
+/** The next sequence number this receiver expects: its stream offset rcvOff in sequence space. */
+export function rcvNxt(tp: Tcpcb): number {
   return seqAdd(tp.irs + 1, tp.rcvOff % 4294967296);
 }
 

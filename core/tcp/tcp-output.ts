@@ -1,6 +1,5 @@
 import { be32, put16, put32 } from '../wire/bytes.js';
-import type { SegmentFrame } from '../hook.js';
-import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK } from '../wire/tcp.js';
+import { TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_TIMESTAMP, walkTcpOptions } from '../wire/tcp.js';
 
 /** The fields of a TCP header the stack sends (the checksum is ip_output's job). */
 export interface TcpHeaderFields {
@@ -49,57 +48,27 @@ export function capturedOptions(b: Uint8Array, o: number, hlen: number): Uint8Ar
  */
 export function shiftSack(opts: Uint8Array, delta: number): void {
   if (delta === 0) return;
-  for (let i = 0; i < opts.length; ) {
-    const kind = opts[i]!;
-    if (kind === TCPOPT_EOL) return;
-    if (kind === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    const len = opts[i + 1] ?? 0;
-    if (len < 2 || i + len > opts.length) return;
-    if (kind === TCPOPT_SACK) for (let e = i + 2; e + 4 <= i + len; e += 4) put32(opts, e, (be32(opts, e) - delta) >>> 0);
-    i += len;
-  }
+  walkTcpOptions(opts, 0, opts.length, (kind, at, len) => {
+    if (kind === TCPOPT_SACK) for (let e = at + 2; e + 4 <= at + len; e += 4) put32(opts, e, (be32(opts, e) - delta) >>> 0);
+  });
 }
 
-/** The timestamp option of a captured segment (NOP, NOP, TS), to be sent again as it was. */
-export function timestampOption(f: SegmentFrame): Uint8Array | null {
-  const b = f.m.buf;
-  const o = f.m.off + f.thOff;
-  for (let i = o + 20; i < o + f.hlen; ) {
-    const k = b[i]!;
-    if (k === 0) break;
-    if (k === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    const len = b[i + 1]!;
-    if (len < 2) break;
-    if (k === 8 && len === 10) {
-      const out = new Uint8Array(12);
-      out[0] = out[1] = TCPOPT_NOP;
-      out.set(b.subarray(i, i + 10), 2);
-      return out;
-    }
-    i += len;
-  }
-  return null;
+/** The timestamp option of the segment whose TCP header is at `o` (NOP, NOP, TS), to be sent again as it was. */
+export function timestampOption(b: Uint8Array, o: number, hlen: number): Uint8Array | null {
+  let ts: Uint8Array | null = null;
+  walkTcpOptions(b, o + 20, hlen - 20, (kind, at, len) => {
+    if (kind !== TCPOPT_TIMESTAMP || len !== 10) return;
+    ts = new Uint8Array(12);
+    ts[0] = ts[1] = TCPOPT_NOP;
+    ts.set(b.subarray(at, at + 10), 2);
+  });
+  return ts;
 }
 
 /** Option bytes with every SACK block turned into NOPs (they describe a stream the model replaced). */
 export function stripSack(opts: Uint8Array): Uint8Array {
-  for (let i = 0; i < opts.length; ) {
-    const k = opts[i]!;
-    if (k === 0) break;
-    if (k === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    const len = opts[i + 1] ?? 0;
-    if (len < 2 || i + len > opts.length) break;
-    if (k === TCPOPT_SACK) opts.fill(TCPOPT_NOP, i, i + len);
-    i += len;
-  }
+  walkTcpOptions(opts, 0, opts.length, (kind, at, len) => {
+    if (kind === TCPOPT_SACK) opts.fill(TCPOPT_NOP, at, at + len);
+  });
   return opts;
 }

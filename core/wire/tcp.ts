@@ -68,6 +68,22 @@ export const tcpFlags = (b: Uint8Array, o: number): number => b[o + 13]!;
 export const tcpWindow = (b: Uint8Array, o: number): number => be16(b, o + 14);
 export const tcpUrp = (b: Uint8Array, o: number): number => be16(b, o + 18);
 
+/**
+ * Visit each option of the area [o, o+n) with its kind, offset and length (NOP: 1), as BSD
+ * tcp_dooptions() walks them: stop at EOL or at a bad length.
+ */
+export function walkTcpOptions(b: Uint8Array, o: number, n: number, visit: (kind: number, at: number, len: number) => void): void {
+  const end = o + n;
+  for (let i = o; i < end; ) {
+    const kind = b[i]!;
+    if (kind === TCPOPT_EOL) return;
+    const len = kind === TCPOPT_NOP ? 1 : (b[i + 1] ?? 0);
+    if (len < 1 || (kind !== TCPOPT_NOP && len < 2) || i + len > end) return;
+    visit(kind, i, len);
+    i += len;
+  }
+}
+
 /** Parse the options area [o, o+n). BSD tcp_dooptions(): stop at EOL or at a bad length. */
 export function parseTcpOptions(b: Uint8Array, o: number, n: number): TcpOptions {
   const opts: TcpOptions = { order: [] };

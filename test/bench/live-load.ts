@@ -24,39 +24,27 @@ const socks = await Promise.all(Array.from({ length: n }, () => new Promise<net.
 const t0 = process.hrtime.bigint();
 const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e9;
 
-if (mode === 'small') {
-  // every millisecond, catch up with the schedule: rate × elapsed writes in total
-  await new Promise<void>((done) => {
+/** Write `buf` round-robin over the connections, `perSec` writes a second, until `secs` have passed. */
+function paced(buf: Buffer, perSec: number): Promise<void> {
+  return new Promise<void>((done) => {
     const tick = () => {
       const e = elapsed();
-      const due = Math.min(rate * secs, Math.floor(rate * e));
+      const due = Math.floor(perSec * Math.min(e, secs));
       while (writes < due) {
-        socks[writes % n]!.write(msg);
+        socks[writes % n]!.write(buf);
         writes++;
-        bytes += msg.length;
+        bytes += buf.length;
       }
       if (e >= secs) return done();
       setImmediate(tick);
     };
     tick();
   });
-} else if (rate > 0) {
-  // paced bulk: `rate` bits/s of 64 KiB writes, round-robin over the connections
-  await new Promise<void>((done) => {
-    const tick = () => {
-      const e = elapsed();
-      const due = Math.floor((rate / 8 / big.length) * Math.min(e, secs));
-      while (writes < due) {
-        socks[writes % n]!.write(big);
-        writes++;
-        bytes += big.length;
-      }
-      if (e >= secs) return done();
-      setImmediate(tick);
-    };
-    tick();
-  });
-} else {
+}
+
+if (mode === 'small') await paced(msg, rate);
+else if (rate > 0) await paced(big, rate / 8 / big.length); // `rate` bits/s of 64 KiB writes
+else {
   await Promise.all(socks.map((s) => new Promise<void>((done) => {
     const pump = () => {
       while (elapsed() < secs) {
