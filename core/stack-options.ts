@@ -24,6 +24,11 @@ export type StackOptions = Readonly<Partial<InputOptions & {
   memoryBudget: number;
   /** Compute TCP checksums to count bad ones (always on with verifyChecksums). Default true. */
   checksums: boolean;
+  /**
+   * Sum TCP checksums with WebAssembly SIMD where the runtime has it (else a DataView loop, which
+   * is also what `false` picks: the two are tested against each other). Default true.
+   */
+  simd: boolean;
   /** The reader of every socket. Default: drain into nothing (DrainApp without hashing). */
   app: SocketApp;
   /**

@@ -5,6 +5,7 @@ import { Stats } from './stats.js';
 import { checkTcp, parseTcpOptions, TH_ACK, TH_SYN, TH_URG, tcpAck, tcpFlags, tcpSeq, tcpUrp, tcpWindow } from './wire/tcp.js';
 import { be16 } from './wire/bytes.js';
 import { fold16, sumDv } from './wire/checksum.js';
+import { MIRROR_WINDOW, SimdSum } from './wire/checksum-simd.js';
 import { IPPROTO_TCP } from './wire/ipv4.js';
 import { m_copym, Mbuf } from './mbuf/mbuf.js';
 import { Connection, PcbTable, Tombstone } from './net/in-pcb.js';
@@ -60,6 +61,8 @@ export class Stack implements Ctx, Output {
   private readonly reass: IpReass = new IpReass(this);
   private dv: DataView | null = null;
   private dvBuf: ArrayBufferLike | null = null;
+  /** WebAssembly SIMD checksums over a mirror of the read chunk (null: DataView sums only). */
+  private readonly simd: SimdSum | null;
   private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, win: 0, m: null, plen: 0, wlen: 0, opts: null, urp: 0 };
   private readonly hooks: readonly StackHook[];
   /**
@@ -94,6 +97,7 @@ export class Stack implements Ctx, Output {
     };
     this.hooks = opts.hooks ?? [];
     this.out = opts.output ? [] : null;
+    this.simd = (this.limits.checksums || this.opts.verifyChecksums) && opts.simd !== false ? SimdSum.create() : null;
     const policy = opts.policy ?? 'first';
     const stats = this.stats;
     this.tcpCtx = {
@@ -112,6 +116,8 @@ export class Stack implements Ctx, Output {
   /** Run a batch of frames through if_input, synchronously. */
   input(batch: Batch): void {
     const st = this.stats;
+    // live slabs are written between batches: a mirror never outlives the batch it was made for
+    this.simd?.drop();
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
       const h = m.hdr!;
@@ -334,11 +340,23 @@ export class Stack implements Ctx, Output {
 
   /** True when the TCP checksum of the segment [o, o+len) is wrong (a DataView is kept per chunk). */
   private badSum(b: Uint8Array, ipO: number, ipv: 4 | 6, o: number, len: number): boolean {
+    const w = this.simd;
+    const base = b.byteOffset;
+    const from = base + ipO;
+    const to = base + o + len;
+    if (w && to - from <= w.capacity) {
+      const ab = b.buffer;
+      // the mirror takes the next window of the chunk at once: one copy per window, not per frame
+      if (!w.has(ab, from, to)) w.load(ab, from, Math.min(ab.byteLength, Math.max(to, from + MIRROR_WINDOW)));
+      let s = (ipv === 4 ? w.sum(from + 12, 8) : w.sum(from + 8, 32)) + w.sum(base + o, len) + IPPROTO_TCP + len;
+      s = (s & 0xffff) + (s >>> 16);
+      s = (s & 0xffff) + (s >>> 16);
+      return s !== 0xffff;
+    }
     if (b.buffer !== this.dvBuf) {
       this.dvBuf = b.buffer;
       this.dv = new DataView(b.buffer);
     }
-    const base = b.byteOffset;
     const acc = ipv === 4 ? sumDv(this.dv!, base + ipO + 12, 8, IPPROTO_TCP + len) : sumDv(this.dv!, base + ipO + 8, 32, IPPROTO_TCP + len);
     return fold16(sumDv(this.dv!, base + o, len, acc)) !== 0xffff;
   }

@@ -5,30 +5,46 @@ import { createGunzip } from 'node:zlib';
 /** Size of the fresh chunks files are read in. Records are views into them. */
 export const CHUNK_SIZE = 4 << 20;
 
+/** Chunks read ahead of the one being processed. */
+export const READ_AHEAD = 3;
+
 /**
  * Read a file in fresh chunks (never reused: Mbufs keep pointing into them). The first chunk is
  * returned separately so the caller can sniff the magic.
  */
-export async function* fileChunks(path: string, chunkSize = CHUNK_SIZE): AsyncGenerator<Buffer> {
+export async function* fileChunks(path: string, chunkSize = CHUNK_SIZE, ahead = READ_AHEAD): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
-  let pos = 0;
   const readAt = (at: number) => {
     const buf = Buffer.allocUnsafeSlow(chunkSize);
     return fh.read(buf, 0, chunkSize, at).then((r) => buf.subarray(0, r.bytesRead));
   };
-  // double buffering: the next chunk is read (in libuv's thread pool) while this one is processed
-  let next: Promise<Buffer> | null = readAt(pos);
+  // read-ahead: the next chunks are read (in libuv's thread pool) while this one is processed;
+  // more than one in flight rides over a read that a busy machine delays
+  const queue: Array<Promise<Buffer>> = [];
+  let pos = 0; // where the next read starts
+  const fill = () => {
+    for (; queue.length < ahead; pos += chunkSize) queue.push(readAt(pos));
+  };
+  const drain = async () => {
+    for (const q of queue.splice(0)) await q.catch(() => undefined);
+  };
   try {
+    let at = 0; // file offset of the chunk at the head of the queue
+    fill();
     for (;;) {
-      const cur: Buffer = await next!;
-      next = null;
+      const cur: Buffer = await queue.shift()!;
       if (cur.length === 0) return;
-      pos += cur.length;
-      next = readAt(pos);
+      if (cur.length < chunkSize) {
+        // short read: the end of the file (or a file still being written); read on right after it
+        await drain();
+        pos = at + cur.length;
+      }
+      at += cur.length;
+      fill();
       yield cur;
     }
   } finally {
-    if (next) await next.catch(() => undefined);
+    await drain();
     await fh.close();
   }
 }

@@ -1,6 +1,9 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileChunks } from '../../core/capture/chunks.js';
 import { promisify } from 'node:util';
 import { fixture, corpus, CORPUS, HAS_CORPUS, HAS_TSHARK } from '../helpers/paths.js';
 import { readAll } from '../helpers/read.js';
@@ -152,5 +155,25 @@ test('pcapng: block length not a multiple of 4, too small, and a packet for an u
     t.is(r.error?.code, 'ERR_BAD_BLOCK');
     t.is(r.error?.offset, shbLen);
     t.regex(r.error!.message, re);
+  }
+});
+
+test('fileChunks reads ahead and still yields the file exactly, in order, at any size around the chunk size', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sockcap-chunks-'));
+  try {
+    for (const size of [0, 1, 999, 1000, 1001, 2999, 3000, 3001, 10_500]) {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) data[i] = (i * 131) & 0xff;
+      const p = join(dir, `f${size}`);
+      writeFileSync(p, data);
+      for (const ahead of [1, 3]) {
+        const parts: Buffer[] = [];
+        for await (const c of fileChunks(p, 1000, ahead)) parts.push(Buffer.from(c));
+        t.true(Buffer.concat(parts).equals(data), `size ${size} ahead ${ahead}`);
+        t.true(parts.every((c, i) => c.length === 1000 || i === parts.length - 1), 'only the last chunk is short');
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
