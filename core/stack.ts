@@ -24,8 +24,10 @@ import type { StackOptions } from './stack-options.js';
 export type { StackOptions } from './stack-options.js';
 
 /**
- * What one connection in the table costs, for the memory budget: measured 1.73 KB of heap for two
- * Tcpcbs, two Sockets and their buffers, the Connection and its reader (rounded up).
+ * What one connection in the table costs, for the memory budget: two Tcpcbs, two Sockets and their
+ * buffers, the Connection and its reader measure 1.2 KB of heap (test/tcp/adversarial.test.ts);
+ * counted at 2 KiB, which leaves room for what a reader attaches (hashes, file buffers) and for
+ * the tombstones of closed connections.
  */
 export const CONN_BYTES = 2048;
 
@@ -46,7 +48,7 @@ export class Stack implements Ctx, Output {
   /** TCP counters over every connection that has left the table (netstat -s). */
   readonly tcpstat = newTcpstat();
   private readonly onConnection: (s: ConnSummary) => void;
-  private readonly tombs: Array<[number, Tombstone]> = [];
+  private readonly tombs: Tombstone[] = [];
   private tombHead = 0;
   /** Captured bytes held in reassembly queues, over every connection. */
   reassBytes = 0;
@@ -201,18 +203,18 @@ export class Stack implements Ctx, Output {
     addTcpstat(this.tcpstat, s);
     this.onConnection(s);
     if (!tomb) return;
-    const t = new Tombstone(c.stream, c, this.now + this.tombTtl);
+    const t = new Tombstone(c.stream, c, this.now + this.tombTtl, h);
     this.pcbs.insert(h, t);
-    this.tombs.push([h, t]);
+    this.tombs.push(t);
     this.expireTombs();
   }
 
   /** Tombstones leave after their time, or when there are too many (oldest first). */
   private expireTombs(): void {
     const q = this.tombs;
-    while (this.tombHead < q.length && (q.length - this.tombHead > MAX_TOMBSTONES || q[this.tombHead]![1].expires < this.now)) {
-      const [h, t] = q[this.tombHead++]!;
-      this.pcbs.remove(h, t);
+    while (this.tombHead < q.length && (q.length - this.tombHead > MAX_TOMBSTONES || q[this.tombHead]!.expires < this.now)) {
+      const t = q[this.tombHead++]!;
+      this.pcbs.remove(t.key, t);
     }
     if (this.tombHead > 4096 && this.tombHead * 2 > q.length) {
       q.splice(0, this.tombHead);

@@ -104,7 +104,13 @@ export class Tombstone {
 
   readonly vlan: number;
 
-  constructor(readonly stream: number, c: Connection, readonly expires: number) {
+  constructor(
+    readonly stream: number,
+    c: Connection,
+    readonly expires: number,
+    /** Its key in the table. */
+    readonly key: number,
+  ) {
     this.cw = c.cw;
     this.sw = c.sw;
     this.alen = c.alen;

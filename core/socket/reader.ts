@@ -14,6 +14,11 @@ export interface SocketApp {
   digest?(conn: Connection, dir: Dir): string | null;
 }
 
+/** soreceive_stream into nothing: the bytes are consumed without being looked at. */
+function drainAll(so: Socket): void {
+  if (so.rcv.cc > 0) sbdrop(so.rcv, so.rcv.cc);
+}
+
 /**
  * The default reader: like a process that reads every socket into /dev/null, it drains each
  * so.rcv with soreceive_stream as data arrives, so memory stays bounded by what is in flight;
@@ -34,6 +39,12 @@ export class DrainApp implements SocketApp {
   ) {}
 
   attach(conn: Connection): void {
+    if (!this.hash && !this.sink) {
+      // nothing per connection: one function reads every socket into nothing
+      conn.server.so.upcall = drainAll;
+      conn.client.so.upcall = drainAll;
+      return;
+    }
     const st: Record<Dir, Hash | null> = { c2s: this.newHash(), s2c: this.newHash() };
     conn.app = st;
     // c2s bytes arrive in the server's receive buffer, s2c in the client's
@@ -52,11 +63,6 @@ export class DrainApp implements SocketApp {
   }
 
   private read(conn: Connection, dir: Dir, hash: Hash | null, so: Socket): void {
-    if (!hash && !this.sink) {
-      // soreceive_stream into nothing: the bytes are consumed without being looked at
-      if (so.rcv.cc > 0) sbdrop(so.rcv, so.rcv.cc);
-      return;
-    }
     while (so.rcv.cc > 0) {
       const r = soreceive_stream(so, this.readSize);
       if (r.len === 0) return;

@@ -56,6 +56,14 @@ export const MSG_PEEK = 0x2;
 export const MSG_WAITALL = 0x40;
 export const MSG_DONTWAIT = 0x80;
 
+// socket state bits, one field for all (BSD keeps so_state and so_options the same way)
+const SS_CANTRCVMORE = 1;
+const SS_CANTSENDMORE = 2;
+const SS_ISCONNECTED = 4;
+const SS_ISCONNECTING = 8;
+const SO_ACCEPTCONN = 16;
+const SO_OOBINLINE = 32;
+
 /**
  * One endpoint's socket. In a capture both ends of a connection are modelled, so every
  * connection has two Sockets. BSD struct socket, reduced to what a stream socket needs.
@@ -71,20 +79,10 @@ export class Socket {
 
   /** Sticky error (BSD so_error), cleared when read. */
   error: SoError | null = null;
-  /** The peer will send no more (FIN or RST received): BSD SS_CANTRCVMORE. */
-  cantRcvMore = false;
-  /** This end will send no more: BSD SS_CANTSENDMORE. */
-  cantSendMore = false;
-  /** Connected at least once (BSD SS_ISCONNECTED). */
-  connected = false;
   /** Called when data or EOF arrives (BSD sorwakeup's upcall): the application reads here. */
   upcall: ((so: Socket) => void) | null = null;
   /** Number of wakeups delivered (what a read/write relay would have woken up for). */
   wakeups = 0;
-  /** Still connecting (BSD SS_ISCONNECTING: SYN sent, no answer yet). */
-  connecting = false;
-  /** A listening socket (BSD SO_ACCEPTCONN). */
-  listening = false;
   /** The protocol below, when the socket layer has to call it (splice drains). */
   proto: ProtoSw | null = null;
   /** Splice state (BSD so_sp), allocated on first use. */
@@ -94,13 +92,36 @@ export class Socket {
    * rcv.total) of the urgent byte; -1 without one. Only one mark exists per socket.
    */
   oobmark = -1;
+  /** The last urgent byte pulled out of band (-1: none). */
+  oobByte = -1;
+  /** The state bits below (BSD so_state, so_options); SO_OOBINLINE starts set. */
+  private state = SO_OOBINLINE;
+
+  private bit(b: number, v: boolean): void {
+    this.state = v ? this.state | b : this.state & ~b;
+  }
+
+  /** The peer will send no more (FIN or RST received): BSD SS_CANTRCVMORE. */
+  get cantRcvMore(): boolean { return (this.state & SS_CANTRCVMORE) !== 0; }
+  set cantRcvMore(v: boolean) { this.bit(SS_CANTRCVMORE, v); }
+  /** This end will send no more: BSD SS_CANTSENDMORE. */
+  get cantSendMore(): boolean { return (this.state & SS_CANTSENDMORE) !== 0; }
+  set cantSendMore(v: boolean) { this.bit(SS_CANTSENDMORE, v); }
+  /** Connected at least once (BSD SS_ISCONNECTED). */
+  get connected(): boolean { return (this.state & SS_ISCONNECTED) !== 0; }
+  set connected(v: boolean) { this.bit(SS_ISCONNECTED, v); }
+  /** Still connecting (BSD SS_ISCONNECTING: SYN sent, no answer yet). */
+  get connecting(): boolean { return (this.state & SS_ISCONNECTING) !== 0; }
+  set connecting(v: boolean) { this.bit(SS_ISCONNECTING, v); }
+  /** A listening socket (BSD SO_ACCEPTCONN). */
+  get listening(): boolean { return (this.state & SO_ACCEPTCONN) !== 0; }
+  set listening(v: boolean) { this.bit(SO_ACCEPTCONN, v); }
   /**
    * BSD SO_OOBINLINE: the urgent byte stays in the stream (the default here, as tshark shows it);
    * off, tcp_input pulls it out of band (tcp_pulloutofband) into `oobByte`.
    */
-  oobinline = true;
-  /** The last urgent byte pulled out of band (-1: none). */
-  oobByte = -1;
+  get oobinline(): boolean { return (this.state & SO_OOBINLINE) !== 0; }
+  set oobinline(v: boolean) { this.bit(SO_OOBINLINE, v); }
 }
 
 /**

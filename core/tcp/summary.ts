@@ -47,13 +47,13 @@ function connState(c: Connection): string {
 export type Digest = (c: Connection, dir: Dir) => string | null | undefined;
 
 function dirSummary(c: Connection, dir: Dir, rx: Tcpcb, digest?: Digest): DirSummary {
-  const s = rx.rcv;
+  const s = rx.rcvStats;
   const out: DirSummary = {
     src: dir === 'c2s' ? c.clientName : c.serverName,
     dst: dir === 'c2s' ? c.serverName : c.clientName,
     bytes: rx.so.rcv.total,
     gaps: rx.gaps.map(([o, l]) => [o, l]),
-    segments: s.segs,
+    segments: rx.rcvTotal,
     retransmitted: s.dupBytes + s.partDupBytes,
     outOfOrder: s.oooSegs,
     overlapBytes: s.overlapBytes,

@@ -44,7 +44,7 @@ export function rcvNxt(tp: Tcpcb): number {
  * (a passive observer cannot know them for sure); checksums were judged by the caller.
  */
 export function tcp_input(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
-  rx.rcv.segs++;
+  rx.rcvTotal++;
   tcpOutputSeen(tx, seg);
   if (seg.flags & TH_RST) return processRst(ctx, rx, tx, seg);
   if (seg.flags & TH_SYN) processSyn(ctx, rx, tx, seg);
@@ -118,12 +118,15 @@ function processSyn(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
     ctx.note('tcp.syn.ignored'); // a SYN with a new ISN into a connection that has data
     return;
   }
+  if (rx.rcvKnown && !rx.midstream) {
+    // another SYN with another ISN before any data: remember every ISN (the first data picks one)
+    const isns = (rx.isns ??= [rx.irs]);
+    if (!isns.includes(seg.seq)) isns.push(seg.seq);
+  }
   rx.irs = seg.seq;
   rx.rcvOff = 0;
   rx.rcvKnown = true;
   rx.midstream = false;
-  if (!rx.isns) rx.isns = [seg.seq];
-  else if (!rx.isns.includes(seg.seq)) rx.isns.push(seg.seq);
   if (!(seg.flags & TH_ACK)) rx.state = 'SYN_RECEIVED';
   else {
     rx.state = 'ESTABLISHED';
@@ -189,16 +192,14 @@ function processUrg(rx: Tcpcb, off: number, urp: number): void {
 
 /** Payload at stream offset `off`: trim what was received, deliver in order, queue the rest. */
 function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
-  const st = rx.rcv;
-  st.dataSegs++;
-  st.dataBytes += seg.wlen;
   if (rx.finRcvd || (rx.finOff >= 0 && off >= rx.finOff)) {
-    st.afterClose += seg.wlen;
+    rx.rcv.afterClose += seg.wlen;
     return;
   }
   let wend = off + seg.wlen;
   if (rx.finOff >= 0 && wend > rx.finOff) wend = rx.finOff;
   if (wend <= rx.rcvOff) {
+    const st = rx.rcv;
     st.dupSegs++;
     st.dupBytes += seg.wlen;
     return;
@@ -207,6 +208,7 @@ function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
   let end = off + seg.plen;
   if (off < rx.rcvOff) {
     const k = rx.rcvOff - off;
+    const st = rx.rcv;
     st.partDupSegs++;
     st.partDupBytes += k;
     if (m && k < seg.plen) m_adj(m, k);
@@ -229,6 +231,7 @@ function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
     return;
   }
   if (off > rx.rcvOff) {
+    const st = rx.rcv;
     st.oooSegs++;
     st.oooBytes += wend - off;
   }
@@ -272,7 +275,7 @@ function processRst(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
   rx.state = 'CLOSED';
   tx.state = 'CLOSED';
   ctx.queued(-rx.qBytes);
-  rx.q.length = 0;
+  rx.clearq();
   rx.qBytes = 0;
   rx.finRcvd = true;
   tx.so.cantSendMore = true;

@@ -42,7 +42,7 @@ function bytes(e: ReassEntry): number {
  * the new segment (a mix of both policies); sockcap makes the choice explicit.
  */
 export function tcp_reass_insert(tp: Tcpcb, e: ReassEntry, ctx: ReassCtx): void {
-  const q = tp.q;
+  const q = tp.segq();
   let lo = 0;
   let hi = q.length;
   while (lo < hi) {
@@ -97,7 +97,8 @@ export function tcp_flush_queue(tp: Tcpcb, ctx: ReassCtx): boolean {
     } else tp.addGap(tp.so.rcv.total, e.end - tp.rcvOff);
     tp.rcvOff = e.end;
   }
-  if (i > 0) q.splice(0, i);
+  if (i === q.length) tp.clearq();
+  else if (i > 0) tp.segq().splice(0, i);
   tp.qBytes += delta;
   ctx.queued(delta);
   return delivered;

@@ -2,6 +2,7 @@ import type { Mbuf } from '../mbuf/mbuf.js';
 import { Socket } from '../socket/socket.js';
 
 const NO_GAPS: ReadonlyArray<readonly [number, number]> = Object.freeze([]);
+const NO_SEGS: readonly ReassEntry[] = Object.freeze([]);
 
 /** RFC 793 connection states, as BSD names them (tcp_fsm.h). */
 export type TcpState =
@@ -18,13 +19,11 @@ export interface ReassEntry {
   m: Mbuf | null;
 }
 
-/** Per-direction receive counters (BSD tcpstat fields, per connection). */
+/**
+ * Per-direction receive counters of what goes wrong (BSD tcpstat fields, per connection): most
+ * connections never count any, so a Tcpcb makes them on the first such event.
+ */
 export class RcvStats {
-  /** Segments that reached this endpoint (tcps_rcvtotal). */
-  segs = 0;
-  /** Segments carrying data (tcps_rcvpack) and their bytes (tcps_rcvbyte). */
-  dataSegs = 0;
-  dataBytes = 0;
   /** Completely duplicate segments and bytes (tcps_rcvduppack, tcps_rcvdupbyte). */
   dupSegs = 0;
   dupBytes = 0;
@@ -41,6 +40,8 @@ export class RcvStats {
   afterClose = 0;
 }
 
+const NO_STATS: Readonly<RcvStats> = Object.freeze(new RcvStats());
+
 /**
  * One endpoint's TCP control block. The capture shows both directions, so each endpoint's
  * receive state is driven by what it received and its send state by what it was seen to send.
@@ -50,31 +51,52 @@ export class RcvStats {
 export class Tcpcb {
   state: TcpState = 'CLOSED';
   readonly so = new Socket();
-  /** Receive side: initial receive sequence, next expected sequence, stream offset of rcvNxt. */
+  /** Receive side: initial receive sequence and the stream offset of the next expected byte (rcvNxt()). */
   irs = 0;
-  rcvNxt = 0;
   rcvOff = 0;
-  /** rcvNxt is meaningful (a SYN or the first data segment was seen). */
-  rcvKnown = false;
-  /** Picked up mid-stream: no SYN was seen for this direction. */
-  midstream = false;
   /** Stream offset of the peer's FIN, once seen (it may be ahead of a hole). */
   finOff = -1;
   /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
   finSeqEarly = -1;
   /**
-   * ISNs of every SYN seen before any data (the first data segment picks the one it follows); null
-   * until a SYN is seen (most connections have one: memory per connection matters).
+   * ISNs of every SYN seen before any data, when there were several (the first data segment picks
+   * the one it follows); null while there is at most one, in irs (memory per connection matters).
    */
   isns: number[] | null = null;
-  /** FIN processed: the peer will send no more. */
-  finRcvd = false;
-  /** An acceptable RST arrived. */
-  resetRcvd = false;
-  /** Out-of-order queue, sorted by offset, non-overlapping (BSD t_segq). */
-  readonly q: ReassEntry[] = [];
+  /**
+   * Out-of-order queue, sorted by offset, non-overlapping (BSD t_segq). Read it here; change it
+   * through `segq()` (most connections never queue anything: an empty one is shared).
+   */
+  q: readonly ReassEntry[] = NO_SEGS;
   /** Captured bytes held in `q`. */
   qBytes = 0;
+  /** Made on the first gap (most connections have none). */
+  private gapList: Array<[number, number]> | null = null;
+  /** Segments that reached this endpoint (tcps_rcvtotal). */
+  rcvTotal = 0;
+  private rare: RcvStats | null = null;
+  /** Send side as observed: initial send sequence, highest sequence sent, last acknowledged. */
+  iss = 0;
+  sndMax = 0;
+  sndUna = 0;
+  /** Options this endpoint announced on its SYN. */
+  mss = 0;
+  wscale = -1;
+  /** Last window this endpoint advertised (scaled when both sides agreed on scaling). */
+  window = 0;
+  /** The booleans below, one bit each (BSD keeps t_flags; a JavaScript boolean field costs 8 bytes). */
+  private bits = 0;
+
+  /** The queue, to change. */
+  segq(): ReassEntry[] {
+    return (this.q === NO_SEGS ? (this.q = []) : this.q) as ReassEntry[];
+  }
+
+  /** Empty the queue (its bytes are the caller's to account for). */
+  clearq(): void {
+    this.q = NO_SEGS;
+  }
+
   /** Holes skipped: [offset in the delivered stream, length]; `unknown` ones were cut by the snaplen. */
   get gaps(): ReadonlyArray<readonly [number, number]> {
     return this.gapList ?? NO_GAPS;
@@ -85,22 +107,42 @@ export class Tcpcb {
     (this.gapList ??= []).push([at, len]);
   }
 
-  /** Made on the first gap (most connections have none). */
-  private gapList: Array<[number, number]> | null = null;
-  readonly rcv = new RcvStats();
-  /** Send side as observed: initial send sequence, highest sequence sent, last acknowledged. */
-  iss = 0;
+  /** The counters of duplicates, reordering and overlaps, to count one (made on first use). */
+  get rcv(): RcvStats {
+    return (this.rare ??= new RcvStats());
+  }
+
+  /** The same counters, to read (all zero when nothing was ever counted). */
+  get rcvStats(): Readonly<RcvStats> {
+    return this.rare ?? NO_STATS;
+  }
+
+  private flag(bit: number, v: boolean): void {
+    this.bits = v ? this.bits | bit : this.bits & ~bit;
+  }
+
+  /** rcvOff is meaningful (a SYN or the first data segment was seen). */
+  get rcvKnown(): boolean { return (this.bits & 1) !== 0; }
+  set rcvKnown(v: boolean) { this.flag(1, v); }
+  /** Picked up mid-stream: no SYN was seen for this direction. */
+  get midstream(): boolean { return (this.bits & 2) !== 0; }
+  set midstream(v: boolean) { this.flag(2, v); }
+  /** FIN processed: the peer will send no more. */
+  get finRcvd(): boolean { return (this.bits & 4) !== 0; }
+  set finRcvd(v: boolean) { this.flag(4, v); }
+  /** An acceptable RST arrived. */
+  get resetRcvd(): boolean { return (this.bits & 8) !== 0; }
+  set resetRcvd(v: boolean) { this.flag(8, v); }
   /** sndMax and sndUna hold real sequence numbers (compared modulo 2^32 only once they do). */
-  sndKnown = false;
-  sndMax = 0;
-  sndUna = 0;
-  sentSyn = false;
-  sentFin = false;
-  /** Options this endpoint announced on its SYN. */
-  mss = 0;
-  wscale = -1;
-  sackPermitted = false;
-  timestamps = false;
-  /** Last window this endpoint advertised (scaled when both sides agreed on scaling). */
-  window = 0;
+  get sndKnown(): boolean { return (this.bits & 16) !== 0; }
+  set sndKnown(v: boolean) { this.flag(16, v); }
+  get sentSyn(): boolean { return (this.bits & 32) !== 0; }
+  set sentSyn(v: boolean) { this.flag(32, v); }
+  get sentFin(): boolean { return (this.bits & 64) !== 0; }
+  set sentFin(v: boolean) { this.flag(64, v); }
+  /** SYN options: SACK permitted, timestamps. */
+  get sackPermitted(): boolean { return (this.bits & 128) !== 0; }
+  set sackPermitted(v: boolean) { this.flag(128, v); }
+  get timestamps(): boolean { return (this.bits & 256) !== 0; }
+  set timestamps(v: boolean) { this.flag(256, v); }
 }

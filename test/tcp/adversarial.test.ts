@@ -134,3 +134,35 @@ test('a fragment flood (200,000 first fragments that never complete): the reasse
   t.true(r.peak < 64 << 20, `live heap +${MiB(r.peak)}`);
   t.true(r.last < 3 * r.first, `per packet: ${(r.first * 1e6).toFixed(2)} µs, then ${(r.last * 1e6).toFixed(2)} µs`);
 });
+
+test('one established connection costs under 1.3 KB of heap (the budget counts CONN_BYTES for each)', (t) => {
+  // 20,000 connections, each with a handshake and data both ways, all still open; sequence numbers
+  // above 2^31 as often as below (they are not small integers for V8: boxed numbers count too)
+  const N = 20_000;
+  const s = session();
+  const stack = new Stack(s, { checksums: false, onConnection: () => {} });
+  const frames: Mbuf[] = [];
+  const mk = (i: number) => {
+    const c = { src: '10.1.0.1', dst: '10.2.0.1', sport: 1024 + (i % 60000), dport: 80 + Math.floor(i / 60000) };
+    const iss = (i * 2654435761) >>> 0;
+    const irs = (iss ^ 0x80000000) >>> 0;
+    return [
+      tcpFrame({ ...c, seq: iss, flags: TH_SYN }),
+      tcpFrame({ src: c.dst, dst: c.src, sport: c.dport, dport: c.sport, seq: irs, ack: iss + 1, flags: TH_SYN | TH_ACK }),
+      tcpFrame({ ...c, seq: iss + 1, ack: irs + 1, flags: TH_ACK, payload: 'GET / HTTP/1.0\r\n\r\n' }),
+      tcpFrame({ src: c.dst, dst: c.src, sport: c.dport, dport: c.sport, seq: irs + 1, ack: iss + 19, flags: TH_ACK, payload: 'HTTP/1.0 200 OK\r\n\r\n' }),
+    ];
+  };
+  gc?.();
+  const base = process.memoryUsage().heapUsed;
+  for (let i = 0; i < N; i++) for (const f of mk(i)) frames.push(new Mbuf(f, 0, f.length, hdr(f.length, frames.length)));
+  gc?.();
+  const framesHeap = process.memoryUsage().heapUsed - base;
+  for (let i = 0; i < frames.length; i += 8192) stack.input(frames.slice(i, i + 8192));
+  gc?.();
+  const per = (process.memoryUsage().heapUsed - base - framesHeap) / N;
+  t.is(stack.pcbs.size, N);
+  t.true(per < 1300, `${per.toFixed(0)} bytes per connection`);
+  t.true(per < CONN_BYTES, 'the budget does not undercount');
+  t.log(`${per.toFixed(0)} bytes of heap per established connection`);
+});
