@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
 import { CaptureSession } from '../core/capture/session.js';
@@ -34,13 +34,20 @@ export default class Extract extends SockcapCommand {
       this.fail(new SockcapError('ERR_WRITE', `${flags.outdir}: cannot create: ${(e as Error).message}`));
     }
     // the index is appended batch by batch, so memory does not grow with the number of flows
+    // (its descriptor is opened first and kept: the flow files may use every other one)
     const indexPath = join(flags.outdir, 'sockcap-index.json');
-    writeFileSync(indexPath, '[');
+    let indexFd: number;
+    try {
+      indexFd = openSync(indexPath, 'w');
+    } catch (e) {
+      return this.fail(new SockcapError('ERR_WRITE', `${indexPath}: cannot write: ${(e as Error).message}`));
+    }
+    writeSync(indexFd, '[');
     let index: string[] = [];
     let entries = 0;
     const flushIndex = () => {
       if (!index.length) return;
-      appendFileSync(indexPath, (entries ? ',\n' : '\n') + index.join(',\n'));
+      writeSync(indexFd, (entries ? ',\n' : '\n') + index.join(',\n'));
       entries += index.length;
       index = [];
     };
@@ -51,20 +58,21 @@ export default class Extract extends SockcapCommand {
       onConnection: () => {},
     });
     const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, {
-      onBatch: async () => {
-        await files.settle();
+      onBatch: () => {
+        files.check();
         flushIndex();
       },
     });
-    await files.settle(true);
     files.close();
     flushIndex();
-    appendFileSync(indexPath, '\n]\n');
+    writeSync(indexFd, '\n]\n');
+    closeSync(indexFd);
     const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: files.copiedBytes };
     if (!this.jsonEnabled() && !flags.quiet)
       this.log(`${out.files.toLocaleString('en-US')} files, ${out.bytes.toLocaleString('en-US')} bytes from ${out.connections.toLocaleString('en-US')} connections in ${flags.outdir} (index: ${indexPath})`);
-    if (res.error) {
-      this.failAfter(res.error);
+    const err = res.error ?? files.failure;
+    if (err) {
+      this.failAfter(err);
       return out;
     }
     if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
