@@ -57,7 +57,19 @@ export function replaySummary(stack: Stack, error: SockcapError | null): ReplayS
   return out;
 }
 
-const num = (n: number) => n.toLocaleString('en-US');
+/**
+ * An integer with thousands separators, as toLocaleString('en-US') writes it, without Intl (which
+ * cost more than reassembly when the table has 100,000 rows, measured).
+ */
+export function thousands(n: number): string {
+  if (!Number.isSafeInteger(n)) return n.toLocaleString('en-US');
+  const s = String(Math.abs(n));
+  let out = s.length % 3 ? s.slice(0, s.length % 3) : '';
+  for (let i = s.length % 3; i < s.length; i += 3) out += (out ? ',' : '') + s.slice(i, i + 3);
+  return n < 0 ? `-${out}` : out;
+}
+
+const num = thousands;
 
 /** Text rendering of the summary, one fact per line. */
 export function formatReplaySummary(s: ReplaySummary): string {

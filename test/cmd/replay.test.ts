@@ -2,6 +2,8 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fixture } from '../helpers/paths.js';
 import { cli } from '../helpers/cli.js';
+import fc from 'fast-check';
+import { thousands } from '../../core/report.js';
 
 test('replay prints frames, link types, protocols and drops', async (t) => {
   const r = await cli(['replay', fixture('tcp/smtp.pcap')]);
@@ -85,4 +87,9 @@ test('-r FILE reads like an argument (tcpdump\'s spelling); no file at all is a 
   const none = await cli(['replay']);
   t.is(none.code, 2);
   t.is(none.stderr.trim(), 'sockcap: no capture file: give one as an argument or with -r FILE');
+});
+
+test('thousands() writes integers as toLocaleString(en-US) does', (t) => {
+  fc.assert(fc.property(fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.constantFrom(0, 999, 1000, -1000, 1e15)), (n) => thousands(n) === n.toLocaleString('en-US')));
+  t.is(thousands(1234567), '1,234,567');
 });
