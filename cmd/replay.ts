@@ -7,7 +7,7 @@ import { runPipeline } from '../core/pipeline.js';
 import { CONN_HEADER, ConnOrder, formatConnRow, formatReplaySummary, replaySummary } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
-import { type ConnSummary, connJson } from '../core/tcp/summary.js';
+import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
 import { captureInputs, fileArgs, inputFiles, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
@@ -48,7 +48,7 @@ export default class Replay extends SockcapCommand {
     let first = true;
     // connections are written as they finish: memory holds what is in flight, not the whole run
     const order = new ConnOrder((c: ConnSummary) => {
-      if (json) pending.push(`${first ? '{\n  "connections": [\n    ' : ',\n    '}${connJson(c)}`);
+      if (json) pending.push(`${first ? '{\n  "connections": [\n    ' : ',\n    '}${JSON.stringify(c)}`);
       else pending.push(`${first ? CONN_HEADER + '\n' : ''}${formatConnRow(c)}\n`);
       first = false;
     });

@@ -107,21 +107,3 @@ export function addTcpstat(t: Tcpstat, c: ConnSummary): void {
   if (c.clientGuessed) t.midstream++;
 }
 
-const str = JSON.stringify;
-
-/** A number as JSON writes it (non-finite ones become null). */
-const jnum = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
-
-function dirJson(d: DirSummary): string {
-  let gaps = '';
-  for (const g of d.gaps) gaps += `${gaps ? ',' : ''}[${jnum(g[0])},${jnum(g[1])}]`;
-  return `{"src":${str(d.src)},"dst":${str(d.dst)},"bytes":${jnum(d.bytes)},"gaps":[${gaps}],"segments":${jnum(d.segments)},"retransmitted":${jnum(d.retransmitted)},"outOfOrder":${jnum(d.outOfOrder)},"overlapBytes":${jnum(d.overlapBytes)},"overlapConflicts":${jnum(d.overlapConflicts)}${d.sha256 === undefined ? '' : `,"sha256":${str(d.sha256)}`}}`;
-}
-
-/**
- * JSON.stringify(summary), written out by hand: the same text (a test holds the two equal), at a
- * fraction of the cost when a run reports 100,000 connections (stringify was 11% of such a run).
- */
-export function connJson(c: ConnSummary): string {
-  return `{"stream":${jnum(c.stream)},"client":${str(c.client)},"server":${str(c.server)},"state":${str(c.state)},"states":{"client":${str(c.states.client)},"server":${str(c.states.server)}},"clientGuessed":${c.clientGuessed},"frames":${jnum(c.frames)},"start":${jnum(c.start)},"duration":${jnum(c.duration)},"c2s":${dirJson(c.c2s)},"s2c":${dirJson(c.s2c)}}`;
-}

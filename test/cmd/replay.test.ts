@@ -4,11 +4,6 @@ import { fixture } from '../helpers/paths.js';
 import { cli } from '../helpers/cli.js';
 import fc from 'fast-check';
 import { thousands } from '../../core/report.js';
-import { type ConnSummary, connJson } from '../../core/tcp/summary.js';
-import { CaptureSession } from '../../core/capture/session.js';
-import { readCaptures } from '../../core/capture/reader.js';
-import { Stack } from '../../core/stack.js';
-import { DrainApp } from '../../core/socket/reader.js';
 
 test('replay prints frames, link types, protocols and drops', async (t) => {
   const r = await cli(['replay', fixture('tcp/smtp.pcap')]);
@@ -99,29 +94,3 @@ test('thousands() writes integers as toLocaleString(en-US) does', (t) => {
   t.is(thousands(1234567), '1,234,567');
 });
 
-test('connJson() writes what JSON.stringify writes, for real connections (hashed or not) and for any summary', async (t) => {
-  let n = 0;
-  for (const hash of [false, true]) {
-    for (const f of ['tcp/smtp.pcap', 'tcp/three-http-streams.pcap', 'splice/relay-lo.pcap']) {
-      const conns: ConnSummary[] = [];
-      const session = new CaptureSession();
-      const stack = new Stack(session, { app: new DrainApp(hash), onConnection: (c) => conns.push(c) });
-      for await (const b of readCaptures([{ name: fixture(f) }], session)) stack.input(b);
-      stack.finish();
-      for (const c of conns) {
-        t.is(connJson(c), JSON.stringify(c));
-        n++;
-      }
-    }
-  }
-  t.true(n >= 10);
-  const dir = fc.record({
-    src: fc.string(), dst: fc.string(), bytes: fc.double(), gaps: fc.array(fc.tuple(fc.integer(), fc.double())), segments: fc.nat(),
-    retransmitted: fc.nat(), outOfOrder: fc.nat(), overlapBytes: fc.nat(), overlapConflicts: fc.nat(), sha256: fc.option(fc.string(), { nil: undefined }),
-  }, { requiredKeys: ['src', 'dst', 'bytes', 'gaps', 'segments', 'retransmitted', 'outOfOrder', 'overlapBytes', 'overlapConflicts'] });
-  fc.assert(fc.property(fc.record({
-    stream: fc.nat(), client: fc.string({ unit: 'grapheme' }), server: fc.string(), state: fc.string(),
-    states: fc.record({ client: fc.string(), server: fc.string() }), clientGuessed: fc.boolean(), frames: fc.nat(),
-    start: fc.double(), duration: fc.double(), c2s: dir, s2c: dir,
-  }), (c) => connJson(c as unknown as ConnSummary) === JSON.stringify(c)));
-});
