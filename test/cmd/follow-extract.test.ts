@@ -1,7 +1,9 @@
 import test from 'ava';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { pcapFile, tcpFrame } from '../helpers/build.js';
+import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { Connection } from '../../core/net/in-pcb.js';
 import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js';
 import { join } from 'node:path';
@@ -146,4 +148,24 @@ test('FlowFiles: views are written, not copies of them; a slow direction is writ
   t.is(b.length, sent);
   t.true(b.subarray(0, 60_000).equals(piece) && b.subarray(b.length - 60_000).equals(piece));
   t.deepEqual(index.map((e) => [e.stream, e.bytes]), [[0, 150], [1, sent]]);
+});
+
+test('extract keeps segments with bad TCP checksums (offloaded ones are the common case), as replay does', async (t) => {
+  const d = tmp(t);
+  const c = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80 };
+  const s = { src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 40000 };
+  const file = join(d, 'bad.pcap');
+  writeFileSync(file, pcapFile([
+    { data: tcpFrame({ ...c, seq: 99, flags: TH_SYN }) },
+    { data: tcpFrame({ ...s, seq: 499, ack: 100, flags: TH_SYN | TH_ACK }) },
+    { data: tcpFrame({ ...c, seq: 100, ack: 500, payload: 'hello ', badSum: true }) },
+    { data: tcpFrame({ ...c, seq: 106, ack: 500, payload: 'world' }) },
+  ]));
+  const out = join(d, 'out');
+  const r = await cli(['extract', file, '-o', out, '-q']);
+  t.is(r.code, 0, r.stderr);
+  t.is(readFileSync(join(out, '010.000.000.001.40000-010.000.000.002.00080'), 'utf8'), 'hello world');
+  const rep = JSON.parse((await cli(['replay', file, '--json'])).stdout);
+  t.is(rep.notes['tcp.badsum'], 1, 'replay counts the bad one');
+  t.is(rep.connections[0].c2s.bytes, 11, 'and takes its data too');
 });
