@@ -35,6 +35,8 @@ export interface FlowIndexEntry {
   file: string;
   bytes: number;
   sha256?: string;
+  /** Holes skipped in the file's bytes, [offset in the file, length] (absent when none). */
+  gaps?: Array<[number, number]>;
 }
 
 /** A direction's views go to a write when this much has gathered, or when its connection closes. */
@@ -173,9 +175,12 @@ export class FlowFiles {
       if (!f) continue;
       this.flush(f);
       this.release(f);
+      // c2s bytes are the server's to receive
+      const gaps = (d === 'c2s' ? c.server : c.client).gaps;
       this.onFile({
         stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName, dst: d === 'c2s' ? c.serverName : c.clientName,
         file: f.name, bytes: f.bytes, ...(f.hash ? { sha256: f.hash.digest('hex') } : {}),
+        ...(gaps.length ? { gaps: gaps.map(([o, l]) => [o, l] as [number, number]) } : {}),
       });
     }
   }

@@ -169,3 +169,21 @@ test('extract keeps segments with bad TCP checksums (offloaded ones are the comm
   t.is(rep.notes['tcp.badsum'], 1, 'replay counts the bad one');
   t.is(rep.connections[0].c2s.bytes, 11, 'and takes its data too');
 });
+
+test('extract: a hole that never fills is skipped in the file and listed in the index as a gap', async (t) => {
+  const d = tmp(t);
+  const c = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80 };
+  const s = { src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 40000 };
+  const file = join(d, 'hole.pcap');
+  writeFileSync(file, pcapFile([
+    { data: tcpFrame({ ...c, seq: 99, flags: TH_SYN }) },
+    { data: tcpFrame({ ...s, seq: 499, ack: 100, flags: TH_SYN | TH_ACK }) },
+    { data: tcpFrame({ ...c, seq: 100, ack: 500, payload: 'abc' }) },
+    { data: tcpFrame({ ...c, seq: 107, ack: 500, payload: 'xyz' }) }, // bytes 3..6 never captured
+  ]));
+  const out = join(d, 'out');
+  t.is((await cli(['extract', file, '-o', out, '-q'])).code, 0);
+  t.is(readFileSync(join(out, '010.000.000.001.40000-010.000.000.002.00080'), 'utf8'), 'abcxyz');
+  const index = JSON.parse(readFileSync(join(out, 'sockcap-index.json'), 'utf8')) as Array<{ dir: string; gaps?: number[][] }>;
+  t.deepEqual(index.find((e) => e.dir === 'c2s')!.gaps, [[3, 4]]);
+});
