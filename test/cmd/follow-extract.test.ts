@@ -150,17 +150,21 @@ test('FlowFiles: views are written, not copies of them; a slow direction is writ
   t.deepEqual(index.map((e) => [e.stream, e.bytes]), [[0, 150], [1, sent]]);
 });
 
-test('extract keeps segments with bad TCP checksums (offloaded ones are the common case), as replay does', async (t) => {
-  const d = tmp(t);
+/** A capture in `dir`: a handshake, then these client segments (ISN 99, so data starts at 100). */
+function clientData(dir: string, segs: Array<{ seq: number; payload: string; badSum?: boolean }>): string {
   const c = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80 };
-  const s = { src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 40000 };
-  const file = join(d, 'bad.pcap');
+  const file = join(dir, 'in.pcap');
   writeFileSync(file, pcapFile([
     { data: tcpFrame({ ...c, seq: 99, flags: TH_SYN }) },
-    { data: tcpFrame({ ...s, seq: 499, ack: 100, flags: TH_SYN | TH_ACK }) },
-    { data: tcpFrame({ ...c, seq: 100, ack: 500, payload: 'hello ', badSum: true }) },
-    { data: tcpFrame({ ...c, seq: 106, ack: 500, payload: 'world' }) },
+    { data: tcpFrame({ src: c.dst, dst: c.src, sport: c.dport, dport: c.sport, seq: 499, ack: 100, flags: TH_SYN | TH_ACK }) },
+    ...segs.map((g) => ({ data: tcpFrame({ ...c, ...g, ack: 500 }) })),
   ]));
+  return file;
+}
+
+test('extract keeps segments with bad TCP checksums (offloaded ones are the common case), as replay does', async (t) => {
+  const d = tmp(t);
+  const file = clientData(d, [{ seq: 100, payload: 'hello ', badSum: true }, { seq: 106, payload: 'world' }]);
   const out = join(d, 'out');
   const r = await cli(['extract', file, '-o', out, '-q']);
   t.is(r.code, 0, r.stderr);
@@ -172,15 +176,7 @@ test('extract keeps segments with bad TCP checksums (offloaded ones are the comm
 
 test('extract: a hole that never fills is skipped in the file and listed in the index as a gap', async (t) => {
   const d = tmp(t);
-  const c = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80 };
-  const s = { src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 40000 };
-  const file = join(d, 'hole.pcap');
-  writeFileSync(file, pcapFile([
-    { data: tcpFrame({ ...c, seq: 99, flags: TH_SYN }) },
-    { data: tcpFrame({ ...s, seq: 499, ack: 100, flags: TH_SYN | TH_ACK }) },
-    { data: tcpFrame({ ...c, seq: 100, ack: 500, payload: 'abc' }) },
-    { data: tcpFrame({ ...c, seq: 107, ack: 500, payload: 'xyz' }) }, // bytes 3..6 never captured
-  ]));
+  const file = clientData(d, [{ seq: 100, payload: 'abc' }, { seq: 107, payload: 'xyz' }]); // bytes 3..6 never captured
   const out = join(d, 'out');
   t.is((await cli(['extract', file, '-o', out, '-q'])).code, 0);
   t.is(readFileSync(join(out, '010.000.000.001.40000-010.000.000.002.00080'), 'utf8'), 'abcxyz');
