@@ -95,8 +95,10 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
  * bounded: a direction is written at 64 KiB, when its connection closes, or when its oldest view
  * is 32 MiB of stream old (views pin the read chunks they point into). Writes are synchronous:
  * handing each to libuv's thread pool cost more per write than the write itself (measured: 2.4x
- * slower on 100,000 short flows, no faster on bulk ones). Directions with no bytes get no file. A
- * name that repeats (the same 4-tuple reused by a later stream) gets `-c<stream>`.
+ * slower on 48,000 short flows, no faster on bulk ones), and a writer thread over shared chunks
+ * was no faster on two CPUs while shared buffers outlived their use (BENCHMARKS.md). Directions
+ * with no bytes get no file. A name that repeats (the same 4-tuple reused by a later stream) gets
+ * `-c<stream>`.
  */
 export class FlowFiles {
   private readonly files = new Map<Connection, Partial<Record<Dir, FlowFile>>>();
