@@ -1,0 +1,6 @@
+/**
+ * What the CLI runs, in one module so the build can bundle it (scripts/bundle.mjs): oclif's
+ * `execute` and the commands (package.json oclif.commands: explicit, identifier COMMANDS).
+ */
+export { execute } from '@oclif/core';
+export { COMMANDS } from './index.js';
