@@ -69,7 +69,8 @@ export default class Extract extends SockcapCommand {
     flushIndex();
     writeSync(indexFd, '\n]\n');
     closeSync(indexFd);
-    const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: files.copiedBytes };
+    // copiedBytes: none; FlowFiles hands views of capture memory to writev (the kernel copies)
+    const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: 0 };
     if (!this.jsonEnabled() && !flags.quiet)
       this.log(`${out.files.toLocaleString('en-US')} files, ${out.bytes.toLocaleString('en-US')} bytes from ${out.connections.toLocaleString('en-US')} connections in ${flags.outdir} (index: ${indexPath})`);
     const err = res.error ?? files.failure;

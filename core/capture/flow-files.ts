@@ -106,8 +106,6 @@ export class FlowFiles {
   /** Bytes written. */
   written = 0;
   filesWritten = 0;
-  /** Bytes copied on the way to the files by sockcap itself: none (the kernel copies views). */
-  readonly copiedBytes = 0;
   /** Stream bytes seen so far: the clock pending views age by. */
   private clock = 0;
   /**

@@ -86,8 +86,11 @@ const body = [
   ...get(4), I32_WRAP_I64, END,
 ];
 
-/** Pages (64 KiB) of the mirror: 8 MiB (a frame can be up to 256 KiB; a window is 256 KiB). */
-const PAGES = 128;
+/**
+ * Pages (64 KiB) of the mirror: 4 MiB, a read chunk's size (a load takes a 256 KiB window, or one
+ * longer frame; a frame longer than the mirror is summed by the DataView loop).
+ */
+const PAGES = 64;
 
 /**
  * How much of a read chunk one load mirrors: 256 KiB, so the copy and the sums that follow stay in
@@ -103,6 +106,22 @@ const MODULE = new Uint8Array([
   ...section(7, [2, ...name('sum'), 0x00, 0, ...name('mem'), 0x02, 0]),
   ...section(10, [1, ...leb(body.length), ...body]),
 ]);
+
+/**
+ * The compiled module, made once: code only, shared by every SimdSum (each instance has its own
+ * memory, so two Stacks still share no state). Null where WebAssembly SIMD is missing.
+ */
+let module: WebAssembly.Module | null | undefined;
+function compiled(): WebAssembly.Module | null {
+  if (module === undefined) {
+    try {
+      module = typeof WebAssembly === 'object' && WebAssembly.validate(MODULE) ? new WebAssembly.Module(MODULE) : null;
+    } catch {
+      module = null;
+    }
+  }
+  return module;
+}
 
 /** Largest run one sum() call may take (see the lane bound above). */
 const MAX_RUN = 256 << 10;
@@ -128,14 +147,10 @@ export class SimdSum {
 
   /** The engine, or null where WebAssembly SIMD is not available (callers use the DataView sum). */
   static create(): SimdSum | null {
-    try {
-      if (typeof WebAssembly !== 'object' || !WebAssembly.validate(MODULE)) return null;
-      const inst = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
-      const ex = inst.exports as { sum: (p: number, n: number) => number; mem: WebAssembly.Memory };
-      return new SimdSum(ex.sum, new Uint8Array(ex.mem.buffer));
-    } catch {
-      return null;
-    }
+    const mod = compiled();
+    if (!mod) return null;
+    const ex = new WebAssembly.Instance(mod).exports as { sum: (p: number, n: number) => number; mem: WebAssembly.Memory };
+    return new SimdSum(ex.sum, new Uint8Array(ex.mem.buffer));
   }
 
   /** Most bytes one mirror holds. */
