@@ -56,7 +56,8 @@ export default class Extract extends SockcapCommand {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,
       policy: flags.overlap,
-      app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c)),
+      // SO_RCVLOWAT 64 KiB: each socket is read (and written) 64 KiB at a time, or at its end
+      app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c), 64 << 10),
       onConnection: () => {},
     });
     const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, {

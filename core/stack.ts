@@ -141,6 +141,7 @@ export class Stack implements Ctx, Output {
       if (!this.consumed) this.emit(m);
       this.runTasks();
     }
+    this.app.batch?.();
     if (this.debug) this.check();
   }
 

@@ -9,11 +9,6 @@ import type { Connection, Dir } from '../net/in-pcb.js';
 interface FlowFile {
   path: string;
   name: string;
-  /** Views of capture memory not yet handed to a write (zero-copy: the kernel copies them). */
-  views: Uint8Array[];
-  pending: number;
-  /** The stream-byte clock (FlowFiles.clock) when the oldest pending view arrived. */
-  since: number;
   /** Bytes written so far: the file offset of the next write. */
   pos: number;
   bytes: number;
@@ -39,14 +34,6 @@ export interface FlowIndexEntry {
   gaps?: Array<[number, number]>;
 }
 
-/** A direction's views go to a write when this much has gathered, or when its connection closes. */
-const FLUSH_AT = 64 << 10;
-/**
- * Views pin the read chunks they point into: a direction whose oldest pending view is this many
- * stream bytes old is written out, so at most about this much capture memory is pinned by views
- * (plus the writes in flight).
- */
-const AGE_MAX = 32 << 20;
 /** Most views in one writev (Linux IOV_MAX is 1024). */
 const IOV_MAX = 1024;
 
@@ -90,15 +77,15 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
 
 /**
  * Writes every direction of every connection to its own file in `dir` (tcpflow's layout), in one
- * pass, without copying a byte in JavaScript: each direction gathers views of capture memory and
- * hands them to one writev, so the kernel copies them straight into the file. Memory stays
- * bounded: a direction is written at 64 KiB, when its connection closes, or when its oldest view
- * is 32 MiB of stream old (views pin the read chunks they point into). Writes are synchronous:
- * handing each to libuv's thread pool cost more per write than the write itself (measured: 2.4x
- * slower on 48,000 short flows, no faster on bulk ones), and a writer thread over shared chunks
- * was no faster on two CPUs while shared buffers outlived their use (BENCHMARKS.md). Directions
- * with no bytes get no file. A name that repeats (the same 4-tuple reused by a later stream) gets
- * `-c<stream>`.
+ * pass, without copying a byte in JavaScript: each chunk a reader hands over (views of capture
+ * memory) goes to one positioned writev at once, so the kernel copies it straight into the file
+ * and nothing is pinned here. Feed it from a DrainApp with a low-water mark (SO_RCVLOWAT, as
+ * extract does): chunks are then 64 KiB or a connection's last bytes, not one segment each.
+ * Writes are synchronous: handing each to libuv's thread pool cost more per write than the write
+ * itself (measured: 2.4x slower on 48,000 short flows, no faster on bulk ones), and a writer
+ * thread over shared chunks was no faster on two CPUs while shared buffers outlived their use
+ * (BENCHMARKS.md). Directions with no bytes get no file. A name that repeats (the same 4-tuple
+ * reused by a later stream) gets `-c<stream>`.
  */
 export class FlowFiles {
   private readonly files = new Map<Connection, Partial<Record<Dir, FlowFile>>>();
@@ -106,15 +93,6 @@ export class FlowFiles {
   /** Bytes written. */
   written = 0;
   filesWritten = 0;
-  /** Stream bytes seen so far: the clock pending views age by. */
-  private clock = 0;
-  /**
-   * Directions with pending views and when their oldest arrived, oldest first (an entry goes stale
-   * when its direction writes; a direction that gathers again gets a new one).
-   */
-  private readonly aging: FlowFile[] = [];
-  private readonly agingSince: number[] = [];
-  private agingHead = 0;
   /** The first write failure (kept: writes happen inside the stack's input). */
   failure: SockcapError | null = null;
   /** Open descriptors, least recently used first (opening a file costs more than writing 64 KiB). */
@@ -134,35 +112,22 @@ export class FlowFiles {
     let per = this.files.get(c);
     if (!per) this.files.set(c, (per = {}));
     const f = (per[d] ??= this.make(c, d));
-    for (const v of chunk) {
-      f.hash?.update(v);
-      f.bytes += v.length;
-      if (!f.pending) {
-        f.since = this.clock;
-        this.aging.push(f);
-        this.agingSince.push(this.clock);
-      }
-      f.views.push(v);
-      f.pending += v.length;
-      this.clock += v.length;
-      if (f.pending >= FLUSH_AT || f.views.length >= IOV_MAX) this.flush(f);
+    if (f.hash) for (const v of chunk) f.hash.update(v);
+    let n = 0;
+    for (const v of chunk) n += v.length;
+    f.bytes += n;
+    if (this.failure || n === 0) return;
+    try {
+      if (f.fd < 0) this.open(f);
+      else this.fds.touch(f); // most recently used
+      let done = writevSync(f.fd, chunk.length > IOV_MAX ? chunk.slice(0, IOV_MAX) : chunk, f.pos);
+      while (done < n) done += writevSync(f.fd, viewsAfter(chunk, done).slice(0, IOV_MAX), f.pos + done); // short write, or more than IOV_MAX views
+    } catch (e) {
+      this.failure = e instanceof SockcapError ? e : new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${(e as Error).message}`, { cause: e });
+      return;
     }
-    this.age();
-  }
-
-  /** Write out the directions whose oldest view is too old (they pin old read chunks). */
-  private age(): void {
-    const q = this.aging;
-    const limit = this.clock - AGE_MAX;
-    while (this.agingHead < q.length && this.agingSince[this.agingHead]! <= limit) {
-      const f = q[this.agingHead++]!;
-      if (f.pending && f.since <= limit) this.flush(f);
-    }
-    if (this.agingHead > 4096 && this.agingHead * 2 > q.length) {
-      q.splice(0, this.agingHead);
-      this.agingSince.splice(0, this.agingHead);
-      this.agingHead = 0;
-    }
+    f.pos += n;
+    this.written += n;
   }
 
   /** The connection left the table: write what is left of both directions and index them. */
@@ -173,7 +138,6 @@ export class FlowFiles {
     for (const d of ['c2s', 's2c'] as const) {
       const f = per[d];
       if (!f) continue;
-      this.flush(f);
       this.release(f);
       // c2s bytes are the server's to receive
       const gaps = (d === 'c2s' ? c.server : c.client).gaps;
@@ -189,32 +153,8 @@ export class FlowFiles {
     let name = flowName(this.template, c, d);
     if (this.used.has(name)) name = `${name}-c${c.stream}`;
     this.used.add(name);
-    return { path: join(this.dir, name), name, views: [], pending: 0, since: 0, pos: 0, bytes: 0,
+    return { path: join(this.dir, name), name, pos: 0, bytes: 0,
       hash: this.hash ? createHash('sha256') : null, created: false, fd: -1, older: null, newer: null };
-  }
-
-  /**
-   * Write the pending views (opening the file first when it is not open). A failure is kept for
-   * check() (the capture stops at the end of the batch); after one nothing more is written.
-   */
-  private flush(f: FlowFile): void {
-    if (!f.pending) return;
-    const views = f.views;
-    const n = f.pending;
-    f.views = [];
-    f.pending = 0;
-    if (this.failure) return;
-    try {
-      if (f.fd < 0) this.open(f);
-      else this.fds.touch(f); // most recently used
-      let done = writevSync(f.fd, views, f.pos);
-      while (done < n) done += writevSync(f.fd, viewsAfter(views, done), f.pos + done); // a short write
-    } catch (e) {
-      this.failure = e instanceof SockcapError ? e : new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${(e as Error).message}`, { cause: e });
-      return;
-    }
-    f.pos += n;
-    this.written += n;
   }
 
   /** Throw the first write failure, if there was one. */

@@ -6,6 +6,11 @@ import { pcapFile, tcpFrame } from '../helpers/build.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { Connection } from '../../core/net/in-pcb.js';
 import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js';
+import { DrainApp, LOWAT_WAIT_BATCHES } from '../../core/socket/reader.js';
+import { socantrcvmore, sorwakeup } from '../../core/socket/socket.js';
+import { sbappendstream } from '../../core/socket/sockbuf.js';
+import { Mbuf } from '../../core/mbuf/mbuf.js';
+import type { Dir } from '../../core/net/in-pcb.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fixture, corpus, HAS_CORPUS, HAS_TSHARK } from '../helpers/paths.js';
@@ -117,37 +122,68 @@ test('extract: a file that cannot be written stops the run with exit 5 naming it
   t.notRegex(r.stderr, /\n\s+at /);
 });
 
-test('FlowFiles: views are written, not copies of them; a slow direction is written out once 32 MiB of other stream has passed (it pins its read chunk), and every byte lands in order', (t) => {
+test('FlowFiles: each chunk is written at once at its offset, in order, also with more views than one writev takes', (t) => {
   const d = tmp(t);
   const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
-  const slow = new Connection(0, addr, 0, 1111, 4, 80, 4);
-  const bulk = new Connection(1, addr, 0, 2222, 4, 80, 4);
+  const c = new Connection(0, addr, 0, 1111, 4, 80, 4);
   const index: FlowIndexEntry[] = [];
-  const ff = new FlowFiles(d, '%A.%a-%B.%b', false, (e) => index.push(e));
-  const slowPath = join(d, '010.000.000.001.01111-010.000.000.002.00080');
-  const first = new Uint8Array(100).fill(7);
-  ff.data(slow, 'c2s', [first]);
-  t.false(existsSync(slowPath), 'a small direction waits');
-  first.fill(9); // capture memory is never written; here it shows the file gets the view, not a copy
-  const piece = new Uint8Array(60_000);
-  for (let i = 0; i < piece.length; i++) piece[i] = i % 251;
-  let sent = 0;
-  while (sent < 33 << 20) {
-    ff.data(bulk, 'c2s', [piece.subarray(0, 30_000), piece.subarray(30_000)]);
-    sent += piece.length;
-  }
-  t.is(statSync(slowPath).size, 100, 'aged out: written before its connection closed');
-  ff.data(slow, 'c2s', [new Uint8Array(50).fill(8)]);
-  ff.closed(slow);
-  ff.closed(bulk);
+  const ff = new FlowFiles(d, '%A.%a-%B.%b', true, (e) => index.push(e));
+  const path = join(d, '010.000.000.001.01111-010.000.000.002.00080');
+  ff.data(c, 'c2s', [new Uint8Array(100).fill(7)]);
+  t.is(statSync(path).size, 100, 'written when handed over: nothing is held');
+  // 3,000 one-byte views (IOV_MAX is 1,024), then a large and an empty view
+  const tiny = Array.from({ length: 3000 }, (_, i) => new Uint8Array([i % 251]));
+  const big = new Uint8Array(200_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 256;
+  ff.data(c, 'c2s', [...tiny, big, new Uint8Array(0)]);
+  ff.closed(c);
   ff.close();
   ff.check();
-  const s = readFileSync(slowPath);
-  t.true(s.subarray(0, 100).every((x) => x === 9) && s.subarray(100).every((x) => x === 8) && s.length === 150);
-  const b = readFileSync(join(d, '010.000.000.001.02222-010.000.000.002.00080'));
-  t.is(b.length, sent);
-  t.true(b.subarray(0, 60_000).equals(piece) && b.subarray(b.length - 60_000).equals(piece));
-  t.deepEqual(index.map((e) => [e.stream, e.bytes]), [[0, 150], [1, sent]]);
+  const want = Buffer.concat([new Uint8Array(100).fill(7), ...tiny, big]);
+  const got = readFileSync(path);
+  t.true(got.equals(want));
+  t.deepEqual(index.map((e) => [e.stream, e.dir, e.bytes, e.sha256]), [[0, 'c2s', want.length, sha(want)]]);
+  t.is(ff.written, want.length);
+});
+
+test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the mark, at EOF, after LOWAT_WAIT_BATCHES batches, and at detach', (t) => {
+  const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
+  const reads: Array<[number, Dir, number]> = [];
+  const closed: number[] = [];
+  const app = new DrainApp(true, 1 << 20, (c, d, chunk) => reads.push([c.stream, d, chunk.reduce((n, v) => n + v.length, 0)]), (c) => closed.push(c.stream), 1000);
+  const conns = [0, 1, 2].map((i) => new Connection(i, addr, 0, 1000 + i, 4, 80, 4));
+  for (const c of conns) app.attach(c);
+  t.is(conns[0]!.server.so.rcv.lowat, 1000, 'SO_RCVLOWAT set on every socket');
+  const bytes = new Uint8Array(5000).map((_, i) => i % 256);
+  let at = 0;
+  /** c2s data arrives at connection c's server socket (tcp_input: sbappendstream, sorwakeup). */
+  const arrive = (c: Connection, n: number) => {
+    sbappendstream(c.server.so.rcv, new Mbuf(bytes, at, n));
+    at += n;
+    sorwakeup(c.server.so);
+  };
+  arrive(conns[0]!, 400);
+  arrive(conns[0]!, 400);
+  t.deepEqual(reads, [], '800 bytes < lowat 1000: the reader sleeps');
+  arrive(conns[0]!, 400);
+  t.deepEqual(reads, [[0, 'c2s', 1200]], 'at the mark: one read of everything buffered');
+  arrive(conns[1]!, 10);
+  for (let b = 1; b < LOWAT_WAIT_BATCHES; b++) app.batch();
+  t.is(reads.length, 1, 'still asleep one batch before the timeout');
+  arrive(conns[2]!, 20); // falls asleep later
+  app.batch();
+  t.deepEqual(reads.slice(1), [[1, 'c2s', 10]], 'the receive timeout: read after LOWAT_WAIT_BATCHES batches, the later sleeper not yet');
+  arrive(conns[2]!, 5);
+  socantrcvmore(conns[2]!.server.so);
+  t.deepEqual(reads.slice(2), [[2, 'c2s', 25]], 'EOF wakes the reader below the mark');
+  arrive(conns[1]!, 30);
+  app.detach(conns[1]!);
+  t.deepEqual(reads.slice(3), [[1, 'c2s', 30]], 'detach reads what slept');
+  t.deepEqual(closed, [1]);
+  for (let b = 0; b < 2 * LOWAT_WAIT_BATCHES; b++) app.batch();
+  t.is(reads.length, 4, 'stale sleepers read nothing twice');
+  const all = Buffer.from(bytes.subarray(0, 1200));
+  t.is(app.digest(conns[0]!, 'c2s'), sha(all), 'the hash covers what was read');
 });
 
 /** A capture in `dir`: a handshake, then these client segments (ISN 99, so data starts at 100). */
