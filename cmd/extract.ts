@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
+import { FlowFiles, type FlowIndexEntry, indexEntryJson } from '../core/capture/flow-files.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
@@ -51,7 +51,7 @@ export default class Extract extends SockcapCommand {
       entries += index.length;
       index = [];
     };
-    const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => index.push(JSON.stringify(e)));
+    const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => index.push(indexEntryJson(e)));
     const stack = new Stack(new CaptureSession(), {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,

@@ -120,6 +120,7 @@ export class Stack implements Ctx, Output {
     const st = this.stats;
     // live slabs are written between batches: a mirror never outlives the batch it was made for
     this.simd?.drop();
+    const bytes0 = st.bytes;
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
       const h = m.hdr!;
@@ -141,7 +142,7 @@ export class Stack implements Ctx, Output {
       if (!this.consumed) this.emit(m);
       this.runTasks();
     }
-    this.app.batch?.();
+    this.app.batch?.(st.bytes - bytes0);
     if (this.debug) this.check();
   }
 

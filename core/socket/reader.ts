@@ -12,8 +12,8 @@ export interface SocketApp {
   detach(conn: Connection): void;
   /** SHA-256 (hex) of what the reader read in one direction, if it hashes. */
   digest?(conn: Connection, dir: Dir): string | null;
-  /** The end of each input batch (a clock for readers that wait). */
-  batch?(): void;
+  /** The end of each input batch, with its bytes of frames (a clock for readers that wait). */
+  batch?(bytes: number): void;
 }
 
 /** soreceive_stream into nothing: the bytes are consumed without being looked at. */
@@ -27,17 +27,18 @@ interface Rd {
   readonly dir: Dir;
   readonly so: Socket;
   readonly hash: Hash | null;
-  /** Asleep with bytes below the low-water mark since batch `since` (it is on the sleepers' list). */
+  /** Asleep with bytes below the low-water mark since capture byte `since` (it is on the sleepers' list). */
   asleep: boolean;
   since: number;
 }
 
 /**
- * How many batches (input chunks) a reader with SO_RCVLOWAT sleeps on bytes below the mark before
- * it reads them anyway, like a read with SO_RCVTIMEO: the bytes pin the read chunks they point
- * into, so this bounds the capture memory sleeping readers hold (8 chunks of 4 MiB).
+ * How much capture (bytes of frames input) a reader with SO_RCVLOWAT sleeps through on bytes below
+ * the mark before it reads them anyway, like a read with SO_RCVTIMEO whose clock is the capture's
+ * bytes: what it has buffered points into the read chunks of that stretch and pins them, so this
+ * bounds the capture memory sleeping readers hold.
  */
-export const LOWAT_WAIT_BATCHES = 8;
+export const LOWAT_WAIT_BYTES = 64 << 20;
 
 /**
  * The default reader: like a process that reads every socket into /dev/null, it drains each
@@ -47,15 +48,15 @@ export const LOWAT_WAIT_BATCHES = 8;
  * With `lowat` above 1 the reader sets SO_RCVLOWAT on every socket: a blocking reader then sleeps
  * until that many bytes are buffered, the peer closes, or an error is pending (BSD soreceive), and
  * reads them in one call: one read of 64 KiB instead of 45 of a segment each (extract, --hash).
- * Bytes that stay below the mark are read after LOWAT_WAIT_BATCHES batches (a receive timeout) and
+ * Bytes that stay below the mark are read after LOWAT_WAIT_BYTES of capture (a receive timeout) and
  * when the connection leaves the table.
  */
 export class DrainApp implements SocketApp {
-  /** Readers asleep below the low-water mark, by the batch they fell asleep in (stale entries skipped). */
+  /** Readers asleep below the low-water mark, in the order they fell asleep (stale entries skipped). */
   private sleepers: Rd[] = [];
   private sleepHead = 0;
-  /** Batches seen: the clock sleepers time out by. */
-  private batches = 0;
+  /** Capture bytes input so far: the clock sleepers time out by. */
+  private clock = 0;
 
   constructor(
     private readonly hash: boolean,
@@ -110,7 +111,7 @@ export class DrainApp implements SocketApp {
     if (so.rcv.cc < so.rcv.lowat && !so.cantRcvMore && !so.error) {
       if (!rd.asleep && so.rcv.cc > 0) {
         rd.asleep = true;
-        rd.since = this.batches;
+        rd.since = this.clock;
         this.sleepers.push(rd);
       }
       return;
@@ -129,12 +130,12 @@ export class DrainApp implements SocketApp {
     }
   }
 
-  /** End of a batch: readers asleep for LOWAT_WAIT_BATCHES batches read what they have. */
-  batch(): void {
-    const b = ++this.batches;
+  /** End of a batch of `bytes` of frames: readers asleep through LOWAT_WAIT_BYTES read what they have. */
+  batch(bytes: number): void {
+    const now = (this.clock += bytes);
     const q = this.sleepers;
     if (this.sleepHead === q.length) return;
-    const limit = b - LOWAT_WAIT_BATCHES;
+    const limit = now - LOWAT_WAIT_BYTES;
     while (this.sleepHead < q.length && q[this.sleepHead]!.since <= limit) {
       const rd = q[this.sleepHead++]!;
       // a stale entry: the reader woke, or fell asleep again later (a newer entry stands)

@@ -5,8 +5,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { pcapFile, tcpFrame } from '../helpers/build.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { Connection } from '../../core/net/in-pcb.js';
-import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js';
-import { DrainApp, LOWAT_WAIT_BATCHES } from '../../core/socket/reader.js';
+import { FlowFiles, type FlowIndexEntry, indexEntryJson } from '../../core/capture/flow-files.js';
+import fc from 'fast-check';
+import { DrainApp, LOWAT_WAIT_BYTES } from '../../core/socket/reader.js';
 import { socantrcvmore, sorwakeup } from '../../core/socket/socket.js';
 import { sbappendstream } from '../../core/socket/sockbuf.js';
 import { Mbuf } from '../../core/mbuf/mbuf.js';
@@ -146,7 +147,7 @@ test('FlowFiles: each chunk is written at once at its offset, in order, also wit
   t.is(ff.written, want.length);
 });
 
-test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the mark, at EOF, after LOWAT_WAIT_BATCHES batches, and at detach', (t) => {
+test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the mark, at EOF, after LOWAT_WAIT_BYTES of capture, and at detach', (t) => {
   const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
   const reads: Array<[number, Dir, number]> = [];
   const closed: number[] = [];
@@ -168,11 +169,12 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   arrive(conns[0]!, 400);
   t.deepEqual(reads, [[0, 'c2s', 1200]], 'at the mark: one read of everything buffered');
   arrive(conns[1]!, 10);
-  for (let b = 1; b < LOWAT_WAIT_BATCHES; b++) app.batch();
-  t.is(reads.length, 1, 'still asleep one batch before the timeout');
+  const step = LOWAT_WAIT_BYTES / 8;
+  for (let b = 1; b < 8; b++) app.batch(step);
+  t.is(reads.length, 1, 'still asleep one step before the timeout');
   arrive(conns[2]!, 20); // falls asleep later
-  app.batch();
-  t.deepEqual(reads.slice(1), [[1, 'c2s', 10]], 'the receive timeout: read after LOWAT_WAIT_BATCHES batches, the later sleeper not yet');
+  app.batch(step);
+  t.deepEqual(reads.slice(1), [[1, 'c2s', 10]], 'the receive timeout: read after LOWAT_WAIT_BYTES of capture, the later sleeper not yet');
   arrive(conns[2]!, 5);
   socantrcvmore(conns[2]!.server.so);
   t.deepEqual(reads.slice(2), [[2, 'c2s', 25]], 'EOF wakes the reader below the mark');
@@ -180,7 +182,7 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   app.detach(conns[1]!);
   t.deepEqual(reads.slice(3), [[1, 'c2s', 30]], 'detach reads what slept');
   t.deepEqual(closed, [1]);
-  for (let b = 0; b < 2 * LOWAT_WAIT_BATCHES; b++) app.batch();
+  for (let b = 0; b < 16; b++) app.batch(step);
   t.is(reads.length, 4, 'stale sleepers read nothing twice');
   const all = Buffer.from(bytes.subarray(0, 1200));
   t.is(app.digest(conns[0]!, 'c2s'), sha(all), 'the hash covers what was read');
@@ -218,4 +220,22 @@ test('extract: a hole that never fills is skipped in the file and listed in the 
   t.is(readFileSync(join(out, '010.000.000.001.40000-010.000.000.002.00080'), 'utf8'), 'abcxyz');
   const index = JSON.parse(readFileSync(join(out, 'sockcap-index.json'), 'utf8')) as Array<{ dir: string; gaps?: number[][] }>;
   t.deepEqual(index.find((e) => e.dir === 'c2s')!.gaps, [[3, 4]]);
+});
+
+test('index entries: indexEntryJson is JSON.stringify, for any names, hashes and gaps', (t) => {
+  const entry = fc.record({
+    stream: fc.nat(),
+    dir: fc.constantFrom<Dir>('c2s', 's2c'),
+    src: fc.constantFrom('10.0.0.2:80', '[::1]:5555'),
+    dst: fc.constantFrom('10.0.0.1:80', '[2001:db8::1]:443'),
+    file: fc.oneof(fc.string({ unit: 'binary' }), fc.constant('010.000.000.001.01111-010.000.000.002.00080'), fc.constant('a"b\\c\u0001d\u007f')),
+    bytes: fc.nat(),
+    sha256: fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: undefined }),
+    gaps: fc.option(fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 1 }), { nil: undefined }),
+  }, { requiredKeys: ['stream', 'dir', 'src', 'dst', 'file', 'bytes'] });
+  fc.assert(fc.property(entry, (e) => {
+    const clean = JSON.parse(JSON.stringify(e)) as FlowIndexEntry; // no undefined keys, as closed() builds them
+    return indexEntryJson(clean) === JSON.stringify(clean);
+  }), { numRuns: 2000 });
+  t.pass();
 });
