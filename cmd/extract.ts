@@ -66,7 +66,7 @@ export default class Extract extends SockcapCommand {
         flushIndex();
       },
     });
-    files.close();
+    await files.close();
     flushIndex();
     writeSync(indexFd, '\n]\n');
     closeSync(indexFd);

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, writevSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { SockcapError } from '../errors.js';
@@ -16,6 +16,9 @@ interface FlowFile {
   /** The file exists (created once; later opens keep its bytes). */
   created: boolean;
   fd: number;
+  /** Its writes in libuv's thread pool, and descriptors released while they run (closed after). */
+  inflight: number;
+  closeAfter: number[] | null;
   /** Neighbours in the list of open descriptors (least recently used first). */
   older: FlowFile | null;
   newer: FlowFile | null;
@@ -34,6 +37,16 @@ export interface FlowIndexEntry {
   gaps?: Array<[number, number]>;
 }
 
+/**
+ * Writes of at least this much go to libuv's thread pool, so the kernel copies them into the file
+ * on another CPU while the stack goes on with the next batch (their callbacks run between
+ * batches); smaller ones are synchronous (a pool round trip costs more than the write: measured,
+ * 300,000 short flows). Bulk extract: 2.0-2.2 s against 2.6 s all synchronous. At most INFLIGHT_BYTES (and a number of
+ * writes the descriptor limit allows) are in flight; beyond that writes are synchronous, so what
+ * they pin stays bounded.
+ */
+const ASYNC_MIN = 4 << 10;
+const INFLIGHT_BYTES = 32 << 20;
 /** Most views in one writev (Linux IOV_MAX is 1024). */
 const IOV_MAX = 1024;
 
@@ -113,8 +126,17 @@ export class FlowFiles {
   private readonly fds = new FdList();
   /** The directory with a trailing separator (path.join per file cost 0.3 µs, measured). */
   private readonly prefix: string;
+  /** Writes in the thread pool, their bytes and the most allowed; called when none is left. */
+  private inflight = 0;
+  private inflightBytes = 0;
+  private readonly maxInflight: number;
+  private idle: (() => void) | null = null;
+  /** Writes in the thread pool now. */
+  get writesInFlight(): number {
+    return this.inflight;
+  }
   /** Most descriptors kept open (the process limit less a reserve); lowered again on EMFILE. */
-  private maxOpen = Math.max(8, Math.min(4096, openFileLimit() - 32));
+  private maxOpen: number;
 
   constructor(
     private readonly dir: string,
@@ -124,6 +146,10 @@ export class FlowFiles {
     private readonly onFile: (e: FlowIndexEntry) => void,
   ) {
     this.prefix = join(dir, '/');
+    // descriptors released while their writes run stay open until those end: at most one per write
+    const room = Math.min(4096 + 256, openFileLimit() - 32);
+    this.maxInflight = Math.max(0, Math.min(256, Math.floor(room / 4)));
+    this.maxOpen = Math.max(8, room - this.maxInflight);
   }
 
   data(c: Connection, d: Dir, chunk: readonly Uint8Array[]): void {
@@ -138,14 +164,38 @@ export class FlowFiles {
     try {
       if (f.fd < 0) this.open(f);
       else this.fds.touch(f); // most recently used
-      let done = writevSync(f.fd, chunk.length > IOV_MAX ? chunk.slice(0, IOV_MAX) : chunk, f.pos);
-      while (done < n) done += writevSync(f.fd, viewsAfter(chunk, done).slice(0, IOV_MAX), f.pos + done); // short write, or more than IOV_MAX views
+      if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, chunk, n);
+      else writeAll(f.fd, chunk, n, f.pos);
     } catch (e) {
       this.failure = e instanceof SockcapError ? e : new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${(e as Error).message}`, { cause: e });
       return;
     }
     f.pos += n;
     this.written += n;
+  }
+
+  /** One write in the thread pool; the views stay referenced (pinned) until it ends. */
+  private writeAsync(f: FlowFile, views: readonly Uint8Array[], n: number): void {
+    const fd = f.fd;
+    const pos = f.pos;
+    f.inflight++;
+    this.inflight++;
+    this.inflightBytes += n;
+    writev(fd, views as Uint8Array[], pos, (e, done) => {
+      try {
+        if (!e && done < n) writeAll(fd, viewsAfter(views, done), n - done, pos + done); // a short write
+      } catch (e2) {
+        e = e2 as NodeJS.ErrnoException;
+      }
+      if (e && !this.failure) this.failure = new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${e.message}`, { cause: e });
+      this.inflightBytes -= n;
+      this.inflight--;
+      if (--f.inflight === 0 && f.closeAfter) {
+        for (const d of f.closeAfter) closeSync(d);
+        f.closeAfter = null;
+      }
+      if (this.inflight === 0) this.idle?.();
+    });
   }
 
   /** The connection left the table: write what is left of both directions and index them. */
@@ -172,7 +222,7 @@ export class FlowFiles {
     if (this.used.has(name)) name = `${name}-c${c.stream}`;
     this.used.add(name);
     return { path: this.prefix + name, name, pos: 0, bytes: 0,
-      hash: this.hash ? createHash('sha256') : null, created: false, fd: -1, older: null, newer: null };
+      hash: this.hash ? createHash('sha256') : null, created: false, fd: -1, inflight: 0, closeAfter: null, older: null, newer: null };
   }
 
   /** Throw the first write failure, if there was one. */
@@ -184,7 +234,8 @@ export class FlowFiles {
   private release(f: FlowFile): void {
     if (f.fd < 0) return;
     this.fds.delete(f);
-    closeSync(f.fd);
+    if (f.inflight) (f.closeAfter ??= []).push(f.fd); // closed when its writes end
+    else closeSync(f.fd);
     f.fd = -1;
   }
 
@@ -213,10 +264,23 @@ export class FlowFiles {
     }
   }
 
-  /** Close every descriptor (end of the run). */
-  close(): void {
+  /** Close every descriptor (end of the run), once every write has ended. */
+  close(): Promise<void> {
     while (this.fds.oldest) this.release(this.fds.oldest);
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idle = () => {
+        this.idle = null;
+        resolve();
+      };
+    });
   }
+}
+
+/** Write all of `views` (n bytes) at `pos`: IOV_MAX views at a time, on over short writes. */
+function writeAll(fd: number, views: readonly Uint8Array[], n: number, pos: number): void {
+  let done = writevSync(fd, views.length > IOV_MAX ? views.slice(0, IOV_MAX) : (views as Uint8Array[]), pos);
+  while (done < n) done += writevSync(fd, viewsAfter(views, done).slice(0, IOV_MAX), pos + done);
 }
 
 /**

@@ -38,7 +38,7 @@ interface Rd {
  * bytes: what it has buffered points into the read chunks of that stretch and pins them, so this
  * bounds the capture memory sleeping readers hold.
  */
-export const LOWAT_WAIT_BYTES = 64 << 20;
+export const LOWAT_WAIT_BYTES = 32 << 20;
 
 /**
  * The default reader: like a process that reads every socket into /dev/null, it drains each

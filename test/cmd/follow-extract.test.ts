@@ -123,7 +123,7 @@ test('extract: a file that cannot be written stops the run with exit 5 naming it
   t.notRegex(r.stderr, /\n\s+at /);
 });
 
-test('FlowFiles: each chunk is written at once at its offset, in order, also with more views than one writev takes', (t) => {
+test('FlowFiles: each chunk is written when handed over (large ones in the thread pool, the file closed after them), in order at its offset, also with more views than one writev takes', async (t) => {
   const d = tmp(t);
   const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
   const c = new Connection(0, addr, 0, 1111, 4, 80, 4);
@@ -132,19 +132,41 @@ test('FlowFiles: each chunk is written at once at its offset, in order, also wit
   const path = join(d, '010.000.000.001.01111-010.000.000.002.00080');
   ff.data(c, 'c2s', [new Uint8Array(100).fill(7)]);
   t.is(statSync(path).size, 100, 'written when handed over: nothing is held');
-  // 3,000 one-byte views (IOV_MAX is 1,024), then a large and an empty view
+  // 3,000 one-byte views (IOV_MAX is 1,024): synchronous, in pieces
   const tiny = Array.from({ length: 3000 }, (_, i) => new Uint8Array([i % 251]));
+  ff.data(c, 'c2s', [...tiny, new Uint8Array(0)]);
+  t.is(ff.writesInFlight, 0);
   const big = new Uint8Array(200_000);
   for (let i = 0; i < big.length; i++) big[i] = (i * 7) % 256;
-  ff.data(c, 'c2s', [...tiny, big, new Uint8Array(0)]);
+  // large chunks go to the thread pool; the file is released (closed) while they are in flight
+  ff.data(c, 'c2s', [big.subarray(0, 150_000), big.subarray(150_000)]);
+  ff.data(c, 'c2s', [big]);
+  t.is(ff.writesInFlight, 2, 'large chunks are written in the thread pool');
+  const tail = new Uint8Array(10).fill(3);
+  ff.data(c, 'c2s', [tail]);
   ff.closed(c);
-  ff.close();
+  await ff.close();
   ff.check();
-  const want = Buffer.concat([new Uint8Array(100).fill(7), ...tiny, big]);
+  t.is(ff.writesInFlight, 0, 'close waits for every write');
+  const want = Buffer.concat([new Uint8Array(100).fill(7), ...tiny, big, big, tail]);
   const got = readFileSync(path);
   t.true(got.equals(want));
   t.deepEqual(index.map((e) => [e.stream, e.dir, e.bytes, e.sha256]), [[0, 'c2s', want.length, sha(want)]]);
   t.is(ff.written, want.length);
+});
+
+when(existsSync('/dev/full'), 'needs /dev/full')('FlowFiles: a write that fails in the thread pool (ENOSPC) is kept and thrown by check(), naming the file', async (t) => {
+  for (const size of [100, 64 << 10]) {
+    const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
+    const c = new Connection(0, addr, 0, 1111, 4, 80, 4);
+    const ff = new FlowFiles('/dev', 'full', false, () => {});
+    ff.data(c, 'c2s', [new Uint8Array(size)]);
+    t.is(ff.writesInFlight, size >= 4096 ? 1 : 0);
+    ff.closed(c);
+    await ff.close();
+    const e = t.throws(() => ff.check());
+    t.regex(e.message, /\/dev\/full: cannot write: ENOSPC/, `${size} bytes`);
+  }
 });
 
 test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the mark, at EOF, after LOWAT_WAIT_BYTES of capture, and at detach', (t) => {
