@@ -105,13 +105,14 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
 /**
  * Writes every direction of every connection to its own file in `dir` (tcpflow's layout), in one
  * pass, without copying a byte in JavaScript: each chunk a reader hands over (views of capture
- * memory) goes to one positioned writev at once, so the kernel copies it straight into the file
- * and nothing is pinned here. Feed it from a DrainApp with a low-water mark (SO_RCVLOWAT, as
- * extract does): chunks are then 64 KiB or a connection's last bytes, not one segment each.
- * Writes are synchronous: handing each to libuv's thread pool cost more per write than the write
- * itself (measured: 2.4x slower on 48,000 short flows, no faster on bulk ones), and a writer
- * thread over shared chunks was no faster on two CPUs while shared buffers outlived their use
- * (BENCHMARKS.md). Directions with no bytes get no file. A name that repeats (the same 4-tuple
+ * memory) goes to one positioned writev at once, so the kernel copies it straight into the file.
+ * Chunks of 4 KiB or more are written in libuv's thread pool (ASYNC_MIN; they stay pinned until
+ * their write ends, at most INFLIGHT_BYTES of them), smaller ones synchronously: a pool request
+ * per small write cost more than the write (2.4x slower on 48,000 short flows, session 3), and a
+ * writer thread over shared chunks was no faster on two CPUs while shared buffers outlived their
+ * use (BENCHMARKS.md). Feed it from a DrainApp with a low-water mark (SO_RCVLOWAT, as extract
+ * does): chunks are then 64 KiB, a receive timeout's worth or a connection's last bytes, not one
+ * segment each. Directions with no bytes get no file. A name that repeats (the same 4-tuple
  * reused by a later stream) gets `-c<stream>`.
  */
 export class FlowFiles {

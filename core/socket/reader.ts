@@ -47,7 +47,8 @@ export const LOWAT_WAIT_BYTES = 32 << 20;
  *
  * With `lowat` above 1 the reader sets SO_RCVLOWAT on every socket: a blocking reader then sleeps
  * until that many bytes are buffered, the peer closes, or an error is pending (BSD soreceive), and
- * reads them in one call: one read of 64 KiB instead of 45 of a segment each (extract, --hash).
+ * reads them in one call (extract: on the 1 GiB benchmark capture, 90,000 reads instead of 694,000
+ * of a segment each; with 2,000 flows interleaved, most are receive timeouts of 8-32 KiB).
  * Bytes that stay below the mark are read after LOWAT_WAIT_BYTES of capture (a receive timeout) and
  * when the connection leaves the table.
  */
