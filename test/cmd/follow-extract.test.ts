@@ -113,6 +113,30 @@ test('extract under a low descriptor limit (ulimit -n 64) writes the same files 
   for (const f of fa) if (f !== 'sockcap-index.json') t.true(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f);
 });
 
+test('extract on a capture cut mid-record: exit 3 naming the file and byte offset, and every byte before the cut is written (readers asleep below the low-water mark included)', async (t) => {
+  const d = tmp(t);
+  const full = readFileSync(fixture('tcp/three-http-streams.pcap'));
+  const cut = join(d, 'cut.pcap');
+  writeFileSync(cut, full.subarray(0, Math.floor((full.length * 2) / 3)));
+  const a = join(d, 'a');
+  const b = join(d, 'b');
+  const r = await cli(['extract', cut, '-o', a]);
+  t.is(r.code, 3, r.stderr);
+  t.regex(r.stderr, /cut\.pcap: record truncated \(\d+ of \d+ bytes\) at byte offset \d+/);
+  t.notRegex(r.stderr, /\n\s+at /);
+  t.is((await cli(['extract', fixture('tcp/three-http-streams.pcap'), '-o', b, '-q'])).code, 0);
+  const files = readdirSync(a).filter((f) => f !== 'sockcap-index.json');
+  t.true(files.length >= 4, files.join());
+  let bytes = 0;
+  for (const f of files) {
+    const part = readFileSync(join(a, f));
+    t.true(part.length > 0 && readFileSync(join(b, f)).subarray(0, part.length).equals(part), f);
+    bytes += part.length;
+  }
+  const index = JSON.parse(readFileSync(join(a, 'sockcap-index.json'), 'utf8')) as FlowIndexEntry[];
+  t.is(index.reduce((n, e) => n + e.bytes, 0), bytes, 'the index accounts for every byte written');
+});
+
 test('extract: a file that cannot be written stops the run with exit 5 naming it, no stack trace', async (t) => {
   const d = tmp(t);
   // a directory where the first flow's file would go
