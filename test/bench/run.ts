@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: generates the benchmark captures (once, under bench-data/), then times sockcap
  * next to a minimal record walker and, when installed, tcpdump, tcpflow and tshark, in one run.
- * Prints one table: median wall time over BENCH_RUNS runs (default 3), MB/s, packets/s, peak RSS,
- * and ratios to the walker and to tcpflow measured in the same run. Sizes: BENCH_BULK_MB (1024),
+ * Prints one table: median wall time over BENCH_RUNS runs (default 3; rounds interleave the rows),
+ * MB/s, packets/s, peak RSS, and ratios to the walker and to tcpflow measured in the same run. Sizes: BENCH_BULK_MB (1024),
  * BENCH_SHORT_MB (256), BENCH_LOOP_MB (256); set BENCH_ONLY=bulk, short or loopback to run one.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -30,27 +30,39 @@ function has(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-/** Run a command RUNS times (page cache warmed first); median wall seconds and max peak RSS. */
-function time(name: string, file: string, cmd: string, args: string[], pre?: () => void): Row {
-  execFileSync('sh', ['-c', `cat '${file}' > /dev/null`]);
-  const secs: number[] = [];
-  let rss: number | null = null;
+/** One row of a table: a command, and what to do (untimed) before each of its runs. */
+interface Job { name: string; cmd: string; args: string[]; pre?: () => void }
+
+const job = (name: string, cmd: string, args: string[], pre?: () => void): Job => ({ name, cmd, args, pre });
+
+/**
+ * Time every job RUNS times, interleaved: each round warms the page cache and runs every job once,
+ * in order, so a slow spell of this shared machine falls on all rows alike instead of on whichever
+ * ran then (the ratios between rows are what the tables report). Median wall seconds per row, and
+ * the largest peak RSS of its runs.
+ */
+function measure(file: string, jobs: Job[]): Row[] {
+  const secs = jobs.map((): number[] => []);
+  const rss: Array<number | null> = jobs.map(() => null);
   for (let i = 0; i < RUNS; i++) {
-    pre?.();
-    const argv = HAS_TIME ? ['/usr/bin/time', '-f', '%M', cmd, ...args] : [cmd, ...args];
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
-    secs.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    if (r.status !== 0 && !(cmd === 'tshark' && r.status === null)) {
-      console.error(`${name}: exit ${r.status}: ${r.stderr.slice(-400)}`);
-    }
-    if (HAS_TIME) {
-      const kb = Number(r.stderr.trim().split('\n').at(-1));
-      if (Number.isFinite(kb)) rss = Math.max(rss ?? 0, kb / 1024);
-    }
+    execFileSync('sh', ['-c', `cat '${file}' > /dev/null`]);
+    jobs.forEach((j, k) => {
+      j.pre?.();
+      const argv = HAS_TIME ? ['/usr/bin/time', '-f', '%M', j.cmd, ...j.args] : [j.cmd, ...j.args];
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
+      secs[k]!.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      if (r.status !== 0 && !(j.cmd === 'tshark' && r.status === null)) console.error(`${j.name}: exit ${r.status}: ${r.stderr.slice(-400)}`);
+      if (HAS_TIME) {
+        const kb = Number(r.stderr.trim().split('\n').at(-1));
+        if (Number.isFinite(kb)) rss[k] = Math.max(rss[k] ?? 0, kb / 1024);
+      }
+    });
   }
-  secs.sort((a, b) => a - b);
-  return { name, secs: secs[Math.floor(secs.length / 2)]!, rssMiB: rss };
+  return jobs.map((j, k) => {
+    const t = secs[k]!.sort((x, y) => x - y);
+    return { name: j.name, secs: t[Math.floor(t.length / 2)]!, rssMiB: rss[k]! };
+  });
 }
 
 function table(title: string, file: string, frames: number, rows: Row[]): string {
@@ -82,17 +94,16 @@ async function benchLoopback(): Promise<string> {
     await generate({ path: file, bytes: mb * 2 ** 20, flows: 2000, perFlow: Math.ceil((mb * 2 ** 20) / 2000), loopback: true });
   }
   const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
-  const rows: Row[] = [];
-  rows.push(time('minimal walker', file, process.execPath, [WALKER, file]));
-  rows.push(time('sockcap replay', file, process.execPath, [CLI, 'replay', file, '-q', '--json']));
-  rows.push(time('sockcap replay --fuse', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '--fuse']));
-  rows.push(time('sockcap replay -w /dev/null', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '-w', '/dev/null']));
-  rows.push(time('sockcap fuse -w /dev/null', file, process.execPath, [CLI, 'fuse', file, '-q', '--json', '-w', '/dev/null']));
-  if (has('tcpflow')) {
-    const d = mkdtempSync(join(OUT, 'bench-tcpflow-'));
-    rows.push(time('tcpflow -FX (flows only)', file, 'tcpflow', ['-FX', '-r', file, '-o', d], () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); }));
-    rmSync(d, { recursive: true, force: true });
-  }
+  const jobs: Job[] = [];
+  jobs.push(job('minimal walker', process.execPath, [WALKER, file]));
+  jobs.push(job('sockcap replay', process.execPath, [CLI, 'replay', file, '-q', '--json']));
+  jobs.push(job('sockcap replay --fuse', process.execPath, [CLI, 'replay', file, '-q', '--json', '--fuse']));
+  jobs.push(job('sockcap replay -w /dev/null', process.execPath, [CLI, 'replay', file, '-q', '--json', '-w', '/dev/null']));
+  jobs.push(job('sockcap fuse -w /dev/null', process.execPath, [CLI, 'fuse', file, '-q', '--json', '-w', '/dev/null']));
+  const d = mkdtempSync(join(OUT, 'bench-tcpflow-'));
+  if (has('tcpflow')) jobs.push(job('tcpflow -FX (flows only)', 'tcpflow', ['-FX', '-r', file, '-o', d], () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); }));
+  const rows = measure(file, jobs);
+  rmSync(d, { recursive: true, force: true });
   return table('loopback (2,000 flows over 127/8)', file, frames, rows);
 }
 
@@ -106,24 +117,24 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
     await generate({ path: file, bytes: mb * 2 ** 20, flows, perFlow: kind === 'bulk' ? Math.ceil((mb * 2 ** 20) / flows) : 1500 });
   }
   const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
-  const rows: Row[] = [];
-  rows.push(time('minimal walker', file, process.execPath, [WALKER, file]));
-  rows.push(time('sockcap replay', file, process.execPath, [CLI, 'replay', file, '-q', '--json']));
-  rows.push(time('sockcap replay --no-checksums', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-checksums']));
-  rows.push(time('sockcap replay --no-tcp (read + decode to TCP)', file, process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-tcp']));
+  const jobs: Job[] = [];
+  jobs.push(job('minimal walker', process.execPath, [WALKER, file]));
+  jobs.push(job('sockcap replay', process.execPath, [CLI, 'replay', file, '-q', '--json']));
+  jobs.push(job('sockcap replay --no-checksums', process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-checksums']));
+  jobs.push(job('sockcap replay --no-tcp (read + decode to TCP)', process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-tcp']));
   const ex = mkdtempSync(join(OUT, 'bench-extract-'));
-  const fresh = (d: string) => () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); };
-  rows.push(time('sockcap extract -o', file, process.execPath, [CLI, 'extract', file, '-o', ex, '-q'], fresh(ex)));
-  rmSync(ex, { recursive: true, force: true });
-  if (has('tcpdump')) rows.push(time('tcpdump -r -w /dev/null', file, 'tcpdump', ['-r', file, '-w', '/dev/null']));
+  const d = mkdtempSync(join(OUT, 'bench-tcpflow-'));
+  const fresh = (dir: string) => () => { rmSync(dir, { recursive: true, force: true }); mkdirSync(dir); };
+  jobs.push(job('sockcap extract -o', process.execPath, [CLI, 'extract', file, '-o', ex, '-q'], fresh(ex)));
+  if (has('tcpdump')) jobs.push(job('tcpdump -r -w /dev/null', 'tcpdump', ['-r', file, '-w', '/dev/null']));
   if (has('tcpflow')) {
-    const d = mkdtempSync(join(OUT, 'bench-tcpflow-'));
-    const fresh = () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); };
-    rows.push(time('tcpflow -FX (flows only)', file, 'tcpflow', ['-FX', '-r', file, '-o', d], fresh));
-    rows.push(time('tcpflow -o (streams to files)', file, 'tcpflow', ['-r', file, '-o', d], fresh));
-    rmSync(d, { recursive: true, force: true });
+    jobs.push(job('tcpflow -FX (flows only)', 'tcpflow', ['-FX', '-r', file, '-o', d], fresh(d)));
+    jobs.push(job('tcpflow -o (streams to files)', 'tcpflow', ['-r', file, '-o', d], fresh(d)));
   }
-  if (has('tshark') && process.env.BENCH_TSHARK !== '0') rows.push(time('tshark -q -z conv,tcp', file, 'tshark', ['-q', '-n', '-r', file, '-z', 'conv,tcp']));
+  if (has('tshark') && process.env.BENCH_TSHARK !== '0') jobs.push(job('tshark -q -z conv,tcp', 'tshark', ['-q', '-n', '-r', file, '-z', 'conv,tcp']));
+  const rows = measure(file, jobs);
+  rmSync(ex, { recursive: true, force: true });
+  rmSync(d, { recursive: true, force: true });
   return table(kind === 'bulk' ? `bulk (${flows.toLocaleString('en-US')} flows)` : `short (${flows.toLocaleString('en-US')} flows)`, file, frames, rows);
 }
 
