@@ -5,6 +5,7 @@ import { CaptureSession } from '../core/capture/session.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
 import { CONN_HEADER, ConnOrder, formatConnRow, formatReplaySummary, replaySummary } from '../core/report.js';
+import { connJson, JsonBuf } from '../core/json-buf.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
@@ -45,14 +46,22 @@ export default class Replay extends SockcapCommand {
     const toStdout = flags.write === '-';
     const report = toStdout ? process.stderr : process.stdout;
     let pending: string[] = [];
+    // --json: the connections' text is written byte by byte into buffers (JSON.stringify's output)
+    const jb = new JsonBuf();
     let first = true;
     // connections are written as they finish: memory holds what is in flight, not the whole run
     const order = new ConnOrder((c: ConnSummary) => {
-      if (json) pending.push(`${first ? '{\n  "connections": [\n    ' : ',\n    '}${JSON.stringify(c)}`);
-      else pending.push(`${first ? CONN_HEADER + '\n' : ''}${formatConnRow(c)}\n`);
+      if (json) {
+        jb.raw(first ? '{\n  "connections": [\n    ' : ',\n    ');
+        connJson(jb, c);
+      } else pending.push(`${first ? CONN_HEADER + '\n' : ''}${formatConnRow(c)}\n`);
       first = false;
     });
     const flush = async () => {
+      if (json) {
+        for (const b of jb.take()) if (!report.write(b)) await once(report, 'drain');
+        return;
+      }
       if (!pending.length) return;
       const text = pending.join('');
       pending = [];
@@ -86,7 +95,7 @@ export default class Replay extends SockcapCommand {
     const summary = { ...rs, ...mr.json };
     if (json) {
       const rest = JSON.stringify(summary, null, 2);
-      pending.push(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
+      jb.text(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
     } else {
       pending.push(`${first ? '' : '\n'}${formatReplaySummary({ ...rs, connections: [] })}\n`);
       for (const t of mr.text) pending.push(`\n${t}\n`);

@@ -1,0 +1,67 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { readdirSync } from 'node:fs';
+import { connJson, JsonBuf } from '../../core/json-buf.js';
+import { CaptureSession } from '../../core/capture/session.js';
+import { runPipeline } from '../../core/pipeline.js';
+import { DrainApp } from '../../core/socket/reader.js';
+import { Stack } from '../../core/stack.js';
+import type { ConnSummary, DirSummary } from '../../core/tcp/summary.js';
+import { CORPUS, corpus, fixture, HAS_CORPUS } from '../helpers/paths.js';
+import { when } from '../helpers/skip.js';
+
+/** connJson for each summary, all in one JsonBuf, joined as replay --json joins them. */
+function written(list: readonly ConnSummary[]): string {
+  const j = new JsonBuf();
+  list.forEach((c, i) => {
+    if (i) j.raw(',');
+    connJson(j, c);
+  });
+  return Buffer.concat(j.take()).toString('utf8');
+}
+
+const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('10.0.0.1:80', '[2001:db8::1]:443', 'a"b\\c\u0001\u007f\u00e9'));
+const num = fc.oneof(fc.nat(), fc.integer(), fc.double(), fc.constantFrom(0, -0, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53, 1_700_000_000.000_01, Number.NaN, Infinity));
+const dir: fc.Arbitrary<DirSummary> = fc.record({
+  src: text, dst: text, bytes: num,
+  gaps: fc.array(fc.tuple(num, num), { maxLength: 3 }),
+  segments: num, retransmitted: num, outOfOrder: num, overlapBytes: num, overlapConflicts: num,
+}).chain((d) => fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: undefined })
+  .map((h) => (h === undefined ? d : { ...d, sha256: h })));
+const conn: fc.Arbitrary<ConnSummary> = fc.record({
+  stream: num, client: text, server: text, state: text,
+  states: fc.record({ client: fc.constantFrom('CLOSED', 'ESTABLISHED', 'TIME_WAIT'), server: fc.constantFrom('LISTEN', 'CLOSE_WAIT') }),
+  clientGuessed: fc.boolean(), frames: num, start: num, duration: num, c2s: dir, s2c: dir,
+});
+
+test('connJson writes JSON.stringify\'s bytes for any summary (strings needing escapes, non-ASCII, floats, NaN, large and negative numbers), across buffer boundaries', (t) => {
+  fc.assert(fc.property(fc.array(conn, { maxLength: 20 }), (list) => written(list) === list.map((c) => JSON.stringify(c)).join(',')), { numRuns: 500 });
+  // over 1 MiB: the text spans several buffers
+  const big = fc.sample(conn, { numRuns: 4000, seed: 7 });
+  const want = big.map((c) => JSON.stringify(c)).join(',');
+  t.true(Buffer.byteLength(want) > 2 << 20);
+  t.is(written(big), want);
+});
+
+/** The summaries a replay of `file` reports (with hashes, so sha256 keys appear). */
+async function summaries(file: string): Promise<ConnSummary[]> {
+  const stack = new Stack(new CaptureSession(), { app: new DrainApp(true) });
+  await runPipeline([{ name: file }], stack);
+  return stack.finished;
+}
+
+test('connJson over real summaries equals JSON.stringify (a key added to connSummary and not to connJson fails here)', async (t) => {
+  const list = [...await summaries(fixture('tcp/three-http-streams.pcap')), ...await summaries(fixture('tcp/smtp.pcap'))];
+  t.true(list.length >= 4);
+  t.is(written(list), list.map((c) => JSON.stringify(c)).join(','));
+});
+
+when(HAS_CORPUS, 'needs ../shared/corpus')('connJson equals JSON.stringify for every connection of every corpus capture (IPv6, gaps, resets, midstream)', async (t) => {
+  let n = 0;
+  for (const f of readdirSync(CORPUS).filter((x) => /\.(pcap|pcapng|cap)(\.gz)?$/.test(x))) {
+    const list = await summaries(corpus(f));
+    t.is(written(list), list.map((c) => JSON.stringify(c)).join(','), f);
+    n += list.length;
+  }
+  t.true(n > 1000, `${n} connections`);
+});
