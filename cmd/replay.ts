@@ -4,8 +4,8 @@ import { CaptureOutput } from '../core/capture/output.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
-import { CONN_HEADER, ConnOrder, formatConnRow, formatReplaySummary, replaySummary } from '../core/report.js';
-import { connJson, JsonBuf } from '../core/json-buf.js';
+import { CONN_HEADER, ConnOrder, formatReplaySummary, replaySummary } from '../core/report.js';
+import { connJson, connRow, JsonBuf } from '../core/json-buf.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
@@ -45,8 +45,7 @@ export default class Replay extends SockcapCommand {
     const json = this.jsonEnabled();
     const toStdout = flags.write === '-';
     const report = toStdout ? process.stderr : process.stdout;
-    let pending: string[] = [];
-    // --json: the connections' text is written byte by byte into buffers (JSON.stringify's output)
+    // the connections' text (JSON or table rows) is written byte by byte into buffers
     const jb = new JsonBuf();
     let first = true;
     // connections are written as they finish: memory holds what is in flight, not the whole run
@@ -54,18 +53,14 @@ export default class Replay extends SockcapCommand {
       if (json) {
         jb.raw(first ? '{\n  "connections": [\n    ' : ',\n    ');
         connJson(jb, c);
-      } else pending.push(`${first ? CONN_HEADER + '\n' : ''}${formatConnRow(c)}\n`);
+      } else {
+        if (first) jb.raw(`${CONN_HEADER}\n`);
+        connRow(jb, c);
+      }
       first = false;
     });
     const flush = async () => {
-      if (json) {
-        for (const b of jb.take()) if (!report.write(b)) await once(report, 'drain');
-        return;
-      }
-      if (!pending.length) return;
-      const text = pending.join('');
-      pending = [];
-      if (!report.write(text)) await once(report, 'drain');
+      for (const b of jb.take()) if (!report.write(b)) await once(report, 'drain');
     };
     const session = new CaptureSession();
     const models = new Models(flags);
@@ -97,8 +92,8 @@ export default class Replay extends SockcapCommand {
       const rest = JSON.stringify(summary, null, 2);
       jb.text(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
     } else {
-      pending.push(`${first ? '' : '\n'}${formatReplaySummary({ ...rs, connections: [] })}\n`);
-      for (const t of mr.text) pending.push(`\n${t}\n`);
+      jb.text(`${first ? '' : '\n'}${formatReplaySummary({ ...rs, connections: [] })}\n`);
+      for (const t of mr.text) jb.text(`\n${t}\n`);
     }
     await flush();
     if (res.error) return this.failAfter(res.error);

@@ -1,3 +1,4 @@
+import { thousands } from './report.js';
 import type { ConnSummary, DirSummary } from './tcp/summary.js';
 
 /** Size of each output buffer. */
@@ -70,6 +71,42 @@ export class JsonBuf {
       const q = (v / 10) | 0;
       b[--p] = 0x30 + v - q * 10;
       v = q;
+    } while (v > 0);
+  }
+
+  /** ASCII text padded with spaces to `w` characters, on the right (padEnd) or the left. */
+  pad(s: string, w: number, left: boolean): void {
+    const n = s.length;
+    const fill = w > n ? w - n : 0;
+    this.room(n + fill);
+    const b = this.buf;
+    let p = this.pos;
+    if (left) for (let i = 0; i < fill; i++) b[p++] = 0x20;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    if (!left) for (let i = 0; i < fill; i++) b[p++] = 0x20;
+    this.pos = p;
+  }
+
+  /** A non-negative integer with thousands separators (thousands()), padded on the left to `w`. */
+  thousandsPad(x: number, w: number): void {
+    if (!(x >= 0 && x <= 0x7fffffff && (x | 0) === x)) return this.pad(thousands(x), w, true);
+    let digits = 1;
+    for (let t = x; t >= 10; t = (t / 10) | 0) digits++;
+    const len = digits + Math.floor((digits - 1) / 3);
+    const fill = w > len ? w - len : 0;
+    this.room(len + fill);
+    const b = this.buf;
+    for (let i = 0; i < fill; i++) b[this.pos++] = 0x20;
+    let p = this.pos + len;
+    this.pos = p;
+    let v = x;
+    let k = 0;
+    do {
+      if (k && k % 3 === 0) b[--p] = 0x2c;
+      const q = (v / 10) | 0;
+      b[--p] = 0x30 + v - q * 10;
+      v = q;
+      k++;
     } while (v > 0);
   }
 
@@ -147,4 +184,33 @@ export function connJson(j: JsonBuf, c: ConnSummary): void {
   j.raw(',"s2c":');
   dirJson(j, c.s2c);
   j.raw('}');
+}
+
+/** formatConnRow(c) and a newline, written into `j` (the table of `replay` without --json). */
+export function connRow(j: JsonBuf, c: ConnSummary): void {
+  const a = c.c2s;
+  const z = c.s2c;
+  j.pad(String(c.stream), 6, false);
+  j.raw('  ');
+  j.pad(c.clientGuessed ? `${c.client}?` : c.client, 22, false);
+  j.raw('  ');
+  j.pad(c.server, 22, false);
+  j.raw('  ');
+  j.pad(c.state, 11, false);
+  j.raw('  ');
+  j.thousandsPad(a.bytes, 13);
+  j.raw('  ');
+  j.thousandsPad(z.bytes, 13);
+  j.raw('  ');
+  j.thousandsPad(a.retransmitted + z.retransmitted, 9);
+  j.raw('  ');
+  j.thousandsPad(a.outOfOrder + z.outOfOrder, 6);
+  j.raw('  ');
+  j.thousandsPad(a.overlapBytes + z.overlapBytes, 8);
+  j.raw('  ');
+  j.pad(String(a.gaps.length + z.gaps.length), 4, true);
+  j.raw('  ');
+  j.text(c.duration.toFixed(3));
+  j.raw('s\n');
+  if (a.sha256) j.text(`        sha256 c2s ${a.sha256}\n        sha256 s2c ${z.sha256}\n`);
 }

@@ -1,7 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
-import { connJson, JsonBuf } from '../../core/json-buf.js';
+import { connJson, connRow, JsonBuf } from '../../core/json-buf.js';
+import { formatConnRow } from '../../core/report.js';
 import { CaptureSession } from '../../core/capture/session.js';
 import { runPipeline } from '../../core/pipeline.js';
 import { DrainApp } from '../../core/socket/reader.js';
@@ -64,4 +65,31 @@ when(HAS_CORPUS, 'needs ../shared/corpus')('connJson equals JSON.stringify for e
     n += list.length;
   }
   t.true(n > 1000, `${n} connections`);
+});
+
+/** connRow for each summary, in one buffer. */
+function rows(list: readonly ConnSummary[]): string {
+  const j = new JsonBuf();
+  for (const c of list) connRow(j, c);
+  return Buffer.concat(j.take()).toString('utf8');
+}
+
+test('connRow writes formatConnRow\'s row (and hash lines) for any summary with ASCII names: padding, thousands separators, wide and negative numbers', (t) => {
+  const ascii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 30 });
+  const n = fc.oneof(fc.nat(), fc.nat({ max: 999_999_999_999 }), fc.integer({ min: -5000, max: 5000 }), fc.constantFrom(0, 999, 1000, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1));
+  const d = fc.record({ src: ascii, dst: ascii, bytes: n, gaps: fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 12 }), segments: n, retransmitted: n, outOfOrder: n, overlapBytes: n, overlapConflicts: n });
+  const row = fc.record({
+    stream: n, client: ascii, server: ascii, state: ascii, states: fc.constant({ client: 'CLOSED' as const, server: 'CLOSED' as const }),
+    clientGuessed: fc.boolean(), frames: n, start: fc.double(), duration: fc.double({ min: 0, max: 1e7, noNaN: true }), c2s: d, s2c: d,
+    hash: fc.boolean(),
+  }).map(({ hash, ...c }): ConnSummary => (hash ? { ...c, c2s: { ...c.c2s, sha256: 'a'.repeat(64) }, s2c: { ...c.s2c, sha256: 'b'.repeat(64) } } : c));
+  fc.assert(fc.property(fc.array(row, { maxLength: 10 }), (list) => rows(list) === list.map((c) => `${formatConnRow(c)}\n`).join('')), { numRuns: 1000 });
+  t.pass();
+});
+
+when(HAS_CORPUS, 'needs ../shared/corpus')('connRow equals formatConnRow for every connection of every corpus capture', async (t) => {
+  for (const f of readdirSync(CORPUS).filter((x) => /\.(pcap|pcapng|cap)(\.gz)?$/.test(x))) {
+    const list = await summaries(corpus(f));
+    t.is(rows(list), list.map((c) => `${formatConnRow(c)}\n`).join(''), f);
+  }
 });
