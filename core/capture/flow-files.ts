@@ -41,9 +41,9 @@ export interface FlowIndexEntry {
  * Writes of at least this much go to libuv's thread pool, so the kernel copies them into the file
  * on another CPU while the stack goes on with the next batch (their callbacks run between
  * batches); smaller ones are synchronous (a pool round trip costs more than the write: measured,
- * 300,000 short flows). Bulk extract: 2.0-2.2 s against 2.6 s all synchronous. At most INFLIGHT_BYTES (and a number of
- * writes the descriptor limit allows) are in flight; beyond that writes are synchronous, so what
- * they pin stays bounded.
+ * 300,000 short flows). Bulk extract: 2.0-2.2 s against 2.6 s all synchronous. At most
+ * INFLIGHT_BYTES (and as many writes as the descriptor limit allows) are in flight; beyond that
+ * writes are synchronous, so what they pin stays bounded.
  */
 const ASYNC_MIN = 4 << 10;
 const INFLIGHT_BYTES = 32 << 20;
@@ -199,7 +199,7 @@ export class FlowFiles {
     });
   }
 
-  /** The connection left the table: write what is left of both directions and index them. */
+  /** The connection left the table (its readers have read everything): close both files and index them. */
   closed(c: Connection): void {
     const per = this.files.get(c);
     this.files.delete(c);
