@@ -1,7 +1,8 @@
 import { Flags } from '@oclif/core';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { FlowFiles, type FlowIndexEntry, indexEntryJson } from '../core/capture/flow-files.js';
+import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
+import { indexJson, JsonBuf } from '../core/json-buf.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
@@ -43,15 +44,16 @@ export default class Extract extends SockcapCommand {
       return this.fail(new SockcapError('ERR_WRITE', `${indexPath}: cannot write: ${(e as Error).message}`));
     }
     writeSync(indexFd, '[');
-    let index: string[] = [];
+    // entries are written byte by byte into buffers (JSON.stringify's text), sent at each batch
+    const jb = new JsonBuf();
     let entries = 0;
     const flushIndex = () => {
-      if (!index.length) return;
-      writeSync(indexFd, (entries ? ',\n' : '\n') + index.join(',\n'));
-      entries += index.length;
-      index = [];
+      for (const b of jb.take()) for (let at = 0; at < b.length; ) at += writeSync(indexFd, b, at);
     };
-    const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => index.push(indexEntryJson(e)));
+    const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => {
+      jb.raw(entries++ ? ',\n' : '\n');
+      indexJson(jb, e);
+    });
     const stack = new Stack(new CaptureSession(), {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,

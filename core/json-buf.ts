@@ -1,4 +1,5 @@
 import { thousands } from './report.js';
+import type { FlowIndexEntry } from './capture/flow-files.js';
 import type { ConnSummary, DirSummary } from './tcp/summary.js';
 
 /** Size of each output buffer. */
@@ -123,6 +124,20 @@ export class JsonBuf {
   }
 }
 
+/** JSON.stringify(gaps): [[offset, length], ...]. */
+function gapsJson(j: JsonBuf, gaps: ReadonlyArray<readonly [number, number]>): void {
+  j.raw('[');
+  for (let i = 0; i < gaps.length; i++) {
+    const g = gaps[i]!;
+    j.raw(i ? ',[' : '[');
+    j.num(g[0]);
+    j.raw(',');
+    j.num(g[1]);
+    j.raw(']');
+  }
+  j.raw(']');
+}
+
 /** JSON.stringify(d) for a direction summary, written into `j`. */
 function dirJson(j: JsonBuf, d: DirSummary): void {
   j.raw('{"src":');
@@ -131,16 +146,9 @@ function dirJson(j: JsonBuf, d: DirSummary): void {
   j.str(d.dst);
   j.raw(',"bytes":');
   j.num(d.bytes);
-  j.raw(',"gaps":[');
-  for (let i = 0; i < d.gaps.length; i++) {
-    const g = d.gaps[i]!;
-    j.raw(i ? ',[' : '[');
-    j.num(g[0]);
-    j.raw(',');
-    j.num(g[1]);
-    j.raw(']');
-  }
-  j.raw('],"segments":');
+  j.raw(',"gaps":');
+  gapsJson(j, d.gaps);
+  j.raw(',"segments":');
   j.num(d.segments);
   j.raw(',"retransmitted":');
   j.num(d.retransmitted);
@@ -213,4 +221,29 @@ export function connRow(j: JsonBuf, c: ConnSummary): void {
   j.text(c.duration.toFixed(3));
   j.raw('s\n');
   if (a.sha256) j.text(`        sha256 c2s ${a.sha256}\n        sha256 s2c ${z.sha256}\n`);
+}
+
+/** JSON.stringify(e) for an extract index entry (FlowFiles builds them in this key order), written into `j`. */
+export function indexJson(j: JsonBuf, e: FlowIndexEntry): void {
+  j.raw('{"stream":');
+  j.num(e.stream);
+  j.raw(',"dir":');
+  j.str(e.dir);
+  j.raw(',"src":');
+  j.str(e.src);
+  j.raw(',"dst":');
+  j.str(e.dst);
+  j.raw(',"file":');
+  j.str(e.file);
+  j.raw(',"bytes":');
+  j.num(e.bytes);
+  if (e.sha256 !== undefined) {
+    j.raw(',"sha256":');
+    j.str(e.sha256);
+  }
+  if (e.gaps !== undefined) {
+    j.raw(',"gaps":');
+    gapsJson(j, e.gaps);
+  }
+  j.raw('}');
 }
