@@ -98,11 +98,12 @@ when(HAS_CORPUS && HAS_TCPFLOW, 'needs ../shared/corpus and tcpflow')('extract g
   t.true(ours.length >= 80);
 });
 
-test('extract under a low descriptor limit (ulimit -n 64) writes the same files as without it', async (t) => {
+test('extract under a low descriptor limit (ulimit -n 64) writes the same files as without it (files released while their thread-pool writes run)', async (t) => {
   const { generate } = await import('../bench/gen.js');
   const dir = tmp(t);
   const cap = join(dir, 'many.pcap');
-  await generate({ path: cap, bytes: 3e6, flows: 300, perFlow: 4000 });
+  // 12,000 bytes a flow: each client direction is one write of 4 KiB or more (the thread pool)
+  await generate({ path: cap, bytes: 8e6, flows: 300, perFlow: 12_000 });
   const a = join(dir, 'a');
   const b = join(dir, 'b');
   t.is((await cli(['extract', cap, '-o', a, '-q'])).code, 0);
@@ -111,6 +112,7 @@ test('extract under a low descriptor limit (ulimit -n 64) writes the same files 
   const fa = readdirSync(a).sort();
   t.deepEqual(readdirSync(b).sort(), fa);
   t.true(fa.length > 600);
+  t.true(fa.filter((f) => statSync(join(a, f)).size >= 4096).length > 300, 'most client directions went through the thread pool');
   for (const f of fa) if (f !== 'sockcap-index.json') t.true(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f);
 });
 
