@@ -69,7 +69,7 @@ function padded(name: string, words: readonly number[], port: number): [string, 
   const p = String(port).padStart(5, '0');
   if (words.length === 1) {
     const w = words[0]!;
-    return [`${OCTET[w >>> 24]}.${OCTET[(w >>> 16) & 0xff]}.${OCTET[(w >>> 8) & 0xff]}.${OCTET[w & 0xff]}`, p];
+    return [[OCTET[w >>> 24], OCTET[(w >>> 16) & 0xff], OCTET[(w >>> 8) & 0xff], OCTET[w & 0xff]].join('.'), p];
   }
   return [/^\[(.*)\]:\d+$/.exec(name)![1]!.replace(/:/g, '.'), p];
 }
@@ -82,7 +82,9 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
   const cl = padded(c.clientName, c.cw, c.cPort);
   const sv = padded(c.serverName, c.sw, c.sPort);
   const [[sa, sp], [da, dp]] = dir === 'c2s' ? [cl, sv] : [sv, cl];
-  if (template === '%A.%a-%B.%b') return `${sa}.${sp}-${da}.${dp}`; // the default, without a regex
+  // the default, without a regex; join makes a flat string (a template makes a rope, flattened
+  // again by every later use: the name set, the path, the index)
+  if (template === '%A.%a-%B.%b') return [sa, '.', sp, '-', da, '.', dp].join('');
   return template.replace(/%([AaBb#dT%])/g, (_, k: string) =>
     k === 'A' ? sa : k === 'a' ? sp : k === 'B' ? da : k === 'b' ? dp : k === '#' ? String(c.stream)
       : k === 'd' ? dir : k === 'T' ? String(Math.floor(c.firstTs)) : '%');
