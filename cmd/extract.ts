@@ -6,6 +6,7 @@ import { indexJson, JsonBuf } from '../core/json-buf.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
+import { thousands } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
@@ -75,7 +76,7 @@ export default class Extract extends SockcapCommand {
     // copiedBytes: none; FlowFiles hands views of capture memory to writev (the kernel copies)
     const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: 0 };
     if (!this.jsonEnabled() && !flags.quiet)
-      this.log(`${out.files.toLocaleString('en-US')} files, ${out.bytes.toLocaleString('en-US')} bytes from ${out.connections.toLocaleString('en-US')} connections in ${flags.outdir} (index: ${indexPath})`);
+      this.log(`${thousands(out.files)} files, ${thousands(out.bytes)} bytes from ${thousands(out.connections)} connections in ${flags.outdir} (index: ${indexPath})`);
     const err = res.error ?? files.failure;
     if (err) {
       this.failAfter(err);

@@ -1,38 +1,35 @@
-import { thousands } from './report.js';
 import type { FlowIndexEntry } from './capture/flow-files.js';
 import type { ConnSummary, DirSummary } from './tcp/summary.js';
 
-/** Size of each output buffer. */
+/** Size of each output buffer (allocated when first written, then filled across take() calls). */
 const SIZE = 1 << 20;
+const EMPTY = Buffer.alloc(0);
 
 /**
- * JSON text written straight into Buffers, byte by byte: the connection list of `replay --json`,
- * hundreds of thousands of objects. JSON.stringify cost 3.3 µs per connection summary (a profile
+ * Text written straight into Buffers, byte by byte: the connection list of `replay --json`,
+ * hundreds of thousands of objects, and the connection table (report.ts connRow). JSON.stringify cost 3.3 µs per connection summary (a profile
  * of 100,000), and building the text from string pieces made rope garbage that cost more than it
  * saved (session 3); this writes the bytes where they will be sent, and its output is
  * JSON.stringify's, byte for byte (a property test and a test over real summaries check it).
  */
 export class JsonBuf {
-  private buf = Buffer.allocUnsafe(SIZE);
+  /** The buffer being written: bytes before `start` were handed out by take(), [start, pos) not yet. */
+  private buf = EMPTY;
+  private start = 0;
   private pos = 0;
   private full: Buffer[] = [];
 
-  /** Make room for `n` more bytes (a full buffer is kept for take()). */
+  /** Make room for `n` more bytes (what the full buffer holds is kept for take()). */
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    if (this.pos) this.full.push(this.buf.subarray(0, this.pos));
+    if (this.pos > this.start) this.full.push(this.buf.subarray(this.start, this.pos));
     this.buf = Buffer.allocUnsafe(Math.max(SIZE, n));
-    this.pos = 0;
+    this.start = this.pos = 0;
   }
 
   /** Text known to be ASCII (keys, punctuation). */
   raw(s: string): void {
-    const n = s.length;
-    this.room(n);
-    const b = this.buf;
-    let p = this.pos;
-    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
-    this.pos = p;
+    this.pad(s, 0, false);
   }
 
   /** A JSON string: printable ASCII without quote or backslash as is, anything else as JSON.stringify spells it (UTF-8). */
@@ -60,19 +57,8 @@ export class JsonBuf {
 
   /** A number as JSON.stringify writes it (digits by hand for non-negative 31-bit integers). */
   num(x: number): void {
-    if (!(x >= 0 && x <= 0x7fffffff && (x | 0) === x)) return this.raw(JSON.stringify(x));
-    let digits = 1;
-    for (let t = x; t >= 10; t = (t / 10) | 0) digits++;
-    this.room(digits);
-    const b = this.buf;
-    let p = this.pos + digits;
-    this.pos = p;
-    let v = x;
-    do {
-      const q = (v / 10) | 0;
-      b[--p] = 0x30 + v - q * 10;
-      v = q;
-    } while (v > 0);
+    if (isUint31(x)) this.digits(x, 0, false);
+    else this.raw(JSON.stringify(x));
   }
 
   /** ASCII text padded with spaces to `w` characters, on the right (padEnd) or the left. */
@@ -88,22 +74,26 @@ export class JsonBuf {
     this.pos = p;
   }
 
-  /** A non-negative integer with thousands separators (thousands()), padded on the left to `w`. */
+  /** An integer with thousands separators (as toLocaleString('en-US')), padded on the left to `w`. */
   thousandsPad(x: number, w: number): void {
-    if (!(x >= 0 && x <= 0x7fffffff && (x | 0) === x)) return this.pad(thousands(x), w, true);
-    let digits = 1;
-    for (let t = x; t >= 10; t = (t / 10) | 0) digits++;
-    const len = digits + Math.floor((digits - 1) / 3);
+    if (isUint31(x)) this.digits(x, w, true);
+    else this.pad(x.toLocaleString('en-US'), w, true);
+  }
+
+  /** The decimal digits of a non-negative 31-bit integer, right-aligned in `w`, with commas by three when `sep`. */
+  private digits(x: number, w: number, sep: boolean): void {
+    let n = 1;
+    for (let t = x; t >= 10; t = (t / 10) | 0) n++;
+    const len = sep ? n + Math.floor((n - 1) / 3) : n;
     const fill = w > len ? w - len : 0;
     this.room(len + fill);
     const b = this.buf;
     for (let i = 0; i < fill; i++) b[this.pos++] = 0x20;
-    let p = this.pos + len;
-    this.pos = p;
+    let p = (this.pos += len);
     let v = x;
     let k = 0;
     do {
-      if (k && k % 3 === 0) b[--p] = 0x2c;
+      if (sep && k && k % 3 === 0) b[--p] = 0x2c;
       const q = (v / 10) | 0;
       b[--p] = 0x30 + v - q * 10;
       v = q;
@@ -111,18 +101,19 @@ export class JsonBuf {
     } while (v > 0);
   }
 
-  /** Everything written so far, as Buffers to send in order; the next writes go to a new buffer. */
+  /** Everything written since the last take(), as Buffers to send in order (never written again). */
   take(): Buffer[] {
-    if (this.pos) {
-      this.full.push(this.buf.subarray(0, this.pos));
-      this.buf = Buffer.allocUnsafe(SIZE);
-      this.pos = 0;
+    if (this.pos > this.start) {
+      this.full.push(this.buf.subarray(this.start, this.pos));
+      this.start = this.pos;
     }
     const f = this.full;
     this.full = [];
     return f;
   }
 }
+
+const isUint31 = (x: number): boolean => x >= 0 && x <= 0x7fffffff && (x | 0) === x;
 
 /** JSON.stringify(gaps): [[offset, length], ...]. */
 function gapsJson(j: JsonBuf, gaps: ReadonlyArray<readonly [number, number]>): void {
@@ -192,35 +183,6 @@ export function connJson(j: JsonBuf, c: ConnSummary): void {
   j.raw(',"s2c":');
   dirJson(j, c.s2c);
   j.raw('}');
-}
-
-/** formatConnRow(c) and a newline, written into `j` (the table of `replay` without --json). */
-export function connRow(j: JsonBuf, c: ConnSummary): void {
-  const a = c.c2s;
-  const z = c.s2c;
-  j.pad(String(c.stream), 6, false);
-  j.raw('  ');
-  j.pad(c.clientGuessed ? `${c.client}?` : c.client, 22, false);
-  j.raw('  ');
-  j.pad(c.server, 22, false);
-  j.raw('  ');
-  j.pad(c.state, 11, false);
-  j.raw('  ');
-  j.thousandsPad(a.bytes, 13);
-  j.raw('  ');
-  j.thousandsPad(z.bytes, 13);
-  j.raw('  ');
-  j.thousandsPad(a.retransmitted + z.retransmitted, 9);
-  j.raw('  ');
-  j.thousandsPad(a.outOfOrder + z.outOfOrder, 6);
-  j.raw('  ');
-  j.thousandsPad(a.overlapBytes + z.overlapBytes, 8);
-  j.raw('  ');
-  j.pad(String(a.gaps.length + z.gaps.length), 4, true);
-  j.raw('  ');
-  j.text(c.duration.toFixed(3));
-  j.raw('s\n');
-  if (a.sha256) j.text(`        sha256 c2s ${a.sha256}\n        sha256 s2c ${z.sha256}\n`);
 }
 
 /** JSON.stringify(e) for an extract index entry (FlowFiles builds them in this key order), written into `j`. */

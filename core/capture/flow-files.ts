@@ -128,7 +128,7 @@ export class FlowFiles {
   private maxOpen: number;
 
   constructor(
-    private readonly dir: string,
+    dir: string,
     private readonly template: string,
     private readonly hash: boolean,
     /** Each finished direction, for the index. */
@@ -156,7 +156,7 @@ export class FlowFiles {
       if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, chunk, n);
       else writeAll(f.fd, chunk, n, f.pos);
     } catch (e) {
-      this.failure = e instanceof SockcapError ? e : new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${(e as Error).message}`, { cause: e });
+      this.failure = e instanceof SockcapError ? e : writeError(f, e);
       return;
     }
     f.pos += n;
@@ -176,7 +176,7 @@ export class FlowFiles {
       } catch (e2) {
         e = e2 as NodeJS.ErrnoException;
       }
-      if (e && !this.failure) this.failure = new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${e.message}`, { cause: e });
+      if (e && !this.failure) this.failure = writeError(f, e);
       this.inflightBytes -= n;
       this.inflight--;
       if (--f.inflight === 0 && f.closeAfter) {
@@ -244,7 +244,7 @@ export class FlowFiles {
           this.maxOpen = Math.max(1, this.fds.size - 8);
           continue;
         }
-        throw new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${(e as Error).message}`, { cause: e });
+        throw writeError(f, e);
       }
       if (!f.created) this.filesWritten++;
       f.created = true;
@@ -264,6 +264,11 @@ export class FlowFiles {
       };
     });
   }
+}
+
+/** The error that names the file a write or an open failed on. */
+function writeError(f: FlowFile, e: unknown): SockcapError {
+  return new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${(e as Error).message}`, { cause: e });
 }
 
 /** Write all of `views` (n bytes) at `pos`: IOV_MAX views at a time, on over short writes. */

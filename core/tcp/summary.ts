@@ -106,4 +106,3 @@ export function addTcpstat(t: Tcpstat, c: ConnSummary): void {
   if (c.state === 'RESET') t.resets++;
   if (c.clientGuessed) t.midstream++;
 }
-
