@@ -2,6 +2,8 @@ import { Flags } from '@oclif/core';
 import { once } from 'node:events';
 import { CaptureOutput } from '../core/capture/output.js';
 import { CaptureSession } from '../core/capture/session.js';
+import { CHUNK_SIZE } from '../core/capture/chunks.js';
+import { ChunkZone } from '../core/capture/zone.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
 import { CONN_HEADER, ConnOrder, connRow, formatReplaySummary, replaySummary } from '../core/report.js';
@@ -64,6 +66,9 @@ export default class Replay extends SockcapCommand {
     };
     const session = new CaptureSession();
     const models = new Models(flags);
+    // the drain reader keeps no view past its read, and without -w or models nothing else holds
+    // frames beyond their batch: read chunks are reused once the queues let go of them
+    if (!flags.write && !models.hooks.length) session.zone = new ChunkZone(CHUNK_SIZE);
     const stack = new Stack(session, {
       hooks: models.hooks,
       output: models.output(flags.write),

@@ -7,7 +7,7 @@ import { be16 } from './wire/bytes.js';
 import { fold16, sumDv } from './wire/checksum.js';
 import { MIRROR_WINDOW, SimdSum } from './wire/checksum-simd.js';
 import { IPPROTO_TCP } from './wire/ipv4.js';
-import { m_copym, Mbuf } from './mbuf/mbuf.js';
+import { type Ext, m_copym, Mbuf } from './mbuf/mbuf.js';
 import { Connection, PcbTable, Tombstone } from './net/in-pcb.js';
 import { IpReass } from './net/ip-reass.js';
 import { type Segment, tcp_drain, tcp_input, type TcpCtx } from './tcp/tcp-input.js';
@@ -182,6 +182,28 @@ export class Stack implements Ctx, Output {
       q += c.client.qBytes + c.server.qBytes;
     }
     if (q !== this.reassBytes) throw new Error(`reassBytes ${this.reassBytes} but the queues hold ${q}`);
+    if (this.session.zone) this.checkRefs();
+  }
+
+  /**
+   * The zone's reference counts: every Ext's `refs` equals the references the queues hold to it
+   * (socket buffers, TCP and IP reassembly queues), and a retired chunk no queue holds has none.
+   */
+  private checkRefs(): void {
+    const held = new Map<Ext, number>();
+    const chain = (m: Mbuf | null) => {
+      for (; m; m = m.next) if (m.ext) held.set(m.ext, (held.get(m.ext) ?? 0) + 1);
+    };
+    for (const [, c] of this.pcbs.entries()) {
+      for (const tp of [c.client, c.server]) {
+        chain(tp.so.rcv.mb);
+        chain(tp.so.sndIfMade?.mb ?? null);
+        for (const e of tp.q) chain(e.m);
+      }
+    }
+    this.reass.held(chain);
+    for (const [ext, n] of held) if (ext.refs !== n) throw new Error(`zone: a chunk counts ${ext.refs} references but the queues hold ${n}`);
+    for (const ext of this.session.zone!.retiredExts()) if (!held.has(ext) && ext.refs !== 0) throw new Error(`zone: a retired chunk counts ${ext.refs} references that no queue holds`);
   }
 
   /** End of input: every connection leaves the table, its holes skipped and its readers drained. */
@@ -267,7 +289,7 @@ export class Stack implements Ctx, Output {
     seg.ack = tcpAck(b, o);
     seg.flags = flags;
     seg.win = tcpWindow(b, o);
-    seg.m = plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new Mbuf(b, o + hlen, plen);
+    seg.m = plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new Mbuf(b, o + hlen, plen, null, m.ext);
     seg.plen = Math.max(0, plen);
     seg.wlen = Math.max(0, wireEnd - thOff - hlen);
     seg.opts = flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null;

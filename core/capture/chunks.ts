@@ -1,6 +1,8 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import type { Ext } from '../mbuf/mbuf.js';
+import type { ChunkZone } from './zone.js';
 
 /** Size of the fresh chunks files are read in. Records are views into them. */
 export const CHUNK_SIZE = 4 << 20;
@@ -13,13 +15,14 @@ export const CHUNK_SIZE = 4 << 20;
 export const READ_AHEAD = 1;
 
 /**
- * Read a file in fresh chunks (never reused: Mbufs keep pointing into them). The first chunk is
- * returned separately so the caller can sniff the magic.
+ * Read a file in chunks: fresh ones (Mbufs keep pointing into them), or, with a zone, chunks the
+ * zone hands out again once nothing references them (then `chunkSize` is the zone's).
  */
-export async function* fileChunks(path: string, chunkSize = CHUNK_SIZE, ahead = READ_AHEAD): AsyncGenerator<Buffer> {
+export async function* fileChunks(path: string, chunkSize = CHUNK_SIZE, ahead = READ_AHEAD, zone: ChunkZone | null = null): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
+  if (zone) chunkSize = zone.size;
   const readAt = (at: number) => {
-    const buf = Buffer.allocUnsafeSlow(chunkSize);
+    const buf = zone ? zone.alloc() : Buffer.allocUnsafeSlow(chunkSize);
     return fh.read(buf, 0, chunkSize, at).then((r) => buf.subarray(0, r.bytesRead));
   };
   // read-ahead: the next chunks are read (in libuv's thread pool) while this one is processed;
@@ -78,6 +81,8 @@ export async function* gunzipChunks(src: AsyncIterable<Buffer>): AsyncGenerator<
 export class ChunkCursor {
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
+  /** The shared storage `buf` belongs to (a zone's chunk), for the Mbufs cut from it; else null. */
+  ext: Ext | null = null;
   /** Absolute offset (in the decompressed stream) of `buf[pos]`. */
   abs = 0;
   straddleBytes = 0;
@@ -88,7 +93,19 @@ export class ChunkCursor {
     private readonly it: AsyncIterator<Buffer>,
     /** Where the memory records live is registered (CaptureSession.memory). */
     private readonly memory?: WeakSet<ArrayBufferLike>,
+    /**
+     * The zone the chunks come from: each chunk is retired to it once the cursor has moved past
+     * it. Callers process every batch before they ask for more bytes (ensure), so by then nothing
+     * but the queues that count their references (Ext.refs) holds the chunk.
+     */
+    private readonly zone: ChunkZone | null = null,
   ) {}
+
+  private setBuf(buf: Buffer, pos: number): void {
+    this.buf = buf;
+    this.pos = pos;
+    this.ext = this.zone ? this.zone.extOf(buf) : null;
+  }
 
   /** Bytes available at `pos` in the current chunk. */
   avail(): number {
@@ -99,8 +116,8 @@ export class ChunkCursor {
     this.pos += n;
     this.abs += n;
     if (this.pos === this.buf.length && this.after) {
-      this.buf = this.after.buf;
-      this.pos = this.after.pos;
+      // the straddle copy is done with: go on in the chunk after it
+      this.setBuf(this.after.buf, this.after.pos);
       this.after = null;
     }
   }
@@ -131,10 +148,10 @@ export class ChunkCursor {
       const have = this.avail();
       if (have >= n) return true;
       if (have === 0) {
+        this.zone?.retire(this.buf);
         const next = await this.pull();
         if (!next) return false;
-        this.buf = next.buf;
-        this.pos = next.pos;
+        this.setBuf(next.buf, next.pos);
         continue;
       }
       return this.join(n, have);
@@ -144,23 +161,23 @@ export class ChunkCursor {
   private async join(n: number, have: number): Promise<boolean> {
     const tmp = Buffer.allocUnsafe(n);
     tmp.set(this.buf.subarray(this.pos), 0);
+    this.zone?.retire(this.buf);
     let filled = have;
     while (filled < n) {
       const next = await this.pull();
       if (!next) {
-        this.buf = tmp.subarray(0, filled);
-        this.pos = 0;
+        this.setBuf(tmp.subarray(0, filled), 0);
         return false;
       }
       const k = Math.min(n - filled, next.buf.length - next.pos);
       tmp.set(next.buf.subarray(next.pos, next.pos + k), filled);
       filled += k;
       if (next.pos + k < next.buf.length) this.after = { buf: next.buf, pos: next.pos + k };
+      else this.zone?.retire(next.buf);
     }
     this.straddleBytes += n;
     this.memory?.add(tmp.buffer);
-    this.buf = tmp;
-    this.pos = 0;
+    this.setBuf(tmp, 0);
     return true;
   }
 }

@@ -81,7 +81,7 @@ export async function* walkPcap(cur: ChunkCursor, info: FileInfo, session: Captu
       linktype,
       ifidx,
       frameNo: ++session.frames,
-    }));
+    }, cur.ext));
     info.frames++;
     cur.advance(need);
     if (batch.length >= MAX_BATCH) {

@@ -180,5 +180,5 @@ function readPacket(cur: ChunkCursor, len: number, type: number, sec: Section, i
     caplen, origLen, tsSec: 0, tsNsec: 0, linktype: iface.linktype, ifidx: iface.ifidx, frameNo: ++session.frames,
   };
   if (type !== SPB) ticksToTime(hi, lo, iface.tsresol, iface.tsoffset, hdr);
-  return new Mbuf(b, p + dataOff, caplen, hdr);
+  return new Mbuf(b, p + dataOff, caplen, hdr, cur.ext);
 }

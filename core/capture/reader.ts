@@ -32,7 +32,7 @@ async function* prepend(first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenera
  */
 export async function* readCapture(input: CaptureInput, session: CaptureSession): AsyncGenerator<Batch> {
   const name = input.name;
-  const raw = input.stream ? streamChunks(input.stream) : fileChunks(input.path ?? name);
+  const raw = input.stream ? streamChunks(input.stream) : fileChunks(input.path ?? name, undefined, undefined, session.zone);
   let first: IteratorResult<Buffer>;
   try {
     first = await raw.next();
@@ -44,7 +44,7 @@ export async function* readCapture(input: CaptureInput, session: CaptureSession)
   if (first.done) throw new CaptureFormatError('ERR_TRUNCATED_HEADER', name, 0, 'empty file: no capture header');
   info.gzip = first.value[0] === 0x1f && first.value[1] === 0x8b;
   const chunks = prepend(first.value, raw);
-  const cur = new ChunkCursor(info.gzip ? gunzipChunks(chunks) : chunks, session.memory);
+  const cur = new ChunkCursor(info.gzip ? gunzipChunks(chunks) : chunks, session.memory, info.gzip ? null : session.zone);
   try {
     for await (const batch of walk(cur, info, session)) {
       session.bytesInFlight = session.bytesRead + cur.abs;

@@ -1,4 +1,5 @@
 import type { Mbuf } from '../mbuf/mbuf.js';
+import type { ChunkZone } from './zone.js';
 
 /** One capture interface: a classic pcap file, or one pcapng IDB. */
 export interface Iface {
@@ -51,6 +52,11 @@ export class CaptureSession {
    * count bytes they copied (anything they send from elsewhere was copied).
    */
   readonly memory = new WeakSet<ArrayBufferLike>();
+  /**
+   * Where file readers take their chunks: null (the default) for fresh ones, which stay valid as
+   * long as anything views them; a ChunkZone reuses them, for consumers that keep no views.
+   */
+  zone: ChunkZone | null = null;
   /** Bytes copied because a record straddled two read chunks (the one copy file input makes). */
   straddleBytes = 0;
   /** Bytes of input consumed (decompressed), over all finished files. */

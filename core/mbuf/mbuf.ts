@@ -27,6 +27,20 @@ export interface PktHdr {
   loopcnt?: number;
 }
 
+/**
+ * External storage shared by many Mbufs (BSD m_ext with its reference count, ext_count): a read
+ * chunk of a capture file that a ChunkZone may reuse. `refs` counts the references queues hold
+ * (socket buffers, TCP and IP reassembly queues); frames in flight through one batch are not
+ * counted, because a chunk is reused only between batches, after the reader has moved past it.
+ * A queue that lets go of an Mbuf without `m_unpin` only keeps the chunk from being reused.
+ */
+export class Ext {
+  /** References held by queues (BSD ext_count, less the one of the Mbuf the storage came with). */
+  refs = 0;
+  /** The reader has moved past this chunk: no new frame will be cut from it (ChunkZone). */
+  retired = false;
+}
+
 /** A window onto bytes that belong to capture memory (or to a small freshly emitted header). */
 export class Mbuf {
   /** Next piece of the same packet or stream (BSD m_next). */
@@ -44,6 +58,8 @@ export class Mbuf {
     /** Number of bytes. */
     public len: number,
     hdr: PktHdr | null = null,
+    /** The shared storage `buf` belongs to, when it may be reused (a read chunk of a ChunkZone). */
+    public ext: Ext | null = null,
   ) {
     this.hdr = hdr;
   }
@@ -97,7 +113,7 @@ export function m_split(m: Mbuf, len0: number): Mbuf | null {
     p = p.next;
   }
   if (!p) return null;
-  const tail = new Mbuf(p.buf, p.off + left, p.len - left);
+  const tail = new Mbuf(p.buf, p.off + left, p.len - left, null, p.ext);
   tail.next = p.next;
   p.len = left;
   p.next = null;
@@ -114,7 +130,7 @@ export function m_copym(m: Mbuf | null, off: number, len: number): Mbuf | null {
       continue;
     }
     const k = Math.min(m.len - off, len);
-    const n = new Mbuf(m.buf, m.off + off, k);
+    const n = new Mbuf(m.buf, m.off + off, k, null, m.ext);
     if (tail) tail.next = n;
     else head = n;
     tail = n;
@@ -122,6 +138,16 @@ export function m_copym(m: Mbuf | null, off: number, len: number): Mbuf | null {
     off = 0;
   }
   return head;
+}
+
+/** A queue takes a reference to the storage of every Mbuf of chain `m` (BSD: the count an m_copym adds). */
+export function m_pin(m: Mbuf | null): void {
+  for (; m; m = m.next) if (m.ext) m.ext.refs++;
+}
+
+/** A queue lets go of chain `m` (BSD m_freem's ext_free): its storage may be reused once nothing else holds it. */
+export function m_unpin(m: Mbuf | null): void {
+  for (; m; m = m.next) if (m.ext) m.ext.refs--;
 }
 
 /** BSD m_cat(): append chain `n` to chain `m`. */

@@ -81,7 +81,7 @@ export class HeaderTemplate {
     let tail = head;
     for (let p = payload, left = plen; p && left > 0; p = p.next) {
       const k = Math.min(p.len, left);
-      if (k > 0) tail = tail.next = new Mbuf(p.buf, p.off, k);
+      if (k > 0) tail = tail.next = new Mbuf(p.buf, p.off, k, null, p.ext);
       left -= k;
     }
     return head;

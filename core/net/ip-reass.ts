@@ -1,5 +1,5 @@
 import type { Ctx } from '../ctx.js';
-import { m_copym, Mbuf } from '../mbuf/mbuf.js';
+import { m_copym, m_pin, m_unpin, Mbuf } from '../mbuf/mbuf.js';
 import { be16, be32, put16 } from '../wire/bytes.js';
 import { parseIpv6 } from '../wire/ipv6.js';
 import { transport } from './ip-input.js';
@@ -65,8 +65,13 @@ export class IpReass {
       return st.drop('ip.fragdropped');
     }
     if (!f.more) d.total = f.off + f.len;
-    if (f.off === 0) d.first = { m, ipOff, dataOff: f.dataOff, proto: f.proto, upper: f.upper };
-    this.insert(d, { off: f.off, end: f.off + f.len, m: new Mbuf(m.buf, m.off + f.dataOff, f.len) });
+    if (f.off === 0) {
+      // the queue holds the first fragment's frame (its headers are rebuilt from it) and each piece
+      if (d.first) m_unpin(d.first.m);
+      m_pin(m);
+      d.first = { m, ipOff, dataOff: f.dataOff, proto: f.proto, upper: f.upper };
+    }
+    this.insert(d, { off: f.off, end: f.off + f.len, m: new Mbuf(m.buf, m.off + f.dataOff, f.len, null, m.ext) });
     this.bytes += f.len;
     d.bytes += f.len;
     if (d.total >= 0 && d.first && covered(d.frags, d.total)) {
@@ -108,6 +113,7 @@ export class IpReass {
       cur = Math.max(cur, g.end);
     }
     if (cur < f.end) out.push(cut(f, cur, f.end));
+    for (const g of out) m_pin(g.m);
     d.frags.push(...out);
     d.frags.sort((a, b) => a.off - b.off);
   }
@@ -146,7 +152,17 @@ export class IpReass {
     transport(this.ctx, nm, 0, ipHdr + first.upper, first.proto, ipv, ipHdr + d.total, ipHdr + d.total, d.vlan);
   }
 
+  /** Every Mbuf chain the queue holds a reference to (for the zone's reference check). */
+  held(f: (m: Mbuf) => void): void {
+    for (const d of this.q.values()) {
+      for (const g of d.frags) f(g.m);
+      if (d.first) f(d.first.m);
+    }
+  }
+
   private free(key: string, d: Datagram): void {
+    for (const g of d.frags) m_unpin(g.m);
+    if (d.first) m_unpin(d.first.m);
     this.q.delete(key);
     this.bytes -= d.bytes;
   }
@@ -162,7 +178,7 @@ export class IpReass {
 }
 
 function cut(f: Frag, a: number, b: number): Frag {
-  return { off: a, end: b, m: new Mbuf(f.m.buf, f.m.off + (a - f.off), b - a) };
+  return { off: a, end: b, m: new Mbuf(f.m.buf, f.m.off + (a - f.off), b - a, null, f.m.ext) };
 }
 
 function covered(frags: readonly Frag[], total: number): boolean {

@@ -22,7 +22,10 @@ export class Sockbuf {
   ) {}
 }
 
-/** BSD sbappendstream(): append a chain to a stream socket buffer. No bytes are copied. */
+/**
+ * BSD sbappendstream(): append a chain to a stream socket buffer. No bytes are copied; the buffer
+ * holds a reference to each piece's storage (Ext) until sbdrop lets it go.
+ */
 export function sbappendstream(sb: Sockbuf, m: Mbuf | null): void {
   for (; m; ) {
     const next: Mbuf | null = m.next;
@@ -34,6 +37,7 @@ export function sbappendstream(sb: Sockbuf, m: Mbuf | null): void {
       sb.mbtail = m;
       sb.cc += m.len;
       sb.total += m.len;
+      if (m.ext) m.ext.refs++;
     }
     m = next;
   }
@@ -47,10 +51,12 @@ export function sbdrop(sb: Sockbuf, len: number): void {
   while (m && len > 0) {
     if (m.len <= len) {
       len -= m.len;
+      if (m.ext) m.ext.refs--;
       m = m.next;
     } else {
-      // a fresh Mbuf over the remaining bytes: Mbufs handed out by soreceive stay intact
-      const rest = new Mbuf(m.buf, m.off + len, m.len - len);
+      // a fresh Mbuf over the remaining bytes (it takes over the reference): Mbufs handed out by
+      // soreceive stay intact
+      const rest = new Mbuf(m.buf, m.off + len, m.len - len, null, m.ext);
       rest.next = m.next;
       m = rest;
       len = 0;

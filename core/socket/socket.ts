@@ -77,6 +77,11 @@ export class Socket {
     return (this.sndBuf ??= new Sockbuf());
   }
 
+  /** The send buffer if one was made (for checks that must not make one). */
+  get sndIfMade(): Sockbuf | null {
+    return this.sndBuf;
+  }
+
   /** Sticky error (BSD so_error), cleared when read. */
   error: SoError | null = null;
   /** Called when data or EOF arrives (BSD sorwakeup's upcall): the application reads here. */

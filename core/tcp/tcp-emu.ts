@@ -311,7 +311,7 @@ export class SpliceDrain implements ProtoSw {
     const o = f.m.off + f.thOff;
     const opts = stripSack(capturedOptions(b, o, f.hlen));
     const th = tcpHeader({ sport: be16(b, o), dport: be16(b, o + 2), seq: seg.seq, ack: seg.flags & TH_ACK ? ack : 0, flags: seg.flags, win: seg.win, urp: be16(b, o + 18), opts });
-    const payload = seg.plen > 0 ? new Mbuf(b, o + f.hlen, seg.plen) : null;
+    const payload = seg.plen > 0 ? new Mbuf(b, o + f.hlen, seg.plen, null, f.m.ext) : null;
     out.emit(tpl.frame(th, payload, seg.plen, out.hdr, 'keep'));
   }
 

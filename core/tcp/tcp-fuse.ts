@@ -204,7 +204,7 @@ export class TcpFuse implements StackHook {
     const flags = keep ? seg.flags : seg.flags & ~(TH_PUSH | TH_URG);
     const urp = flags & TH_URG ? Math.max(0, be16(b, o + 18) - trim) : 0;
     const th = tcpHeader({ sport: be16(b, o), dport: be16(b, o + 2), seq, ack, flags, win: seg.win, urp, opts });
-    const payload = plen > 0 ? new Mbuf(b, o + f.hlen + trim, plen) : null;
+    const payload = plen > 0 ? new Mbuf(b, o + f.hlen + trim, plen, null, f.m.ext) : null;
     out.consume();
     this.check(conn, st, tx, seq, plen, out, tpl.frame(th, payload, plen, out.hdr, 'keep'));
   }

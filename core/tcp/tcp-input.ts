@@ -1,4 +1,4 @@
-import { m_adj, type Mbuf } from '../mbuf/mbuf.js';
+import { m_adj, m_unpin, type Mbuf } from '../mbuf/mbuf.js';
 import { socantrcvmore, soappend, sorwakeup } from '../socket/socket.js';
 import { TH_ACK, TH_FIN, TH_RST, TH_SYN, TH_URG, type TcpOptions } from '../wire/tcp.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
@@ -275,6 +275,7 @@ function processRst(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
   rx.state = 'CLOSED';
   tx.state = 'CLOSED';
   ctx.queued(-rx.qBytes);
+  for (const e of rx.q) m_unpin(e.m);
   rx.clearq();
   rx.qBytes = 0;
   rx.finRcvd = true;

@@ -1,4 +1,4 @@
-import { m_copym, type Mbuf } from '../mbuf/mbuf.js';
+import { m_copym, m_pin, m_unpin, type Mbuf } from '../mbuf/mbuf.js';
 import { soappend } from '../socket/socket.js';
 import type { ReassEntry, Tcpcb } from './tcpcb.js';
 
@@ -71,7 +71,12 @@ export function tcp_reass_insert(tp: Tcpcb, e: ReassEntry, ctx: ReassCtx): void 
     cur = Math.max(cur, old.end);
   }
   if (cur < e.end) out.push(piece(e, cur, e.end));
-  for (const p of out) delta += bytes(p);
+  for (const p of out) {
+    delta += bytes(p);
+    m_pin(p.m);
+  }
+  // the queue holds references to what it keeps (kept entries are counted in and out alike)
+  for (let k = lo; k < j; k++) m_unpin(q[k]!.m);
   q.splice(lo, j - lo, ...out);
   tp.qBytes += delta;
   ctx.queued(delta);
@@ -89,6 +94,8 @@ export function tcp_flush_queue(tp: Tcpcb, ctx: ReassCtx): boolean {
   for (; i < q.length && q[i]!.off <= tp.rcvOff; i++) {
     const e = q[i]!;
     delta -= bytes(e);
+    // before the chain is appended (sbappendstream relinks it) the queue lets go of it
+    m_unpin(e.m);
     if (e.end <= tp.rcvOff) continue;
     const skip = tp.rcvOff - e.off;
     if (e.m) {

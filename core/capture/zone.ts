@@ -1,0 +1,79 @@
+import { Ext } from '../mbuf/mbuf.js';
+
+/**
+ * Retired chunks a zone keeps track of at most: chunks still referenced by queues past this many
+ * are forgotten (the garbage collector frees them once their last Mbuf is gone). Sleeping readers
+ * with SO_RCVLOWAT pin up to LOWAT_WAIT_BYTES (32 MiB) of capture, 8 chunks of 4 MiB.
+ */
+export const ZONE_KEEP = 32;
+
+/**
+ * A zone of read chunks (BSD: a UMA zone of mbuf clusters whose ext_count says when one is free).
+ *
+ * Why: a fresh 4 MiB chunk per read is fresh anonymous memory; the kernel faults in and zeroes
+ * every page of it, and glibc unmaps it again when the garbage collector frees it. On the 1 GiB
+ * benchmark capture that was about 1 s of system time per run, more than reading the file (a bare
+ * record walker: 1.2 s with fresh chunks, 0.2 s with two reused ones). A zone hands out a chunk
+ * again once the reader has moved past it (`retire`) and no queue holds a reference to it
+ * (Ext.refs: socket buffers, TCP and IP reassembly queues count theirs).
+ *
+ * Only for consumers that keep no view of capture memory beyond the batch it came in and outside
+ * those queues (the commands that drain or hash: replay without -w or models, extract, follow).
+ * A library user whose streams hand out views keeps the default, fresh chunks.
+ */
+export class ChunkZone {
+  /** Chunks the reader has moved past, oldest first, with their references. */
+  private readonly retired: Array<{ buf: Buffer; ext: Ext }> = [];
+  /** The Ext of each chunk's memory, for its current life (a reused chunk gets a new one). */
+  private readonly exts = new WeakMap<ArrayBufferLike, Ext>();
+  /** Chunks allocated fresh, and handed out again. */
+  allocated = 0;
+  reused = 0;
+
+  constructor(
+    /** Size of every chunk. */
+    readonly size: number,
+    /** Retired chunks tracked at most (ZONE_KEEP). */
+    private readonly keep = ZONE_KEEP,
+  ) {}
+
+  /** A chunk to read into: a retired one no queue references, else fresh memory. */
+  alloc(): Buffer {
+    const r = this.retired;
+    for (let i = 0; i < r.length; i++) {
+      const c = r[i]!;
+      if (c.ext.refs !== 0) continue;
+      r.splice(i, 1);
+      // a new life: Mbufs of the old one (garbage now) can never count against this one
+      this.exts.set(c.buf.buffer, new Ext());
+      this.reused++;
+      return c.buf;
+    }
+    const buf = Buffer.allocUnsafeSlow(this.size);
+    this.exts.set(buf.buffer, new Ext());
+    this.allocated++;
+    return buf;
+  }
+
+  /** The Exts of the retired chunks tracked (for checks). */
+  retiredExts(): Ext[] {
+    return this.retired.map((c) => c.ext);
+  }
+
+  /** The Ext of the chunk `buf` is a view of, or null for memory that is not the zone's. */
+  extOf(buf: Uint8Array): Ext | null {
+    return this.exts.get(buf.buffer) ?? null;
+  }
+
+  /**
+   * The reader has moved past the chunk `buf` views, and every batch cut from it has been
+   * processed: it may be reused once no queue references it.
+   */
+  retire(buf: Uint8Array): void {
+    const ext = this.extOf(buf);
+    if (!ext || ext.retired) return;
+    ext.retired = true;
+    this.retired.push({ buf: Buffer.from(buf.buffer, 0, this.size), ext });
+    if (this.retired.length > this.keep) this.retired.shift();
+  }
+}
