@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
 import { indexJson, JsonBuf } from '../core/json-buf.js';
 import { CaptureSession } from '../core/capture/session.js';
+import { CHUNK_SIZE } from '../core/capture/chunks.js';
+import { ChunkZone } from '../core/capture/zone.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
 import { thousands } from '../core/report.js';
@@ -51,11 +53,15 @@ export default class Extract extends SockcapCommand {
     const flushIndex = () => {
       for (const b of jb.take()) for (let at = 0; at < b.length; ) at += writeSync(indexFd, b, at);
     };
+    // read chunks are reused once nothing references them: the queues count their references, and
+    // so do the writes FlowFiles runs in the thread pool (the other writes are done on return)
+    const session = new CaptureSession();
+    session.zone = new ChunkZone(CHUNK_SIZE);
     const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => {
       jb.raw(entries++ ? ',\n' : '\n');
       indexJson(jb, e);
-    });
-    const stack = new Stack(new CaptureSession(), {
+    }, session.zone);
+    const stack = new Stack(session, {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,
       policy: flags.overlap,

@@ -4,6 +4,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { SockcapError } from '../errors.js';
 import { viewsAfter } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
+import type { Ext } from '../mbuf/mbuf.js';
+import type { ChunkZone } from './zone.js';
 
 /** One direction's file. */
 interface FlowFile {
@@ -133,6 +135,12 @@ export class FlowFiles {
     private readonly hash: boolean,
     /** Each finished direction, for the index. */
     private readonly onFile: (e: FlowIndexEntry) => void,
+    /**
+     * The zone the capture's chunks come from, if any: a write in the thread pool holds a
+     * reference to the chunks its views are in until it ends (synchronous writes are done with
+     * them on return).
+     */
+    private readonly zone: ChunkZone | null = null,
   ) {
     this.prefix = join(dir, '/');
     // descriptors released while their writes run stay open until those end: at most one per write
@@ -167,6 +175,15 @@ export class FlowFiles {
   private writeAsync(f: FlowFile, views: readonly Uint8Array[], n: number): void {
     const fd = f.fd;
     const pos = f.pos;
+    let exts: Array<Ext | null> | null = null;
+    if (this.zone) {
+      exts = [];
+      for (const v of views) {
+        const x = this.zone.extOf(v);
+        if (x) x.refs++;
+        exts.push(x);
+      }
+    }
     f.inflight++;
     this.inflight++;
     this.inflightBytes += n;
@@ -177,6 +194,7 @@ export class FlowFiles {
         e = e2 as NodeJS.ErrnoException;
       }
       if (e && !this.failure) this.failure = writeError(f, e);
+      if (exts) for (const x of exts) if (x) x.refs--;
       this.inflightBytes -= n;
       this.inflight--;
       if (--f.inflight === 0 && f.closeAfter) {
