@@ -119,6 +119,7 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
   const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
   const jobs: Job[] = [];
   jobs.push(job('minimal walker', process.execPath, [WALKER, file]));
+  jobs.push(job('minimal walker, fresh chunks', process.execPath, [WALKER, file, '--fresh']));
   jobs.push(job('sockcap replay', process.execPath, [CLI, 'replay', file, '-q', '--json']));
   jobs.push(job('sockcap replay --no-checksums', process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-checksums']));
   jobs.push(job('sockcap replay --no-tcp (read + decode to TCP)', process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-tcp']));
