@@ -1,6 +1,8 @@
 import { Flags } from '@oclif/core';
 import { once } from 'node:events';
 import { CaptureSession } from '../core/capture/session.js';
+import { CHUNK_SIZE } from '../core/capture/chunks.js';
+import { ChunkZone } from '../core/capture/zone.js';
 import { SockcapError } from '../core/errors.js';
 import { Follower, followFooter, followHeader, type FollowFormat } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
@@ -39,7 +41,10 @@ export default class Follow extends SockcapCommand {
       pending = [];
       if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     };
-    const stack = new Stack(new CaptureSession(), {
+    // the follower renders what it reads into text at once: read chunks can be reused
+    const session = new CaptureSession();
+    session.zone = new ChunkZone(CHUNK_SIZE);
+    const stack = new Stack(session, {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,
       policy: flags.overlap,

@@ -66,9 +66,10 @@ export default class Replay extends SockcapCommand {
     };
     const session = new CaptureSession();
     const models = new Models(flags);
-    // the drain reader keeps no view past its read, and without -w or models nothing else holds
-    // frames beyond their batch: read chunks are reused once the queues let go of them
-    if (!flags.write && !models.hooks.length) session.zone = new ChunkZone(CHUNK_SIZE);
+    // read chunks are reused once nothing references them: the drain reader keeps no view past
+    // its read, and whatever keeps one longer counts its references (queues, -w's pending writes,
+    // the splice model's kept frames)
+    session.zone = new ChunkZone(CHUNK_SIZE);
     const stack = new Stack(session, {
       hooks: models.hooks,
       output: models.output(flags.write),

@@ -186,8 +186,10 @@ export class Stack implements Ctx, Output {
   }
 
   /**
-   * The zone's reference counts: every Ext's `refs` equals the references the queues hold to it
-   * (socket buffers, TCP and IP reassembly queues), and a retired chunk no queue holds has none.
+   * The zone's reference counts: no Ext counts fewer references than the stack's queues hold to it
+   * (socket buffers, TCP and IP reassembly queues), which would let its chunk be reused under them,
+   * and none counts below zero. More is allowed: output sinks, file writes in flight and the
+   * splice model's kept frames hold references this does not walk.
    */
   private checkRefs(): void {
     const held = new Map<Ext, number>();
@@ -202,8 +204,8 @@ export class Stack implements Ctx, Output {
       }
     }
     this.reass.held(chain);
-    for (const [ext, n] of held) if (ext.refs !== n) throw new Error(`zone: a chunk counts ${ext.refs} references but the queues hold ${n}`);
-    for (const ext of this.session.zone!.retiredExts()) if (!held.has(ext) && ext.refs !== 0) throw new Error(`zone: a retired chunk counts ${ext.refs} references that no queue holds`);
+    for (const [ext, n] of held) if (ext.refs < n) throw new Error(`zone: a chunk counts ${ext.refs} references but the queues hold ${n}`);
+    for (const ext of this.session.zone!.retiredExts()) if (ext.refs < 0) throw new Error(`zone: a retired chunk counts ${ext.refs} references`);
   }
 
   /** End of input: every connection leaves the table, its holes skipped and its readers drained. */

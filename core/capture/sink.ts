@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { SockcapError } from '../errors.js';
+import type { Ext } from '../mbuf/mbuf.js';
 
 /** Bytes gathered before a flush is worth it. */
 const FLUSH_BYTES = 4 << 20;
@@ -12,17 +13,24 @@ const IOV_MAX = 1024;
 /**
  * Where output bytes go. Writers push views (payload views still reference capture memory, so
  * nothing is copied); `flush()` hands them to the file or stream with writev and honours
- * backpressure; `close()` flushes and closes.
+ * backpressure; `close()` flushes and closes. A view of a zone's chunk holds a reference to it
+ * (its Ext) until it has been written.
  */
 export abstract class ByteSink {
   protected pending: Uint8Array[] = [];
   protected pendingBytes = 0;
+  /** The storage the pending views hold references to (one entry per reference). */
+  private exts: Ext[] = [];
   /** Bytes written so far. */
   written = 0;
 
-  push(v: Uint8Array): void {
+  push(v: Uint8Array, ext: Ext | null = null): void {
     this.pending.push(v);
     this.pendingBytes += v.length;
+    if (ext) {
+      ext.refs++;
+      this.exts.push(ext);
+    }
   }
 
   /** Flush only when enough has gathered: call once per batch. */
@@ -33,10 +41,16 @@ export abstract class ByteSink {
   async flush(): Promise<void> {
     if (this.pending.length === 0) return;
     const views = this.pending;
+    const exts = this.exts;
     this.pending = [];
+    this.exts = [];
     this.written += this.pendingBytes;
     this.pendingBytes = 0;
-    await this.writeViews(views);
+    try {
+      await this.writeViews(views);
+    } finally {
+      for (const x of exts) x.refs--;
+    }
   }
 
   protected abstract writeViews(views: Uint8Array[]): Promise<void>;

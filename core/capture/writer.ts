@@ -46,7 +46,7 @@ export interface FrameWriter {
 }
 
 function pushChain(sink: ByteSink, m: Mbuf | null): void {
-  for (; m; m = m.next) if (m.len > 0) sink.push(m.buf.subarray(m.off, m.off + m.len));
+  for (; m; m = m.next) if (m.len > 0) sink.push(m.buf.subarray(m.off, m.off + m.len), m.ext);
 }
 
 /** Classic pcap (little-endian, µs or ns). One link type per file. */

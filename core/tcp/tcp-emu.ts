@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Output, SegmentFrame } from '../hook.js';
-import { m_copym, Mbuf } from '../mbuf/mbuf.js';
+import { m_copym, m_pin, m_unpin, Mbuf } from '../mbuf/mbuf.js';
 import type { Connection } from '../net/in-pcb.js';
 import { HeaderTemplate } from '../net/ip-output.js';
 import { sbappendstream, sbdrop } from '../socket/sockbuf.js';
@@ -38,12 +38,17 @@ class Path {
 
   saw(f: SegmentFrame, seg: Segment): void {
     if (f.m.next || !f.m.hdr) return; // reassembled fragments: no frame to take headers from
+    // the frames are kept (their headers are read when the model sends): they hold their chunks
+    m_unpin(this.m);
+    m_pin(f.m);
     this.m = f.m;
     this.ipOff = f.ipOff;
     this.thOff = f.thOff;
     this.ipv = f.ipv;
     this.tpl = null;
     if (seg.flags & TH_SYN && this.win >= 0) return;
+    m_unpin(this.optM);
+    m_pin(f.m);
     this.optM = f.m;
     this.optO = f.m.off + f.thOff;
     this.optHlen = f.hlen;
