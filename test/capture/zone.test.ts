@@ -1,6 +1,7 @@
 import test from 'ava';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { FlowFiles } from '../../core/capture/flow-files.js';
+import { Follower } from '../../core/follow.js';
 import { CaptureOutput } from '../../core/capture/output.js';
 import type { StackHook } from '../../core/hook.js';
 import { parseSelector } from '../../core/selector.js';
@@ -196,4 +197,22 @@ test('fuse and splice with -w from reused chunks write the same capture as from 
     t.true(readFileSync(join(d, `${name}-zone.pcap`)).equals(readFileSync(join(d, `${name}-fresh.pcap`))), `${name}: same output capture`);
     t.true(zone.reused > 10, `${name}: ${zone.reused} chunks reused`);
   }
+});
+
+test('follow from reused chunks prints the same text as from fresh ones (2 KiB chunks)', async (t) => {
+  const path = join(tmp(t), 'g.pcap');
+  await generate({ path, bytes: 1e6, flows: 10, perFlow: 50000 });
+  const run = async (zone: ChunkZone | null) => {
+    const text: string[] = [];
+    const f = new Follower(parseSelector('3'), 'hex', null, (s) => text.push(s));
+    const session = new CaptureSession();
+    session.zone = zone;
+    await runPipeline([{ name: path }], new Stack(session, { checksums: false, app: new DrainApp(false, 1 << 20, f.sink) }));
+    return text.join('');
+  };
+  const zone = new ChunkZone(2048);
+  const fresh = await run(null);
+  t.true(fresh.length > 100000);
+  t.is(await run(zone), fresh);
+  t.true(zone.reused > 100, `${zone.reused} chunks reused`);
 });
