@@ -45,48 +45,97 @@ export async function* walkPcap(cur: ChunkCursor, info: FileInfo, session: Captu
   const ifidx = iface.ifidx;
   const fracMul = nanos ? 1 : 1000;
   const capLimit = Math.max(snaplen, MAX_STANDARD_CAPLEN);
+  const rc: RecordCtx = { le, fracMul, capLimit, linktype, ifidx };
   cur.advance(PCAP_HDR_LEN);
   let batch: Batch = [];
   for (;;) {
-    if (cur.avail() < PCAP_REC_HDR_LEN) {
-      if (batch.length) yield batch;
+    const st = records(cur, batch, rc, info, session);
+    if (st === FULL) {
+      yield batch;
       batch = [];
+      continue;
+    }
+    if (st === BAD_CAPLEN) {
+      if (batch.length) yield batch;
+      const caplen = u32(cur.buf, cur.pos + 8);
+      throw new CaptureFormatError('ERR_BAD_CAPLEN', name, cur.abs,
+        `record caplen ${caplen} is larger than ${caplen > MAX_RECORD ? 'any sane record (256 MiB)' : `the snaplen (${snaplen}) and the ${MAX_STANDARD_CAPLEN}-byte limit`}`);
+    }
+    // the chunk ends inside a record (or its header): hand over what is parsed, then read on
+    if (batch.length) yield batch;
+    batch = [];
+    if (st === NEED_HDR) {
       if (!(await cur.ensure(PCAP_REC_HDR_LEN))) {
         if (cur.avail() === 0) return;
         throw new CaptureFormatError('ERR_TRUNCATED_RECORD', name, cur.abs,
           `record header truncated (${cur.avail()} of 16 bytes)`);
       }
+      continue;
     }
-    const caplen = u32(cur.buf, cur.pos + 8);
-    if (caplen > MAX_RECORD || caplen > capLimit) {
-      if (batch.length) yield batch;
-      throw new CaptureFormatError('ERR_BAD_CAPLEN', name, cur.abs,
-        `record caplen ${caplen} is larger than ${caplen > MAX_RECORD ? 'any sane record (256 MiB)' : `the snaplen (${snaplen}) and the ${MAX_STANDARD_CAPLEN}-byte limit`}`);
+    const need = PCAP_REC_HDR_LEN + u32(cur.buf, cur.pos + 8);
+    if (!(await cur.ensure(need)))
+      throw new CaptureFormatError('ERR_TRUNCATED_RECORD', name, cur.abs,
+        `record truncated (${cur.avail()} of ${need} bytes)`);
+  }
+}
+
+/** What `records` needs to know of the file. */
+interface RecordCtx {
+  readonly le: boolean;
+  readonly fracMul: number;
+  readonly capLimit: number;
+  readonly linktype: number;
+  readonly ifidx: number;
+}
+
+/** Why `records` stopped: the batch is full, a record header or a record runs past the chunk, a caplen is absurd. */
+const FULL = 0;
+const NEED_HDR = 1;
+const NEED_REC = 2;
+const BAD_CAPLEN = 3;
+
+/**
+ * The per-record loop, apart from the generator (an ordinary function is optimized and inlined
+ * better than an async generator's body): every whole record of the current chunk goes into
+ * `batch` as an Mbuf over the chunk, until the batch is full or the chunk ends inside a record.
+ * The cursor is left at the first record not taken.
+ */
+function records(cur: ChunkCursor, batch: Batch, rc: RecordCtx, info: FileInfo, session: CaptureSession): number {
+  const buf = cur.buf;
+  const end = buf.length;
+  const ext = cur.ext;
+  const start = cur.pos;
+  const taken = batch.length;
+  let p = start;
+  let st = FULL;
+  while (batch.length < MAX_BATCH) {
+    if (end - p < PCAP_REC_HDR_LEN) {
+      st = NEED_HDR;
+      break;
+    }
+    // little-endian fields read in line (le32 was left a call here: 3% of a bulk replay)
+    const caplen = rc.le ? (buf[p + 8]! | (buf[p + 9]! << 8) | (buf[p + 10]! << 16) | (buf[p + 11]! << 24)) >>> 0 : be32(buf, p + 8);
+    if (caplen > MAX_RECORD || caplen > rc.capLimit) {
+      st = BAD_CAPLEN;
+      break;
     }
     const need = PCAP_REC_HDR_LEN + caplen;
-    if (cur.avail() < need) {
-      if (batch.length) yield batch;
-      batch = [];
-      if (!(await cur.ensure(need)))
-        throw new CaptureFormatError('ERR_TRUNCATED_RECORD', name, cur.abs,
-          `record truncated (${cur.avail()} of ${need} bytes)`);
+    if (end - p < need) {
+      st = NEED_REC;
+      break;
     }
-    const buf = cur.buf;
-    const p = cur.pos;
     batch.push(new Mbuf(buf, p + PCAP_REC_HDR_LEN, caplen, {
       caplen,
-      origLen: u32(buf, p + 12),
-      tsSec: u32(buf, p),
-      tsNsec: u32(buf, p + 4) * fracMul,
-      linktype,
-      ifidx,
+      origLen: rc.le ? (buf[p + 12]! | (buf[p + 13]! << 8) | (buf[p + 14]! << 16) | (buf[p + 15]! << 24)) >>> 0 : be32(buf, p + 12),
+      tsSec: rc.le ? (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0 : be32(buf, p),
+      tsNsec: (rc.le ? (buf[p + 4]! | (buf[p + 5]! << 8) | (buf[p + 6]! << 16) | (buf[p + 7]! << 24)) >>> 0 : be32(buf, p + 4)) * rc.fracMul,
+      linktype: rc.linktype,
+      ifidx: rc.ifidx,
       frameNo: ++session.frames,
-    }, cur.ext));
-    info.frames++;
-    cur.advance(need);
-    if (batch.length >= MAX_BATCH) {
-      yield batch;
-      batch = [];
-    }
+    }, ext));
+    p += need;
   }
+  if (p > start) cur.advance(p - start);
+  info.frames += batch.length - taken;
+  return st;
 }
