@@ -6,6 +6,8 @@
 export { open, type CapturedConnection, type OpenOptions } from './api.js';
 export { CaptureSession, type Batch, type Iface, type FileInfo } from './capture/session.js';
 export { readCapture, readCaptures, type CaptureInput } from './capture/reader.js';
+export { ChunkZone } from './capture/zone.js';
+export { CHUNK_SIZE } from './capture/chunks.js';
 export { CaptureOutput, type OutFormat } from './capture/output.js';
 export { Stack, type StackOptions } from './stack.js';
 export { runPipeline, type PipelineResult, type PipelineOptions } from './pipeline.js';
@@ -14,7 +16,7 @@ export type { ConnSummary, DirSummary } from './tcp/summary.js';
 export { DrainApp, type SocketApp } from './socket/reader.js';
 export { Socket, soreceive_stream, MSG_PEEK, MSG_WAITALL, type SoError, type ReceiveResult } from './socket/socket.js';
 export { Connection, type Dir } from './net/in-pcb.js';
-export { Mbuf, m_adj, m_split, m_copym, m_cat, m_copydata, m_length, type PktHdr } from './mbuf/mbuf.js';
+export { Mbuf, Ext, m_adj, m_split, m_copym, m_cat, m_copydata, m_length, m_pin, m_unpin, type PktHdr } from './mbuf/mbuf.js';
 export { SockcapError, CaptureFormatError, type ErrorCode } from './errors.js';
 export { sosplice, somove, sounsplice, soidle, type SpliceArgs } from './socket/splice.js';
 export { type ProtoSw, type SoSplice, type SpliceEnv } from './socket/socket.js';
