@@ -115,11 +115,21 @@ export class StreamSink extends ByteSink {
     super();
   }
 
+  /**
+   * Resolves once the stream has handed the last view on (its write callback), not merely buffered
+   * it: the views may be of a zone's chunks, which are reused once flush() lets them go. A write
+   * error still reaches the stream's 'error' listeners (EPIPE on stdout ends the run quietly).
+   */
   protected async writeViews(views: Uint8Array[]): Promise<void> {
-    this.ws.cork();
-    for (const v of views) this.ws.write(v);
-    this.ws.uncork();
-    if (this.ws.writableNeedDrain) await once(this.ws, 'drain');
+    const ws = this.ws;
+    const written = new Promise<void>((resolve) => {
+      ws.cork();
+      for (let i = 0; i < views.length - 1; i++) ws.write(views[i]);
+      ws.write(views[views.length - 1], () => resolve());
+      ws.uncork();
+    });
+    await written;
+    if (ws.writableNeedDrain) await once(ws, 'drain');
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,7 @@
 import test from 'ava';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { StreamSink } from '../../core/capture/sink.js';
 import { FlowFiles } from '../../core/capture/flow-files.js';
 import { Follower } from '../../core/follow.js';
 import { CaptureOutput } from '../../core/capture/output.js';
@@ -215,4 +217,26 @@ test('follow from reused chunks prints the same text as from fresh ones (2 KiB c
   t.true(fresh.length > 100000);
   t.is(await run(zone), fresh);
   t.true(zone.reused > 100, `${zone.reused} chunks reused`);
+});
+
+test('-w to a stream: a chunk is held until the stream has taken the views of it (slow consumer)', async (t) => {
+  const zone = new ChunkZone(4096);
+  const chunk = zone.alloc();
+  chunk.fill(7);
+  const ext = zone.extOf(chunk)!;
+  const got: Buffer[] = [];
+  // a consumer that takes each write later (a pipe to a slow reader), far below its high-water mark
+  const ws = new Writable({ highWaterMark: 1 << 20, write(c: Buffer, _e, cb) { setTimeout(() => { got.push(Buffer.from(c)); cb(); }, 5); } });
+  const sink = new StreamSink(ws, false);
+  sink.push(chunk.subarray(0, 100), ext);
+  sink.push(new Uint8Array(3)); // a header of its own: no reference
+  sink.push(chunk.subarray(100, 300), ext);
+  t.is(ext.refs, 2);
+  const flushed = sink.flush();
+  t.is(ext.refs, 2, 'held while the stream has not taken them');
+  await flushed;
+  t.is(ext.refs, 0);
+  t.is(Buffer.concat(got).length, 303, 'the stream had taken every view before the chunk was let go');
+  zone.retire(chunk);
+  t.is(zone.alloc().buffer, chunk.buffer);
 });
