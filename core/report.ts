@@ -3,6 +3,7 @@ import type { SockcapError } from './errors.js';
 import type { Stack } from './stack.js';
 import type { ConnSummary } from './tcp/summary.js';
 import { JsonBuf } from './json-buf.js';
+import type { ChunkStats } from './capture/zone.js';
 
 /** The `replay` summary: stable JSON shape (scripts rely on these keys). */
 export interface ReplaySummary {
@@ -21,6 +22,8 @@ export interface ReplaySummary {
   duration: number;
   /** Bytes copied because a record straddled two read chunks. */
   straddleBytes: number;
+  /** The read chunks, when they came from a zone (reused once nothing references them). */
+  chunks?: ChunkStats;
   /** TCP connections, by stream index. */
   connections: ConnSummary[];
   /** Kernel-style TCP counters over every connection (netstat -s, named after tcpstat fields). */
@@ -45,6 +48,7 @@ export function replaySummary(stack: Stack, error: SockcapError | null): ReplayS
     end: has ? st.lastTs : null,
     duration: has ? st.lastTs - st.firstTs : 0,
     straddleBytes: stack.session.straddleBytes,
+    ...(stack.session.zone ? { chunks: stack.session.zone.stats() } : {}),
     connections: [],
     tcpstat: {},
   };
@@ -72,6 +76,9 @@ export function thousands(n: number): string {
 
 const num = thousands;
 
+/** A size in MiB (read chunks are whole MiB) or bytes. */
+const mib = (n: number): string => (n % (1 << 20) === 0 ? `${n >> 20} MiB` : `${num(n)} bytes`);
+
 /** Text rendering of the summary, one fact per line. */
 export function formatReplaySummary(s: ReplaySummary): string {
   const lines: string[] = [];
@@ -86,6 +93,8 @@ export function formatReplaySummary(s: ReplaySummary): string {
   lines.push(`drops: ${dr.join(', ') || 'none'}`);
   const nt = Object.entries(s.notes).map(([k, v]) => `${k} ${num(v)}`);
   if (nt.length) lines.push(`noted (not dropped): ${nt.join(', ')}`);
+  const ch = s.chunks;
+  if (ch) lines.push(`read chunks: ${num(ch.allocated)} of ${mib(ch.size)}, reused ${num(ch.reused)} times, at most ${num(ch.peakPinned)} pinned after the reader moved on${ch.forgotten ? ` (${num(ch.forgotten)} left to the garbage collector)` : ''}`);
   if (s.tcpstat.connections) lines.push(formatTcpstat(s.tcpstat));
   return lines.join('\n');
 }

@@ -7,6 +7,19 @@ import { Ext } from '../mbuf/mbuf.js';
  */
 export const ZONE_KEEP = 32;
 
+/** A zone's counters (replay's `chunks`). */
+export interface ChunkStats {
+  /** Bytes per chunk. */
+  size: number;
+  /** Chunks allocated fresh, and handed out again. */
+  allocated: number;
+  reused: number;
+  /** The most retired chunks still referenced by queues at once. */
+  peakPinned: number;
+  /** Chunks left to the garbage collector while still referenced. */
+  forgotten: number;
+}
+
 /**
  * A zone of read chunks (BSD: a UMA zone of mbuf clusters whose ext_count says when one is free).
  *
@@ -29,6 +42,13 @@ export class ChunkZone {
   /** Chunks allocated fresh, and handed out again. */
   allocated = 0;
   reused = 0;
+  /**
+   * The most retired chunks still referenced at once, seen when a chunk was wanted: what queues
+   * held back from reuse (DESIGN: count the chunk bytes retained Mbufs pin), at most `keep`.
+   */
+  peakPinned = 0;
+  /** Chunks the zone stopped tracking while still referenced (over `keep`): left to the garbage collector. */
+  forgotten = 0;
 
   constructor(
     /** Size of every chunk. */
@@ -40,6 +60,9 @@ export class ChunkZone {
   /** A chunk to read into: a retired one no queue references, else fresh memory. */
   alloc(): Buffer {
     const r = this.retired;
+    let pinned = 0;
+    for (const c of r) if (c.ext.refs !== 0) pinned++;
+    if (pinned > this.peakPinned) this.peakPinned = pinned;
     for (let i = 0; i < r.length; i++) {
       const c = r[i]!;
       if (c.ext.refs !== 0) continue;
@@ -53,6 +76,11 @@ export class ChunkZone {
     this.exts.set(buf.buffer, new Ext());
     this.allocated++;
     return buf;
+  }
+
+  /** What the zone did, for reports. */
+  stats(): ChunkStats {
+    return { size: this.size, allocated: this.allocated, reused: this.reused, peakPinned: this.peakPinned, forgotten: this.forgotten };
   }
 
   /** The Exts of the retired chunks tracked (for checks). */
@@ -74,6 +102,6 @@ export class ChunkZone {
     if (!ext || ext.retired) return;
     ext.retired = true;
     this.retired.push({ buf: Buffer.from(buf.buffer, 0, this.size), ext });
-    if (this.retired.length > this.keep) this.retired.shift();
+    if (this.retired.length > this.keep && this.retired.shift()!.ext.refs !== 0) this.forgotten++;
   }
 }

@@ -20,7 +20,7 @@ import { DrainApp } from '../../core/socket/reader.js';
 import { sbappendstream, sbdrop, Sockbuf } from '../../core/socket/sockbuf.js';
 import { Stack } from '../../core/stack.js';
 import { generate } from '../bench/gen.js';
-import { tmp } from '../helpers/cli.js';
+import { cli, tmp } from '../helpers/cli.js';
 import { corpus, CORPUS, fixture, HAS_CORPUS } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 
@@ -67,10 +67,13 @@ test('a zone forgets the oldest retired chunks past its limit', (t) => {
   for (const b of bufs) z.extOf(b)!.refs = 1; // all held
   for (const b of bufs) z.retire(b);
   t.is(z.retiredExts().length, 2);
+  t.is(z.stats().forgotten, 1, 'the oldest was still referenced when it was forgotten');
   z.extOf(bufs[0]!)!.refs = 0; // forgotten: never reused
   t.not(z.alloc().buffer, bufs[0]!.buffer);
+  t.is(z.stats().peakPinned, 2, 'two retired chunks were referenced when a chunk was wanted');
   z.extOf(bufs[2]!)!.refs = 0;
   t.is(z.alloc().buffer, bufs[2]!.buffer);
+  t.deepEqual(z.stats(), { size: 16, allocated: 4, reused: 1, peakPinned: 2, forgotten: 1 });
 });
 
 /** Replay with hashes, debug checks after every batch (the zone's reference counts among them), optionally from a zone. */
@@ -239,4 +242,19 @@ test('-w to a stream: a chunk is held until the stream has taken the views of it
   t.is(Buffer.concat(got).length, 303, 'the stream had taken every view before the chunk was let go');
   zone.retire(chunk);
   t.is(zone.alloc().buffer, chunk.buffer);
+});
+
+test('replay reports its read chunks: a 24 MB capture is read into a few 4 MiB chunks, reused', async (t) => {
+  const path = join(tmp(t), 'g.pcap');
+  await generate({ path, bytes: 24e6, flows: 100, perFlow: 240000 });
+  const r = await cli(['replay', path, '--json', '-q']);
+  t.is(r.code, 0, r.stderr);
+  const ch = JSON.parse(r.stdout).chunks;
+  t.is(ch.size, 4 << 20);
+  t.true(ch.allocated >= 2 && ch.allocated <= 4, `${ch.allocated} allocated`);
+  t.true(ch.allocated + ch.reused >= 6, `${ch.allocated} + ${ch.reused} chunks for 24 MB`);
+  t.true(ch.peakPinned <= 2);
+  t.is(ch.forgotten, 0);
+  const text = await cli(['replay', path, '-q']);
+  t.regex(text.stdout, new RegExp(`read chunks: ${ch.allocated} of 4 MiB, reused ${ch.reused} times, at most ${ch.peakPinned} pinned after the reader moved on\\n`));
 });
