@@ -26,13 +26,14 @@ export interface ChunkStats {
  * Why: a fresh 4 MiB chunk per read is fresh anonymous memory; the kernel faults in and zeroes
  * every page of it, and glibc unmaps it again when the garbage collector frees it. On the 1 GiB
  * benchmark capture that was about 1 s of system time per run, more than reading the file (a bare
- * record walker: 1.2 s with fresh chunks, 0.2 s with two reused ones). A zone hands out a chunk
- * again once the reader has moved past it (`retire`) and no queue holds a reference to it
- * (Ext.refs: socket buffers, TCP and IP reassembly queues count theirs).
+ * record walker: 1.2-1.5 s with fresh chunks, 0.2-0.3 s with two reused ones). A zone hands out a
+ * chunk again once the reader has moved past it (`retire`) and nothing holds a reference to it
+ * (Ext.refs, counted by whatever keeps an Mbuf or a view past its batch: socket buffers, TCP and
+ * IP reassembly queues, output sinks, FlowFiles' writes in flight, the splice model's kept frames).
  *
- * Only for consumers that keep no view of capture memory beyond the batch it came in and outside
- * those queues (the commands that drain or hash: replay without -w or models, extract, follow).
- * A library user whose streams hand out views keeps the default, fresh chunks.
+ * Only for consumers that keep no other view of capture memory past the batch it came in: the
+ * commands (their readers drain, hash, render text or write with references held). A library user
+ * whose streams hand out views (open()) keeps the default, fresh chunks.
  */
 export class ChunkZone {
   /** Chunks the reader has moved past, oldest first, with their references. */

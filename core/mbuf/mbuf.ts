@@ -29,13 +29,15 @@ export interface PktHdr {
 
 /**
  * External storage shared by many Mbufs (BSD m_ext with its reference count, ext_count): a read
- * chunk of a capture file that a ChunkZone may reuse. `refs` counts the references queues hold
- * (socket buffers, TCP and IP reassembly queues); frames in flight through one batch are not
- * counted, because a chunk is reused only between batches, after the reader has moved past it.
- * A queue that lets go of an Mbuf without `m_unpin` only keeps the chunk from being reused.
+ * chunk of a capture file that a ChunkZone may reuse. `refs` counts the references held past the
+ * batch a frame came in: socket buffers, TCP and IP reassembly queues (m_pin/m_unpin, sbappendstream
+ * and sbdrop), output sinks and file writes in flight (until written), the splice model's kept
+ * frames. Frames in flight through one batch are not counted, because a chunk is reused only
+ * between batches, after the reader has moved past it. Whatever lets go of an Mbuf without
+ * unpinning only keeps the chunk from being reused; unpinning what was never pinned is the bug.
  */
 export class Ext {
-  /** References held by queues (BSD ext_count, less the one of the Mbuf the storage came with). */
+  /** References held past a batch (BSD ext_count, without the frames of the batch being processed). */
   refs = 0;
   /** The reader has moved past this chunk: no new frame will be cut from it (ChunkZone). */
   retired = false;
