@@ -3,16 +3,13 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
 import { indexJson, JsonBuf } from '../core/json-buf.js';
-import { CaptureSession } from '../core/capture/session.js';
-import { CHUNK_SIZE } from '../core/capture/chunks.js';
-import { ChunkZone } from '../core/capture/zone.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
 import { thousands } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs, fileArgs, inputFiles, readFlag } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
 
 export default class Extract extends SockcapCommand {
   static override summary = 'Write every direction of every TCP connection to its own file, in one pass.';
@@ -53,10 +50,8 @@ export default class Extract extends SockcapCommand {
     const flushIndex = () => {
       for (const b of jb.take()) for (let at = 0; at < b.length; ) at += writeSync(indexFd, b, at);
     };
-    // read chunks are reused once nothing references them: the queues count their references, and
-    // so do the writes FlowFiles runs in the thread pool (the other writes are done on return)
-    const session = new CaptureSession();
-    session.zone = new ChunkZone(CHUNK_SIZE);
+    // FlowFiles' writes in the thread pool hold references to the read chunks until they end
+    const session = fileSession();
     const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => {
       jb.raw(entries++ ? ',\n' : '\n');
       indexJson(jb, e);

@@ -1,8 +1,5 @@
 import { Flags } from '@oclif/core';
 import { once } from 'node:events';
-import { CaptureSession } from '../core/capture/session.js';
-import { CHUNK_SIZE } from '../core/capture/chunks.js';
-import { ChunkZone } from '../core/capture/zone.js';
 import { SockcapError } from '../core/errors.js';
 import { Follower, followFooter, followHeader, type FollowFormat } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
@@ -10,7 +7,7 @@ import { parseSelector } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs, fileArgs, inputFiles, readFlag } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
 
 export default class Follow extends SockcapCommand {
   static override summary = 'Print one reassembled TCP stream, like tshark -z follow,tcp.';
@@ -41,9 +38,8 @@ export default class Follow extends SockcapCommand {
       pending = [];
       if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     };
-    // the follower renders what it reads into text at once: read chunks can be reused
-    const session = new CaptureSession();
-    session.zone = new ChunkZone(CHUNK_SIZE);
+    // the follower renders what it reads into text at once
+    const session = fileSession();
     const stack = new Stack(session, {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,

@@ -1,5 +1,8 @@
 import { Args, Flags } from '@oclif/core';
+import { CHUNK_SIZE } from '../core/capture/chunks.js';
 import type { CaptureInput } from '../core/capture/reader.js';
+import { CaptureSession } from '../core/capture/session.js';
+import { ChunkZone } from '../core/capture/zone.js';
 import { SockcapError } from '../core/errors.js';
 
 /** Capture files as arguments (any number; `-` is stdin). */
@@ -22,4 +25,17 @@ export function inputFiles(argv: readonly unknown[], read: readonly string[] | u
 /** Turn command-line file arguments into capture inputs; `-` reads standard input. */
 export function captureInputs(files: readonly string[]): CaptureInput[] {
   return files.map((f) => (f === '-' ? { name: '-', stream: process.stdin } : { name: f }));
+}
+
+/**
+ * The session of a command that reads capture files: its read chunks come from a zone and are
+ * reused once nothing references them. The commands' readers keep no view past their read (they
+ * drain, hash, render text, or write holding references), and whatever keeps an Mbuf longer
+ * counts its references (queues, -w's pending writes, extract's writes in flight, the splice
+ * model's kept frames).
+ */
+export function fileSession(): CaptureSession {
+  const session = new CaptureSession();
+  session.zone = new ChunkZone(CHUNK_SIZE);
+  return session;
 }

@@ -1,13 +1,10 @@
 import { Flags } from '@oclif/core';
 import { CaptureOutput } from '../core/capture/output.js';
-import { CaptureSession } from '../core/capture/session.js';
-import { CHUNK_SIZE } from '../core/capture/chunks.js';
-import { ChunkZone } from '../core/capture/zone.js';
 import type { StackHook } from '../core/hook.js';
 import { type PipelineResult, runPipeline } from '../core/pipeline.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
-import { captureInputs, readFlag } from './inputs.js';
+import { captureInputs, fileSession, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 
 /** Flags of the commands that model the stack and write its output (fuse, splice). */
@@ -22,10 +19,7 @@ export const modelFlags = {
 /** Run the inputs through a stack with these hooks, writing its output with -w. */
 export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean }): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream }> {
   const toStdout = f.write === '-';
-  const session = new CaptureSession();
-  // read chunks are reused once nothing references them (queues, -w's pending writes and the
-  // splice model's kept frames count theirs)
-  session.zone = new ChunkZone(CHUNK_SIZE);
+  const session = fileSession();
   const stack = new Stack(session, { hooks, output: !!f.write, app: new DrainApp(false), debug: f.debug, onConnection: () => {} });
   const output = f.write ? await CaptureOutput.open(toStdout ? process.stdout : f.write, session, f['out-format']) : undefined;
   const progress = startProgress(session, files, f.quiet || toStdout);

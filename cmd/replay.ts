@@ -1,9 +1,6 @@
 import { Flags } from '@oclif/core';
 import { once } from 'node:events';
 import { CaptureOutput } from '../core/capture/output.js';
-import { CaptureSession } from '../core/capture/session.js';
-import { CHUNK_SIZE } from '../core/capture/chunks.js';
-import { ChunkZone } from '../core/capture/zone.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
 import { CONN_HEADER, ConnOrder, connRow, formatReplaySummary, replaySummary } from '../core/report.js';
@@ -12,7 +9,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs, fileArgs, inputFiles, readFlag } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 import { modelOptionFlags, Models } from './models.js';
 
@@ -64,12 +61,8 @@ export default class Replay extends SockcapCommand {
     const flush = async () => {
       for (const b of jb.take()) if (!report.write(b)) await once(report, 'drain');
     };
-    const session = new CaptureSession();
+    const session = fileSession();
     const models = new Models(flags);
-    // read chunks are reused once nothing references them: the drain reader keeps no view past
-    // its read, and whatever keeps one longer counts its references (queues, -w's pending writes,
-    // the splice model's kept frames)
-    session.zone = new ChunkZone(CHUNK_SIZE);
     const stack = new Stack(session, {
       hooks: models.hooks,
       output: models.output(flags.write),

@@ -4,7 +4,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { SockcapError } from '../errors.js';
 import { viewsAfter } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
-import type { Ext } from '../mbuf/mbuf.js';
+import { type Ext, ext_release } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
 
 /** One direction's file. */
@@ -175,15 +175,7 @@ export class FlowFiles {
   private writeAsync(f: FlowFile, views: readonly Uint8Array[], n: number): void {
     const fd = f.fd;
     const pos = f.pos;
-    let exts: Array<Ext | null> | null = null;
-    if (this.zone) {
-      exts = [];
-      for (const v of views) {
-        const x = this.zone.extOf(v);
-        if (x) x.refs++;
-        exts.push(x);
-      }
-    }
+    const exts: Ext[] | null = this.zone ? this.zone.hold(views) : null;
     f.inflight++;
     this.inflight++;
     this.inflightBytes += n;
@@ -194,7 +186,7 @@ export class FlowFiles {
         e = e2 as NodeJS.ErrnoException;
       }
       if (e && !this.failure) this.failure = writeError(f, e);
-      if (exts) for (const x of exts) if (x) x.refs--;
+      if (exts) ext_release(exts);
       this.inflightBytes -= n;
       this.inflight--;
       if (--f.inflight === 0 && f.closeAfter) {

@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { SockcapError } from '../errors.js';
-import type { Ext } from '../mbuf/mbuf.js';
+import { type Ext, ext_release } from '../mbuf/mbuf.js';
 
 /** Bytes gathered before a flush is worth it. */
 const FLUSH_BYTES = 4 << 20;
@@ -49,7 +49,7 @@ export abstract class ByteSink {
     try {
       await this.writeViews(views);
     } finally {
-      for (const x of exts) x.refs--;
+      ext_release(exts);
     }
   }
 
@@ -117,19 +117,18 @@ export class StreamSink extends ByteSink {
 
   /**
    * Resolves once the stream has handed the last view on (its write callback), not merely buffered
-   * it: the views may be of a zone's chunks, which are reused once flush() lets them go. A write
-   * error still reaches the stream's 'error' listeners (EPIPE on stdout ends the run quietly).
+   * it: the views may be of a zone's chunks, which are reused once flush() lets them go. This also
+   * honours backpressure (everything before the last view is written by then). A write error
+   * still reaches the stream's 'error' listeners (EPIPE on stdout ends the run quietly).
    */
-  protected async writeViews(views: Uint8Array[]): Promise<void> {
+  protected writeViews(views: Uint8Array[]): Promise<void> {
     const ws = this.ws;
-    const written = new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       ws.cork();
       for (let i = 0; i < views.length - 1; i++) ws.write(views[i]);
       ws.write(views[views.length - 1], () => resolve());
       ws.uncork();
     });
-    await written;
-    if (ws.writableNeedDrain) await once(ws, 'drain');
   }
 
   async close(): Promise<void> {

@@ -89,6 +89,19 @@ export class ChunkZone {
     return this.retired.map((c) => c.ext);
   }
 
+  /** Take a reference to the chunk of every view that is one of the zone's (ext_release lets go). */
+  hold(views: readonly Uint8Array[]): Ext[] {
+    const held: Ext[] = [];
+    for (const v of views) {
+      const x = this.extOf(v);
+      if (x) {
+        x.refs++;
+        held.push(x);
+      }
+    }
+    return held;
+  }
+
   /** The Ext of the chunk `buf` is a view of, or null for memory that is not the zone's. */
   extOf(buf: Uint8Array): Ext | null {
     return this.exts.get(buf.buffer) ?? null;

@@ -152,6 +152,11 @@ export function m_unpin(m: Mbuf | null): void {
   for (; m; m = m.next) if (m.ext) m.ext.refs--;
 }
 
+/** Let go of references taken one per entry (a sink's or a file write's, once written). */
+export function ext_release(exts: readonly Ext[]): void {
+  for (const x of exts) x.refs--;
+}
+
 /** BSD m_cat(): append chain `n` to chain `m`. */
 export function m_cat(m: Mbuf, n: Mbuf | null): void {
   let p = m;
