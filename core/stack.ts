@@ -25,7 +25,7 @@ export type { StackOptions } from './stack-options.js';
 
 /**
  * What one connection in the table costs, for the memory budget: two Tcpcbs, two Sockets and their
- * buffers, the Connection and its reader measure 1.2 KB of heap (test/tcp/adversarial.test.ts);
+ * buffers, the Connection and its reader measure 1.08 KB of heap (test/tcp/adversarial.test.ts);
  * counted at 2 KiB, which leaves room for what a reader attaches (hashes, file buffers) and for
  * the tombstones of closed connections.
  */
@@ -229,7 +229,8 @@ export class Stack implements Ctx, Output {
     addTcpstat(this.tcpstat, s);
     this.onConnection(s);
     if (!tomb) return;
-    const t = new Tombstone(c.stream, c, this.now + this.tombTtl, h);
+    // whole seconds: an integer field stays unboxed (a double costs a 16-byte box per tombstone)
+    const t = new Tombstone(c.stream, c, Math.ceil(this.now + this.tombTtl), h);
     this.pcbs.insert(h, t);
     this.tombs.push(t);
     this.expireTombs();
