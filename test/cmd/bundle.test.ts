@@ -1,16 +1,70 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT } from '../helpers/paths.js';
+import { fixture, ROOT } from '../helpers/paths.js';
+import { tmp } from '../helpers/cli.js';
 
-test('the CLI bundle (dist/sockcap.js) holds every command, and package.json points oclif at it', async (t) => {
-  const bundle = (await import(pathToFileURL(join(ROOT, 'dist', 'sockcap.js')).href)) as { COMMANDS: Record<string, unknown>; execute: unknown };
+test('the CLI bundle (dist/sockcap.cjs) holds every command, and package.json points oclif at it', async (t) => {
+  const bundle = createRequire(import.meta.url)(join(ROOT, 'dist', 'sockcap.cjs')) as { COMMANDS: Record<string, unknown>; execute: unknown };
   const plain = (await import(pathToFileURL(join(ROOT, 'dist', 'cmd', 'index.js')).href)) as { COMMANDS: Record<string, unknown> };
   t.deepEqual(Object.keys(bundle.COMMANDS).sort(), Object.keys(plain.COMMANDS).sort());
   t.is(typeof bundle.execute, 'function');
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { oclif: { commands: { target: string } } };
-  t.is(pkg.oclif.commands.target, './dist/sockcap.js');
+  t.is(pkg.oclif.commands.target, './dist/sockcap.cjs');
   // the entry loads the bundle, not the modules one by one
-  t.regex(readFileSync(join(ROOT, 'dist', 'cmd', 'run.js'), 'utf8'), /\.\.\/sockcap\.js/);
+  t.regex(readFileSync(join(ROOT, 'dist', 'cmd', 'run.js'), 'utf8'), /\.\.\/sockcap\.cjs/);
+});
+
+/** A copy of the built CLI in a directory of its own (its code cache is its own). */
+function copyCli(t: Parameters<typeof tmp>[0]): { dir: string; run: (env?: Record<string, string>) => { stdout: string; stderr: string; status: number | null } } {
+  const dir = tmp(t);
+  cpSync(join(ROOT, 'dist', 'cmd'), join(dir, 'dist', 'cmd'), { recursive: true });
+  cpSync(join(ROOT, 'dist', 'core'), join(dir, 'dist', 'core'), { recursive: true });
+  cpSync(join(ROOT, 'dist', 'sockcap.cjs'), join(dir, 'dist', 'sockcap.cjs'));
+  cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  const run = (env: Record<string, string> = {}) => {
+    const r = spawnSync(process.execPath, [join(dir, 'dist', 'cmd', 'run.js'), 'replay', fixture('tcp/smtp.pcap'), '-q', '--json', '--hash'],
+      { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose', ...env } });
+    return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+  };
+  return { dir, run };
+}
+
+test('the code cache: written by a run that found none, used by the next, rewritten when the bundle changes, never needed', (t) => {
+  const { dir, run } = copyCli(t);
+  const cache = join(dir, 'dist', 'sockcap.cjs.v8cache');
+  const first = run();
+  t.is(first.status, 0, first.stderr);
+  t.regex(first.stderr, /code cache none, written/);
+  t.true(existsSync(cache));
+  t.true(readFileSync(cache, 'latin1').startsWith(`${process.version} ${process.arch} `), 'it names the Node that made it');
+  const second = run();
+  t.regex(second.stderr, /code cache used/);
+  t.is(second.stdout, first.stdout, 'the same output from cached code');
+  // V8 checks only the source's length: a changed bundle must not run the old bytecode
+  appendFileSync(join(dir, 'dist', 'sockcap.cjs'), '\n');
+  t.regex(run().stderr, /code cache stale, written/);
+  t.regex(run().stderr, /code cache used/);
+  // a cache from another V8 (or other flags) is rejected by V8, and replaced
+  const other = spawnSync(process.execPath, ['--no-lazy-feedback-allocation', join(dir, 'dist', 'cmd', 'run.js'), '--version'], { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose' } });
+  t.regex(other.stderr, /code cache rejected, written/);
+  const off = run({ SOCKCAP_CODE_CACHE: 'off' });
+  t.is(off.status, 0);
+  t.is(off.stderr, '');
+  t.is(off.stdout, first.stdout);
+});
+
+test('the code cache: a cache that cannot be written is none, and the run goes on', (t) => {
+  // the cache's path taken by a directory, which no rename replaces (a read-only install behaves
+  // alike; root could write there anyway)
+  const { dir, run } = copyCli(t);
+  mkdirSync(join(dir, 'dist', 'sockcap.cjs.v8cache'));
+  const r = run();
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, /code cache none, not written/);
+  t.true(r.stdout.includes('"connections"'));
 });
