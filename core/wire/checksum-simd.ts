@@ -60,15 +60,27 @@ const lane = (k: number) => [0xfd, 0x1b, k, I64_EXTEND_I32_U]; // i32x4.extract_
 const fold = [...get(4), ...i64c(0xffff), I64_AND, ...get(4), ...i64c(16), I64_SHR_U, I64_ADD, ...set(4)];
 
 const body = [
-  3, 1, 0x7f, 1, 0x7b, 1, 0x7e,
-  // end = p + (n & ~15); while (p < end) { acc += pairwise(load128(p)); p += 16 }
-  ...get(0), ...get(1), ...i32c(-16), I32_AND, I32_ADD, ...set(2),
+  4, 1, 0x7f, 1, 0x7b, 1, 0x7e, 1, 0x7b,
+  // end = p + (n & ~63); while (p < end) { 64 bytes into two accumulators (3 and 5); p += 64 }
+  ...get(0), ...get(1), ...i32c(-64), I32_AND, I32_ADD, ...set(2),
+  BLOCK, VOID, LOOP, VOID,
+  ...get(0), ...get(2), I32_GE_U, BR_IF, 1,
+  ...get(3), ...get(0), ...V128_LOAD, 0, 0, ...EXTADD_PAIRWISE_I16X8_U, ...I32X4_ADD, ...set(3),
+  ...get(5), ...get(0), ...V128_LOAD, 0, 16, ...EXTADD_PAIRWISE_I16X8_U, ...I32X4_ADD, ...set(5),
+  ...get(3), ...get(0), ...V128_LOAD, 0, 32, ...EXTADD_PAIRWISE_I16X8_U, ...I32X4_ADD, ...set(3),
+  ...get(5), ...get(0), ...V128_LOAD, 0, 48, ...EXTADD_PAIRWISE_I16X8_U, ...I32X4_ADD, ...set(5),
+  ...get(0), ...i32c(64), I32_ADD, ...set(0),
+  BR, 0,
+  END, END,
+  // end = p + (n & 48); the 16-byte blocks left, into accumulator 3
+  ...get(0), ...get(1), ...i32c(48), I32_AND, I32_ADD, ...set(2),
   BLOCK, VOID, LOOP, VOID,
   ...get(0), ...get(2), I32_GE_U, BR_IF, 1,
   ...get(3), ...get(0), ...V128_LOAD, 0, 0, ...EXTADD_PAIRWISE_I16X8_U, ...I32X4_ADD, ...set(3),
   ...get(0), ...i32c(16), I32_ADD, ...set(0),
   BR, 0,
   END, END,
+  ...get(3), ...get(5), ...I32X4_ADD, ...set(3),
   // s = acc lanes, widened to 64 bits
   ...get(3), ...lane(0), ...get(3), ...lane(1), I64_ADD, ...get(3), ...lane(2), I64_ADD, ...get(3), ...lane(3), I64_ADD, ...set(4),
   // the last 0..15 bytes: end = p + (n & 15); 16-bit words while two bytes remain
