@@ -55,7 +55,7 @@ export default class Extract extends SockcapCommand {
     const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => {
       jb.raw(entries++ ? ',\n' : '\n');
       indexJson(jb, e);
-    }, session.zone);
+    }, session.zone, true);
     const stack = new Stack(session, {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,
@@ -65,9 +65,10 @@ export default class Extract extends SockcapCommand {
       onConnection: () => {},
     });
     const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, {
-      onBatch: () => {
+      onBatch: async () => {
         files.check();
         flushIndex();
+        await files.drain();
       },
     });
     await files.close();

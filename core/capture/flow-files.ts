@@ -6,6 +6,7 @@ import { viewsAfter } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
+import { SmallFileWriter } from './file-writer.js';
 
 /** One direction's file. */
 interface FlowFile {
@@ -18,6 +19,8 @@ interface FlowFile {
   /** The file exists (created once; later opens keep its bytes). */
   created: boolean;
   fd: number;
+  /** The small-file writer thread writes it (decided at its first write). */
+  small: boolean;
   /** Its writes in libuv's thread pool, and descriptors released while they run (closed after). */
   inflight: number;
   closeAfter: number[] | null;
@@ -49,6 +52,8 @@ export interface FlowIndexEntry {
  */
 const ASYNC_MIN = 4 << 10;
 const INFLIGHT_BYTES = 32 << 20;
+/** Most bytes the small-file writer may have left to write when a batch ends (then the stack waits). */
+const BACKLOG_BYTES = 16 << 20;
 /** Most views in one writev (Linux IOV_MAX is 1024). */
 const IOV_MAX = 1024;
 
@@ -94,16 +99,18 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
 
 /**
  * Writes every direction of every connection to its own file in `dir` (tcpflow's layout), in one
- * pass, without copying a byte in JavaScript: each chunk a reader hands over (views of capture
- * memory) goes to one positioned writev at once, so the kernel copies it straight into the file.
- * Chunks of 4 KiB or more are written in libuv's thread pool (ASYNC_MIN; they stay pinned until
- * their write ends, at most INFLIGHT_BYTES of them), smaller ones synchronously: a pool request
- * per small write cost more than the write (2.4x slower on 48,000 short flows, session 3), and a
- * writer thread over shared chunks was no faster on two CPUs while shared buffers outlived their
- * use (BENCHMARKS.md). Feed it from a DrainApp with a low-water mark (SO_RCVLOWAT, as extract
- * does): chunks are then 64 KiB, a receive timeout's worth or a connection's last bytes, not one
- * segment each. Directions with no bytes get no file. A name that repeats (the same 4-tuple
- * reused by a later stream) gets `-c<stream>`.
+ * pass: each chunk a reader hands over (views of capture memory) goes to one positioned writev at
+ * once, so the kernel copies it straight into the file. Chunks of 4 KiB or more are written in
+ * libuv's thread pool (ASYNC_MIN; they stay pinned until their write ends, at most INFLIGHT_BYTES
+ * of them), smaller ones synchronously: a pool request per small write cost more than the write
+ * (2.4x slower on 48,000 short flows, session 3). With `smallFiles` (extract), a file whose first
+ * write is small goes to a SmallFileWriter thread instead, which creates, writes and closes it on
+ * the other CPU from a copy of its bytes (the open and close cost ~10 µs; the copy of a short
+ * flow's 1-2 KB is nothing next to them): extract on 100,000 short flows, 11.7-14.3 s -> 7.7-8.6 s.
+ * Feed it from a DrainApp with a low-water mark (SO_RCVLOWAT, as extract does): chunks are then
+ * 64 KiB, a receive timeout's worth or a connection's last bytes, not one segment each.
+ * Directions with no bytes get no file. A name that repeats (the same 4-tuple reused by a later
+ * stream) gets `-c<stream>`.
  */
 export class FlowFiles {
   private readonly files = new Map<Connection, Partial<Record<Dir, FlowFile>>>();
@@ -141,6 +148,12 @@ export class FlowFiles {
      * them on return).
      */
     private readonly zone: ChunkZone | null = null,
+    /**
+     * Give files whose first write is small (under ASYNC_MIN: short flows, and flows a receive
+     * timeout reads early) to a SmallFileWriter thread, which creates, writes and closes them on
+     * another CPU. Their bytes are copied once for it; everything else stays as it was.
+     */
+    private readonly smallFiles = false,
   ) {
     this.prefix = join(dir, '/');
     // descriptors released while their writes run stay open until those end: at most one per write
@@ -158,6 +171,15 @@ export class FlowFiles {
     for (const v of chunk) n += v.length;
     f.bytes += n;
     if (this.failure || n === 0) return;
+    if (!f.created && this.smallFiles && n < ASYNC_MIN) f.small = true;
+    if (f.small) {
+      this.writer().write(f.path, chunk, n, f.pos, !f.created);
+      if (!f.created) this.filesWritten++;
+      f.created = true;
+      f.pos += n;
+      this.written += n;
+      return;
+    }
     try {
       if (f.fd < 0) this.open(f);
       else this.fds.touch(f); // most recently used
@@ -221,12 +243,33 @@ export class FlowFiles {
     if (this.used.has(name)) name = `${name}-c${c.stream}`;
     this.used.add(name);
     return { path: this.prefix + name, name, pos: 0, bytes: 0,
-      hash: this.hash ? createHash('sha256') : null, created: false, fd: -1, inflight: 0, closeAfter: null, older: null, newer: null };
+      hash: this.hash ? createHash('sha256') : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
+  }
+
+  /** The small-file writer, started when the first file goes to it. */
+  private sfw: SmallFileWriter | null = null;
+
+  private writer(): SmallFileWriter {
+    return (this.sfw ??= new SmallFileWriter());
   }
 
   /** Throw the first write failure, if there was one. */
   check(): void {
+    this.takeWriterFailure();
     if (this.failure) throw this.failure;
+  }
+
+  private takeWriterFailure(): void {
+    const w = this.sfw?.failure;
+    if (w && !this.failure) this.failure = new SockcapError('ERR_WRITE', `${w.path}: cannot write: ${w.message}`);
+  }
+
+  /**
+   * The end of a batch: hand the small-file writer what was staged, and wait while it has more
+   * than BACKLOG_BYTES left to write (what it holds stays bounded when it is the slower side).
+   */
+  async drain(): Promise<void> {
+    await this.sfw?.below(BACKLOG_BYTES);
   }
 
   /** Close a direction's descriptor (its connection is done). */
@@ -263,16 +306,19 @@ export class FlowFiles {
     }
   }
 
-  /** Close every descriptor (end of the run), once every write has ended. */
-  close(): Promise<void> {
+  /** Close every descriptor (end of the run), once every write has ended, the small-file writer's too. */
+  async close(): Promise<void> {
     while (this.fds.oldest) this.release(this.fds.oldest);
-    if (this.inflight === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.idle = () => {
-        this.idle = null;
-        resolve();
-      };
-    });
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        this.idle = () => {
+          this.idle = null;
+          resolve();
+        };
+      });
+    }
+    await this.sfw?.settle();
+    this.takeWriterFailure();
   }
 }
 

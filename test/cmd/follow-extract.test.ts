@@ -182,18 +182,82 @@ test('FlowFiles: each chunk is written when handed over (large ones in the threa
   t.is(ff.written, want.length);
 });
 
-when(existsSync('/dev/full'), 'needs /dev/full')('FlowFiles: a write that fails in the thread pool (ENOSPC) is kept and thrown by check(), naming the file', async (t) => {
-  for (const size of [100, 64 << 10]) {
+when(existsSync('/dev/full'), 'needs /dev/full')('FlowFiles: a write that fails in the thread pool or in the small-file writer (ENOSPC) is kept and thrown by check(), naming the file', async (t) => {
+  for (const [size, small] of [[100, false], [64 << 10, false], [100, true]] as const) {
     const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
     const c = new Connection(0, addr, 0, 1111, 4, 80, 4);
-    const ff = new FlowFiles('/dev', 'full', false, () => {});
+    const ff = new FlowFiles('/dev', 'full', false, () => {}, null, small);
     ff.data(c, 'c2s', [new Uint8Array(size)]);
     t.is(ff.writesInFlight, size >= 4096 ? 1 : 0);
     ff.closed(c);
     await ff.close();
     const e = t.throws(() => ff.check());
-    t.regex(e.message, /\/dev\/full: cannot write: ENOSPC/, `${size} bytes`);
+    t.regex(e.message, /\/dev\/full: cannot write: ENOSPC/, `${size} bytes${small ? ', small-file writer' : ''}`);
   }
+});
+
+test('FlowFiles with the small-file writer: a file whose first write is small is created, written at its offsets and reopened by the worker thread, in order, large later writes too; other files as before', async (t) => {
+  const d = tmp(t);
+  const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
+  const c = new Connection(0, addr, 0, 1111, 4, 80, 4);
+  const c2 = new Connection(1, addr, 0, 2222, 4, 80, 4);
+  const index: FlowIndexEntry[] = [];
+  const ff = new FlowFiles(d, '%A.%a-%B.%b', true, (e) => index.push(e), null, true);
+  const path = join(d, '010.000.000.001.01111-010.000.000.002.00080');
+  const back = join(d, '010.000.000.002.00080-010.000.000.001.01111');
+  const path2 = join(d, '010.000.000.001.02222-010.000.000.002.00080');
+  const first = new Uint8Array(100).fill(7);
+  ff.data(c, 'c2s', [first]);
+  ff.data(c, 's2c', [new Uint8Array([1, 2, 3])]);
+  t.false(existsSync(path), 'staged for the worker: nothing is posted before the batch ends');
+  await ff.drain();
+  // a later batch: many views, then a chunk larger than the staging buffer (the worker reopens the file)
+  const tiny = Array.from({ length: 3000 }, (_, i) => new Uint8Array([i % 251]));
+  ff.data(c, 'c2s', tiny);
+  const big = new Uint8Array(3 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 13) % 256;
+  ff.data(c, 'c2s', [big.subarray(0, 1 << 20), big.subarray(1 << 20)]);
+  // a file whose first write is large is this thread's, in the thread pool as before
+  ff.data(c2, 'c2s', [big.subarray(0, 64 << 10)]);
+  t.is(ff.writesInFlight, 1);
+  t.true(existsSync(path2));
+  ff.closed(c);
+  ff.closed(c2);
+  await ff.close();
+  ff.check();
+  const want = Buffer.concat([first, ...tiny, big]);
+  t.true(readFileSync(path).equals(want));
+  t.deepEqual([...readFileSync(back)], [1, 2, 3]);
+  t.true(readFileSync(path2).equals(big.subarray(0, 64 << 10)));
+  t.deepEqual(index.map((e) => [e.stream, e.dir, e.bytes, e.sha256]), [
+    [0, 'c2s', want.length, sha(want)], [0, 's2c', 3, sha(new Uint8Array([1, 2, 3]))], [1, 'c2s', 64 << 10, sha(big.subarray(0, 64 << 10))],
+  ]);
+  t.is(ff.written, want.length + 3 + (64 << 10));
+  t.is(ff.filesWritten, 3);
+});
+
+test('extract (small files by the worker thread) writes the same files as FlowFiles writing all of them in line, over 3,000 short flows', async (t) => {
+  const { generate } = await import('../bench/gen.js');
+  const { CaptureSession } = await import('../../core/capture/session.js');
+  const { Stack } = await import('../../core/stack.js');
+  const { runPipeline } = await import('../../core/pipeline.js');
+  const dir = tmp(t);
+  const cap = join(dir, 'short.pcap');
+  await generate({ path: cap, bytes: 12e6, flows: 3000, perFlow: 1500 });
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  mkdirSync(b);
+  const r = await cli(['extract', cap, '-o', a, '-q']);
+  t.is(r.code, 0, r.stderr);
+  const files = new FlowFiles(b, '%A.%a-%B.%b', false, () => {});
+  const stack = new Stack(new CaptureSession(), { app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c), 64 << 10), checksums: false });
+  await runPipeline([{ name: cap }], stack, { onBatch: () => files.check() });
+  await files.close();
+  files.check();
+  const names = readdirSync(b).sort();
+  t.true(names.length >= 6000, `${names.length} files`);
+  t.deepEqual(readdirSync(a).filter((f) => f !== 'sockcap-index.json').sort(), names);
+  for (const n of names) t.true(readFileSync(join(a, n)).equals(readFileSync(join(b, n))), n);
 });
 
 test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the mark, at EOF, after LOWAT_WAIT_BYTES of capture, and at detach', (t) => {
