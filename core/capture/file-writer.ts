@@ -27,7 +27,7 @@ parentPort.on('message', (m) => {
     }
   }
   // the buffer goes back to be filled again (a transferred one would wait for this thread's GC)
-  parentPort.postMessage({ bytes: data.length, failed, data }, [data.buffer]);
+  parentPort.postMessage({ failed, data }, [data.buffer]);
 });
 `;
 
@@ -62,7 +62,7 @@ export class SmallFileWriter {
   private ops = new Float64Array(4 * 4096);
   private nops = 0;
   private paths: string[] = [];
-  /** Bytes posted and not yet written. */
+  /** Bytes of buffers posted and not yet handed back (written, or being written). */
   backlog = 0;
   /** Batches posted and not yet answered. */
   private pending = 0;
@@ -74,9 +74,9 @@ export class SmallFileWriter {
     this.worker = new Worker(PROGRAM, { eval: true });
     // the worker never keeps the process alive on its own; settle() is what waits for it
     this.worker.unref();
-    this.worker.on('message', (r: { bytes: number; failed: WriterFailure | null; data: Uint8Array<ArrayBuffer> }) => {
+    this.worker.on('message', (r: { failed: WriterFailure | null; data: Uint8Array<ArrayBuffer> }) => {
       if (r.data.buffer.byteLength === STAGE && this.free.length < 4) this.free.push(new Uint8Array(r.data.buffer));
-      this.backlog -= r.bytes;
+      this.backlog -= r.data.buffer.byteLength;
       this.pending--;
       if (r.failed && !this.failure) this.failure = r.failed;
       this.wake();
@@ -127,9 +127,11 @@ export class SmallFileWriter {
     if (!this.nops) return;
     const data = this.data.subarray(0, this.used);
     const ops = this.ops.slice(0, 4 * this.nops);
-    this.worker.postMessage({ paths: this.paths, ops, data }, [data.buffer, ops.buffer]);
-    this.backlog += data.length;
+    // counted whole (the buffer is held whatever part of it is used), and before the transfer
+    // detaches it here
+    this.backlog += data.buffer.byteLength;
     this.pending++;
+    this.worker.postMessage({ paths: this.paths, ops, data }, [data.buffer, ops.buffer]);
     this.data = this.free.pop() ?? new Uint8Array(STAGE);
     this.used = 0;
     this.nops = 0;

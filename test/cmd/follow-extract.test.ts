@@ -354,3 +354,24 @@ test('index entries: indexJson writes JSON.stringify\'s bytes, for any names, ha
   }), { numRuns: 2000 });
   t.pass();
 });
+
+test('SmallFileWriter: what is posted counts as backlog until the thread hands its buffer back; below() waits for that, settle() for all', async (t) => {
+  const { SmallFileWriter } = await import('../../core/capture/file-writer.js');
+  const d = tmp(t);
+  const w = new SmallFileWriter();
+  const bytes = new Uint8Array(3000).fill(9);
+  for (let i = 0; i < 40; i++) {
+    w.write(join(d, `f${i}`), [bytes.subarray(0, 1000), bytes.subarray(1000)], 3000, 0, true);
+    w.flush();
+  }
+  // forty batches posted, each holding a staging buffer of 1 MiB, none answered yet
+  t.is(w.backlog, 40 << 20);
+  await w.below(4 << 20);
+  t.true(w.backlog <= 4 << 20, `${w.backlog} bytes still out`);
+  w.write(join(d, 'f0'), [new Uint8Array([1, 2])], 2, 3000, false); // reopened, appended
+  await w.settle();
+  t.is(w.backlog, 0);
+  t.is(w.failure, null);
+  for (let i = 1; i < 40; i++) t.true(readFileSync(join(d, `f${i}`)).equals(bytes));
+  t.deepEqual([...readFileSync(join(d, 'f0')).subarray(2998)], [9, 9, 1, 2]);
+});
