@@ -94,7 +94,7 @@ export function formatReplaySummary(s: ReplaySummary): string {
   const nt = Object.entries(s.notes).map(([k, v]) => `${k} ${num(v)}`);
   if (nt.length) lines.push(`noted (not dropped): ${nt.join(', ')}`);
   const ch = s.chunks;
-  if (ch && ch.allocated) lines.push(`read chunks: ${num(ch.allocated)} of ${mib(ch.size)}, reused ${num(ch.reused)} times, at most ${num(ch.peakPinned)} pinned after the reader moved on${ch.forgotten ? ` (${num(ch.forgotten)} left to the garbage collector)` : ''}`);
+  if (ch && ch.allocated) lines.push(`read chunks: ${num(ch.allocated)} of ${mib(ch.size)}, reused ${num(ch.reused)} time${ch.reused === 1 ? '' : 's'}, at most ${num(ch.peakPinned)} pinned after the reader moved on${ch.forgotten ? ` (${num(ch.forgotten)} left to the garbage collector)` : ''}`);
   if (s.tcpstat.connections) lines.push(formatTcpstat(s.tcpstat));
   return lines.join('\n');
 }

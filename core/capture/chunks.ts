@@ -32,21 +32,30 @@ export async function* fileChunks(path: string, chunkSize = CHUNK_SIZE, ahead = 
   const fill = () => {
     for (; queue.length < ahead; pos += chunkSize) queue.push(readAt(pos));
   };
+  // a read never handed out (past the end, or abandoned) gives its chunk back to the zone
+  const unused = (b: Buffer | undefined) => {
+    if (b && zone) zone.retire(b);
+  };
   const drain = async () => {
-    for (const q of queue.splice(0)) await q.catch(() => undefined);
+    for (const q of queue.splice(0)) unused(await q.catch(() => undefined));
   };
   try {
     let at = 0; // file offset of the chunk at the head of the queue
     fill();
     for (;;) {
       const cur: Buffer = await queue.shift()!;
-      if (cur.length === 0) return;
-      if (cur.length < chunkSize) {
-        // short read: the end of the file (or a file still being written); read on right after it
-        await drain();
-        pos = at + cur.length;
-      }
+      if (cur.length === 0) return unused(cur);
       at += cur.length;
+      if (cur.length < chunkSize) {
+        // short read: the end of the file (or a file still being written). Read on right after it,
+        // but only once this chunk is handed over: the reader has moved past it then, so a zone
+        // can give it back for that read (one chunk for a small file, not two)
+        await drain();
+        pos = at;
+        yield cur;
+        fill();
+        continue;
+      }
       fill();
       yield cur;
     }

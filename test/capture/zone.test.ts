@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { StreamSink } from '../../core/capture/sink.js';
 import { FlowFiles } from '../../core/capture/flow-files.js';
@@ -257,4 +257,29 @@ test('replay reports its read chunks: a 24 MB capture is read into a few 4 MiB c
   t.is(ch.forgotten, 0);
   const text = await cli(['replay', path, '-q']);
   t.regex(text.stdout, new RegExp(`read chunks: ${ch.allocated} of 4 MiB, reused ${ch.reused} times, at most ${ch.peakPinned} pinned after the reader moved on\\n`));
+});
+
+test('a small capture is read into one chunk: the read that finds the end of the file reuses it, and the next file does too', async (t) => {
+  const one = await cli(['replay', fixture('tcp/smtp.pcap'), '--json', '-q']);
+  t.is(one.code, 0, one.stderr);
+  t.like(JSON.parse(one.stdout).chunks, { allocated: 1, reused: 1, forgotten: 0 });
+  const three = await cli(['replay', fixture('tcp/smtp.pcap'), fixture('tcp/smtp.pcap'), fixture('tcp/three-http-streams.pcap'), '--json', '-q']);
+  t.is(three.code, 0, three.stderr);
+  t.like(JSON.parse(three.stdout).chunks, { allocated: 1, reused: 5, forgotten: 0 });
+});
+
+test('fileChunks gives a zone back the chunk of a read it never handed out (a consumer that stops early)', async (t) => {
+  const { fileChunks } = await import('../../core/capture/chunks.js');
+  const path = join(tmp(t), 'f');
+  writeFileSync(path, Buffer.alloc(3 * 4096, 1));
+  const zone = new ChunkZone(4096);
+  for await (const c of fileChunks(path, 4096, 1, zone)) {
+    t.is(c.length, 4096);
+    break; // the read-ahead of the second chunk is in flight
+  }
+  t.is(zone.allocated, 2);
+  // both chunks are back: the one handed out is retired by its cursor, never here; the read-ahead's is
+  t.is(zone.retiredExts().length, 1);
+  t.not(zone.alloc(), null);
+  t.is(zone.reused, 1, 'the abandoned read-ahead\'s chunk is handed out again');
 });
