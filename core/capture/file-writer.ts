@@ -49,8 +49,9 @@ export interface WriterFailure {
  * it cost ~10 µs) into a staging buffer with where it goes, and posts the batch's buffer to the
  * worker (transferred, not cloned), which makes the system calls on the other CPU.
  *
- * Writes of one file are in order (one worker, messages in order). `backlog` is what was posted
- * and not yet written; the caller waits on `below()` between batches so that it stays bounded.
+ * Writes of one file are in order (one worker, messages in order). `backlog` counts the staging
+ * buffers posted and not yet handed back; the caller waits on `below()` between batches so that
+ * it stays bounded.
  */
 export class SmallFileWriter {
   private readonly worker: Worker;

@@ -52,7 +52,7 @@ export interface FlowIndexEntry {
  */
 const ASYNC_MIN = 4 << 10;
 const INFLIGHT_BYTES = 32 << 20;
-/** Most bytes the small-file writer may have left to write when a batch ends (then the stack waits). */
+/** Most bytes of staging buffers the small-file writer may hold when a batch ends (then the stack waits). */
 const BACKLOG_BYTES = 16 << 20;
 /** Most views in one writev (Linux IOV_MAX is 1024). */
 const IOV_MAX = 1024;
