@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
 import { indexJson, JsonBuf } from '../core/json-buf.js';
 import { SockcapError } from '../core/errors.js';
@@ -10,6 +10,26 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
 import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
+
+/**
+ * mkdir -p, one directory at a time from the root. Node's own recursive mkdirSync never returns
+ * where mkdir says ENOENT about a parent that exists (extract -o /proc/x spun at 100% CPU, Node
+ * 20.20); here that ENOENT is the error reported.
+ */
+function mkdirs(dir: string): void {
+  const chain: string[] = [];
+  for (let p = resolve(dir); ; p = dirname(p)) {
+    chain.push(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of chain.reverse()) {
+    try {
+      mkdirSync(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
 
 export default class Extract extends SockcapCommand {
   static override summary = 'Write every direction of every TCP connection to its own file, in one pass.';
@@ -30,7 +50,7 @@ export default class Extract extends SockcapCommand {
   async run(): Promise<{ files: number; bytes: number; connections: number; index: string; copiedBytes: number } | undefined> {
     const { argv, flags } = await this.parse(Extract);
     try {
-      mkdirSync(flags.outdir, { recursive: true });
+      mkdirs(flags.outdir);
     } catch (e) {
       this.fail(new SockcapError('ERR_WRITE', `${flags.outdir}: cannot create: ${(e as Error).message}`));
     }

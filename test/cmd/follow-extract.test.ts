@@ -140,6 +140,20 @@ test('extract on a capture cut mid-record: exit 3 naming the file and byte offse
   t.is(index.reduce((n, e) => n + e.bytes, 0), bytes, 'the index accounts for every byte written');
 });
 
+test('extract: an output directory that cannot be made exits 5 at once naming it (Node\'s recursive mkdir spins forever under /proc); nested ones are made', async (t) => {
+  const t0 = Date.now();
+  const proc = await cli(['extract', fixture('tcp/three-http-streams.pcap'), '-o', '/proc/sockcap-no-such-dir']);
+  t.is(proc.code, 5, proc.stderr);
+  t.regex(proc.stderr, /\/proc\/sockcap-no-such-dir: cannot create: ENOENT/);
+  const file = await cli(['extract', fixture('tcp/three-http-streams.pcap'), '-o', join(fixture('tcp/smtp.pcap'), 'x')]);
+  t.is(file.code, 5);
+  t.regex(file.stderr, /cannot create: ENOTDIR/);
+  t.true(Date.now() - t0 < 30_000);
+  const d = join(tmp(t), 'a', 'b', 'c');
+  t.is((await cli(['extract', fixture('tcp/three-http-streams.pcap'), '-o', d, '-q'])).code, 0);
+  t.is(readdirSync(d).length, 7);
+});
+
 test('extract: a file that cannot be written stops the run with exit 5 naming it, no stack trace', async (t) => {
   const d = tmp(t);
   // a directory where the first flow's file would go
