@@ -98,10 +98,7 @@ export class SmallFileWriter {
 
   /** Write `n` bytes of `views` (copied now) at `pos` of the file at `path`, creating it when `create`. */
   write(path: string, views: readonly Uint8Array[], n: number, pos: number, create: boolean): void {
-    if (this.used + n > this.data.length) {
-      this.flush();
-      if (n > this.data.length) this.data = new Uint8Array(n);
-    }
+    if (this.used + n > this.data.length) this.flush(n);
     const off = this.used;
     let at = off;
     for (const v of views) {
@@ -123,9 +120,21 @@ export class SmallFileWriter {
     this.paths.push(path);
   }
 
-  /** Post what is staged (the end of a batch). */
-  flush(): void {
-    if (!this.nops) return;
+  /** Post what is staged (the end of a batch), leaving room for at least `need` bytes. */
+  flush(need = 0): void {
+    if (need > STAGE) {
+      // a chunk larger than a staging buffer gets one of its own
+      const big = new Uint8Array(need);
+      if (this.nops) this.post(big);
+      else {
+        if (this.data.length === STAGE) this.free.push(this.data);
+        this.data = big;
+      }
+    } else if (this.nops) this.post(this.free.pop() ?? new Uint8Array(STAGE));
+  }
+
+  /** Transfer the staged writes to the worker and stage into `next` from now on. */
+  private post(next: Uint8Array<ArrayBuffer>): void {
     const data = this.data.subarray(0, this.used);
     const ops = this.ops.slice(0, 4 * this.nops);
     // counted whole (the buffer is held whatever part of it is used), and before the transfer
@@ -133,7 +142,7 @@ export class SmallFileWriter {
     this.backlog += data.buffer.byteLength;
     this.pending++;
     this.worker.postMessage({ paths: this.paths, ops, data }, [data.buffer, ops.buffer]);
-    this.data = this.free.pop() ?? new Uint8Array(STAGE);
+    this.data = next;
     this.used = 0;
     this.nops = 0;
     this.paths = [];

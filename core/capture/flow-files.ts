@@ -129,6 +129,8 @@ export class FlowFiles {
   private inflightBytes = 0;
   private readonly maxInflight: number;
   private idle: (() => void) | null = null;
+  /** The small-file writer, started when the first file goes to it. */
+  private sfw: SmallFileWriter | null = null;
   /** Writes in the thread pool now. */
   get writesInFlight(): number {
     return this.inflight;
@@ -245,9 +247,6 @@ export class FlowFiles {
     return { path: this.prefix + name, name, pos: 0, bytes: 0,
       hash: this.hash ? createHash('sha256') : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
   }
-
-  /** The small-file writer, started when the first file goes to it. */
-  private sfw: SmallFileWriter | null = null;
 
   private writer(): SmallFileWriter {
     return (this.sfw ??= new SmallFileWriter());

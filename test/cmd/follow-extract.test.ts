@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,15 @@ import { cli, tmp } from '../helpers/cli.js';
 import { when } from '../helpers/skip.js';
 
 const run = promisify(execFile);
+
+/** A generated benchmark-style capture in a temporary directory: the directory and the file. */
+async function generated(t: ExecutionContext, name: string, o: { bytes: number; flows: number; perFlow: number }): Promise<{ dir: string; cap: string }> {
+  const { generate } = await import('../bench/gen.js');
+  const dir = tmp(t);
+  const cap = join(dir, name);
+  await generate({ path: cap, ...o });
+  return { dir, cap };
+}
 const HAS_TCPFLOW = spawnSync('sh', ['-c', 'command -v tcpflow']).status === 0;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -99,11 +108,8 @@ when(HAS_CORPUS && HAS_TCPFLOW, 'needs ../shared/corpus and tcpflow')('extract g
 });
 
 test('extract under a low descriptor limit (ulimit -n 64) writes the same files as without it (files released while their thread-pool writes run)', async (t) => {
-  const { generate } = await import('../bench/gen.js');
-  const dir = tmp(t);
-  const cap = join(dir, 'many.pcap');
   // 12,000 bytes a flow: each client direction is one write of 4 KiB or more (the thread pool)
-  await generate({ path: cap, bytes: 8e6, flows: 300, perFlow: 12_000 });
+  const { dir, cap } = await generated(t, 'many.pcap', { bytes: 8e6, flows: 300, perFlow: 12_000 });
   const a = join(dir, 'a');
   const b = join(dir, 'b');
   t.is((await cli(['extract', cap, '-o', a, '-q'])).code, 0);
@@ -251,13 +257,10 @@ test('FlowFiles with the small-file writer: a file whose first write is small is
 });
 
 test('extract (small files by the worker thread) writes the same files as FlowFiles writing all of them in line, over 3,000 short flows', async (t) => {
-  const { generate } = await import('../bench/gen.js');
   const { CaptureSession } = await import('../../core/capture/session.js');
   const { Stack } = await import('../../core/stack.js');
   const { runPipeline } = await import('../../core/pipeline.js');
-  const dir = tmp(t);
-  const cap = join(dir, 'short.pcap');
-  await generate({ path: cap, bytes: 12e6, flows: 3000, perFlow: 1500 });
+  const { dir, cap } = await generated(t, 'short.pcap', { bytes: 12e6, flows: 3000, perFlow: 1500 });
   const a = join(dir, 'a');
   const b = join(dir, 'b');
   mkdirSync(b);
