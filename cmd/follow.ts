@@ -47,7 +47,7 @@ export default class Follow extends SockcapCommand {
       app: new DrainApp(false, 1 << 20, follower.sink),
     });
     const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush });
-    let found = !!follower.followed;
+    let found = follower.followed >= 0;
     if (!found) {
       const s = stack.finished.find((c) => sel.stream !== null ? c.stream === sel.stream : sel.ends!.includes(c.client) && sel.ends!.includes(c.server));
       found = !!s;

@@ -44,7 +44,8 @@ export function followChunk(format: FollowFormat, dir: Dir, views: readonly Uint
  * is rendered and handed to `write`. `sink` is a DrainApp sink.
  */
 export class Follower {
-  followed: Connection | null = null;
+  /** The stream followed (-1 until the selector names one); a number, not the Connection, which is recycled once it leaves the table. */
+  followed = -1;
   private readonly offsets = { c2s: 0, s2c: 0 };
 
   constructor(
@@ -55,9 +56,9 @@ export class Follower {
   ) {}
 
   readonly sink = (c: Connection, dir: Dir, chunk: Uint8Array[]): void => {
-    if (this.followed ? c !== this.followed : !selects(this.sel, c)) return;
-    if (!this.followed) {
-      this.followed = c;
+    if (this.followed >= 0 ? c.stream !== this.followed : !selects(this.sel, c)) return;
+    if (this.followed < 0) {
+      this.followed = c.stream;
       this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format));
     }
     const want = selectedDir(this.sel, c) ?? this.direction;

@@ -159,7 +159,11 @@ export class ConnOrder {
 
   add(c: ConnSummary): void {
     if (!this.held) return this.out(c);
-    this.held.push(c);
+    // a copy is kept, made natively: had the summaries themselves lived on here, V8 would have seen
+    // connSummary's object literals survive and allocated every later summary in the old
+    // generation (allocation-site pretenuring), where they piled up as garbage (80 MB of peak RSS
+    // on 200,000 connections)
+    this.held.push(structuredClone(c));
     if (this.held.length > this.hold) this.release();
   }
 

@@ -38,6 +38,12 @@ export type StackOptions = Readonly<Partial<InputOptions & {
   onConnection: (s: ConnSummary) => void;
   /** Seconds of capture time a closed connection's tombstone absorbs late packets. Default 60. */
   tombstoneTtl: number;
+  /**
+   * Reuse the objects of connections that left the table for new ones (BSD: pcbs come from a uma
+   * zone and go back to it), when the app says it keeps no reference past detach (SocketApp.recycles)
+   * and no hook runs. Default true; false makes every connection new.
+   */
+  recycle: boolean;
   /** Check the invariants of every live connection after each batch (slow; tests and --debug). */
   debug: boolean;
   /** Run TCP input (connections, reassembly). Off: decode up to the TCP header and stop. Default true. */

@@ -14,6 +14,8 @@ export function endpointString(addr: Uint8Array, port: number): string {
  * (BSD inpcb + tcpcb, twice). `stream` numbers connections in order of their first packet, as
  * Wireshark's tcp.stream does.
  */
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
 export class Connection {
   readonly client = new Tcpcb();
   readonly server = new Tcpcb();
@@ -49,6 +51,42 @@ export class Connection {
   ) {
     this.cw = wordsAt(b, cOff, alen);
     this.sw = wordsAt(b, sOff, alen);
+  }
+
+  /**
+   * Back to the zone (BSD in_pcbfree, uma_zfree): everything but who it was is as new, and it holds
+   * nothing (names, app state, queues' arrays, counters): a free connection keeps no other object
+   * alive. Only one that left the table with nothing queued or buffered comes here (Stack.retire),
+   * and only when no one keeps a reference to it after detach.
+   */
+  free(): void {
+    this.client.reset();
+    this.server.reset();
+    this.guessed = false;
+    this.frames = 0;
+    this.firstTs = 0;
+    this.lastTs = 0;
+    this.app = null;
+    this.fused = false;
+    this.key = 0;
+    this.slot = -1;
+    this.names = null;
+  }
+
+  /**
+   * A freed connection made a new one, as the constructor would make it (BSD uma_zalloc). The
+   * address arrays are made anew: a tombstone may still hold the old ones.
+   */
+  reuse(stream: number, b: Uint8Array, cOff: number, cPort: number, sOff: number, sPort: number, alen: number, vlan: number): this {
+    const w = this as Writable<Connection>;
+    w.stream = stream;
+    w.cw = wordsAt(b, cOff, alen);
+    w.sw = wordsAt(b, sOff, alen);
+    w.cPort = cPort;
+    w.sPort = sPort;
+    w.alen = alen;
+    w.vlan = vlan;
+    return this;
   }
 
   get clientName(): string {

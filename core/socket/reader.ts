@@ -14,6 +14,11 @@ export interface SocketApp {
   digest?(conn: Connection, dir: Dir): string | null;
   /** The end of each input batch, with its bytes of frames (a clock for readers that wait). */
   batch?(bytes: number): void;
+  /**
+   * True when the app keeps no reference to a Connection, its Tcpcbs or Sockets after `detach`
+   * (and its callbacks keep none either): the stack may then recycle them for new connections.
+   */
+  readonly recycles?: boolean;
 }
 
 /** soreceive_stream into nothing: the bytes are consumed without being looked at. */
@@ -53,6 +58,13 @@ export const LOWAT_WAIT_BYTES = 32 << 20;
  * when the connection leaves the table.
  */
 export class DrainApp implements SocketApp {
+  /**
+   * Nothing here outlives detach: the upcalls are cleared, a sleeper left on the list is marked
+   * awake by the last read, and `sink` and `closed` (follow, extract) drop the connection when told
+   * it closed (FlowFiles.closed, the follow writers).
+   */
+  readonly recycles = true;
+
   /** Readers asleep below the low-water mark, in the order they fell asleep (stale entries skipped). */
   private sleepers: Rd[] = [];
   private sleepHead = 0;

@@ -20,6 +20,16 @@ export class Sockbuf {
     /** Low-water mark (BSD sb_lowat): readers wake when this much is there. */
     public lowat = 1,
   ) {}
+
+  /** As new, for a recycled connection (empty: the caller checked that it holds nothing). */
+  reset(): void {
+    this.mb = null;
+    this.mbtail = null;
+    this.cc = 0;
+    this.total = 0;
+    this.hiwat = 65536;
+    this.lowat = 1;
+  }
 }
 
 /**

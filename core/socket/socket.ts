@@ -102,6 +102,20 @@ export class Socket {
   /** The state bits below (BSD so_state, so_options); SO_OOBINLINE starts set. */
   private state = SO_OOBINLINE;
 
+  /** As new, for a recycled connection (its buffers hold nothing: the caller checked). */
+  reset(): void {
+    this.rcv.reset();
+    this.sndBuf = null;
+    this.error = null;
+    this.upcall = null;
+    this.wakeups = 0;
+    this.proto = null;
+    this.sp = null;
+    this.oobmark = -1;
+    this.oobByte = -1;
+    this.state = SO_OOBINLINE;
+  }
+
   private bit(b: number, v: boolean): void {
     this.state = v ? this.state | b : this.state & ~b;
   }

@@ -91,6 +91,38 @@ export class Tcpcb {
   /** The booleans below, one bit each (BSD keeps t_flags; a JavaScript boolean field costs 8 bytes). */
   private bits = 0;
 
+  /**
+   * As new, for a recycled connection (BSD: a tcpcb back from its uma zone). The caller checked that
+   * nothing is queued; arrays handed out (gaps) are dropped, not emptied: a summary may hold them.
+   */
+  reset(): void {
+    this.state = 'CLOSED';
+    this.so.reset();
+    this.irs_ = 0;
+    this.iss_ = 0;
+    this.sndMax_ = 0;
+    this.sndUna_ = 0;
+    this.finSeq_ = 0;
+    this.rcvOff = 0;
+    this.finOff = -1;
+    this.isns = null;
+    this.q = NO_SEGS;
+    this.qBytes = 0;
+    this.gapList = null;
+    this.rcvTotal = 0;
+    this.rare = null;
+    this.mss = 0;
+    this.wscale = -1;
+    this.window = 0;
+    this.bits = 0;
+  }
+
+  /** Nothing is left in its buffers or its queue: it may be recycled without unpinning anything. */
+  get empty(): boolean {
+    const so = this.so;
+    return so.rcv.mb === null && (so.sndIfMade?.mb ?? null) === null && this.q.length === 0 && so.sp === null;
+  }
+
   /** The queue, to change. */
   segq(): ReassEntry[] {
     return (this.q === NO_SEGS ? (this.q = []) : this.q) as ReassEntry[];
