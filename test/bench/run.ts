@@ -50,7 +50,9 @@ function measure(file: string, jobs: Job[]): Row[] {
       j.pre?.();
       const argv = HAS_TIME ? ['/usr/bin/time', '-f', '%M', j.cmd, ...j.args] : [j.cmd, ...j.args];
       const t0 = process.hrtime.bigint();
-      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
+      // stdout goes to /dev/null for every row: captured through a pipe, the 114 MB of replay --json
+      // on the short capture (and tshark's table) cost the command 1.5-2 s that tcpflow never pays
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'ignore', 'pipe'] });
       secs[k]!.push(Number(process.hrtime.bigint() - t0) / 1e9);
       if (r.status !== 0 && !(j.cmd === 'tshark' && r.status === null)) console.error(`${j.name}: exit ${r.status}: ${r.stderr.slice(-400)}`);
       if (HAS_TIME) {
