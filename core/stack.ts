@@ -253,7 +253,8 @@ export class Stack implements Ctx, Output {
       this.expireTombs();
     }
     // nothing refers to it any more: back to the zone, unless something is still queued on it
-    if (this.recycles && this.free.length < this.freeMax && !c.fused && c.client.empty && c.server.empty) {
+    // (recycling runs without hooks, so the connection was never fused or spliced)
+    if (this.recycles && this.free.length < this.freeMax && c.client.empty && c.server.empty) {
       c.free();
       this.free.push(c);
     }
@@ -281,12 +282,14 @@ export class Stack implements Ctx, Output {
     }
     // the SYN sender is the client; a SYN-ACK's receiver is; otherwise guess: the lower port serves
     const srcIsClient = flags & TH_SYN ? !(flags & TH_ACK) : sport > dport || (sport === dport);
+    const cOff = srcIsClient ? src : dst;
+    const sOff = srcIsClient ? dst : src;
+    const cPort = srcIsClient ? sport : dport;
+    const sPort = srcIsClient ? dport : sport;
     const old = this.free.pop();
     if (old) this.connsReused++;
     const stream = this.nextStream++;
-    const c = old
-      ? srcIsClient ? old.reuse(stream, b, src, sport, dst, dport, alen, vlan) : old.reuse(stream, b, dst, dport, src, sport, alen, vlan)
-      : srcIsClient ? new Connection(stream, b, src, sport, dst, dport, alen, vlan) : new Connection(stream, b, dst, dport, src, sport, alen, vlan);
+    const c = old ? old.reuse(stream, b, cOff, cPort, sOff, sPort, alen, vlan) : new Connection(stream, b, cOff, cPort, sOff, sPort, alen, vlan);
     c.guessed = !(flags & TH_SYN);
     c.firstTs = this.now;
     this.pcbs.insert(h, c);

@@ -9,13 +9,13 @@ export function endpointString(addr: Uint8Array, port: number): string {
   return addr.length === 4 ? `${ip4ToString(addr, 0)}:${port}` : `[${ip6ToString(addr, 0)}]:${port}`;
 }
 
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
 /**
  * A TCP connection seen in the capture: two endpoints, each with its own Tcpcb and Socket
  * (BSD inpcb + tcpcb, twice). `stream` numbers connections in order of their first packet, as
  * Wireshark's tcp.stream does.
  */
-type Writable<T> = { -readonly [K in keyof T]: T[K] };
-
 export class Connection {
   readonly client = new Tcpcb();
   readonly server = new Tcpcb();

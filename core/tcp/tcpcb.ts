@@ -120,7 +120,7 @@ export class Tcpcb {
   /** Nothing is left in its buffers or its queue: it may be recycled without unpinning anything. */
   get empty(): boolean {
     const so = this.so;
-    return so.rcv.mb === null && (so.sndIfMade?.mb ?? null) === null && this.q.length === 0 && so.sp === null;
+    return so.rcv.mb === null && (so.sndIfMade?.mb ?? null) === null && this.q.length === 0;
   }
 
   /** The queue, to change. */

