@@ -63,6 +63,8 @@ export class SmallFileWriter {
   private ops = new Float64Array(4 * 4096);
   private nops = 0;
   private paths: string[] = [];
+  /** The paths of the batches posted and not yet answered, oldest first (answers come in order). */
+  private readonly posted: string[][] = [];
   /** Bytes of buffers posted and not yet handed back (written, or being written). */
   backlog = 0;
   /** Batches posted and not yet answered. */
@@ -79,12 +81,14 @@ export class SmallFileWriter {
       if (r.data.buffer.byteLength === STAGE && this.free.length < 4) this.free.push(new Uint8Array(r.data.buffer));
       this.backlog -= r.data.buffer.byteLength;
       this.pending--;
+      this.posted.shift();
       if (r.failed && !this.failure) this.failure = r.failed;
       this.wake();
     });
     this.worker.on('error', (e) => {
       this.failure ??= { path: '(file writer thread)', message: e.message };
       this.pending = 0;
+      this.posted.length = 0;
       this.backlog = 0;
       this.wake();
     });
@@ -120,6 +124,16 @@ export class SmallFileWriter {
     this.paths.push(path);
   }
 
+  /**
+   * A write to `path` is staged or posted and not yet answered: the file may not exist yet. A
+   * linear search, for the rare question (FlowFiles asks it of a name its filter cannot rule out).
+   */
+  writing(path: string): boolean {
+    if (this.paths.includes(path)) return true;
+    for (const p of this.posted) if (p.includes(path)) return true;
+    return false;
+  }
+
   /** Post what is staged (the end of a batch), leaving room for at least `need` bytes. */
   flush(need = 0): void {
     if (need > STAGE) {
@@ -142,6 +156,7 @@ export class SmallFileWriter {
     this.backlog += data.buffer.byteLength;
     this.pending++;
     this.worker.postMessage({ paths: this.paths, ops, data }, [data.buffer, ops.buffer]);
+    this.posted.push(this.paths);
     this.data = next;
     this.used = 0;
     this.nops = 0;

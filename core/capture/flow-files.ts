@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, writev, writevSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { SockcapError } from '../errors.js';
@@ -10,7 +10,7 @@ import { SmallFileWriter } from './file-writer.js';
 
 /** One direction's file. */
 interface FlowFile {
-  path: string;
+  /** The file's name in the directory (its path is the directory's prefix and this). */
   name: string;
   /** Bytes written so far: the file offset of the next write. */
   pos: number;
@@ -71,14 +71,18 @@ function openFileLimit(): number {
 /** "010.000.000.001" for each octet value, as tcpflow pads them (names then sort). */
 const OCTET = Array.from({ length: 256 }, (_, i) => String(i).padStart(3, '0'));
 
-/** tcpflow's padded address and port ("010.000.000.001", "01024"); IPv6 from its text form. */
-function padded(name: string, words: readonly number[], port: number): [string, string] {
-  const p = String(port).padStart(5, '0');
+/**
+ * tcpflow's padded address and port ("010.000.000.001", "01024") of the client's end or the
+ * server's; IPv6 from its text form (asked for only then: the connection caches the string).
+ */
+function padded(c: Connection, client: boolean): [string, string] {
+  const words = client ? c.cw : c.sw;
+  const p = String(client ? c.cPort : c.sPort).padStart(5, '0');
   if (words.length === 1) {
     const w = words[0]!;
     return [[OCTET[w >>> 24], OCTET[(w >>> 16) & 0xff], OCTET[(w >>> 8) & 0xff], OCTET[w & 0xff]].join('.'), p];
   }
-  return [/^\[(.*)\]:\d+$/.exec(name)![1]!.replace(/:/g, '.'), p];
+  return [/^\[(.*)\]:\d+$/.exec(client ? c.clientName : c.serverName)![1]!.replace(/:/g, '.'), p];
 }
 
 /**
@@ -86,8 +90,8 @@ function padded(name: string, words: readonly number[], port: number): [string, 
  * padded so names sort), %# stream index, %d direction (c2s or s2c), %T start time (epoch s), %%.
  */
 export function flowName(template: string, c: Connection, dir: Dir): string {
-  const cl = padded(c.clientName, c.cw, c.cPort);
-  const sv = padded(c.serverName, c.sw, c.sPort);
+  const cl = padded(c, true);
+  const sv = padded(c, false);
   const [[sa, sp], [da, dp]] = dir === 'c2s' ? [cl, sv] : [sv, cl];
   // the default, without a regex; join makes a flat string (a template makes a rope, flattened
   // again by every later use: the name set, the path, the index)
@@ -110,11 +114,16 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
  * Feed it from a DrainApp with a low-water mark (SO_RCVLOWAT, as extract does): chunks are then
  * 64 KiB, a receive timeout's worth or a connection's last bytes, not one segment each.
  * Directions with no bytes get no file. A name that repeats (the same 4-tuple reused by a later
- * stream) gets `-c<stream>`.
+ * stream) gets `-c<stream>` (see make(): nothing is kept per name).
  */
 export class FlowFiles {
   private readonly files = new Map<Connection, Partial<Record<Dir, FlowFile>>>();
-  private readonly used = new Set<string>();
+  /** Names given in this run, as a filter of fixed size (see make()). */
+  private readonly names: NameFilter;
+  /** The file system's time when the run began (nanoseconds): a file modified since is this run's. */
+  private readonly since: bigint;
+  /** Names that the filter could not rule out and that had to be looked up (stat). */
+  nameLookups = 0;
   /** Bytes written. */
   written = 0;
   filesWritten = 0;
@@ -156,8 +165,12 @@ export class FlowFiles {
      * another CPU. Their bytes are copied once for it; everything else stays as it was.
      */
     private readonly smallFiles = false,
+    /** log2 of the name filter's bits (tests make it tiny, so every name is looked up). */
+    filterBits = 25,
   ) {
     this.prefix = join(dir, '/');
+    this.names = new NameFilter(filterBits);
+    this.since = fsNow(this.prefix);
     // descriptors released while their writes run stay open until those end: at most one per write
     const room = Math.min(4096 + 256, openFileLimit() - 32);
     this.maxInflight = Math.max(0, Math.min(256, Math.floor(room / 4)));
@@ -165,17 +178,19 @@ export class FlowFiles {
   }
 
   data(c: Connection, d: Dir, chunk: readonly Uint8Array[]): void {
+    let n = 0;
+    for (const v of chunk) n += v.length;
+    // a direction gets its file (and its name) with its first byte
+    if (n === 0) return;
     let per = this.files.get(c);
     if (!per) this.files.set(c, (per = {}));
     const f = (per[d] ??= this.make(c, d));
     if (f.hash) for (const v of chunk) f.hash.update(v);
-    let n = 0;
-    for (const v of chunk) n += v.length;
     f.bytes += n;
-    if (this.failure || n === 0) return;
+    if (this.failure) return;
     if (!f.created && this.smallFiles && n < ASYNC_MIN) f.small = true;
     if (f.small) {
-      this.writer().write(f.path, chunk, n, f.pos, !f.created);
+      this.writer().write(this.prefix + f.name, chunk, n, f.pos, !f.created);
       if (!f.created) this.filesWritten++;
       f.created = true;
       f.pos += n;
@@ -188,7 +203,7 @@ export class FlowFiles {
       if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, chunk, n);
       else writeAll(f.fd, chunk, n, f.pos);
     } catch (e) {
-      this.failure = e instanceof SockcapError ? e : writeError(f, e);
+      this.failure = e instanceof SockcapError ? e : writeError(this.prefix + f.name, e);
       return;
     }
     f.pos += n;
@@ -209,7 +224,7 @@ export class FlowFiles {
       } catch (e2) {
         e = e2 as NodeJS.ErrnoException;
       }
-      if (e && !this.failure) this.failure = writeError(f, e);
+      if (e && !this.failure) this.failure = writeError(this.prefix + f.name, e);
       if (exts) ext_release(exts);
       this.inflightBytes -= n;
       this.inflight--;
@@ -240,12 +255,30 @@ export class FlowFiles {
     }
   }
 
+  /**
+   * A direction's file. A name given before in this run (the same 4-tuple again, in either role)
+   * gets `-c<stream>`. Remembering every name would grow with the connections seen, so the names
+   * given go into a Bloom filter of fixed size (4 MiB), and a name it cannot rule out (one the run
+   * gave, or a false positive: ~0.2% of names at 100,000 connections) is looked up where it would
+   * have gone: among the small-file writer's pending writes, then in the directory, where a file
+   * modified since the run began is this run's (one left by an earlier run is overwritten, as
+   * always).
+   */
   private make(c: Connection, d: Dir): FlowFile {
     let name = flowName(this.template, c, d);
-    if (this.used.has(name)) name = `${name}-c${c.stream}`;
-    this.used.add(name);
-    return { path: this.prefix + name, name, pos: 0, bytes: 0,
+    if (this.names.mayHave(name) && this.given(name)) name = `${name}-c${c.stream}`;
+    this.names.add(name);
+    return { name, pos: 0, bytes: 0,
       hash: this.hash ? createHash('sha256') : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
+  }
+
+  /** This run made a file of this name, or is about to (see make()). */
+  private given(name: string): boolean {
+    this.nameLookups++;
+    const path = this.prefix + name;
+    if (this.sfw?.writing(path)) return true;
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return st !== undefined && st.mtimeNs >= this.since;
   }
 
   private writer(): SmallFileWriter {
@@ -288,7 +321,7 @@ export class FlowFiles {
     for (;;) {
       if (this.fds.size >= this.maxOpen) this.release(this.fds.oldest!);
       try {
-        f.fd = openSync(f.path, f.created ? 'r+' : 'w');
+        f.fd = openSync(this.prefix + f.name, f.created ? 'r+' : 'w');
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if ((code === 'EMFILE' || code === 'ENFILE') && this.fds.size > 0) {
@@ -296,7 +329,7 @@ export class FlowFiles {
           this.maxOpen = Math.max(1, this.fds.size - 8);
           continue;
         }
-        throw writeError(f, e);
+        throw writeError(this.prefix + f.name, e);
       }
       if (!f.created) this.filesWritten++;
       f.created = true;
@@ -322,8 +355,68 @@ export class FlowFiles {
 }
 
 /** The error that names the file a write or an open failed on. */
-function writeError(f: FlowFile, e: unknown): SockcapError {
-  return new SockcapError('ERR_WRITE', `${f.path}: cannot write: ${(e as Error).message}`, { cause: e });
+function writeError(path: string, e: unknown): SockcapError {
+  return new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}`, { cause: e });
+}
+
+/**
+ * The file system's clock now, in nanoseconds: the modification time of a file made and removed
+ * in `prefix` (file times come from the kernel's coarse clock, which may be behind the process's
+ * by a tick, so Date.now() would not do). 0 when it cannot be made there: then every existing
+ * file counts as this run's.
+ */
+function fsNow(prefix: string): bigint {
+  const probe = `${prefix}.sockcap-clock-${process.pid}`;
+  try {
+    closeSync(openSync(probe, 'w'));
+    const t = statSync(probe, { bigint: true }).mtimeNs;
+    unlinkSync(probe);
+    return t;
+  } catch {
+    return 0n;
+  }
+}
+
+/**
+ * A Bloom filter of strings with 2^bits bits and two probes (FNV-1a and a second mix of it): a
+ * fixed size, whatever is added. mayHave() is false only for a string never added.
+ */
+export class NameFilter {
+  private readonly words: Uint32Array;
+  private readonly mask: number;
+
+  constructor(bits: number) {
+    const b = Math.max(0, Math.min(30, bits));
+    this.words = new Uint32Array(Math.max(1, 2 ** (b - 5)));
+    this.mask = 2 ** b - 1;
+  }
+
+  private static hash(s: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    return h >>> 0;
+  }
+
+  private static mix(h: number): number {
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> 0;
+  }
+
+  add(s: string): void {
+    const h = NameFilter.hash(s);
+    const a = h & this.mask;
+    const b = NameFilter.mix(h) & this.mask;
+    this.words[a >>> 5]! |= 1 << (a & 31);
+    this.words[b >>> 5]! |= 1 << (b & 31);
+  }
+
+  mayHave(s: string): boolean {
+    const h = NameFilter.hash(s);
+    const a = h & this.mask;
+    const b = NameFilter.mix(h) & this.mask;
+    return (this.words[a >>> 5]! & (1 << (a & 31))) !== 0 && (this.words[b >>> 5]! & (1 << (b & 31))) !== 0;
+  }
 }
 
 /** Write all of `views` (n bytes) at `pos`: IOV_MAX views at a time, on over short writes. */
