@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { pcapFile, tcpFrame } from '../helpers/build.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { Connection } from '../../core/net/in-pcb.js';
-import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js';
+import { FlowFiles, flowName, type FlowIndexEntry } from '../../core/capture/flow-files.js';
 import { indexJson, JsonBuf } from '../../core/json-buf.js';
 import fc from 'fast-check';
 import { DrainApp, LOWAT_WAIT_BYTES } from '../../core/socket/reader.js';
@@ -483,4 +483,17 @@ test('extract names an IPv6 flow from the text form of its addresses, colons as 
   const index = JSON.parse(readFileSync(join(d, 'sockcap-index.json'), 'utf8')) as FlowIndexEntry[];
   t.deepEqual(index.map((e) => [e.src, e.dst, e.file, e.bytes]), [['[::1]:12345', '[::1]:8080', '..1.12345-..1.08080', 1000]]);
   t.is(statSync(join(d, '..1.12345-..1.08080')).size, 1000);
+});
+
+test('flowName: the default template over IPv4 (written as bytes) names every address and port as the general template expansion does', (t) => {
+  fc.assert(fc.property(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 }), fc.boolean(), (addr, cp, sp, c2s) => {
+    const c = new Connection(0, addr, 0, cp, 4, sp, 4);
+    const d: Dir = c2s ? 'c2s' : 's2c';
+    const fast = flowName('%A.%a-%B.%b', c, d);
+    t.is(fast, flowName('%A.%a-%B.%b~', c, d).slice(0, -1));
+    t.regex(fast, /^(\d{3}\.){4}\d{5}-(\d{3}\.){4}\d{5}$/);
+  }), { numRuns: 2000 });
+  const c = new Connection(0, new Uint8Array([10, 0, 0, 1, 192, 168, 200, 255]), 0, 65535, 4, 7, 4);
+  t.is(flowName('%A.%a-%B.%b', c, 'c2s'), '010.000.000.001.65535-192.168.200.255.00007');
+  t.is(flowName('%A.%a-%B.%b', c, 's2c'), '192.168.200.255.00007-010.000.000.001.65535');
 });
