@@ -16,6 +16,9 @@ test('the CLI bundle (dist/sockcap.cjs) holds every command, and package.json po
   t.is(pkg.oclif.commands.target, './dist/sockcap.cjs');
   // the entry loads the bundle, not the modules one by one
   t.regex(readFileSync(join(ROOT, 'dist', 'cmd', 'run.js'), 'utf8'), /\.\.\/sockcap\.cjs/);
+  // ASCII only: read into a one-byte string (a two-byte one took 7-11 ms more to decode)
+  const code = readFileSync(join(ROOT, 'dist', 'sockcap.cjs'));
+  t.is(code.findIndex((b) => b > 0x7f), -1, 'no byte above 0x7f');
 });
 
 /** A copy of the built CLI in a directory of its own (its code cache is its own). */
