@@ -32,6 +32,20 @@ export class JsonBuf {
     this.pad(s, 0, false);
   }
 
+  /**
+   * Bytes made once (lit()): the keys and punctuation of the objects written. Copying them from a
+   * Uint8Array is about 3x faster than taking a string's characters one by one (charCodeAt on
+   * strings of several shapes; replay --json on 100,000 flows spent 9% of its time there).
+   */
+  bytes(l: Uint8Array): void {
+    const n = l.length;
+    this.room(n);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = l[i]!;
+    this.pos = p;
+  }
+
   /** A JSON string: printable ASCII without quote or backslash as is, anything else as JSON.stringify spells it (UTF-8). */
   str(s: string): void {
     const n = s.length;
@@ -115,97 +129,131 @@ export class JsonBuf {
 
 const isUint31 = (x: number): boolean => x >= 0 && x <= 0x7fffffff && (x | 0) === x;
 
+/** The literal bytes of the writers below (JsonBuf.bytes), made once. */
+const lit = (s: string): Uint8Array => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+const ARR_OPEN = lit('[');
+const COMMA = lit(',');
+const ARR_CLOSE = lit(']');
+const OBJ_SRC = lit('{"src":');
+const K_DST = lit(',"dst":');
+const K_BYTES = lit(',"bytes":');
+const K_GAPS = lit(',"gaps":');
+const K_SEGMENTS = lit(',"segments":');
+const K_RETRANSMITTED = lit(',"retransmitted":');
+const K_OUT_OF_ORDER = lit(',"outOfOrder":');
+const K_OVERLAP_BYTES = lit(',"overlapBytes":');
+const K_OVERLAP_CONFLICTS = lit(',"overlapConflicts":');
+const K_SHA256 = lit(',"sha256":');
+const OBJ_CLOSE = lit('}');
+const OBJ_STREAM = lit('{"stream":');
+const K_CLIENT = lit(',"client":');
+const K_SERVER = lit(',"server":');
+const K_STATE = lit(',"state":');
+const K_STATES_CLIENT = lit(',"states":{"client":');
+const K_STATES_END_CLIENT_GUESSED = lit('},"clientGuessed":');
+const K_FRAMES = lit(',"frames":');
+const K_START = lit(',"start":');
+const K_DURATION = lit(',"duration":');
+const K_C2S = lit(',"c2s":');
+const K_S2C = lit(',"s2c":');
+const K_DIR = lit(',"dir":');
+const K_SRC = lit(',"src":');
+const K_FILE = lit(',"file":');
+const COMMA_ARR_OPEN = lit(',[');
+const TRUE = lit('true');
+const FALSE = lit('false');
+
 /** JSON.stringify(gaps): [[offset, length], ...]. */
 function gapsJson(j: JsonBuf, gaps: ReadonlyArray<readonly [number, number]>): void {
-  j.raw('[');
+  j.bytes(ARR_OPEN);
   for (let i = 0; i < gaps.length; i++) {
     const g = gaps[i]!;
-    j.raw(i ? ',[' : '[');
+    j.bytes(i ? COMMA_ARR_OPEN : ARR_OPEN);
     j.num(g[0]);
-    j.raw(',');
+    j.bytes(COMMA);
     j.num(g[1]);
-    j.raw(']');
+    j.bytes(ARR_CLOSE);
   }
-  j.raw(']');
+  j.bytes(ARR_CLOSE);
 }
 
 /** JSON.stringify(d) for a direction summary, written into `j`. */
 function dirJson(j: JsonBuf, d: DirSummary): void {
-  j.raw('{"src":');
+  j.bytes(OBJ_SRC);
   j.str(d.src);
-  j.raw(',"dst":');
+  j.bytes(K_DST);
   j.str(d.dst);
-  j.raw(',"bytes":');
+  j.bytes(K_BYTES);
   j.num(d.bytes);
-  j.raw(',"gaps":');
+  j.bytes(K_GAPS);
   gapsJson(j, d.gaps);
-  j.raw(',"segments":');
+  j.bytes(K_SEGMENTS);
   j.num(d.segments);
-  j.raw(',"retransmitted":');
+  j.bytes(K_RETRANSMITTED);
   j.num(d.retransmitted);
-  j.raw(',"outOfOrder":');
+  j.bytes(K_OUT_OF_ORDER);
   j.num(d.outOfOrder);
-  j.raw(',"overlapBytes":');
+  j.bytes(K_OVERLAP_BYTES);
   j.num(d.overlapBytes);
-  j.raw(',"overlapConflicts":');
+  j.bytes(K_OVERLAP_CONFLICTS);
   j.num(d.overlapConflicts);
   if (d.sha256 !== undefined) {
-    j.raw(',"sha256":');
+    j.bytes(K_SHA256);
     j.str(d.sha256);
   }
-  j.raw('}');
+  j.bytes(OBJ_CLOSE);
 }
 
 /** JSON.stringify(c) for a connection summary (connSummary's keys, in its order), written into `j`. */
 export function connJson(j: JsonBuf, c: ConnSummary): void {
-  j.raw('{"stream":');
+  j.bytes(OBJ_STREAM);
   j.num(c.stream);
-  j.raw(',"client":');
+  j.bytes(K_CLIENT);
   j.str(c.client);
-  j.raw(',"server":');
+  j.bytes(K_SERVER);
   j.str(c.server);
-  j.raw(',"state":');
+  j.bytes(K_STATE);
   j.str(c.state);
-  j.raw(',"states":{"client":');
+  j.bytes(K_STATES_CLIENT);
   j.str(c.states.client);
-  j.raw(',"server":');
+  j.bytes(K_SERVER);
   j.str(c.states.server);
-  j.raw('},"clientGuessed":');
-  j.raw(c.clientGuessed ? 'true' : 'false');
-  j.raw(',"frames":');
+  j.bytes(K_STATES_END_CLIENT_GUESSED);
+  j.bytes(c.clientGuessed ? TRUE : FALSE);
+  j.bytes(K_FRAMES);
   j.num(c.frames);
-  j.raw(',"start":');
+  j.bytes(K_START);
   j.num(c.start);
-  j.raw(',"duration":');
+  j.bytes(K_DURATION);
   j.num(c.duration);
-  j.raw(',"c2s":');
+  j.bytes(K_C2S);
   dirJson(j, c.c2s);
-  j.raw(',"s2c":');
+  j.bytes(K_S2C);
   dirJson(j, c.s2c);
-  j.raw('}');
+  j.bytes(OBJ_CLOSE);
 }
 
 /** JSON.stringify(e) for an extract index entry (FlowFiles builds them in this key order), written into `j`. */
 export function indexJson(j: JsonBuf, e: FlowIndexEntry): void {
-  j.raw('{"stream":');
+  j.bytes(OBJ_STREAM);
   j.num(e.stream);
-  j.raw(',"dir":');
+  j.bytes(K_DIR);
   j.str(e.dir);
-  j.raw(',"src":');
+  j.bytes(K_SRC);
   j.str(e.src);
-  j.raw(',"dst":');
+  j.bytes(K_DST);
   j.str(e.dst);
-  j.raw(',"file":');
+  j.bytes(K_FILE);
   j.str(e.file);
-  j.raw(',"bytes":');
+  j.bytes(K_BYTES);
   j.num(e.bytes);
   if (e.sha256 !== undefined) {
-    j.raw(',"sha256":');
+    j.bytes(K_SHA256);
     j.str(e.sha256);
   }
   if (e.gaps !== undefined) {
-    j.raw(',"gaps":');
+    j.bytes(K_GAPS);
     gapsJson(j, e.gaps);
   }
-  j.raw('}');
+  j.bytes(OBJ_CLOSE);
 }
