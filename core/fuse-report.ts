@@ -3,7 +3,10 @@ import type { FuseRecord, TcpFuse } from './tcp/tcp-fuse.js';
 
 /** The `fuse` result: stable JSON shape. */
 export interface FuseSummary {
+  /** One record per connection, sorted by stream: the first FUSE_RECORDS to leave the table. */
   connections: FuseRecord[];
+  /** Connections past those, counted in fusedConnections but not listed (0 when all are). */
+  connectionsOmitted: number;
   /** True when every segment written for a fused connection while fused was SYN/FIN/RST-only. */
   onlySynFin: boolean;
   /** The first segment that broke that claim, if one did. */
@@ -21,9 +24,10 @@ export function fuseSummary(f: TcpFuse, framesIn: number, framesOut: number): Fu
   const connections = [...f.records].sort((a, b) => a.stream - b.stream);
   return {
     connections,
+    connectionsOmitted: f.omitted,
     onlySynFin: f.violation === null,
     violation: f.violation,
-    fusedConnections: connections.filter((c) => c.fused).length,
+    fusedConnections: f.fusedConnections,
     fusedSegments: f.fusedFrames,
     saved: { segments: f.saved.segments, payloadBytes: f.saved.bytes, checksums: f.saved.segments, tcpInputCalls: f.saved.segments },
     framesIn,
@@ -48,6 +52,8 @@ export function formatFuseRow(c: FuseRecord): string {
 /** The text report: the table, then the claim (which holds only if it is true) and the work saved. */
 export function formatFuseSummary(s: FuseSummary): string {
   const lines = [FUSE_HEADER, ...s.connections.map(formatFuseRow), ''];
+  if (s.connectionsOmitted)
+    lines.push(`(${num(s.connectionsOmitted)} more connections left the table after the first ${num(s.connections.length)} and are counted, not listed)`);
   lines.push(s.onlySynFin
     ? `fused connections emitted only SYN/FIN segments: yes (${s.fusedConnections} connections, ${s.fusedSegments} segments)`
     : `fused connections emitted only SYN/FIN segments: NO: ${s.violation}`);

@@ -22,7 +22,16 @@ export interface FuseOptions {
   readonly seq?: FuseSeq;
   /** Connections that asked not to fuse (a per-socket opt-out; the option is ours, not FreeBSD's). */
   readonly packetize?: (conn: Connection) => boolean;
+  /** Records kept for the report, at most (FUSE_RECORDS); the rest are counted only. */
+  readonly maxRecords?: number;
 }
+
+/**
+ * Per-connection records a report keeps at most: the first 100,000 connections to leave the table
+ * (~200 bytes each, 20 MB). Past that they are counted, not kept, so that a capture of millions of
+ * loopback connections (or of SYNs) does not grow the report without bound.
+ */
+export const FUSE_RECORDS = 100_000;
 
 /** What fusing did with one connection. */
 export interface FuseRecord {
@@ -74,8 +83,13 @@ export class TcpFuse implements StackHook {
   private readonly conns = new Map<Connection, FuseState>();
   private readonly local: number[][];
   private readonly freeze: boolean;
-  /** Records of connections that left the table, in that order. */
+  /** Records of connections that left the table, in that order: the first maxRecords of them. */
   readonly records: FuseRecord[] = [];
+  /** Connections that left the table: all of them, those that fused, and those with no record kept. */
+  connections = 0;
+  fusedConnections = 0;
+  omitted = 0;
+  private readonly maxRecords: number;
   /** Work a fusing stack saves: segments neither built nor checksummed, nor run through tcp_input. */
   readonly saved = { segments: 0, bytes: 0 };
   /** Output frames of fused connections while fused, and the first one that is not SYN/FIN-only. */
@@ -85,6 +99,7 @@ export class TcpFuse implements StackHook {
   constructor(private readonly opts: FuseOptions = {}) {
     this.local = (opts.local ?? []).map((a) => wordsAt(a, 0, a.length));
     this.freeze = (opts.seq ?? 'freeze') === 'freeze';
+    this.maxRecords = opts.maxRecords ?? FUSE_RECORDS;
   }
 
   attach(conn: Connection): void {
@@ -232,6 +247,12 @@ export class TcpFuse implements StackHook {
       st.delivered[1] = conn.client.so.rcv.total - st.base[1]!;
     }
     const fused = st.phase === 'fused' || st.phase === 'unfused';
+    this.connections++;
+    if (fused) this.fusedConnections++;
+    if (this.records.length >= this.maxRecords) {
+      this.omitted++;
+      return;
+    }
     this.records.push({
       stream: conn.stream,
       client: conn.clientName,

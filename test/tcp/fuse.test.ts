@@ -9,6 +9,7 @@ import { TH_ACK, TH_PUSH, TH_URG } from '../../core/wire/tcp.js';
 import { cli, tmp } from '../helpers/cli.js';
 import { Conv, Timeline, writeStream } from '../helpers/conv.js';
 import { badFrames, fields, fuseRun } from '../helpers/model.js';
+import { formatFuseSummary } from '../../core/fuse-report.js';
 import { HAS_TSHARK } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 
@@ -167,4 +168,25 @@ test('replay --fuse: the replay report plus the fuse report; -w writes the fused
   const plain = await cli(['replay', join(dir, 'in.pcap'), '-w', join(dir, 'plain.pcap')]);
   t.is(plain.code, 0);
   t.true(readFileSync(join(dir, 'out.pcap')).length < readFileSync(join(dir, 'plain.pcap')).length);
+});
+
+test('fuse: the report keeps the records of the first maxRecords connections and counts the rest (memory bounded on millions of loopback connections); the counts and the text say so', async (t) => {
+  const { generate } = await import('../bench/gen.js');
+  const dir = tmp(t);
+  const cap = join(dir, 'lo.pcap');
+  await generate({ path: cap, bytes: 2e5, flows: 40, perFlow: 2000, loopback: true });
+  const all = await fuseRun(t, cap);
+  const few = await fuseRun(t, cap, { maxRecords: 5 });
+  t.is(all.summary.connections.length, all.conns.length);
+  t.true(all.conns.length >= 40, `${all.conns.length} connections`);
+  t.is(all.summary.connectionsOmitted, 0);
+  t.is(few.summary.connections.length, 5);
+  t.is(few.summary.connectionsOmitted, all.conns.length - 5);
+  t.is(few.summary.fusedConnections, all.summary.fusedConnections, 'every connection counted');
+  t.is(all.summary.fusedConnections, all.conns.length, 'all of them loopback and fused');
+  t.deepEqual(few.summary.connections, all.summary.connections.filter((c) => few.summary.connections.some((k) => k.stream === c.stream)));
+  const text = formatFuseSummary(few.summary);
+  t.regex(text, new RegExp(`^\\(${all.conns.length - 5} more connections left the table after the first 5 and are counted, not listed\\)$`, 'm'));
+  t.regex(text, new RegExp(`emitted only SYN/FIN segments: yes \\(${all.conns.length} connections`));
+  t.notRegex(formatFuseSummary(all.summary), /more connections left the table/);
 });
