@@ -94,3 +94,15 @@ test('thousands() writes integers as toLocaleString(en-US) does', (t) => {
   t.is(thousands(1234567), '1,234,567');
 });
 
+
+test('the CLI reads a gzip-compressed capture as the same frames and streams as the plain one (zlib is loaded on demand inside the bundle)', async (t) => {
+  const plain = await cli(['replay', fixture('tcp/smtp.pcap'), '-q', '--json', '--hash']);
+  const gz = await cli(['replay', fixture('tcp/smtp.pcap.gz'), '-q', '--json', '--hash']);
+  t.is(gz.code, 0, gz.stderr);
+  const a = JSON.parse(plain.stdout);
+  const b = JSON.parse(gz.stdout);
+  t.true(b.frames > 0);
+  t.is(b.frames, a.frames);
+  t.deepEqual(b.connections, a.connections);
+  t.like(b.files[0], { format: 'pcap', gzip: true, frames: a.frames });
+});
