@@ -439,7 +439,8 @@ test('FlowFiles: a name this run gave gets -c<stream> (the 4-tuple again, or its
   t.is(new Set(results.map((r) => r.join())).size, 1);
 });
 
-test('FlowFiles keeps nothing per name: 40,000 more connections written and closed leave the heap as they found it (a set of names grew by ~80 bytes a file)', async (t) => {
+// serial: AVA runs serial tests of a file before the others, so no other test's objects are in this heap
+test.serial('FlowFiles keeps nothing per name: 40,000 more connections written and closed leave the heap as they found it (a set of names grew by ~80 bytes a file)', async (t) => {
   const { setFlagsFromString } = await import('node:v8');
   const { runInNewContext } = await import('node:vm');
   setFlagsFromString('--expose-gc');
@@ -473,7 +474,8 @@ test('FlowFiles keeps nothing per name: 40,000 more connections written and clos
   await ff.close();
   ff.check();
   t.is(ff.filesWritten, 160_000);
-  t.true(grew < 1 << 20, `heap grew ${grew} bytes over 80,000 files`);
+  // a set of names grew 7.5 MB here; what is left is the heap's own noise
+  t.true(grew < 2 << 20, `heap grew ${grew} bytes over 80,000 files`);
 });
 
 test('extract names an IPv6 flow from the text form of its addresses, colons as dots, ports padded', async (t) => {
