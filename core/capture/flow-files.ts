@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
 import { viewsAfter } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
@@ -296,7 +297,7 @@ export class FlowFiles {
     if (this.names.mayHave(name) && this.given(name)) name = `${name}-c${c.stream}`;
     this.names.add(name);
     return { name, pos: 0, bytes: 0,
-      hash: this.hash ? createHash('sha256') : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
+      hash: this.hash ? sha256() : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
   }
 
   /** This run made a file of this name, or is about to (see make()). */

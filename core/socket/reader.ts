@@ -1,4 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { sha256 } from '../sha256.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import { type Socket, soreceive_stream } from './socket.js';
 import { sbdrop } from './sockbuf.js';
@@ -100,7 +101,7 @@ export class DrainApp implements SocketApp {
   }
 
   private reader(conn: Connection, dir: Dir, so: Socket): Rd {
-    const rd: Rd = { conn, dir, so, hash: this.hash ? createHash('sha256') : null, asleep: false, since: 0 };
+    const rd: Rd = { conn, dir, so, hash: this.hash ? sha256() : null, asleep: false, since: 0 };
     so.rcv.lowat = this.lowat;
     so.upcall = () => this.wakeup(rd);
     return rd;

@@ -1,4 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { sha256 } from '../sha256.js';
 import type { Output, SegmentFrame } from '../hook.js';
 import { m_copym, m_pin, m_unpin, Mbuf } from '../mbuf/mbuf.js';
 import type { Connection } from '../net/in-pcb.js';
@@ -86,10 +87,10 @@ export class SpliceDrain implements ProtoSw {
   /** Payload bytes it sent that were not in capture memory, i.e. copied on the way (0 when zero-copy holds). */
   copied = 0;
   /** The byte stream the peer received in the output (captured before the splice, then the model's). */
-  readonly outHash: Hash = createHash('sha256');
+  readonly outHash: Hash = sha256();
   outBytes = 0;
   /** The byte stream the captured relay sent (what a userland relay wrote). */
-  readonly capHash: Hash = createHash('sha256');
+  readonly capHash: Hash = sha256();
   capBytes = 0;
   /** Stream offsets: acknowledged by the peer, next to send, first sent by the model. */
   private una = 0;
