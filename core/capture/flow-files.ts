@@ -74,7 +74,8 @@ const OCTET = Array.from({ length: 256 }, (_, i) => String(i).padStart(3, '0'));
 
 /**
  * tcpflow's padded address and port ("010.000.000.001", "01024") of the client's end or the
- * server's; IPv6 from its text form (asked for only then: the connection caches the string).
+ * server's; IPv6 in its text form, colons and all, as tcpflow's inet_ntop writes it ("::1", not
+ * "..1", which made a hidden file), asked for only then (the connection caches the string).
  */
 function padded(c: Connection, client: boolean): [string, string] {
   const words = client ? c.cw : c.sw;
@@ -83,7 +84,7 @@ function padded(c: Connection, client: boolean): [string, string] {
     const w = words[0]!;
     return [[OCTET[w >>> 24], OCTET[(w >>> 16) & 0xff], OCTET[(w >>> 8) & 0xff], OCTET[w & 0xff]].join('.'), p];
   }
-  return [/^\[(.*)\]:\d+$/.exec(client ? c.clientName : c.serverName)![1]!.replace(/:/g, '.'), p];
+  return [/^\[(.*)\]:\d+$/.exec(client ? c.clientName : c.serverName)![1]!, p];
 }
 
 /** Scratch for the default template's IPv4 names: "AAA.AAA.AAA.AAA.aaaaa-BBB.BBB.BBB.BBB.bbbbb". */

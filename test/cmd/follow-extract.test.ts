@@ -478,13 +478,40 @@ test.serial('FlowFiles keeps nothing per name: 40,000 more connections written a
   t.true(grew < 2 << 20, `heap grew ${grew} bytes over 80,000 files`);
 });
 
-test('extract names an IPv6 flow from the text form of its addresses, colons as dots, ports padded', async (t) => {
+test('extract names an IPv6 flow from the text form of its addresses (colons kept: "::1", not a hidden "..1"), ports padded', async (t) => {
   const d = tmp(t);
   const r = await cli(['extract', fixture('ip/frag-ipv6-tcp.pcap'), '-o', d, '-q']);
   t.is(r.code, 0, r.stderr);
   const index = JSON.parse(readFileSync(join(d, 'sockcap-index.json'), 'utf8')) as FlowIndexEntry[];
-  t.deepEqual(index.map((e) => [e.src, e.dst, e.file, e.bytes]), [['[::1]:12345', '[::1]:8080', '..1.12345-..1.08080', 1000]]);
-  t.is(statSync(join(d, '..1.12345-..1.08080')).size, 1000);
+  t.deepEqual(index.map((e) => [e.src, e.dst, e.file, e.bytes]), [['[::1]:12345', '[::1]:8080', '::1.12345-::1.08080', 1000]]);
+  t.is(statSync(join(d, '::1.12345-::1.08080')).size, 1000);
+});
+
+when(HAS_TCPFLOW, 'needs tcpflow')('extract gives tcpflow\'s file names and bytes for IPv6 flows (inet_ntop text: 2001:db8::1, ::1)', async (t) => {
+  const { Conv, Timeline, writeStream } = await import('../helpers/conv.js');
+  const tl = new Timeline();
+  const a = new Conv(tl, { client: '2001:db8::1', server: '2001:db8::2', cport: 40001, sport: 8080 });
+  const b = new Conv(tl, { client: '::1', server: '::1', cport: 40002, sport: 8080 });
+  a.handshake();
+  b.handshake();
+  a.send('c', writeStream(3000), 1000).ack('s');
+  a.send('s', writeStream(700), 700).ack('c');
+  b.send('c', 'hello over ::1').ack('s');
+  a.close('c');
+  b.close('c');
+  const dir = tmp(t);
+  const cap = join(dir, 'v6.pcap');
+  writeFileSync(cap, tl.pcap());
+  const ours = join(dir, 'ours');
+  const theirs = join(dir, 'theirs');
+  mkdirSync(theirs);
+  const r = await cli(['extract', cap, '-o', ours, '-q']);
+  t.is(r.code, 0, r.stderr);
+  await run('tcpflow', ['-r', cap, '-o', theirs]);
+  const names = readdirSync(ours).filter((f) => f !== 'sockcap-index.json').sort();
+  t.deepEqual(names, ['2001:db8::1.40001-2001:db8::2.08080', '2001:db8::2.08080-2001:db8::1.40001', '::1.40002-::1.08080']);
+  t.deepEqual(readdirSync(theirs).filter((f) => f !== 'report.xml').sort(), names);
+  for (const n of names) t.true(readFileSync(join(ours, n)).equals(readFileSync(join(theirs, n))), n);
 });
 
 test('flowName: the default template over IPv4 (written as bytes) names every address and port as the general template expansion does', (t) => {
