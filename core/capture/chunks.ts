@@ -1,8 +1,8 @@
 import { open } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import type { Ext } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
+import { builtin } from '../builtin.js';
 
 /** Size of the fresh chunks files are read in. Records are views into them. */
 export const CHUNK_SIZE = 4 << 20;
@@ -75,9 +75,8 @@ export async function* streamChunks(stream: AsyncIterable<Uint8Array | string>):
 
 /** Decompress gzip chunks (big output chunks, so few records straddle two of them). */
 export async function* gunzipChunks(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  // loaded here, for gzip captures only: zlib took ~5 ms of every run's start-up (require, not
-  // import(): the CLI's bundle runs as a vm.Script, which has no dynamic import)
-  const { createGunzip } = createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib');
+  // loaded here, for gzip captures only
+  const { createGunzip } = builtin<typeof import('node:zlib')>('node:zlib');
   const gz = createGunzip({ chunkSize: 1 << 20 });
   const input = Readable.from(src);
   input.on('error', (e) => gz.destroy(e));

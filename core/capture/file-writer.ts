@@ -1,8 +1,5 @@
-import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
-
-/** worker_threads, loaded by the first writer (extract) rather than at every run's start-up (~2 ms). */
-const threads = (): typeof import('node:worker_threads') => createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
+import { builtin } from '../builtin.js';
 
 /**
  * The worker's program, as text (the CLI is one bundle; a second file would need a path of its
@@ -78,7 +75,9 @@ export class SmallFileWriter {
   failure: WriterFailure | null = null;
 
   constructor() {
-    this.worker = new (threads().Worker)(PROGRAM, { eval: true });
+    // worker_threads is loaded by the first writer (extract)
+    const threads = builtin<typeof import('node:worker_threads')>('node:worker_threads');
+    this.worker = new threads.Worker(PROGRAM, { eval: true });
     // the worker never keeps the process alive on its own; settle() is what waits for it
     this.worker.unref();
     this.worker.on('message', (r: { failed: WriterFailure | null; data: Uint8Array<ArrayBuffer> }) => {

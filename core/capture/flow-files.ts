@@ -391,9 +391,8 @@ function writeError(path: string, e: unknown): SockcapError {
 
 /**
  * The file system's clock now, in nanoseconds: the modification time of a file made and removed
- * in `prefix` (file times come from the kernel's coarse clock, which may be behind the process's
- * by a tick, so Date.now() would not do). 0 when it cannot be made there: then every existing
- * file counts as this run's.
+ * in `prefix` (file times come from the kernel's coarse clock, which may be a tick behind the
+ * process's own). 0 when it cannot be made there: then every existing file counts as this run's.
  */
 function fsNow(prefix: string): bigint {
   const probe = `${prefix}.sockcap-clock-${process.pid}`;

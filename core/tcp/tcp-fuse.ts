@@ -85,8 +85,7 @@ export class TcpFuse implements StackHook {
   private readonly freeze: boolean;
   /** Records of connections that left the table, in that order: the first maxRecords of them. */
   readonly records: FuseRecord[] = [];
-  /** Connections that left the table: all of them, those that fused, and those with no record kept. */
-  connections = 0;
+  /** Connections that left the table and fused (all of them), and those with no record kept. */
   fusedConnections = 0;
   omitted = 0;
   private readonly maxRecords: number;
@@ -247,7 +246,6 @@ export class TcpFuse implements StackHook {
       st.delivered[1] = conn.client.so.rcv.total - st.base[1]!;
     }
     const fused = st.phase === 'fused' || st.phase === 'unfused';
-    this.connections++;
     if (fused) this.fusedConnections++;
     if (this.records.length >= this.maxRecords) {
       this.omitted++;
