@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { SockcapError } from '../errors.js';
-import { Mbuf } from '../mbuf/mbuf.js';
+import { Mbuf, PacketHeader } from '../mbuf/mbuf.js';
 import { type Batch, type CaptureSession, type FileInfo, MAX_BATCH } from './session.js';
 
 /** What sockcap uses of the `cap` binding (libpcap). */
@@ -143,10 +143,9 @@ export class LiveCapture {
     }
     this.slab.set(this.buf.subarray(0, len), this.used);
     const ns = this.o.clock();
-    const m = new Mbuf(this.slab, this.used, len, {
-      caplen: len, origLen: n, tsSec: Number(ns / 1_000_000_000n), tsNsec: Number(ns % 1_000_000_000n),
-      linktype: this.linktype, ifidx: this.ifidx, frameNo: ++this.session.frames,
-    });
+    const m = new Mbuf(this.slab, this.used, len, new PacketHeader(
+      len, n, Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n), this.linktype, this.ifidx, ++this.session.frames,
+    ));
     this.used += len;
     this.queue.push(m);
     this.queuedBytes += len;
