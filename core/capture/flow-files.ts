@@ -110,13 +110,15 @@ function put4(w: number, port: number, at: number): void {
  * padded so names sort), %# stream index, %d direction (c2s or s2c), %T start time (epoch s), %%.
  */
 export function flowName(template: string, c: Connection, dir: Dir): string {
-  if (template === '%A.%a-%B.%b' && c.cw.length === 1) {
+  if (template === '%A.%a-%B.%b' && c.alen === 4) {
     // the default over IPv4, as bytes decoded once: one flat string, no pieces to collect (the
     // general path below made ~400 bytes of garbage a name, a fifth of extract's allocations)
     const fromClient = dir === 'c2s';
-    put4(fromClient ? c.cw[0]! : c.sw[0]!, fromClient ? c.cPort : c.sPort, 0);
+    const cw = c.cw[0]!;
+    const sw = c.sw[0]!;
+    put4(fromClient ? cw : sw, fromClient ? c.cPort : c.sPort, 0);
     NAME4[21] = 0x2d; // '-'
-    put4(fromClient ? c.sw[0]! : c.cw[0]!, fromClient ? c.sPort : c.cPort, 22);
+    put4(fromClient ? sw : cw, fromClient ? c.sPort : c.cPort, 22);
     return NAME4.toString('latin1', 0, 43);
   }
   const cl = padded(c, true);

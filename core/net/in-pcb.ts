@@ -11,12 +11,101 @@ export function endpointString(addr: Uint8Array, port: number): string {
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** The 32-bit big-endian word at `o`, signed (a small integer to V8, never a boxed number). */
+const w32 = (b: Uint8Array, o: number): number => (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+
+/**
+ * What the table matches on (BSD inpcb's inp_inc: the addresses and ports), shared by connections
+ * and tombstones. The addresses are held as signed 32-bit words in the object itself (one for
+ * IPv4, four for IPv6): no array per address (two objects and ~110 bytes a connection), and a
+ * lookup compares small integers without going through one.
+ */
+export class PcbAddrs {
+  readonly cPort: number = 0;
+  readonly sPort: number = 0;
+  /** Address length: 4 (IPv4) or 16 (IPv6). */
+  readonly alen: number = 4;
+  /** The VLAN stack the connection lives on (0: untagged). */
+  readonly vlan: number = 0;
+  private c0 = 0;
+  private c1 = 0;
+  private c2 = 0;
+  private c3 = 0;
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
+
+  /** Take the addresses from `b` (read once: no capture memory is kept) and the ports. */
+  protected setAddrs(b: Uint8Array, cOff: number, cPort: number, sOff: number, sPort: number, alen: number, vlan: number): void {
+    const w = this as Writable<PcbAddrs>;
+    w.cPort = cPort;
+    w.sPort = sPort;
+    w.alen = alen;
+    w.vlan = vlan;
+    this.c0 = w32(b, cOff);
+    this.s0 = w32(b, sOff);
+    if (alen === 16) {
+      this.c1 = w32(b, cOff + 4);
+      this.c2 = w32(b, cOff + 8);
+      this.c3 = w32(b, cOff + 12);
+      this.s1 = w32(b, sOff + 4);
+      this.s2 = w32(b, sOff + 8);
+      this.s3 = w32(b, sOff + 12);
+    } else this.c1 = this.c2 = this.c3 = this.s1 = this.s2 = this.s3 = 0;
+  }
+
+  /** The same endpoints as `o`. */
+  protected copyAddrs(o: PcbAddrs): void {
+    const w = this as Writable<PcbAddrs>;
+    w.cPort = o.cPort;
+    w.sPort = o.sPort;
+    w.alen = o.alen;
+    w.vlan = o.vlan;
+    this.c0 = o.c0;
+    this.c1 = o.c1;
+    this.c2 = o.c2;
+    this.c3 = o.c3;
+    this.s0 = o.s0;
+    this.s1 = o.s1;
+    this.s2 = o.s2;
+    this.s3 = o.s3;
+  }
+
+  /** The client's address as unsigned 32-bit words (1 for IPv4, 4 for IPv6), a new array. */
+  get cw(): number[] {
+    return this.alen === 4 ? [this.c0 >>> 0] : [this.c0 >>> 0, this.c1 >>> 0, this.c2 >>> 0, this.c3 >>> 0];
+  }
+
+  /** The server's, likewise. */
+  get sw(): number[] {
+    return this.alen === 4 ? [this.s0 >>> 0] : [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];
+  }
+
+  /** The address at `o` of `b` is the client's. */
+  private isClient(b: Uint8Array, o: number): boolean {
+    return w32(b, o) === this.c0 && (this.alen === 4 || (w32(b, o + 4) === this.c1 && w32(b, o + 8) === this.c2 && w32(b, o + 12) === this.c3));
+  }
+
+  /** The address at `o` of `b` is the server's. */
+  private isServer(b: Uint8Array, o: number): boolean {
+    return w32(b, o) === this.s0 && (this.alen === 4 || (w32(b, o + 4) === this.s1 && w32(b, o + 8) === this.s2 && w32(b, o + 12) === this.s3));
+  }
+
+  /** 1 when (src, sport) is the client, 2 when it is the server, 0 when not this connection. */
+  match(b: Uint8Array, src: number, dst: number, sport: number, dport: number): 0 | 1 | 2 {
+    if (sport === this.cPort && dport === this.sPort && this.isClient(b, src) && this.isServer(b, dst)) return 1;
+    if (sport === this.sPort && dport === this.cPort && this.isServer(b, src) && this.isClient(b, dst)) return 2;
+    return 0;
+  }
+}
+
 /**
  * A TCP connection seen in the capture: two endpoints, each with its own Tcpcb and Socket
  * (BSD inpcb + tcpcb, twice). `stream` numbers connections in order of their first packet, as
  * Wireshark's tcp.stream does.
  */
-export class Connection {
+export class Connection extends PcbAddrs {
   readonly client = new Tcpcb();
   readonly server = new Tcpcb();
   /** True when the client was guessed (no SYN seen): the lower port is taken as the server. */
@@ -31,9 +120,6 @@ export class Connection {
   /** Its key in the table, and its place in the table's creation order (-1 when not in the table). */
   key = 0;
   slot = -1;
-  /** The addresses as big-endian 32-bit words (1 for IPv4, 4 for IPv6): compact, fast to compare. */
-  readonly cw: number[];
-  readonly sw: number[];
   private names: [string, string] | null = null;
 
   constructor(
@@ -41,16 +127,16 @@ export class Connection {
     /** Bytes holding the client's and the server's address (read once: no capture memory is kept). */
     b: Uint8Array,
     cOff: number,
-    readonly cPort: number,
+    cPort: number,
     sOff: number,
-    readonly sPort: number,
+    sPort: number,
     /** Address length: 4 (IPv4) or 16 (IPv6). */
-    readonly alen: number,
+    alen: number,
     /** The VLAN stack the connection lives on (0: untagged). */
-    readonly vlan = 0,
+    vlan = 0,
   ) {
-    this.cw = wordsAt(b, cOff, alen);
-    this.sw = wordsAt(b, sOff, alen);
+    super();
+    this.setAddrs(b, cOff, cPort, sOff, sPort, alen, vlan);
   }
 
   /**
@@ -73,19 +159,10 @@ export class Connection {
     this.names = null;
   }
 
-  /**
-   * A freed connection made a new one, as the constructor would make it (BSD uma_zalloc). The
-   * address arrays are made anew: a tombstone may still hold the old ones.
-   */
+  /** A freed connection made a new one, as the constructor would make it (BSD uma_zalloc). */
   reuse(stream: number, b: Uint8Array, cOff: number, cPort: number, sOff: number, sPort: number, alen: number, vlan: number): this {
-    const w = this as Writable<Connection>;
-    w.stream = stream;
-    w.cw = wordsAt(b, cOff, alen);
-    w.sw = wordsAt(b, sOff, alen);
-    w.cPort = cPort;
-    w.sPort = sPort;
-    w.alen = alen;
-    w.vlan = vlan;
+    (this as Writable<Connection>).stream = stream;
+    this.setAddrs(b, cOff, cPort, sOff, sPort, alen, vlan);
     return this;
   }
 
@@ -95,13 +172,6 @@ export class Connection {
 
   get serverName(): string {
     return (this.names ??= [endpointString(bytesOf(this.cw), this.cPort), endpointString(bytesOf(this.sw), this.sPort)])[1];
-  }
-
-  /** 1 when (src, sport) is the client, 2 when it is the server, 0 when not this connection. */
-  match(b: Uint8Array, src: number, dst: number, sport: number, dport: number): 0 | 1 | 2 {
-    if (sport === this.cPort && dport === this.sPort && eq(b, src, this.cw) && eq(b, dst, this.sw)) return 1;
-    if (sport === this.sPort && dport === this.cPort && eq(b, src, this.sw) && eq(b, dst, this.cw)) return 2;
-    return 0;
   }
 
   /** Either end accepted a RST. */
@@ -134,13 +204,8 @@ function finished(tp: Tcpcb): boolean {
  * What stays in the table after a connection left it: enough to recognise its late packets (the
  * last ACK, retransmitted FINs) so they do not start a bogus stream; a new SYN replaces it.
  */
-export class Tombstone {
+export class Tombstone extends PcbAddrs {
   frames = 0;
-  private readonly cw: number[];
-  private readonly sw: number[];
-  readonly alen: number;
-
-  readonly vlan: number;
 
   constructor(
     readonly stream: number,
@@ -149,21 +214,8 @@ export class Tombstone {
     /** Its key in the table. */
     readonly key: number,
   ) {
-    this.cw = c.cw;
-    this.sw = c.sw;
-    this.alen = c.alen;
-    this.vlan = c.vlan;
-    this.cPort = c.cPort;
-    this.sPort = c.sPort;
-  }
-
-  readonly cPort: number;
-  readonly sPort: number;
-
-  match(b: Uint8Array, src: number, dst: number, sport: number, dport: number): 0 | 1 | 2 {
-    if (sport === this.cPort && dport === this.sPort && eq(b, src, this.cw) && eq(b, dst, this.sw)) return 1;
-    if (sport === this.sPort && dport === this.cPort && eq(b, src, this.sw) && eq(b, dst, this.cw)) return 2;
-    return 0;
+    super();
+    this.copyAddrs(c);
   }
 }
 
@@ -184,11 +236,6 @@ function bytesOf(w: readonly number[]): Uint8Array {
     out[4 * i + 3] = x;
   });
   return out;
-}
-
-function eq(b: Uint8Array, o: number, w: readonly number[]): boolean {
-  for (let i = 0; i < w.length; i++) if (be32(b, o + 4 * i) !== w[i]) return false;
-  return true;
 }
 
 /** Symmetric hash of a 4-tuple: both directions land in the same bucket. */
