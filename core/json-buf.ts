@@ -3,6 +3,8 @@ import type { ConnSummary, DirSummary } from './tcp/summary.js';
 
 /** Size of each output buffer (allocated when first written, then filled across take() calls). */
 const SIZE = 1 << 20;
+/** Released buffers kept to fill again. */
+const KEEP = 4;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -14,17 +16,50 @@ const EMPTY = Buffer.alloc(0);
  */
 export class JsonBuf {
   /** The buffer being written: bytes before `start` were handed out by take(), [start, pos) not yet. */
-  private buf = EMPTY;
+  private buf: Buffer = EMPTY;
   private start = 0;
   private pos = 0;
   private full: Buffer[] = [];
+  /**
+   * Per buffer, its slices not yet released (in `full`, or handed out by take() and still being
+   * written), and buffers whose every slice was released, to fill again. Without them every MiB
+   * of text was a fresh ArrayBuffer, freed only when a collection found its Buffer dead: V8 lets
+   * external memory grow by ~64 MiB before it looks, and `replay --json` on 100,000 connections
+   * (114 MB of text) held that much garbage at its peak.
+   */
+  private readonly out = new Map<ArrayBufferLike, number>();
+  private readonly free: Buffer[] = [];
 
   /** Make room for `n` more bytes (what the full buffer holds is kept for take()). */
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    if (this.pos > this.start) this.full.push(this.buf.subarray(this.start, this.pos));
-    this.buf = Buffer.allocUnsafe(Math.max(SIZE, n));
+    const old = this.buf;
+    if (this.pos > this.start) this.hand(old.subarray(this.start, this.pos));
+    if (old.length === SIZE && !this.out.has(old.buffer)) this.keep(old);
+    this.buf = (n <= SIZE ? this.free.pop() : undefined) ?? Buffer.allocUnsafe(Math.max(SIZE, n));
     this.start = this.pos = 0;
+  }
+
+  /** Queue a slice for take(), counted against its buffer until released. */
+  private hand(slice: Buffer): void {
+    this.full.push(slice);
+    this.out.set(slice.buffer, (this.out.get(slice.buffer) ?? 0) + 1);
+  }
+
+  private keep(b: Buffer): void {
+    if (this.free.length < KEEP) this.free.push(b);
+  }
+
+  /**
+   * A slice from take() was written and will not be read again: when it was its buffer's last, the
+   * buffer may be filled again. Optional: a slice never released is left to the garbage collector.
+   */
+  release(slice: Buffer): void {
+    const ab = slice.buffer;
+    const n = (this.out.get(ab) ?? 0) - 1;
+    if (n > 0) return void this.out.set(ab, n);
+    this.out.delete(ab);
+    if (ab !== this.buf.buffer && ab.byteLength === SIZE) this.keep(Buffer.from(ab, 0, SIZE));
   }
 
   /** Text known to be ASCII (keys, punctuation). */
@@ -118,7 +153,7 @@ export class JsonBuf {
   /** Everything written since the last take(), as Buffers to send in order (never written again). */
   take(): Buffer[] {
     if (this.pos > this.start) {
-      this.full.push(this.buf.subarray(this.start, this.pos));
+      this.hand(this.buf.subarray(this.start, this.pos));
       this.start = this.pos;
     }
     const f = this.full;

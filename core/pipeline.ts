@@ -5,6 +5,9 @@ import type { Stack } from './stack.js';
 import type { Mbuf } from './mbuf/mbuf.js';
 import type { Batch } from './capture/session.js';
 
+/** Connections retired at the end of the input between two onBatch calls. */
+const FINISH_SLICE = 8192;
+
 /** How one pass over the inputs ended. */
 export interface PipelineResult {
   /** Frames handed to the stack. */
@@ -57,10 +60,13 @@ export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterabl
     if (!(e instanceof SockcapError)) throw e;
     res.error = e;
   }
-  stack.finish();
-  if (opts.output) writeOut(stack, [], opts.output);
-  await opts.onBatch?.();
-  if (stack.out) stack.out.length = 0;
+  // what is still open leaves in slices, each slice's reports and output sent before the next
+  for (let done = false; !done; ) {
+    done = stack.finish(FINISH_SLICE);
+    if (opts.output) writeOut(stack, [], opts.output);
+    await opts.onBatch?.();
+    if (stack.out) stack.out.length = 0;
+  }
   return res;
 }
 

@@ -225,11 +225,19 @@ export class Stack implements Ctx, Output {
     for (const ext of this.session.zone!.retiredExts()) if (ext.refs < 0) throw new Error(`zone: a retired chunk counts ${ext.refs} references`);
   }
 
-  /** End of input: every connection leaves the table, its holes skipped and its readers drained. */
-  finish(): void {
-    for (const [h, c] of [...this.pcbs.entries()]) this.retire(h, c);
+  /**
+   * End of input: every connection leaves the table, oldest first, its holes skipped and its
+   * readers drained; then the hooks finish. With `n`, at most n leave and the answer says whether
+   * all have: a caller reporting as connections leave (replay) writes between slices, instead of
+   * holding the reports of every connection open at the end at once (100,000 on the short
+   * benchmark capture: 60 MB of JSON).
+   */
+  finish(n = Infinity): boolean {
+    for (let c = this.pcbs.oldest(); c !== null && n-- > 0; c = this.pcbs.oldest()) this.retire(c.key, c);
+    if (this.pcbs.size > 0) return false;
     for (const hk of this.hooks) hk.finish?.(this);
     this.runTasks();
+    return true;
   }
 
   /**

@@ -1,6 +1,10 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generate } from '../bench/gen.js';
+import { readCaptures } from '../../core/capture/reader.js';
 import { connJson, JsonBuf } from '../../core/json-buf.js';
 import { connRow, formatConnRow, thousands } from '../../core/report.js';
 import { CaptureSession } from '../../core/capture/session.js';
@@ -99,4 +103,73 @@ when(HAS_CORPUS, 'needs ../shared/corpus')('connRow equals the reference row for
     const list = await summaries(corpus(f));
     t.is(rows(list), list.map((c) => `${referenceRow(c)}\n`).join(''), f);
   }
+});
+
+test('released buffers are filled again: 20 MiB written through take() and release() takes two buffers, not twenty, and every byte comes out as written', (t) => {
+  const j = new JsonBuf();
+  const buffers = new Set<ArrayBufferLike>();
+  const out: Buffer[] = [];
+  const line = 'x'.repeat(999) + '\n';
+  for (let i = 0; i < 20 * 1024; i++) {
+    j.raw(line);
+    if (i % 100 === 99) {
+      for (const b of j.take()) {
+        buffers.add(b.buffer);
+        out.push(Buffer.from(b)); // the copy a write would have sent
+        j.release(b);
+      }
+    }
+  }
+  for (const b of j.take()) out.push(Buffer.from(b));
+  t.true(buffers.size <= 2, `${buffers.size} buffers`);
+  const all = Buffer.concat(out).toString('latin1');
+  t.is(all.length, 20 * 1024 * 1000);
+  t.is(all, line.repeat(20 * 1024));
+});
+
+test('a buffer whose slices are not released is never filled again (a write still in flight keeps its bytes)', (t) => {
+  const j = new JsonBuf();
+  const kept: Array<[Buffer, string]> = [];
+  for (let i = 0; i < 3000; i++) {
+    j.raw(`${String(i).padStart(999, '.')}\n`);
+    if (i % 50 === 49) {
+      const parts = j.take();
+      // every other batch is held back, as an async write would hold it; the rest are released
+      if (i % 100 === 49) for (const b of parts) kept.push([b, b.toString('latin1')]);
+      else for (const b of parts) j.release(b);
+    }
+  }
+  for (const [b, was] of kept) t.is(b.toString('latin1'), was);
+});
+
+test('Stack.finish(n) retires the connections still open in slices, oldest first, and reports the same connections as finish() at once', async (t) => {
+  // 300 flows cut off in the middle: every connection is still open at the end of the input
+  const dir = mkdtempSync(join(tmpdir(), 'sockcap-finish-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'open.pcap');
+  await generate({ path, bytes: 300_000, flows: 300, perFlow: 4000 });
+  const run = async (slice: number) => {
+    const seen: number[][] = [];
+    let cur: number[] = [];
+    const stack = new Stack(new CaptureSession(), { app: new DrainApp(false), onConnection: (c) => cur.push(c.stream) });
+    for await (const b of readCaptures([{ name: path }], stack.session)) stack.input(b);
+    t.true(stack.pcbs.size > 250, `${stack.pcbs.size} open at the end`);
+    cur = [];
+    let calls = 0;
+    for (let done = false; !done; calls++) {
+      done = stack.finish(slice);
+      seen.push(cur);
+      cur = [];
+    }
+    t.is(stack.pcbs.size, 0);
+    return { seen, calls };
+  };
+  const whole = await run(Infinity);
+  const sliced = await run(64);
+  t.is(whole.calls, 1);
+  t.true(sliced.seen.slice(0, -1).every((s) => s.length === 64));
+  t.true(sliced.calls >= 5);
+  const all = sliced.seen.flat();
+  t.deepEqual(all, [...all].sort((a, b) => a - b), 'oldest first');
+  t.deepEqual([...all].sort((a, b) => a - b), [...whole.seen.flat()].sort((a, b) => a - b));
 });
