@@ -217,6 +217,17 @@ export class Tombstone extends PcbAddrs {
     super();
     this.copyAddrs(c);
   }
+
+  /** An expired tombstone made the tombstone of `c`, as the constructor would make it. */
+  reuse(stream: number, c: Connection, expires: number, key: number): this {
+    const w = this as Writable<Tombstone>;
+    w.stream = stream;
+    w.expires = expires;
+    w.key = key;
+    this.frames = 0;
+    this.copyAddrs(c);
+    return this;
+  }
 }
 
 /** An entry of the table. */
