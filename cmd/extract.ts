@@ -68,10 +68,8 @@ export default class Extract extends SockcapCommand {
     const jb = new JsonBuf();
     let entries = 0;
     const flushIndex = () => {
-      for (const b of jb.take()) {
-        for (let at = 0; at < b.length; ) at += writeSync(indexFd, b, at);
-        jb.release(b);
-      }
+      for (const b of jb.take()) for (let at = 0; at < b.length; ) at += writeSync(indexFd, b, at);
+      jb.written();
     };
     // FlowFiles' writes in the thread pool hold references to the read chunks until they end
     const session = fileSession();

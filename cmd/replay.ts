@@ -59,12 +59,11 @@ export default class Replay extends SockcapCommand {
       first = false;
     });
     const flush = async () => {
-      const bufs = jb.take();
-      for (const b of bufs) if (!report.write(b)) await once(report, 'drain');
+      for (const b of jb.take()) if (!report.write(b)) await once(report, 'drain');
       // nothing left queued (a file, or a pipe that took it all): the bytes are out, the buffers
       // may be filled again. Not in write's callback: a synchronous stream defers that to a tick,
       // and ticks wait for the read loop's chain of promises, here the whole run.
-      if (report.writableLength === 0) for (const b of bufs) jb.release(b);
+      if (report.writableLength === 0) jb.written();
     };
     const session = fileSession();
     const models = new Models(flags);

@@ -21,45 +21,33 @@ export class JsonBuf {
   private pos = 0;
   private full: Buffer[] = [];
   /**
-   * Per buffer, its slices not yet released (in `full`, or handed out by take() and still being
-   * written), and buffers whose every slice was released, to fill again. Without them every MiB
-   * of text was a fresh ArrayBuffer, freed only when a collection found its Buffer dead: V8 lets
-   * external memory grow by ~64 MiB before it looks, and `replay --json` on 100,000 connections
-   * (114 MB of text) held that much garbage at its peak.
+   * Buffers left behind whose text is all in `full`; once take() hands it out they wait in
+   * `taken` for written(), then in `free` to be filled again. Without them every MiB of text was
+   * a fresh ArrayBuffer, freed only when a collection found its Buffer dead: V8 lets external
+   * memory grow by ~64 MiB before it looks, and `replay --json` on 100,000 connections (114 MB
+   * of text) held that much garbage at its peak.
    */
-  private readonly out = new Map<ArrayBufferLike, number>();
+  private left: Buffer[] = [];
+  private taken: Buffer[] = [];
   private readonly free: Buffer[] = [];
 
   /** Make room for `n` more bytes (what the full buffer holds is kept for take()). */
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const old = this.buf;
-    if (this.pos > this.start) this.hand(old.subarray(this.start, this.pos));
-    if (old.length === SIZE && !this.out.has(old.buffer)) this.keep(old);
+    if (this.pos > this.start) this.full.push(this.buf.subarray(this.start, this.pos));
+    if (this.buf.length === SIZE) this.left.push(this.buf);
     this.buf = (n <= SIZE ? this.free.pop() : undefined) ?? Buffer.allocUnsafe(Math.max(SIZE, n));
     this.start = this.pos = 0;
   }
 
-  /** Queue a slice for take(), counted against its buffer until released. */
-  private hand(slice: Buffer): void {
-    this.full.push(slice);
-    this.out.set(slice.buffer, (this.out.get(slice.buffer) ?? 0) + 1);
-  }
-
-  private keep(b: Buffer): void {
-    if (this.free.length < KEEP) this.free.push(b);
-  }
-
   /**
-   * A slice from take() was written and will not be read again: when it was its buffer's last, the
-   * buffer may be filled again. Optional: a slice never released is left to the garbage collector.
+   * Everything take() handed out so far has been written and will not be read again: the buffers
+   * it came from (but the one being filled) may be filled again. Optional: without it they are
+   * left to the garbage collector.
    */
-  release(slice: Buffer): void {
-    const ab = slice.buffer;
-    const n = (this.out.get(ab) ?? 0) - 1;
-    if (n > 0) return void this.out.set(ab, n);
-    this.out.delete(ab);
-    if (ab !== this.buf.buffer && ab.byteLength === SIZE) this.keep(Buffer.from(ab, 0, SIZE));
+  written(): void {
+    for (const b of this.taken) if (this.free.length < KEEP) this.free.push(b);
+    this.taken = [];
   }
 
   /** Text known to be ASCII (keys, punctuation). */
@@ -153,9 +141,13 @@ export class JsonBuf {
   /** Everything written since the last take(), as Buffers to send in order (never written again). */
   take(): Buffer[] {
     if (this.pos > this.start) {
-      this.hand(this.buf.subarray(this.start, this.pos));
+      this.full.push(this.buf.subarray(this.start, this.pos));
       this.start = this.pos;
     }
+    // a caller that never says written() (a slow pipe) leaves the older ones to the collector
+    this.taken.push(...this.left);
+    if (this.taken.length > KEEP) this.taken.splice(0, this.taken.length - KEEP);
+    this.left = [];
     const f = this.full;
     this.full = [];
     return f;

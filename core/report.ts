@@ -140,9 +140,8 @@ const rowBuf = new JsonBuf();
 /** One row of the connection table (connRow's text without its last newline). */
 export function formatConnRow(c: ConnSummary): string {
   connRow(rowBuf, c);
-  const parts = rowBuf.take();
-  const text = Buffer.concat(parts).toString('utf8').slice(0, -1);
-  for (const b of parts) rowBuf.release(b);
+  const text = Buffer.concat(rowBuf.take()).toString('utf8').slice(0, -1);
+  rowBuf.written();
   return text;
 }
 

@@ -389,25 +389,21 @@ export class Stack implements Ctx, Output {
       }
       this.stats.note('tcp.badsum');
     }
-    if (pcb && flags & TH_SYN && !(flags & TH_ACK)) {
-      // a new SYN after the old connection closed: a new stream
-      if (pcb instanceof Tombstone) {
-        pcbs.remove(h, pcb);
-        pcb = null;
-      } else if (pcb.closed) {
-        this.retire(h, pcb);
-        pcb = null;
+    const syn = (flags & (TH_SYN | TH_ACK)) === TH_SYN;
+    if (pcb instanceof Tombstone) {
+      // a new SYN replaces it, and past its time (TIME_WAIT's 2MSL) it is gone, whether or not a
+      // connection leaving since expired it; else the packet is a late one of the closed connection
+      if (!syn && pcb.expires >= this.now) {
+        pcb.frames++;
+        this.stats.note('tcp.afterclose');
+        return null;
       }
-    }
-    // its time is over (TIME_WAIT's 2MSL): gone, whether or not a connection leaving since expired it
-    if (pcb instanceof Tombstone && pcb.expires < this.now) {
       pcbs.remove(h, pcb);
       pcb = null;
-    }
-    if (pcb instanceof Tombstone) {
-      pcb.frames++;
-      this.stats.note('tcp.afterclose');
-      return null;
+    } else if (pcb && syn && pcb.closed) {
+      // a new SYN after the old connection closed: a new stream
+      this.retire(h, pcb);
+      pcb = null;
     }
     if (!pcb) {
       const conn = this.create(h, b, src, dst, alen, sport, dport, flags, vlan);

@@ -12,7 +12,12 @@ export function endpointString(addr: Uint8Array, port: number): string {
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The 32-bit big-endian word at `o`, signed (a small integer to V8, never a boxed number). */
-const w32 = (b: Uint8Array, o: number): number => (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
+const w32 = (b: Uint8Array, o: number): number => be32(b, o) | 0;
+
+/** The address of `alen` bytes at `o` of `b` is the one held as the words w0..w3 (w0 alone for IPv4). */
+function sameAddr(b: Uint8Array, o: number, alen: number, w0: number, w1: number, w2: number, w3: number): boolean {
+  return w32(b, o) === w0 && (alen === 4 || (w32(b, o + 4) === w1 && w32(b, o + 8) === w2 && w32(b, o + 12) === w3));
+}
 
 /**
  * What the table matches on (BSD inpcb's inp_inc: the addresses and ports), shared by connections
@@ -84,12 +89,12 @@ export class PcbAddrs {
 
   /** The address at `o` of `b` is the client's. */
   private isClient(b: Uint8Array, o: number): boolean {
-    return w32(b, o) === this.c0 && (this.alen === 4 || (w32(b, o + 4) === this.c1 && w32(b, o + 8) === this.c2 && w32(b, o + 12) === this.c3));
+    return sameAddr(b, o, this.alen, this.c0, this.c1, this.c2, this.c3);
   }
 
   /** The address at `o` of `b` is the server's. */
   private isServer(b: Uint8Array, o: number): boolean {
-    return w32(b, o) === this.s0 && (this.alen === 4 || (w32(b, o + 4) === this.s1 && w32(b, o + 8) === this.s2 && w32(b, o + 12) === this.s3));
+    return sameAddr(b, o, this.alen, this.s0, this.s1, this.s2, this.s3);
   }
 
   /** 1 when (src, sport) is the client, 2 when it is the server, 0 when not this connection. */
