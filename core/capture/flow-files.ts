@@ -11,8 +11,12 @@ import { SmallFileWriter } from './file-writer.js';
 
 /** One direction's file. */
 interface FlowFile {
-  /** The file's name in the directory (its path is the directory's prefix and this). */
-  name: string;
+  /**
+   * The file's name in the directory (its path is the directory's prefix and this) when it is not
+   * the template's (a repeated name, given `-c<stream>`); null for the template's, made again from
+   * the connection when wanted (FlowFiles.nameOf): 64 bytes a direction less to hold while open.
+   */
+  name: string | null;
   /** Bytes written so far: the file offset of the next write. */
   pos: number;
   bytes: number;
@@ -29,6 +33,9 @@ interface FlowFile {
   older: FlowFile | null;
   newer: FlowFile | null;
 }
+
+/** A connection's files, on the connection (its `app`). */
+type Files = Partial<Record<Dir, FlowFile>>;
 
 /** What the index says of one written direction. */
 export interface FlowIndexEntry {
@@ -148,7 +155,6 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
  * stream) gets `-c<stream>` (see make(): nothing is kept per name).
  */
 export class FlowFiles {
-  private readonly files = new Map<Connection, Partial<Record<Dir, FlowFile>>>();
   /** Names given in this run, as a filter of fixed size (see make()). */
   private readonly names: NameFilter;
   /** The file system's time when the run began (nanoseconds): a file modified since is this run's. */
@@ -208,20 +214,25 @@ export class FlowFiles {
     this.maxOpen = Math.max(8, room - this.maxInflight);
   }
 
+  /** The file's name (see FlowFile.name). */
+  private nameOf(c: Connection, d: Dir, f: FlowFile): string {
+    return f.name ?? flowName(this.template, c, d);
+  }
+
   data(c: Connection, d: Dir, chunk: readonly Uint8Array[]): void {
     let n = 0;
     for (const v of chunk) n += v.length;
     // a direction gets its file (and its name) with its first byte
     if (n === 0) return;
-    let per = this.files.get(c);
-    if (!per) this.files.set(c, (per = {}));
+    // the connection's files hang on it (DrainApp leaves conn.app to its sink): no table of them
+    const per = (c.app ??= {}) as Files;
     const f = (per[d] ??= this.make(c, d));
     if (f.hash) for (const v of chunk) f.hash.update(v);
     f.bytes += n;
     if (this.failure) return;
     if (!f.created && this.smallFiles && n < ASYNC_MIN) f.small = true;
     if (f.small) {
-      this.writer().write(this.prefix + f.name, chunk, n, f.pos, !f.created);
+      this.writer().write(this.prefix + this.nameOf(c, d, f), chunk, n, f.pos, !f.created);
       if (!f.created) this.filesWritten++;
       f.created = true;
       f.pos += n;
@@ -229,12 +240,12 @@ export class FlowFiles {
       return;
     }
     try {
-      if (f.fd < 0) this.open(f);
+      if (f.fd < 0) this.open(f, c, d);
       else this.fds.touch(f); // most recently used
-      if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, chunk, n);
+      if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, this.nameOf(c, d, f), chunk, n);
       else writeAll(f.fd, chunk, n, f.pos);
     } catch (e) {
-      this.failure = e instanceof SockcapError ? e : writeError(this.prefix + f.name, e);
+      this.failure = e instanceof SockcapError ? e : writeError(this.prefix + this.nameOf(c, d, f), e);
       return;
     }
     f.pos += n;
@@ -242,7 +253,7 @@ export class FlowFiles {
   }
 
   /** One write in the thread pool; the views stay referenced (pinned) until it ends. */
-  private writeAsync(f: FlowFile, views: readonly Uint8Array[], n: number): void {
+  private writeAsync(f: FlowFile, name: string, views: readonly Uint8Array[], n: number): void {
     const fd = f.fd;
     const pos = f.pos;
     const exts: Ext[] | null = this.zone ? this.zone.hold(views) : null;
@@ -255,7 +266,7 @@ export class FlowFiles {
       } catch (e2) {
         e = e2 as NodeJS.ErrnoException;
       }
-      if (e && !this.failure) this.failure = writeError(this.prefix + f.name, e);
+      if (e && !this.failure) this.failure = writeError(this.prefix + name, e);
       if (exts) ext_release(exts);
       this.inflightBytes -= n;
       this.inflight--;
@@ -269,8 +280,8 @@ export class FlowFiles {
 
   /** The connection left the table (its readers have read everything): close both files and index them. */
   closed(c: Connection): void {
-    const per = this.files.get(c);
-    this.files.delete(c);
+    const per = c.app as Files | null;
+    c.app = null;
     if (!per) return;
     for (const d of ['c2s', 's2c'] as const) {
       const f = per[d];
@@ -280,7 +291,7 @@ export class FlowFiles {
       const gaps = (d === 'c2s' ? c.server : c.client).gaps;
       this.onFile({
         stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName, dst: d === 'c2s' ? c.serverName : c.clientName,
-        file: f.name, bytes: f.bytes, ...(f.hash ? { sha256: f.hash.digest('hex') } : {}),
+        file: this.nameOf(c, d, f), bytes: f.bytes, ...(f.hash ? { sha256: f.hash.digest('hex') } : {}),
         ...(gaps.length ? { gaps: gaps.map(([o, l]) => [o, l] as [number, number]) } : {}),
       });
     }
@@ -298,9 +309,10 @@ export class FlowFiles {
    */
   private make(c: Connection, d: Dir): FlowFile {
     let name = flowName(this.template, c, d);
-    if (this.names.mayHave(name) && this.given(name)) name = `${name}-c${c.stream}`;
+    const again = this.names.mayHave(name) && this.given(name);
+    if (again) name = `${name}-c${c.stream}`;
     this.names.add(name);
-    return { name, pos: 0, bytes: 0,
+    return { name: again ? name : null, pos: 0, bytes: 0,
       hash: this.hash ? sha256() : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
   }
 
@@ -349,11 +361,11 @@ export class FlowFiles {
    * Open a direction's file: create it the first time, later reopen it keeping its bytes (writes
    * are positioned). The least recently used descriptor is closed to stay under the limit.
    */
-  private open(f: FlowFile): void {
+  private open(f: FlowFile, c: Connection, d: Dir): void {
     for (;;) {
       if (this.fds.size >= this.maxOpen) this.release(this.fds.oldest!);
       try {
-        f.fd = openSync(this.prefix + f.name, f.created ? 'r+' : 'w');
+        f.fd = openSync(this.prefix + this.nameOf(c, d, f), f.created ? 'r+' : 'w');
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if ((code === 'EMFILE' || code === 'ENFILE') && this.fds.size > 0) {
@@ -361,7 +373,7 @@ export class FlowFiles {
           this.maxOpen = Math.max(1, this.fds.size - 8);
           continue;
         }
-        throw writeError(this.prefix + f.name, e);
+        throw writeError(this.prefix + this.nameOf(c, d, f), e);
       }
       if (!f.created) this.filesWritten++;
       f.created = true;

@@ -78,7 +78,8 @@ export class DrainApp implements SocketApp {
     private readonly readSize = 1 << 20,
     /**
      * Called for every chunk read (follow, extract). The views reference capture memory and stay
-     * valid as long as they are held (nothing reuses that memory).
+     * valid as long as they are held (nothing reuses that memory). DrainApp keeps its readers on
+     * the sockets (upcallArg), so `conn.app` is the sink's, for its own state of the connection.
      */
     private readonly sink?: (conn: Connection, dir: Dir, chunk: Uint8Array[]) => void,
     /** Called when a connection leaves the table: both directions have been read to their end. */
@@ -94,27 +95,30 @@ export class DrainApp implements SocketApp {
       conn.client.so.upcall = drainAll;
       return;
     }
-    // c2s bytes arrive in the server's receive buffer, s2c in the client's
-    const c2s = this.reader(conn, 'c2s', conn.server.so);
-    const s2c = this.reader(conn, 's2c', conn.client.so);
-    conn.app = { c2s, s2c };
+    // c2s bytes arrive in the server's receive buffer, s2c in the client's; each socket's reader
+    // is its upcall argument (nothing else holds it: digest finds it there too)
+    this.reader(conn, 'c2s', conn.server.so);
+    this.reader(conn, 's2c', conn.client.so);
   }
 
-  private reader(conn: Connection, dir: Dir, so: Socket): Rd {
-    const rd: Rd = { conn, dir, so, hash: this.hash ? sha256() : null, asleep: false, since: 0 };
+  private reader(conn: Connection, dir: Dir, so: Socket): void {
     so.rcv.lowat = this.lowat;
-    so.upcall = () => this.wakeup(rd);
-    return rd;
+    so.upcall = this.onWakeup;
+    so.upcallArg = { conn, dir, so, hash: this.hash ? sha256() : null, asleep: false, since: 0 } satisfies Rd;
   }
+
+  /** Every reading socket's upcall (its reader is the argument). */
+  private readonly onWakeup = (_so: Socket, rd: Rd): void => this.wakeup(rd);
 
   detach(conn: Connection): void {
+    const c2s = rdOf(conn, 'c2s');
+    const s2c = rdOf(conn, 's2c');
     conn.server.so.upcall = null;
     conn.client.so.upcall = null;
-    const st = conn.app as Record<Dir, Rd> | null;
-    if (st) {
+    if (c2s && s2c) {
       // what slept below the mark is read now: the connection is done
-      this.read(st.c2s);
-      this.read(st.s2c);
+      this.read(c2s);
+      this.read(s2c);
     }
     this.closed?.(conn);
   }
@@ -166,7 +170,15 @@ export class DrainApp implements SocketApp {
 
   /** SHA-256 hex of what was read in one direction (null without `hash`). */
   digest(conn: Connection, dir: Dir): string | null {
-    const rd = (conn.app as Record<Dir, Rd> | null)?.[dir];
+    const rd = rdOf(conn, dir);
     return rd?.hash ? rd.hash.digest('hex') : null;
   }
+}
+
+/**
+ * The reader of a direction: the upcall argument of the socket that receives it (c2s bytes arrive
+ * at the server). It stays there after detach, for digest, until the socket is reset.
+ */
+function rdOf(conn: Connection, dir: Dir): Rd | null {
+  return ((dir === 'c2s' ? conn.server : conn.client).so.upcallArg as Rd | null) ?? null;
 }

@@ -191,14 +191,16 @@ test('FlowFiles: each chunk is written when handed over (large ones in the threa
   t.is(ff.writesInFlight, 2, 'large chunks are written in the thread pool');
   const tail = new Uint8Array(10).fill(3);
   ff.data(c, 'c2s', [tail]);
+  t.truthy((c.app as { c2s?: unknown } | null)?.c2s, 'the open file hangs on the connection');
   ff.closed(c);
+  t.is(c.app, null, 'closed lets go of it');
   await ff.close();
   ff.check();
   t.is(ff.writesInFlight, 0, 'close waits for every write');
   const want = Buffer.concat([new Uint8Array(100).fill(7), ...tiny, big, big, tail]);
   const got = readFileSync(path);
   t.true(got.equals(want));
-  t.deepEqual(index.map((e) => [e.stream, e.dir, e.bytes, e.sha256]), [[0, 'c2s', want.length, sha(want)]]);
+  t.deepEqual(index.map((e) => [e.stream, e.dir, e.bytes, e.sha256, e.file]), [[0, 'c2s', want.length, sha(want), '010.000.000.001.01111-010.000.000.002.00080']]);
   t.is(ff.written, want.length);
 });
 
@@ -285,6 +287,14 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   const conns = [0, 1, 2].map((i) => new Connection(i, addr, 0, 1000 + i, 4, 80, 4));
   for (const c of conns) app.attach(c);
   t.is(conns[0]!.server.so.rcv.lowat, 1000, 'SO_RCVLOWAT set on every socket');
+  // one upcall function for all sockets, each socket's reader its argument (BSD so_upcallarg),
+  // and conn.app left to the sink
+  const ups = new Set(conns.flatMap((c) => [c.server.so.upcall, c.client.so.upcall]));
+  t.is(ups.size, 1);
+  t.is(typeof [...ups][0], 'function');
+  t.not(conns[0]!.server.so.upcallArg, conns[0]!.client.so.upcallArg);
+  t.truthy(conns[0]!.server.so.upcallArg);
+  t.true(conns.every((c) => c.app === null));
   const bytes = new Uint8Array(5000).map((_, i) => i % 256);
   let at = 0;
   /** c2s data arrives at connection c's server socket (tcp_input: sbappendstream, sorwakeup). */
@@ -312,6 +322,8 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   app.detach(conns[1]!);
   t.deepEqual(reads.slice(3), [[1, 'c2s', 30]], 'detach reads what slept');
   t.deepEqual(closed, [1]);
+  t.is(conns[1]!.server.so.upcall, null, 'detach clears the upcalls');
+  t.is(app.digest(conns[1]!, 's2c'), sha(new Uint8Array(0)), 'the digest is there after detach (the reader stays the argument)');
   for (let b = 0; b < 16; b++) app.batch(step);
   t.is(reads.length, 4, 'stale sleepers read nothing twice');
   const all = Buffer.from(bytes.subarray(0, 1200));
