@@ -19,6 +19,12 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { heapFlag } from './heap-flags.js';
+
+// before anything is allocated or compiled (the code cache's flag hash then always sees it set)
+const flag = heapFlag(process.execArgv, process.env.NODE_OPTIONS);
+if (flag) setFlagsFromString(flag);
 
 // `sockcap follow ... | head`: a reader that went away is not an error
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
