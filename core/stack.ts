@@ -199,6 +199,7 @@ export class Stack implements Ctx, Output {
 
   /** Every invariant of every live connection, and the global reassembly count. Throws. */
   check(): void {
+    this.pcbs.check();
     let q = 0;
     for (const [, c] of this.pcbs.entries()) {
       tcpcheck(c.client, `stream ${c.stream} client`);
