@@ -14,16 +14,12 @@ type Writable<T> = { -readonly [K in keyof T]: T[K] };
 /** The 32-bit big-endian word at `o`, signed (a small integer to V8, never a boxed number). */
 const w32 = (b: Uint8Array, o: number): number => be32(b, o) | 0;
 
-/** The address of `alen` bytes at `o` of `b` is the one held as the words w0..w3 (w0 alone for IPv4). */
-function sameAddr(b: Uint8Array, o: number, alen: number, w0: number, w1: number, w2: number, w3: number): boolean {
-  return w32(b, o) === w0 && (alen === 4 || (w32(b, o + 4) === w1 && w32(b, o + 8) === w2 && w32(b, o + 12) === w3));
-}
-
 /**
  * What the table matches on (BSD inpcb's inp_inc: the addresses and ports), shared by connections
- * and tombstones. The addresses are held as signed 32-bit words in the object itself (one for
- * IPv4, four for IPv6): no array per address (two objects and ~110 bytes a connection), and a
- * lookup compares small integers without going through one.
+ * and tombstones. The addresses are held as signed 32-bit words in the object itself: an IPv4
+ * address is one word (c0, s0); an IPv6 address's other three words are in `a6`, made only for
+ * IPv6 (40 bytes an entry less for IPv4, where six fields sat at zero). No array per address (two
+ * objects and ~110 bytes a connection), and a lookup compares small integers.
  */
 export class PcbAddrs {
   readonly cPort: number = 0;
@@ -33,13 +29,9 @@ export class PcbAddrs {
   /** The VLAN stack the connection lives on (0: untagged). */
   readonly vlan: number = 0;
   private c0 = 0;
-  private c1 = 0;
-  private c2 = 0;
-  private c3 = 0;
   private s0 = 0;
-  private s1 = 0;
-  private s2 = 0;
-  private s3 = 0;
+  /** IPv6 only: words 1-3 of the client's address, then of the server's; null for IPv4. */
+  private a6: number[] | null = null;
 
   /** Take the addresses from `b` (read once: no capture memory is kept) and the ports. */
   protected setAddrs(b: Uint8Array, cOff: number, cPort: number, sOff: number, sPort: number, alen: number, vlan: number): void {
@@ -50,17 +42,11 @@ export class PcbAddrs {
     w.vlan = vlan;
     this.c0 = w32(b, cOff);
     this.s0 = w32(b, sOff);
-    if (alen === 16) {
-      this.c1 = w32(b, cOff + 4);
-      this.c2 = w32(b, cOff + 8);
-      this.c3 = w32(b, cOff + 12);
-      this.s1 = w32(b, sOff + 4);
-      this.s2 = w32(b, sOff + 8);
-      this.s3 = w32(b, sOff + 12);
-    } else this.c1 = this.c2 = this.c3 = this.s1 = this.s2 = this.s3 = 0;
+    // a new array, never one filled again: a tombstone or a summary may share an earlier one
+    this.a6 = alen === 16 ? [w32(b, cOff + 4), w32(b, cOff + 8), w32(b, cOff + 12), w32(b, sOff + 4), w32(b, sOff + 8), w32(b, sOff + 12)] : null;
   }
 
-  /** The same endpoints as `o`. */
+  /** The same endpoints as `o` (the IPv6 words shared: they are never changed in place). */
   protected copyAddrs(o: PcbAddrs): void {
     const w = this as Writable<PcbAddrs>;
     w.cPort = o.cPort;
@@ -68,33 +54,32 @@ export class PcbAddrs {
     w.alen = o.alen;
     w.vlan = o.vlan;
     this.c0 = o.c0;
-    this.c1 = o.c1;
-    this.c2 = o.c2;
-    this.c3 = o.c3;
     this.s0 = o.s0;
-    this.s1 = o.s1;
-    this.s2 = o.s2;
-    this.s3 = o.s3;
+    this.a6 = o.a6;
   }
 
   /** The client's address as unsigned 32-bit words (1 for IPv4, 4 for IPv6), a new array. */
   get cw(): number[] {
-    return this.alen === 4 ? [this.c0 >>> 0] : [this.c0 >>> 0, this.c1 >>> 0, this.c2 >>> 0, this.c3 >>> 0];
+    const a = this.a6;
+    return a === null ? [this.c0 >>> 0] : [this.c0 >>> 0, a[0]! >>> 0, a[1]! >>> 0, a[2]! >>> 0];
   }
 
   /** The server's, likewise. */
   get sw(): number[] {
-    return this.alen === 4 ? [this.s0 >>> 0] : [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];
+    const a = this.a6;
+    return a === null ? [this.s0 >>> 0] : [this.s0 >>> 0, a[3]! >>> 0, a[4]! >>> 0, a[5]! >>> 0];
   }
 
   /** The address at `o` of `b` is the client's. */
   private isClient(b: Uint8Array, o: number): boolean {
-    return sameAddr(b, o, this.alen, this.c0, this.c1, this.c2, this.c3);
+    const a = this.a6;
+    return w32(b, o) === this.c0 && (a === null || (w32(b, o + 4) === a[0] && w32(b, o + 8) === a[1] && w32(b, o + 12) === a[2]));
   }
 
   /** The address at `o` of `b` is the server's. */
   private isServer(b: Uint8Array, o: number): boolean {
-    return sameAddr(b, o, this.alen, this.s0, this.s1, this.s2, this.s3);
+    const a = this.a6;
+    return w32(b, o) === this.s0 && (a === null || (w32(b, o + 4) === a[3] && w32(b, o + 8) === a[4] && w32(b, o + 12) === a[5]));
   }
 
   /** 1 when (src, sport) is the client, 2 when it is the server, 0 when not this connection. */
