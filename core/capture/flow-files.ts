@@ -177,6 +177,8 @@ export class FlowFiles {
   private idle: (() => void) | null = null;
   /** The small-file writer, started when the first file goes to it. */
   private sfw: SmallFileWriter | null = null;
+  /** The name make() gave last (its first write uses it, not a second one made). */
+  private made = '';
   /** Writes in the thread pool now. */
   get writesInFlight(): number {
     return this.inflight;
@@ -226,13 +228,19 @@ export class FlowFiles {
     if (n === 0) return;
     // the connection's files hang on it (DrainApp leaves conn.app to its sink): no table of them
     const per = (c.app ??= {}) as Files;
-    const f = (per[d] ??= this.make(c, d));
+    let f = per[d];
+    // a new file's name is made once for its first write too (this.made)
+    let name: string | null = null;
+    if (!f) {
+      f = per[d] = this.make(c, d);
+      name = this.made;
+    }
     if (f.hash) for (const v of chunk) f.hash.update(v);
     f.bytes += n;
     if (this.failure) return;
     if (!f.created && this.smallFiles && n < ASYNC_MIN) f.small = true;
     if (f.small) {
-      this.writer().write(this.prefix + this.nameOf(c, d, f), chunk, n, f.pos, !f.created);
+      this.writer().write(this.prefix + (name ?? this.nameOf(c, d, f)), chunk, n, f.pos, !f.created);
       if (!f.created) this.filesWritten++;
       f.created = true;
       f.pos += n;
@@ -240,7 +248,7 @@ export class FlowFiles {
       return;
     }
     try {
-      if (f.fd < 0) this.open(f, c, d);
+      if (f.fd < 0) this.open(f, name ?? this.nameOf(c, d, f));
       else this.fds.touch(f); // most recently used
       if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, this.nameOf(c, d, f), chunk, n);
       else writeAll(f.fd, chunk, n, f.pos);
@@ -309,9 +317,14 @@ export class FlowFiles {
    */
   private make(c: Connection, d: Dir): FlowFile {
     let name = flowName(this.template, c, d);
-    const again = this.names.mayHave(name) && this.given(name);
-    if (again) name = `${name}-c${c.stream}`;
-    this.names.add(name);
+    // added at once: a name the filter may have had is looked up (given), and added again if it
+    // was given and gets its -c<stream>
+    const again = this.names.add(name) && this.given(name);
+    if (again) {
+      name = `${name}-c${c.stream}`;
+      this.names.add(name);
+    }
+    this.made = name;
     return { name: again ? name : null, pos: 0, bytes: 0,
       hash: this.hash ? sha256() : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
   }
@@ -361,11 +374,11 @@ export class FlowFiles {
    * Open a direction's file: create it the first time, later reopen it keeping its bytes (writes
    * are positioned). The least recently used descriptor is closed to stay under the limit.
    */
-  private open(f: FlowFile, c: Connection, d: Dir): void {
+  private open(f: FlowFile, name: string): void {
     for (;;) {
       if (this.fds.size >= this.maxOpen) this.release(this.fds.oldest!);
       try {
-        f.fd = openSync(this.prefix + this.nameOf(c, d, f), f.created ? 'r+' : 'w');
+        f.fd = openSync(this.prefix + name, f.created ? 'r+' : 'w');
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if ((code === 'EMFILE' || code === 'ENFILE') && this.fds.size > 0) {
@@ -373,7 +386,7 @@ export class FlowFiles {
           this.maxOpen = Math.max(1, this.fds.size - 8);
           continue;
         }
-        throw writeError(this.prefix + this.nameOf(c, d, f), e);
+        throw writeError(this.prefix + name, e);
       }
       if (!f.created) this.filesWritten++;
       f.created = true;
@@ -422,7 +435,7 @@ function fsNow(prefix: string): bigint {
 
 /**
  * A Bloom filter of strings with 2^bits bits and two probes (FNV-1a and a second mix of it): a
- * fixed size, whatever is added. mayHave() is false only for a string never added.
+ * fixed size, whatever is added. add() says false only for a string never added before.
  */
 class NameFilter {
   private readonly words: Uint32Array;
@@ -446,19 +459,16 @@ class NameFilter {
     return (h ^ (h >>> 16)) >>> 0;
   }
 
-  add(s: string): void {
+  /** Add `s`; true when the filter may have held it already (false: it certainly did not). */
+  add(s: string): boolean {
     const h = NameFilter.hash(s);
     const a = h & this.mask;
     const b = NameFilter.mix(h) & this.mask;
-    this.words[a >>> 5]! |= 1 << (a & 31);
-    this.words[b >>> 5]! |= 1 << (b & 31);
-  }
-
-  mayHave(s: string): boolean {
-    const h = NameFilter.hash(s);
-    const a = h & this.mask;
-    const b = NameFilter.mix(h) & this.mask;
-    return (this.words[a >>> 5]! & (1 << (a & 31))) !== 0 && (this.words[b >>> 5]! & (1 << (b & 31))) !== 0;
+    const w = this.words;
+    const had = (w[a >>> 5]! & (1 << (a & 31))) !== 0 && (w[b >>> 5]! & (1 << (b & 31))) !== 0;
+    w[a >>> 5]! |= 1 << (a & 31);
+    w[b >>> 5]! |= 1 << (b & 31);
+    return had;
   }
 }
 
