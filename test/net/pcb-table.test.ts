@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { Connection, PcbTable, Tombstone } from '../../core/net/in-pcb.js';
+import { Connection, endpointString, ip4Endpoint, PcbTable, Tombstone } from '../../core/net/in-pcb.js';
 
 /** Tuple i as bytes: client 10.0.x.y:port, server 10.1.0.1:80 (src at 0, dst at 4). */
 function tuple(i: number): { b: Uint8Array; sport: number } {
@@ -105,4 +105,22 @@ test('PcbTable: entries under any keys, inserted and removed in any order, stay 
     { numRuns: 30, endOnFailure: true }, // a failure's 3,000 steps take long to shrink
   );
   t.pass();
+});
+
+test('ip4Endpoint (a connection\'s IPv4 names) writes what endpointString writes, for any address and port; a connection\'s names are it', (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.integer({ min: 0, max: 65535 }), (a, port) => {
+      const w = ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) | 0;
+      return ip4Endpoint(w, port) === endpointString(a, port);
+    }),
+    { numRuns: 2000 },
+  );
+  for (const [a, p] of [[[0, 0, 0, 0], 0], [[255, 255, 255, 255], 65535], [[10, 0, 100, 9], 10], [[192, 168, 1, 10], 9999]] as const)
+    t.is(ip4Endpoint(((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]) | 0, p), `${a.join('.')}:${p}`);
+  const c = new Connection(0, new Uint8Array([192, 0, 2, 1, 198, 51, 100, 200]), 0, 40000, 4, 443, 4);
+  t.is(c.clientName, '192.0.2.1:40000');
+  t.is(c.serverName, '198.51.100.200:443');
+  const c6 = new Connection(1, new Uint8Array([...new Uint8Array(15), 1, 0x20, 1, 0x0d, 0xb8, ...new Uint8Array(11), 2]), 0, 5000, 16, 80, 16);
+  t.is(c6.clientName, '[::1]:5000');
+  t.is(c6.serverName, '[2001:db8::2]:80');
 });
