@@ -56,7 +56,7 @@ const CAPTURED_TCP: ProtoSw = { name: 'tcp', send: () => 'EOPNOTSUPP', rcvd: () 
 class Run {
   src: Connection | null = null;
   srcSo: Socket | null = null;
-  held: Socket["upcall"] = null;
+  held: Socket['upcall'] = null;
   drain: SpliceDrain | null = null;
   state: 'waiting' | 'spliced' | 'ended' | 'failed' = 'waiting';
   reason = 'not started';

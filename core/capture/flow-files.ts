@@ -8,6 +8,7 @@ import type { Connection, Dir } from '../net/in-pcb.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
 import { SmallFileWriter } from './file-writer.js';
+import { NameFilter } from './name-filter.js';
 
 /** One direction's file. */
 interface FlowFile {
@@ -177,8 +178,6 @@ export class FlowFiles {
   private idle: (() => void) | null = null;
   /** The small-file writer, started when the first file goes to it. */
   private sfw: SmallFileWriter | null = null;
-  /** The name make() gave last (its first write uses it, not a second one made). */
-  private made = '';
   /** Writes in the thread pool now. */
   get writesInFlight(): number {
     return this.inflight;
@@ -229,11 +228,12 @@ export class FlowFiles {
     // the connection's files hang on it (DrainApp leaves conn.app to its sink): no table of them
     const per = (c.app ??= {}) as Files;
     let f = per[d];
-    // a new file's name is made once for its first write too (this.made)
+    // the file's name, made when a write needs it (a new file's is made once, for its first write too)
     let name: string | null = null;
     if (!f) {
-      f = per[d] = this.make(c, d);
-      name = this.made;
+      name = flowName(this.template, c, d);
+      f = per[d] = this.make(c, name);
+      name = f.name ?? name;
     }
     if (f.hash) for (const v of chunk) f.hash.update(v);
     f.bytes += n;
@@ -248,12 +248,13 @@ export class FlowFiles {
       return;
     }
     try {
-      if (f.fd < 0) this.open(f, name ?? this.nameOf(c, d, f));
+      if (f.fd < 0) this.open(f, (name ??= this.nameOf(c, d, f)));
       else this.fds.touch(f); // most recently used
-      if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, this.nameOf(c, d, f), chunk, n);
+      // an async write names its file now: by its end the connection may be another one
+      if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, (name ??= this.nameOf(c, d, f)), chunk, n);
       else writeAll(f.fd, chunk, n, f.pos);
     } catch (e) {
-      this.failure = e instanceof SockcapError ? e : writeError(this.prefix + this.nameOf(c, d, f), e);
+      this.failure = e instanceof SockcapError ? e : writeError(this.prefix + (name ?? this.nameOf(c, d, f)), e);
       return;
     }
     f.pos += n;
@@ -315,17 +316,11 @@ export class FlowFiles {
    * run's (one left by an earlier run is overwritten, as always). A lookup is a stat: a full
    * filter slows extract down, it never makes it wrong.
    */
-  private make(c: Connection, d: Dir): FlowFile {
-    let name = flowName(this.template, c, d);
-    // added at once: a name the filter may have had is looked up (given), and added again if it
-    // was given and gets its -c<stream>
-    const again = this.names.add(name) && this.given(name);
-    if (again) {
-      name = `${name}-c${c.stream}`;
-      this.names.add(name);
-    }
-    this.made = name;
-    return { name: again ? name : null, pos: 0, bytes: 0,
+  private make(c: Connection, name: string): FlowFile {
+    // added at once: a name the filter may have had is looked up (given); one given gets -c<stream>
+    let again: string | null = null;
+    if (this.names.add(name) && this.given(name)) this.names.add((again = `${name}-c${c.stream}`));
+    return { name: again, pos: 0, bytes: 0,
       hash: this.hash ? sha256() : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
   }
 
@@ -430,45 +425,6 @@ function fsNow(prefix: string): bigint {
     return t;
   } catch {
     return 0n;
-  }
-}
-
-/**
- * A Bloom filter of strings with 2^bits bits and two probes (FNV-1a and a second mix of it): a
- * fixed size, whatever is added. add() says false only for a string never added before.
- */
-class NameFilter {
-  private readonly words: Uint32Array;
-  private readonly mask: number;
-
-  constructor(bits: number) {
-    const b = Math.max(0, Math.min(30, bits));
-    this.words = new Uint32Array(Math.max(1, 2 ** (b - 5)));
-    this.mask = 2 ** b - 1;
-  }
-
-  private static hash(s: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-    return h >>> 0;
-  }
-
-  private static mix(h: number): number {
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    return (h ^ (h >>> 16)) >>> 0;
-  }
-
-  /** Add `s`; true when the filter may have held it already (false: it certainly did not). */
-  add(s: string): boolean {
-    const h = NameFilter.hash(s);
-    const a = h & this.mask;
-    const b = NameFilter.mix(h) & this.mask;
-    const w = this.words;
-    const had = (w[a >>> 5]! & (1 << (a & 31))) !== 0 && (w[b >>> 5]! & (1 << (b & 31))) !== 0;
-    w[a >>> 5]! |= 1 << (a & 31);
-    w[b >>> 5]! |= 1 << (b & 31);
-    return had;
   }
 }
 

@@ -170,7 +170,6 @@ export class Connection extends PcbAddrs {
     return (this.names ??= this.makeNames())[1];
   }
 
-
   /** Either end accepted a RST. */
   get reset(): boolean {
     return this.client.resetRcvd || this.server.resetRcvd;
@@ -443,6 +442,11 @@ export class PcbTable {
 
   /** Every live connection with its key, oldest first. */
   *entries(): Generator<[number, Connection]> {
-    for (const c of this.order.slice(this.head)) if (c) yield [c.key, c];
+    // the array of now: a compaction while a caller walks makes a new one, a removal leaves a null
+    const o = this.order;
+    for (let i = this.head; i < o.length; i++) {
+      const c = o[i];
+      if (c) yield [c.key, c];
+    }
   }
 }
