@@ -65,21 +65,48 @@ const SO_ACCEPTCONN = 16;
 const SO_OOBINLINE = 32;
 
 /**
+ * What few sockets need, made on first use (every field in Socket costs 8 bytes in each of the two
+ * sockets of every connection): a send buffer and the protocol below, which only sockets that send
+ * in the model have (splice drains, emulated endpoints), and an urgent byte pulled out of band.
+ */
+class SocketRare {
+  snd: Sockbuf | null = null;
+  proto: ProtoSw | null = null;
+  oobByte = -1;
+}
+
+/**
  * One endpoint's socket. In a capture both ends of a connection are modelled, so every
  * connection has two Sockets. BSD struct socket, reduced to what a stream socket needs.
  */
 export class Socket {
   readonly rcv = new Sockbuf();
-  private sndBuf: Sockbuf | null = null;
+  private rare: SocketRare | null = null;
 
   /** The send buffer, made on first use: only sockets that send in the model (splice drains) have one. */
   get snd(): Sockbuf {
-    return (this.sndBuf ??= new Sockbuf());
+    return ((this.rare ??= new SocketRare()).snd ??= new Sockbuf());
   }
 
   /** The send buffer if one was made (for checks that must not make one). */
   get sndIfMade(): Sockbuf | null {
-    return this.sndBuf;
+    return this.rare?.snd ?? null;
+  }
+
+  /** The protocol below, when the socket layer has to call it (splice drains). */
+  get proto(): ProtoSw | null {
+    return this.rare?.proto ?? null;
+  }
+  set proto(p: ProtoSw | null) {
+    if (p || this.rare) (this.rare ??= new SocketRare()).proto = p;
+  }
+
+  /** The last urgent byte pulled out of band (-1: none). */
+  get oobByte(): number {
+    return this.rare?.oobByte ?? -1;
+  }
+  set oobByte(b: number) {
+    if (b >= 0 || this.rare) (this.rare ??= new SocketRare()).oobByte = b;
   }
 
   /** Sticky error (BSD so_error), cleared when read. */
@@ -93,8 +120,6 @@ export class Socket {
   upcallArg: unknown = null;
   /** Number of wakeups delivered (what a read/write relay would have woken up for). */
   wakeups = 0;
-  /** The protocol below, when the socket layer has to call it (splice drains). */
-  proto: ProtoSw | null = null;
   /** Splice state (BSD so_sp), allocated on first use. */
   sp: SoSplice | null = null;
   /**
@@ -102,23 +127,19 @@ export class Socket {
    * rcv.total) of the urgent byte; -1 without one. Only one mark exists per socket.
    */
   oobmark = -1;
-  /** The last urgent byte pulled out of band (-1: none). */
-  oobByte = -1;
   /** The state bits below (BSD so_state, so_options); SO_OOBINLINE starts set. */
   private state = SO_OOBINLINE;
 
   /** As new, for a recycled connection (its buffers hold nothing: the caller checked). */
   reset(): void {
     this.rcv.reset();
-    this.sndBuf = null;
+    this.rare = null;
     this.error = null;
     this.upcall = null;
     this.upcallArg = null;
     this.wakeups = 0;
-    this.proto = null;
     this.sp = null;
     this.oobmark = -1;
-    this.oobByte = -1;
     this.state = SO_OOBINLINE;
   }
 

@@ -43,13 +43,37 @@ export class RcvStats {
 const NO_STATS: Readonly<RcvStats> = Object.freeze(new RcvStats());
 
 /**
+ * What few endpoints ever need, made on first use: every field here would otherwise cost 8 bytes in
+ * each of the two Tcpcbs of every connection (BSD keeps them all in struct tcpcb; with 100,000
+ * connections open, memory per connection is what counts here).
+ */
+class TcpcbRare {
+  stats: RcvStats | null = null;
+  /** ISNs of every SYN seen before any data, when there were several. */
+  isns: number[] | null = null;
+  /** Holes skipped: [offset in the delivered stream, length]. */
+  gaps: Array<[number, number]> | null = null;
+  /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
+  finSeq = -1;
+}
+
+/** The states, by their number in Tcpcb.bits. */
+const STATES: readonly TcpState[] = [
+  'CLOSED', 'LISTEN', 'SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED', 'FIN_WAIT_1', 'FIN_WAIT_2',
+  'CLOSE_WAIT', 'CLOSING', 'LAST_ACK', 'TIME_WAIT',
+];
+const STATE_NUM: Readonly<Record<TcpState, number>> = Object.fromEntries(STATES.map((s, i) => [s, i])) as Record<TcpState, number>;
+/** The state's place in bits (the flags below take bits 0-8). */
+const STATE_SHIFT = 12;
+const STATE_MASK = 15 << STATE_SHIFT;
+
+/**
  * One endpoint's TCP control block. The capture shows both directions, so each endpoint's
  * receive state is driven by what it received and its send state by what it was seen to send.
  * BSD struct tcpcb, with stream offsets (64-bit safe numbers) alongside sequence numbers so that
  * reassembly never compares across a wrap.
  */
 export class Tcpcb {
-  state: TcpState = 'CLOSED';
   readonly so = new Socket();
   /*
    * Sequence numbers are kept as signed 32-bit integers (x | 0) and read back unsigned through the
@@ -61,16 +85,10 @@ export class Tcpcb {
   private iss_ = 0;
   private sndMax_ = 0;
   private sndUna_ = 0;
-  private finSeq_ = 0;
   /** Receive side: the stream offset of the next expected byte (rcvNxt()); irs below. */
   rcvOff = 0;
   /** Stream offset of the peer's FIN, once seen (it may be ahead of a hole). */
   finOff = -1;
-  /**
-   * ISNs of every SYN seen before any data, when there were several (the first data segment picks
-   * the one it follows); null while there is at most one, in irs (memory per connection matters).
-   */
-  isns: number[] | null = null;
   /**
    * Out-of-order queue, sorted by offset, non-overlapping (BSD t_segq). Read it here; change it
    * through `segq()` (most connections never queue anything: an empty one is shared).
@@ -78,17 +96,18 @@ export class Tcpcb {
   q: readonly ReassEntry[] = NO_SEGS;
   /** Captured bytes held in `q`. */
   qBytes = 0;
-  /** Made on the first gap (most connections have none). */
-  private gapList: Array<[number, number]> | null = null;
   /** Segments that reached this endpoint (tcps_rcvtotal). */
   rcvTotal = 0;
-  private rare: RcvStats | null = null;
-  /** Options this endpoint announced on its SYN. */
-  mss = 0;
-  wscale = -1;
+  /** Counters of what went wrong, ISNs, gaps, an early FIN: made on first use. */
+  private rare: TcpcbRare | null = null;
+  /** SYN options: MSS in bits 0-15, window scale + 1 in bits 16-19 (0: none announced). */
+  private synOpts = 0;
   /** Last window this endpoint advertised (scaled when both sides agreed on scaling). */
   window = 0;
-  /** The booleans below, one bit each (BSD keeps t_flags; a JavaScript boolean field costs 8 bytes). */
+  /**
+   * The booleans below, one bit each (BSD keeps t_flags; a JavaScript boolean field costs 8 bytes),
+   * and the state's number in bits 12-15.
+   */
   private bits = 0;
 
   /**
@@ -96,23 +115,18 @@ export class Tcpcb {
    * nothing is queued; arrays handed out (gaps) are dropped, not emptied: a summary may hold them.
    */
   reset(): void {
-    this.state = 'CLOSED';
     this.so.reset();
     this.irs_ = 0;
     this.iss_ = 0;
     this.sndMax_ = 0;
     this.sndUna_ = 0;
-    this.finSeq_ = 0;
     this.rcvOff = 0;
     this.finOff = -1;
-    this.isns = null;
     this.q = NO_SEGS;
     this.qBytes = 0;
-    this.gapList = null;
     this.rcvTotal = 0;
     this.rare = null;
-    this.mss = 0;
-    this.wscale = -1;
+    this.synOpts = 0;
     this.window = 0;
     this.bits = 0;
   }
@@ -135,23 +149,44 @@ export class Tcpcb {
 
   /** Holes skipped: [offset in the delivered stream, length]; `unknown` ones were cut by the snaplen. */
   get gaps(): ReadonlyArray<readonly [number, number]> {
-    return this.gapList ?? NO_GAPS;
+    return this.rare?.gaps ?? NO_GAPS;
   }
 
   /** Record a hole of `len` bytes skipped at delivered offset `at` (BSD has no such list: ours). */
   addGap(at: number, len: number): void {
-    (this.gapList ??= []).push([at, len]);
+    ((this.rare ??= new TcpcbRare()).gaps ??= []).push([at, len]);
   }
 
   /** The counters of duplicates, reordering and overlaps, to count one (made on first use). */
   get rcv(): RcvStats {
-    return (this.rare ??= new RcvStats());
+    return ((this.rare ??= new TcpcbRare()).stats ??= new RcvStats());
   }
 
   /** The same counters, to read (all zero when nothing was ever counted). */
   get rcvStats(): Readonly<RcvStats> {
-    return this.rare ?? NO_STATS;
+    return this.rare?.stats ?? NO_STATS;
   }
+
+  /**
+   * ISNs of every SYN seen before any data, when there were several (the first data segment picks
+   * the one it follows); null while there is at most one, in irs.
+   */
+  get isns(): number[] | null {
+    return this.rare?.isns ?? null;
+  }
+  set isns(v: number[] | null) {
+    if (v || this.rare) (this.rare ??= new TcpcbRare()).isns = v;
+  }
+
+  /** RFC 793 state (BSD t_state). */
+  get state(): TcpState { return STATES[(this.bits & STATE_MASK) >> STATE_SHIFT]!; }
+  set state(s: TcpState) { this.bits = (this.bits & ~STATE_MASK) | (STATE_NUM[s] << STATE_SHIFT); }
+
+  /** Options this endpoint announced on its SYN: MSS (0: none), window scale (-1: none). */
+  get mss(): number { return this.synOpts & 0xffff; }
+  set mss(v: number) { this.synOpts = (this.synOpts & ~0xffff) | (v & 0xffff); }
+  get wscale(): number { return (this.synOpts >> 16) - 1; }
+  set wscale(v: number) { this.synOpts = (this.synOpts & 0xffff) | ((Math.min(v, 14) + 1) << 16); }
 
   /** Receive side: initial receive sequence. */
   get irs(): number { return this.irs_ >>> 0; }
@@ -164,10 +199,9 @@ export class Tcpcb {
   get sndUna(): number { return this.sndUna_ >>> 0; }
   set sndUna(v: number) { this.sndUna_ = v | 0; }
   /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
-  get finSeqEarly(): number { return this.bits & 512 ? this.finSeq_ >>> 0 : -1; }
+  get finSeqEarly(): number { return this.rare?.finSeq ?? -1; }
   set finSeqEarly(v: number) {
-    this.flag(512, v >= 0);
-    this.finSeq_ = v | 0;
+    if (v >= 0 || this.rare) (this.rare ??= new TcpcbRare()).finSeq = v;
   }
 
   private flag(bit: number, v: boolean): void {

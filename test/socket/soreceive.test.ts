@@ -58,3 +58,21 @@ test('resid 0 is EINVAL; never connected is ENOTCONN; sbspace and sbdrop account
   t.is(text(soreceive_stream(so, 10)), 'rld');
   t.throws(() => sbdrop(so.rcv, 1), { instanceOf: RangeError });
 });
+
+test('a socket makes its send buffer, protocol and out-of-band byte only when used, and reset() drops them', (t) => {
+  const so = new Socket();
+  t.is(so.sndIfMade, null);
+  t.is(so.proto, null);
+  t.is(so.oobByte, -1);
+  so.oobByte = -1;
+  so.proto = null;
+  t.is(so.sndIfMade, null, 'clearing what is not there makes nothing');
+  const snd = so.snd;
+  t.is(so.sndIfMade, snd);
+  so.oobByte = 0x41;
+  const proto = { name: 'tcp' as const, send: () => null, rcvd: () => {} };
+  so.proto = proto;
+  t.deepEqual([so.oobByte, so.proto === proto, so.snd === snd], [0x41, true, true]);
+  so.reset();
+  t.deepEqual([so.sndIfMade, so.proto, so.oobByte], [null, null, -1]);
+});

@@ -21,11 +21,61 @@ test('finSeqEarly is -1 until set, keeps 0xffffffff apart from -1, and -1 clears
   t.is(tp.finSeqEarly, 0);
   tp.finSeqEarly = -1;
   t.is(tp.finSeqEarly, -1);
-  // its flag bit is apart from the others
+  // it is apart from the flags
   tp.timestamps = true;
   t.is(tp.finSeqEarly, -1);
   tp.finSeqEarly = 5;
   t.true(tp.timestamps);
   tp.timestamps = false;
   t.is(tp.finSeqEarly, 5);
+});
+
+test('the state, the SYN options and the flags share their fields without touching each other', (t) => {
+  const tp = new Tcpcb();
+  t.is(tp.state, 'CLOSED');
+  t.is(tp.mss, 0);
+  t.is(tp.wscale, -1);
+  const states = ['CLOSED', 'LISTEN', 'SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED', 'FIN_WAIT_1', 'FIN_WAIT_2',
+    'CLOSE_WAIT', 'CLOSING', 'LAST_ACK', 'TIME_WAIT'] as const;
+  for (const [i, s] of states.entries()) {
+    tp.sackPermitted = i % 2 === 0;
+    tp.rcvKnown = i % 3 === 0;
+    tp.state = s;
+    t.is(tp.state, s);
+    t.is(tp.sackPermitted, i % 2 === 0, s);
+    t.is(tp.rcvKnown, i % 3 === 0, s);
+  }
+  for (const [mss, ws] of [[65535, 14], [1460, 0], [0, -1], [536, 7]] as const) {
+    tp.mss = mss;
+    tp.wscale = ws;
+    t.deepEqual([tp.mss, tp.wscale], [mss, ws]);
+    tp.mss = 1;
+    t.is(tp.wscale, ws, 'the MSS leaves the window scale alone');
+  }
+  tp.wscale = 20;
+  t.is(tp.wscale, 14, 'clamped to 14 (RFC 7323 §2.3)');
+  t.is(tp.state, 'TIME_WAIT');
+});
+
+test('the rare fields (ISNs, gaps, counters) read as empty until used, and reset() empties them', (t) => {
+  const tp = new Tcpcb();
+  t.is(tp.isns, null);
+  t.deepEqual(tp.gaps, []);
+  t.is(tp.rcvStats.dupSegs, 0);
+  tp.isns = null;
+  t.is(tp.isns, null);
+  tp.isns = [1, 0xfffffffe];
+  tp.addGap(10, 5);
+  tp.rcv.dupSegs++;
+  tp.finSeqEarly = 7;
+  t.deepEqual(tp.isns, [1, 0xfffffffe]);
+  t.deepEqual(tp.gaps, [[10, 5]]);
+  t.is(tp.rcvStats.dupSegs, 1);
+  tp.isns = null;
+  t.is(tp.isns, null);
+  t.is(tp.finSeqEarly, 7, 'clearing the ISNs keeps the early FIN');
+  tp.state = 'ESTABLISHED';
+  tp.mss = 1460;
+  tp.reset();
+  t.deepEqual([tp.isns, tp.gaps, tp.rcvStats.dupSegs, tp.finSeqEarly, tp.state, tp.mss, tp.wscale], [null, [], 0, -1, 'CLOSED', 0, -1]);
 });
