@@ -59,20 +59,40 @@ test('resid 0 is EINVAL; never connected is ENOTCONN; sbspace and sbdrop account
   t.throws(() => sbdrop(so.rcv, 1), { instanceOf: RangeError });
 });
 
-test('a socket makes its send buffer, protocol and out-of-band byte only when used, and reset() drops them', (t) => {
+test('a socket makes its send buffer, protocol, splice state, error and urgent data only when used, and reset() drops them', (t) => {
   const so = new Socket();
-  t.is(so.sndIfMade, null);
-  t.is(so.proto, null);
-  t.is(so.oobByte, -1);
+  t.deepEqual([so.sndIfMade, so.proto, so.sp, so.error, so.oobmark, so.oobByte], [null, null, null, null, -1, -1]);
   so.oobByte = -1;
+  so.oobmark = -1;
   so.proto = null;
-  t.is(so.sndIfMade, null, 'clearing what is not there makes nothing');
+  so.sp = null;
+  so.error = null;
+  t.is((so as unknown as { rare: unknown }).rare, null, 'clearing what is not there makes nothing');
   const snd = so.snd;
   t.is(so.sndIfMade, snd);
+  t.not(snd, so.rcv, 'the send buffer is a buffer of its own');
   so.oobByte = 0x41;
+  so.oobmark = 7;
+  so.error = 'ECONNRESET';
   const proto = { name: 'tcp' as const, send: () => null, rcvd: () => {} };
   so.proto = proto;
-  t.deepEqual([so.oobByte, so.proto === proto, so.snd === snd], [0x41, true, true]);
+  t.deepEqual([so.oobByte, so.oobmark, so.error, so.proto === proto, so.snd === snd], [0x41, 7, 'ECONNRESET', true, true]);
+  so.error = null;
+  t.is(so.error, null);
+  sbappendstream(so.rcv, mb('abc'));
+  so.rcv.lowat = 100;
   so.reset();
-  t.deepEqual([so.sndIfMade, so.proto, so.oobByte], [null, null, -1]);
+  t.deepEqual([so.sndIfMade, so.proto, so.oobByte, so.oobmark, so.error], [null, null, -1, -1, null]);
+  t.deepEqual([so.rcv.cc, so.rcv.total, so.rcv.mb, so.rcv.lowat, so.rcv.hiwat], [0, 0, null, 1, 65536], 'the embedded receive buffer is as new');
+});
+
+test('the receive buffer is embedded in the socket (BSD so_rcv): what is appended to it is read from it, and sbcheck holds', (t) => {
+  const a = sock('hello ', 'world');
+  const b = sock('other');
+  t.is(a.rcv.cc, 11);
+  t.is(b.rcv.cc, 5, 'each socket its own buffer');
+  t.is(text(soreceive_stream(a, 100)), 'hello world');
+  t.is(a.rcv.cc, 0);
+  sbcheck(a.rcv);
+  t.is(b.rcv.cc, 5);
 });
