@@ -25,7 +25,7 @@ export type { StackOptions } from './stack-options.js';
 
 /**
  * What one connection in the table costs, for the memory budget: two Tcpcbs, two Sockets and their
- * buffers, the Connection and its reader measure ~830 bytes of heap (test/tcp/adversarial.test.ts);
+ * buffers, the Connection and its reader measure ~660 bytes of heap (test/tcp/adversarial.test.ts);
  * counted at 2 KiB, which leaves room for what a reader attaches (hashes, file buffers) and for
  * the tombstones of closed connections.
  */
@@ -75,8 +75,10 @@ export class Stack implements Ctx, Output {
   /** Captured bytes held in reassembly queues, over every connection. */
   reassBytes = 0;
   private nextStream = 0;
-  /** Capture time of the frame being processed, seconds. */
+  /** Capture time of the frame being processed, seconds; and as its header has it, seconds and nanoseconds. */
   now = 0;
+  private nowSec = 0;
+  private nowNsec = 0;
   private readonly app: SocketApp;
   private readonly tombTtl: number;
   private readonly debug: boolean;
@@ -152,6 +154,8 @@ export class Stack implements Ctx, Output {
       st.bytes += h.caplen;
       st.wireBytes += h.origLen;
       st.linktypes[h.linktype] = (st.linktypes[h.linktype] ?? 0) + 1;
+      this.nowSec = h.tsSec;
+      this.nowNsec = h.tsNsec;
       const t = (this.now = h.tsSec + h.tsNsec / 1e9);
       if (t < st.firstTs) st.firstTs = t;
       if (t > st.lastTs) st.lastTs = t;
@@ -309,7 +313,7 @@ export class Stack implements Ctx, Output {
     const stream = this.nextStream++;
     const c = old ? old.reuse(stream, b, cOff, cPort, sOff, sPort, alen, vlan) : new Connection(stream, b, cOff, cPort, sOff, sPort, alen, vlan);
     c.guessed = !(flags & TH_SYN);
-    c.firstTs = this.now;
+    c.began(this.nowSec, this.nowNsec);
     this.pcbs.insert(h, c);
     this.app.attach(c);
     for (const hk of this.hooks) hk.attach?.(c, this);
@@ -345,7 +349,7 @@ export class Stack implements Ctx, Output {
     seg.opts = flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null;
     seg.urp = flags & TH_URG ? tcpUrp(b, o) : 0;
     conn.frames++;
-    conn.lastTs = this.now;
+    conn.seen(this.nowSec, this.nowNsec);
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);
     else tcp_input(this.tcpCtx, conn.client, conn.server, seg);
     if (this.hooks.length) {

@@ -22,10 +22,8 @@ const w32 = (b: Uint8Array, o: number): number => be32(b, o) | 0;
  * objects and ~110 bytes a connection), and a lookup compares small integers.
  */
 export class PcbAddrs {
-  readonly cPort: number = 0;
-  readonly sPort: number = 0;
-  /** Address length: 4 (IPv4) or 16 (IPv6). */
-  readonly alen: number = 4;
+  /** The client's port in the high 16 bits, the server's in the low (as a signed 32-bit integer). */
+  private ports = 0;
   /** The VLAN stack the connection lives on (0: untagged). */
   readonly vlan: number = 0;
   private c0 = 0;
@@ -33,13 +31,23 @@ export class PcbAddrs {
   /** IPv6 only: words 1-3 of the client's address, then of the server's; null for IPv4. */
   private a6: number[] | null = null;
 
+  get cPort(): number {
+    return this.ports >>> 16;
+  }
+
+  get sPort(): number {
+    return this.ports & 0xffff;
+  }
+
+  /** Address length: 4 (IPv4) or 16 (IPv6). */
+  get alen(): number {
+    return this.a6 === null ? 4 : 16;
+  }
+
   /** Take the addresses from `b` (read once: no capture memory is kept) and the ports. */
   protected setAddrs(b: Uint8Array, cOff: number, cPort: number, sOff: number, sPort: number, alen: number, vlan: number): void {
-    const w = this as Writable<PcbAddrs>;
-    w.cPort = cPort;
-    w.sPort = sPort;
-    w.alen = alen;
-    w.vlan = vlan;
+    (this as Writable<PcbAddrs>).vlan = vlan;
+    this.ports = (cPort << 16) | sPort;
     this.c0 = w32(b, cOff);
     this.s0 = w32(b, sOff);
     // a new array, never one filled again: a tombstone or a summary may share an earlier one
@@ -48,11 +56,8 @@ export class PcbAddrs {
 
   /** The same endpoints as `o` (the IPv6 words shared: they are never changed in place). */
   protected copyAddrs(o: PcbAddrs): void {
-    const w = this as Writable<PcbAddrs>;
-    w.cPort = o.cPort;
-    w.sPort = o.sPort;
-    w.alen = o.alen;
-    w.vlan = o.vlan;
+    (this as Writable<PcbAddrs>).vlan = o.vlan;
+    this.ports = o.ports;
     this.c0 = o.c0;
     this.s0 = o.s0;
     this.a6 = o.a6;
@@ -90,9 +95,15 @@ export class PcbAddrs {
 
   /** 1 when (src, sport) is the client, 2 when it is the server, 0 when not this connection. */
   match(b: Uint8Array, src: number, dst: number, sport: number, dport: number): 0 | 1 | 2 {
-    if (sport === this.cPort && dport === this.sPort && this.isClient(b, src) && this.isServer(b, dst)) return 1;
-    if (sport === this.sPort && dport === this.cPort && this.isServer(b, src) && this.isClient(b, dst)) return 2;
+    const p = this.ports;
+    if (((sport << 16) | dport) === p && this.isClient(b, src) && this.isServer(b, dst)) return 1;
+    if (((dport << 16) | sport) === p && this.isServer(b, src) && this.isClient(b, dst)) return 2;
     return 0;
+  }
+
+  /** Same address family and VLAN stack as a packet with addresses of `alen` bytes on `vlan`. */
+  sameNet(alen: number, vlan: number): boolean {
+    return (this.a6 === null) === (alen === 4) && this.vlan === vlan;
   }
 }
 
@@ -101,18 +112,25 @@ export class PcbAddrs {
  * (BSD inpcb + tcpcb, twice). `stream` numbers connections in order of their first packet, as
  * Wireshark's tcp.stream does.
  */
+const GUESSED = 1;
+const FUSED = 2;
+
 export class Connection extends PcbAddrs {
   readonly client = new Tcpcb();
   readonly server = new Tcpcb();
-  /** True when the client was guessed (no SYN seen): the lower port is taken as the server. */
-  guessed = false;
   frames = 0;
-  firstTs = 0;
-  lastTs = 0;
+  /**
+   * Capture time of its first and its last frame as seconds and nanoseconds: small integers, where
+   * a time as one number is a double, which V8 keeps boxed (16 bytes more each).
+   */
+  private t0s = 0;
+  private t0n = 0;
+  private t1s = 0;
+  private t1n = 0;
   /** Application state attached by the reader (hashes, files, streams). */
   app: unknown = null;
-  /** Fused (loopback fusing): its segments are evidence of writes, not input to verify. */
-  fused = false;
+  /** GUESSED and FUSED. */
+  private bits = 0;
   /** Its key in the table, and its place in the table's creation order (-1 when not in the table). */
   key = 0;
   slot = -1;
@@ -144,12 +162,10 @@ export class Connection extends PcbAddrs {
   free(): void {
     this.client.reset();
     this.server.reset();
-    this.guessed = false;
     this.frames = 0;
-    this.firstTs = 0;
-    this.lastTs = 0;
+    this.t0s = this.t0n = this.t1s = this.t1n = 0;
     this.app = null;
-    this.fused = false;
+    this.bits = 0;
     this.key = 0;
     this.slot = -1;
     this.names = null;
@@ -160,6 +176,43 @@ export class Connection extends PcbAddrs {
     (this as Writable<Connection>).stream = stream;
     this.setAddrs(b, cOff, cPort, sOff, sPort, alen, vlan);
     return this;
+  }
+
+  /** True when the client was guessed (no SYN seen): the lower port is taken as the server. */
+  get guessed(): boolean {
+    return (this.bits & GUESSED) !== 0;
+  }
+  set guessed(v: boolean) {
+    this.bits = v ? this.bits | GUESSED : this.bits & ~GUESSED;
+  }
+
+  /** Fused (loopback fusing): its segments are evidence of writes, not input to verify. */
+  get fused(): boolean {
+    return (this.bits & FUSED) !== 0;
+  }
+  set fused(v: boolean) {
+    this.bits = v ? this.bits | FUSED : this.bits & ~FUSED;
+  }
+
+  /** Capture time (seconds) of its first frame, and of its last. */
+  get firstTs(): number {
+    return this.t0s + this.t0n / 1e9;
+  }
+
+  get lastTs(): number {
+    return this.t1s + this.t1n / 1e9;
+  }
+
+  /** Its first frame was captured at this time (seconds, nanoseconds). */
+  began(sec: number, nsec: number): void {
+    this.t0s = sec;
+    this.t0n = nsec;
+  }
+
+  /** A frame of it was captured at this time: the last so far. */
+  seen(sec: number, nsec: number): void {
+    this.t1s = sec;
+    this.t1n = nsec;
   }
 
   get clientName(): string {
@@ -328,7 +381,7 @@ export class PcbTable {
     for (let i = this.home(h); ; i = (i + 1) & mask) {
       const e = vals[i]!;
       if (e === null) return null;
-      if (keys[i] !== h || e.alen !== alen || e.vlan !== vlan) continue;
+      if (keys[i] !== h || !e.sameNet(alen, vlan)) continue;
       const d = e.match(b, src, dst, sport, dport);
       if (d) {
         this.dir = d;

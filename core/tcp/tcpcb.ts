@@ -49,6 +49,9 @@ const NO_STATS: Readonly<RcvStats> = Object.freeze(new RcvStats());
  */
 class TcpcbRare {
   stats: RcvStats | null = null;
+  /** The out-of-order queue and the captured bytes it holds. */
+  q: readonly ReassEntry[] = NO_SEGS;
+  qBytes = 0;
   /** ISNs of every SYN seen before any data, when there were several. */
   isns: number[] | null = null;
   /** Holes skipped: [offset in the delivered stream, length]. */
@@ -89,16 +92,9 @@ export class Tcpcb {
   rcvOff = 0;
   /** Stream offset of the peer's FIN, once seen (it may be ahead of a hole). */
   finOff = -1;
-  /**
-   * Out-of-order queue, sorted by offset, non-overlapping (BSD t_segq). Read it here; change it
-   * through `segq()` (most connections never queue anything: an empty one is shared).
-   */
-  q: readonly ReassEntry[] = NO_SEGS;
-  /** Captured bytes held in `q`. */
-  qBytes = 0;
   /** Segments that reached this endpoint (tcps_rcvtotal). */
   rcvTotal = 0;
-  /** Counters of what went wrong, ISNs, gaps, an early FIN: made on first use. */
+  /** Counters of what went wrong, the reassembly queue, ISNs, gaps, an early FIN: made on first use. */
   private rare: TcpcbRare | null = null;
   /** SYN options: MSS in bits 0-15, window scale + 1 in bits 16-19 (0: none announced). */
   private synOpts = 0;
@@ -122,8 +118,6 @@ export class Tcpcb {
     this.sndUna_ = 0;
     this.rcvOff = 0;
     this.finOff = -1;
-    this.q = NO_SEGS;
-    this.qBytes = 0;
     this.rcvTotal = 0;
     this.rare = null;
     this.synOpts = 0;
@@ -137,14 +131,31 @@ export class Tcpcb {
     return so.rcv.mb === null && (so.sndIfMade?.mb ?? null) === null && this.q.length === 0;
   }
 
+  /**
+   * Out-of-order queue, sorted by offset, non-overlapping (BSD t_segq). Read it here; change it
+   * through `segq()` (most connections never queue anything: an empty one is shared).
+   */
+  get q(): readonly ReassEntry[] {
+    return this.rare?.q ?? NO_SEGS;
+  }
+
   /** The queue, to change. */
   segq(): ReassEntry[] {
-    return (this.q === NO_SEGS ? (this.q = []) : this.q) as ReassEntry[];
+    const r = (this.rare ??= new TcpcbRare());
+    return (r.q === NO_SEGS ? (r.q = []) : r.q) as ReassEntry[];
   }
 
   /** Empty the queue (its bytes are the caller's to account for). */
   clearq(): void {
-    this.q = NO_SEGS;
+    if (this.rare) this.rare.q = NO_SEGS;
+  }
+
+  /** Captured bytes held in `q`. */
+  get qBytes(): number {
+    return this.rare?.qBytes ?? 0;
+  }
+  set qBytes(n: number) {
+    if (n !== 0 || this.rare) (this.rare ??= new TcpcbRare()).qBytes = n;
   }
 
   /** Holes skipped: [offset in the delivered stream, length]; `unknown` ones were cut by the snaplen. */

@@ -82,7 +82,8 @@ test('a recycled connection starts out field for field like a new one', async (t
         const fresh = new Connection(c.stream, addressBytes([...c.cw, ...c.sw]), 0, c.cPort, c.alen, c.sPort, c.alen, c.vlan);
         // what create() sets after making it
         fresh.guessed = c.guessed;
-        fresh.firstTs = c.firstTs;
+        const t0 = c as unknown as Record<'t0s' | 't0n', number>; // the test compares private fields too
+        fresh.began(t0.t0s, t0.t0n);
         fresh.key = c.key;
         fresh.slot = c.slot;
         const a = JSON.stringify(snap(c));
