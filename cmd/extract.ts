@@ -83,7 +83,8 @@ export default class Extract extends SockcapCommand {
       policy: flags.overlap,
       // SO_RCVLOWAT 64 KiB: each socket is read (and written) 64 KiB at a time, or at its end
       app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c), 64 << 10),
-      onConnection: () => {},
+      // the index has what it needs from FlowFiles: no connection summaries
+      onConnection: null,
     });
     const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, {
       onBatch: async () => {

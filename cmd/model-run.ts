@@ -20,7 +20,7 @@ export const modelFlags = {
 export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean }): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream }> {
   const toStdout = f.write === '-';
   const session = fileSession();
-  const stack = new Stack(session, { hooks, output: !!f.write, app: new DrainApp(false), debug: f.debug, onConnection: () => {} });
+  const stack = new Stack(session, { hooks, output: !!f.write, app: new DrainApp(false), debug: f.debug, onConnection: null });
   const output = f.write ? await CaptureOutput.open(toStdout ? process.stdout : f.write, session, f['out-format']) : undefined;
   const progress = startProgress(session, files, f.quiet || toStdout);
   let res;

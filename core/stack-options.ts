@@ -33,9 +33,10 @@ export type StackOptions = Readonly<Partial<InputOptions & {
   app: SocketApp;
   /**
    * Called with each connection's summary when it leaves the table. Without it the summaries are
-   * kept in `stack.finished` (memory then grows with the number of connections).
+   * kept in `stack.finished` (memory then grows with the number of connections); null makes none
+   * (the counters in `stack.tcpstat` are kept either way).
    */
-  onConnection: (s: ConnSummary) => void;
+  onConnection: ((s: ConnSummary) => void) | null;
   /** Seconds of capture time a closed connection's tombstone absorbs late packets. Default 60. */
   tombstoneTtl: number;
   /**

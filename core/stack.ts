@@ -47,7 +47,7 @@ export class Stack implements Ctx, Output {
   readonly finished: ConnSummary[] = [];
   /** TCP counters over every connection that has left the table (netstat -s). */
   readonly tcpstat = newTcpstat();
-  private readonly onConnection: (s: ConnSummary) => void;
+  private readonly onConnection: ((s: ConnSummary) => void) | null;
   private readonly tombs: Tombstone[] = [];
   /**
    * Connections that left the table, to be made new again (BSD uma_zfree/uma_zalloc of pcbs): with
@@ -110,7 +110,7 @@ export class Stack implements Ctx, Output {
   ) {
     this.opts = { verifyChecksums: opts.verifyChecksums ?? false };
     this.app = opts.app ?? new DrainApp(false);
-    this.onConnection = opts.onConnection ?? ((c) => this.finished.push(c));
+    this.onConnection = opts.onConnection === undefined ? (c) => this.finished.push(c) : opts.onConnection;
     this.tombTtl = opts.tombstoneTtl ?? 60;
     this.debug = opts.debug ?? false;
     this.limits = {
@@ -262,9 +262,9 @@ export class Stack implements Ctx, Output {
     for (const hk of this.hooks) hk.detach?.(c, this);
     this.app.detach(c);
     this.pcbs.remove(h, c);
-    const s = connSummary(c, this.app.digest?.bind(this.app));
-    addTcpstat(this.tcpstat, s);
-    this.onConnection(s);
+    addTcpstat(this.tcpstat, c);
+    // a summary is ~1 KB of objects and strings: made only for someone who takes it
+    if (this.onConnection) this.onConnection(connSummary(c, this.app.digest?.bind(this.app)));
     if (tomb) {
       // whole seconds: an integer field stays unboxed (a double costs a 16-byte box per tombstone)
       const expires = Math.ceil(this.now + this.tombTtl);

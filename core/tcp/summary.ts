@@ -1,5 +1,5 @@
 import type { Connection, Dir } from '../net/in-pcb.js';
-import type { Tcpcb, TcpState } from './tcpcb.js';
+import type { RcvStats, Tcpcb, TcpState } from './tcpcb.js';
 
 /** One direction of a connection in the report. */
 export interface DirSummary {
@@ -54,7 +54,7 @@ function dirSummary(c: Connection, dir: Dir, rx: Tcpcb, digest?: Digest): DirSum
     bytes: rx.so.rcv.total,
     gaps: rx.gaps.map(([o, l]) => [o, l]),
     segments: rx.rcvTotal,
-    retransmitted: s.dupBytes + s.partDupBytes,
+    retransmitted: retransmitted(s),
     outOfOrder: s.oooSegs,
     overlapBytes: s.overlapBytes,
     overlapConflicts: s.overlapConflicts,
@@ -90,19 +90,32 @@ export function newTcpstat(): Tcpstat {
     gaps: 0, gapbytes: 0, resets: 0, midstream: 0 };
 }
 
-/** Add one finished connection to the counters. */
-export function addTcpstat(t: Tcpstat, c: ConnSummary): void {
+/** Bytes received again: complete and partial duplicates. */
+function retransmitted(s: Readonly<RcvStats>): number {
+  return s.dupBytes + s.partDupBytes;
+}
+
+/**
+ * Add one finished connection to the counters: the same numbers its summary has (read from the
+ * connection, so that counting needs no summary).
+ */
+export function addTcpstat(t: Tcpstat, c: Connection): void {
   t.connections++;
-  for (const d of [c.c2s, c.s2c]) {
-    t.rcvtotal += d.segments;
-    t.rcvbyte += d.bytes;
-    t.rcvdupbyte += d.retransmitted;
-    t.rcvoopack += d.outOfOrder;
-    t.overlapbytes += d.overlapBytes;
-    t.overlapconflicts += d.overlapConflicts;
-    t.gaps += d.gaps.length;
-    for (const g of d.gaps) t.gapbytes += g[1];
-  }
-  if (c.state === 'RESET') t.resets++;
-  if (c.clientGuessed) t.midstream++;
+  addDir(t, c.server);
+  addDir(t, c.client);
+  if (c.reset) t.resets++;
+  if (c.guessed) t.midstream++;
+}
+
+/** One direction: what `rx` received. */
+function addDir(t: Tcpstat, rx: Tcpcb): void {
+  const s = rx.rcvStats;
+  t.rcvtotal += rx.rcvTotal;
+  t.rcvbyte += rx.so.rcv.total;
+  t.rcvdupbyte += retransmitted(s);
+  t.rcvoopack += s.oooSegs;
+  t.overlapbytes += s.overlapBytes;
+  t.overlapconflicts += s.overlapConflicts;
+  t.gaps += rx.gaps.length;
+  for (const g of rx.gaps) t.gapbytes += g[1];
 }
