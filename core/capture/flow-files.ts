@@ -122,8 +122,8 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
     // the default over IPv4, as bytes decoded once: one flat string, no pieces to collect (the
     // general path below made ~400 bytes of garbage a name, a fifth of extract's allocations)
     const fromClient = dir === 'c2s';
-    const cw = c.cw[0]!;
-    const sw = c.sw[0]!;
+    const cw = c.c4;
+    const sw = c.s4;
     put4(fromClient ? cw : sw, fromClient ? c.cPort : c.sPort, 0);
     NAME4[21] = 0x2d; // '-'
     put4(fromClient ? sw : cw, fromClient ? c.sPort : c.cPort, 22);
@@ -298,11 +298,12 @@ export class FlowFiles {
       this.release(f);
       // c2s bytes are the server's to receive
       const gaps = (d === 'c2s' ? c.server : c.client).gaps;
-      this.onFile({
-        stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName, dst: d === 'c2s' ? c.serverName : c.clientName,
-        file: this.nameOf(c, d, f), bytes: f.bytes, ...(f.hash ? { sha256: f.hash.digest('hex') } : {}),
-        ...(gaps.length ? { gaps: gaps.map(([o, l]) => [o, l] as [number, number]) } : {}),
-      });
+      // one object, no spreads (each made a temporary object: ~60 MB on 200,000 connections)
+      const e: FlowIndexEntry = { stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName,
+        dst: d === 'c2s' ? c.serverName : c.clientName, file: this.nameOf(c, d, f), bytes: f.bytes };
+      if (f.hash) e.sha256 = f.hash.digest('hex');
+      if (gaps.length) e.gaps = gaps.map(([o, l]) => [o, l]);
+      this.onFile(e);
     }
   }
 

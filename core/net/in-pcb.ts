@@ -63,6 +63,19 @@ export class PcbAddrs {
     this.a6 = o.a6;
   }
 
+  /**
+   * The first 32-bit word of the client's address (all of an IPv4 address), as a signed integer:
+   * no array made (cw), and no number boxed (values of 2^31 and up are doubles to V8).
+   */
+  get c4(): number {
+    return this.c0;
+  }
+
+  /** The server's, likewise. */
+  get s4(): number {
+    return this.s0;
+  }
+
   /** The client's address as unsigned 32-bit words (1 for IPv4, 4 for IPv6), a new array. */
   get cw(): number[] {
     const a = this.a6;
