@@ -268,7 +268,7 @@ export class Stack implements Ctx, Output {
     if (tomb) {
       // whole seconds: an integer field stays unboxed (a double costs a 16-byte box per tombstone)
       const expires = Math.ceil(this.now + this.tombTtl);
-      const t = this.tombFree.pop()?.reuse(c.stream, c, expires, h) ?? new Tombstone(c.stream, c, expires, h);
+      const t = this.tombFree.pop()?.reuse(c, expires, h) ?? new Tombstone(c, expires, h);
       this.pcbs.insert(h, t);
       this.tombs.push(t);
       this.expireTombs();
@@ -399,7 +399,6 @@ export class Stack implements Ctx, Output {
       // a new SYN replaces it, and past its time (TIME_WAIT's 2MSL) it is gone, whether or not a
       // connection leaving since expired it; else the packet is a late one of the closed connection
       if (!syn && pcb.expires >= this.now) {
-        pcb.frames++;
         this.stats.note('tcp.afterclose');
         return null;
       }

@@ -267,10 +267,7 @@ function finished(tp: Tcpcb): boolean {
  * last ACK, retransmitted FINs) so they do not start a bogus stream; a new SYN replaces it.
  */
 export class Tombstone extends PcbAddrs {
-  frames = 0;
-
   constructor(
-    readonly stream: number,
     c: Connection,
     readonly expires: number,
     /** Its key in the table. */
@@ -281,12 +278,10 @@ export class Tombstone extends PcbAddrs {
   }
 
   /** An expired tombstone made the tombstone of `c`, as the constructor would make it. */
-  reuse(stream: number, c: Connection, expires: number, key: number): this {
+  reuse(c: Connection, expires: number, key: number): this {
     const w = this as Writable<Tombstone>;
-    w.stream = stream;
     w.expires = expires;
     w.key = key;
-    this.frames = 0;
     this.copyAddrs(c);
     return this;
   }

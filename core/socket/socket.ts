@@ -155,8 +155,6 @@ export class Socket extends Sockbuf {
    */
   upcall: ((so: Socket, arg: any) => void) | null = null;
   upcallArg: unknown = null;
-  /** Number of wakeups delivered (what a read/write relay would have woken up for). */
-  wakeups = 0;
   /** The state bits below (BSD so_state, so_options); SO_OOBINLINE starts set. */
   private state = SO_OOBINLINE;
 
@@ -166,7 +164,6 @@ export class Socket extends Sockbuf {
     this.rare = null;
     this.upcall = null;
     this.upcallArg = null;
-    this.wakeups = 0;
     this.state = SO_OOBINLINE;
   }
 
@@ -225,7 +222,6 @@ export function isspliced(so: Socket): boolean {
  * its somove task is queued instead (OpenBSD sorwakeup: `if (isspliced(so)) ... task_add`).
  */
 export function sorwakeup(so: Socket): void {
-  so.wakeups++;
   const sp = so.sp;
   if (sp?.drain) {
     sp.wakeups++;

@@ -31,7 +31,7 @@ test('PcbTable (open addressing): after any mix of inserts and removals every en
           const h = table.hash;
           const c = new Connection(stream++, b, 0, sport, 4, 80, 4);
           // every third one a tombstone in its place (what a closed connection leaves)
-          const e = i % 3 === 0 ? new Tombstone(c.stream, c, 100, h) : c;
+          const e = i % 3 === 0 ? new Tombstone(c, 100, h) : c;
           table.insert(h, e);
           model.set(i, e);
         } else if (!add && model.has(i)) {
@@ -90,7 +90,7 @@ test('PcbTable: entries under any keys, inserted and removed in any order, stay 
         h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
         h ^= h >>> 16;
         if (r < 7 || held.length === 0) {
-          const e = new Tombstone(0, c, 0, h);
+          const e = new Tombstone(c, 0, h);
           table.insert(h, e);
           held.push([h, e]);
         } else {
