@@ -25,7 +25,7 @@ export type { StackOptions } from './stack-options.js';
 
 /**
  * What one connection in the table costs, for the memory budget: two Tcpcbs, two Sockets and their
- * buffers, the Connection and its reader measure ~660 bytes of heap (test/tcp/adversarial.test.ts);
+ * buffers, the Connection and its reader measure ~640 bytes of heap (test/tcp/adversarial.test.ts);
  * counted at 2 KiB, which leaves room for what a reader attaches (hashes, file buffers) and for
  * the tombstones of closed connections.
  */

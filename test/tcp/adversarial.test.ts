@@ -162,7 +162,7 @@ test('one established connection costs under 720 bytes of heap (the budget count
   gc?.();
   const per = (process.memoryUsage().heapUsed - base - framesHeap) / N;
   t.is(stack.pcbs.size, N);
-  // 657 measured (947 before session 12 moved the rare fields of Tcpcb and Socket out, embedded the
+  // 634 measured (947 before session 12 moved the rare fields of Tcpcb and Socket out, embedded the
   // receive buffer and packed the connection's ports, flags and times); sequence numbers stored as
   // boxed doubles again would add ~130
   t.true(per < 720, `${per.toFixed(0)} bytes per connection`);
