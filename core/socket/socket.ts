@@ -90,6 +90,11 @@ class SocketRare {
 export class Socket extends Sockbuf {
   private rare: SocketRare | null = null;
 
+  /** The rarely used fields, made now if they were not (setting a field to its default makes nothing). */
+  private own(): SocketRare {
+    return (this.rare ??= new SocketRare());
+  }
+
   /** The receive buffer (BSD so_rcv): this socket's own fields. */
   get rcv(): Sockbuf {
     return this;
@@ -97,7 +102,7 @@ export class Socket extends Sockbuf {
 
   /** The send buffer, made on first use: only sockets that send in the model (splice drains) have one. */
   get snd(): Sockbuf {
-    return ((this.rare ??= new SocketRare()).snd ??= new Sockbuf());
+    return (this.own().snd ??= new Sockbuf());
   }
 
   /** The send buffer if one was made (for checks that must not make one). */
@@ -110,7 +115,7 @@ export class Socket extends Sockbuf {
     return this.rare?.proto ?? null;
   }
   set proto(p: ProtoSw | null) {
-    if (p || this.rare) (this.rare ??= new SocketRare()).proto = p;
+    if (p || this.rare) this.own().proto = p;
   }
 
   /** The last urgent byte pulled out of band (-1: none). */
@@ -118,7 +123,7 @@ export class Socket extends Sockbuf {
     return this.rare?.oobByte ?? -1;
   }
   set oobByte(b: number) {
-    if (b >= 0 || this.rare) (this.rare ??= new SocketRare()).oobByte = b;
+    if (b >= 0 || this.rare) this.own().oobByte = b;
   }
 
   /** Splice state (BSD so_sp), allocated on first use. */
@@ -126,7 +131,7 @@ export class Socket extends Sockbuf {
     return this.rare?.sp ?? null;
   }
   set sp(sp: SoSplice | null) {
-    if (sp || this.rare) (this.rare ??= new SocketRare()).sp = sp;
+    if (sp || this.rare) this.own().sp = sp;
   }
 
   /** Sticky error (BSD so_error), cleared when read. */
@@ -134,7 +139,7 @@ export class Socket extends Sockbuf {
     return this.rare?.error ?? null;
   }
   set error(e: SoError | null) {
-    if (e || this.rare) (this.rare ??= new SocketRare()).error = e;
+    if (e || this.rare) this.own().error = e;
   }
 
   /**
@@ -145,7 +150,7 @@ export class Socket extends Sockbuf {
     return this.rare?.oobmark ?? -1;
   }
   set oobmark(at: number) {
-    if (at >= 0 || this.rare) (this.rare ??= new SocketRare()).oobmark = at;
+    if (at >= 0 || this.rare) this.own().oobmark = at;
   }
 
   /**

@@ -125,6 +125,11 @@ export class Tcpcb {
     this.bits = 0;
   }
 
+  /** The rarely used fields, made now if they were not (setting a field to its default makes nothing). */
+  private own(): TcpcbRare {
+    return (this.rare ??= new TcpcbRare());
+  }
+
   /** Nothing is left in its buffers or its queue: it may be recycled without unpinning anything. */
   get empty(): boolean {
     const so = this.so;
@@ -141,7 +146,7 @@ export class Tcpcb {
 
   /** The queue, to change. */
   segq(): ReassEntry[] {
-    const r = (this.rare ??= new TcpcbRare());
+    const r = this.own();
     return (r.q === NO_SEGS ? (r.q = []) : r.q) as ReassEntry[];
   }
 
@@ -155,7 +160,7 @@ export class Tcpcb {
     return this.rare?.qBytes ?? 0;
   }
   set qBytes(n: number) {
-    if (n !== 0 || this.rare) (this.rare ??= new TcpcbRare()).qBytes = n;
+    if (n !== 0 || this.rare) this.own().qBytes = n;
   }
 
   /** Holes skipped: [offset in the delivered stream, length]; `unknown` ones were cut by the snaplen. */
@@ -165,12 +170,12 @@ export class Tcpcb {
 
   /** Record a hole of `len` bytes skipped at delivered offset `at` (BSD has no such list: ours). */
   addGap(at: number, len: number): void {
-    ((this.rare ??= new TcpcbRare()).gaps ??= []).push([at, len]);
+    (this.own().gaps ??= []).push([at, len]);
   }
 
   /** The counters of duplicates, reordering and overlaps, to count one (made on first use). */
   get rcv(): RcvStats {
-    return ((this.rare ??= new TcpcbRare()).stats ??= new RcvStats());
+    return (this.own().stats ??= new RcvStats());
   }
 
   /** The same counters, to read (all zero when nothing was ever counted). */
@@ -186,7 +191,7 @@ export class Tcpcb {
     return this.rare?.isns ?? null;
   }
   set isns(v: number[] | null) {
-    if (v || this.rare) (this.rare ??= new TcpcbRare()).isns = v;
+    if (v || this.rare) this.own().isns = v;
   }
 
   /** RFC 793 state (BSD t_state). */
@@ -212,7 +217,7 @@ export class Tcpcb {
   /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
   get finSeqEarly(): number { return this.rare?.finSeq ?? -1; }
   set finSeqEarly(v: number) {
-    if (v >= 0 || this.rare) (this.rare ??= new TcpcbRare()).finSeq = v;
+    if (v >= 0 || this.rare) this.own().finSeq = v;
   }
 
   private flag(bit: number, v: boolean): void {
