@@ -125,7 +125,7 @@ export class Stack implements Ctx, Output {
     this.freeMax = Math.min(this.limits.maxConnections, Math.floor(this.limits.budget / CONN_BYTES));
     this.recycles = (opts.recycle ?? true) && this.app.recycles === true && this.hooks.length === 0;
     this.out = opts.output ? [] : null;
-    this.simd = (this.limits.checksums || this.opts.verifyChecksums) && opts.simd !== false ? SimdSum.create(session.zone?.arena) : null;
+    this.simd = (this.limits.checksums || this.opts.verifyChecksums) && opts.simd !== false ? SimdSum.create() : null;
     const policy = opts.policy ?? 'first';
     const stats = this.stats;
     this.tcpCtx = {
@@ -424,17 +424,12 @@ export class Stack implements Ctx, Output {
     const base = b.byteOffset;
     const from = base + ipO;
     const to = base + o + len;
-    const ab = b.buffer;
-    if (w && (ab === w.arena || to - from <= w.capacity)) {
-      let s: number;
-      if (ab === w.arena) s = w.inPlace(base + o, len); // a chunk of the zone's arena: no copy
-      else {
-        // the mirror takes the next window of the chunk at once: one copy per window, not per frame
-        if (!w.has(ab, from, to)) w.load(ab, from, Math.min(ab.byteLength, Math.max(to, from + MIRROR_WINDOW)));
-        s = w.sum(base + o, len);
-      }
+    if (w && to - from <= w.capacity) {
+      const ab = b.buffer;
+      // the mirror takes the next window of the chunk at once: one copy per window, not per frame
+      if (!w.has(ab, from, to)) w.load(ab, from, Math.min(ab.byteLength, Math.max(to, from + MIRROR_WINDOW)));
       // the pseudo-header's addresses in JavaScript (a call into WebAssembly costs more than 4-16 words)
-      s += sum16(b, ipO + (ipv === 4 ? 12 : 8), ipv === 4 ? 8 : 32, IPPROTO_TCP + len);
+      let s = sum16(b, ipO + (ipv === 4 ? 12 : 8), ipv === 4 ? 8 : 32, IPPROTO_TCP + len) + w.sum(base + o, len);
       s = (s & 0xffff) + (s >>> 16);
       s = (s & 0xffff) + (s >>> 16);
       return s !== 0xffff;

@@ -7,13 +7,6 @@ import { Ext } from '../mbuf/mbuf.js';
  */
 export const ZONE_KEEP = 32;
 
-/**
- * Chunks a zone keeps in its arena: WebAssembly memory the checksum sums in place (SimdSum), so
- * the bytes need no copy into a mirror first. A run reuses 2-3 chunks on most captures; one that
- * pins more than the arena holds gets fresh memory for the rest (summed through the mirror).
- */
-export const ZONE_ARENA = 8;
-
 /** A zone's counters (replay's `chunks`). */
 export interface ChunkStats {
   /** Bytes per chunk. */
@@ -47,13 +40,6 @@ export class ChunkZone {
   private readonly retired: Array<{ buf: Buffer; ext: Ext }> = [];
   /** The Ext of each chunk's memory, for its current life (a reused chunk gets a new one). */
   private readonly exts = new WeakMap<ArrayBufferLike, Ext>();
-  /**
-   * WebAssembly memory of `arenaChunks` chunks, made at once and never grown (growing would detach
-   * the buffer every chunk in it is a view of); null when WebAssembly is missing or none was asked.
-   */
-  readonly arena: WebAssembly.Memory | null = null;
-  /** The Ext of each arena chunk handed out, by its place in the arena. */
-  private readonly arenaExts: Ext[] = [];
   /** Chunks allocated fresh, and handed out again. */
   allocated = 0;
   reused = 0;
@@ -70,18 +56,7 @@ export class ChunkZone {
     readonly size: number,
     /** Retired chunks tracked at most (ZONE_KEEP). */
     private readonly keep = ZONE_KEEP,
-    /** Chunks in the arena (ZONE_ARENA; 0: none, every chunk fresh memory). */
-    private readonly arenaChunks = ZONE_ARENA,
-  ) {
-    const pages = Math.ceil((arenaChunks * size) / 65536);
-    if (arenaChunks > 0 && typeof WebAssembly === 'object') {
-      try {
-        this.arena = new WebAssembly.Memory({ initial: pages, maximum: pages });
-      } catch {
-        // no room for it: fresh chunks only
-      }
-    }
-  }
+  ) {}
 
   /** A chunk to read into: a retired one no queue references, else fresh memory. */
   alloc(): Buffer {
@@ -94,21 +69,14 @@ export class ChunkZone {
       if (c.ext.refs !== 0) continue;
       r.splice(i, 1);
       // a new life: Mbufs of the old one (garbage now) can never count against this one
-      this.setExt(c.buf, new Ext());
+      this.exts.set(c.buf.buffer, new Ext());
       this.reused++;
       return c.buf;
     }
-    const a = this.arena;
-    const k = this.arenaExts.length;
-    const buf = a && k < this.arenaChunks ? Buffer.from(a.buffer, k * this.size, this.size) : Buffer.allocUnsafeSlow(this.size);
-    this.setExt(buf, new Ext());
+    const buf = Buffer.allocUnsafeSlow(this.size);
+    this.exts.set(buf.buffer, new Ext());
     this.allocated++;
     return buf;
-  }
-
-  private setExt(buf: Uint8Array, ext: Ext): void {
-    if (buf.buffer === this.arena?.buffer) this.arenaExts[Math.floor(buf.byteOffset / this.size)] = ext;
-    else this.exts.set(buf.buffer, ext);
   }
 
   /** What the zone did, for reports. */
@@ -136,7 +104,6 @@ export class ChunkZone {
 
   /** The Ext of the chunk `buf` is a view of, or null for memory that is not the zone's. */
   extOf(buf: Uint8Array): Ext | null {
-    if (buf.buffer === this.arena?.buffer) return this.arenaExts[Math.floor(buf.byteOffset / this.size)] ?? null;
     return this.exts.get(buf.buffer) ?? null;
   }
 
@@ -148,8 +115,7 @@ export class ChunkZone {
     const ext = this.extOf(buf);
     if (!ext || ext.retired) return;
     ext.retired = true;
-    const start = buf.byteOffset - (buf.byteOffset % this.size); // an arena chunk's; 0 for one of its own
-    this.retired.push({ buf: Buffer.from(buf.buffer, start, this.size), ext });
+    this.retired.push({ buf: Buffer.from(buf.buffer, 0, this.size), ext });
     if (this.retired.length > this.keep && this.retired.shift()!.ext.refs !== 0) this.forgotten++;
   }
 }

@@ -110,37 +110,29 @@ const PAGES = 64;
  */
 export const MIRROR_WINDOW = 256 << 10;
 
-/**
- * The module, in two forms: one with a memory of its own (the mirror), and one that imports the
- * memory it sums (a zone's arena of read chunks, summed where they were read: see ChunkZone).
- */
-const moduleBytes = (imported: boolean) => new Uint8Array([
+const MODULE = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   ...section(1, [1, 0x60, 2, 0x7f, 0x7f, 1, 0x7f]), // type 0: (i32, i32) -> i32
-  ...(imported ? section(2, [1, ...name('m'), ...name('mem'), 0x02, 0x00, 0]) : []), // a memory of any size
   ...section(3, [1, 0]), // function 0 has type 0
-  ...(imported ? [] : section(5, [1, 0x00, ...leb(PAGES)])), // one memory, PAGES pages
-  ...section(7, imported ? [1, ...name('sum'), 0x00, 0] : [2, ...name('sum'), 0x00, 0, ...name('mem'), 0x02, 0]),
+  ...section(5, [1, 0x00, ...leb(PAGES)]), // one memory, PAGES pages
+  ...section(7, [2, ...name('sum'), 0x00, 0, ...name('mem'), 0x02, 0]),
   ...section(10, [1, ...leb(body.length), ...body]),
 ]);
 
 /**
- * The compiled modules, made once: code only, shared by every SimdSum (each instance has its own
- * memory or sums its own zone's, so two Stacks still share no state). Null where WebAssembly SIMD
- * is missing.
+ * The compiled module, made once: code only, shared by every SimdSum (each instance has its own
+ * memory, so two Stacks still share no state). Null where WebAssembly SIMD is missing.
  */
-const modules: Array<WebAssembly.Module | null | undefined> = [undefined, undefined];
-function compiled(imported: boolean): WebAssembly.Module | null {
-  const i = imported ? 1 : 0;
-  if (modules[i] === undefined) {
+let module: WebAssembly.Module | null | undefined;
+function compiled(): WebAssembly.Module | null {
+  if (module === undefined) {
     try {
-      const bytes = moduleBytes(imported);
-      modules[i] = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      module = typeof WebAssembly === 'object' && WebAssembly.validate(MODULE) ? new WebAssembly.Module(MODULE) : null;
     } catch {
-      modules[i] = null;
+      module = null;
     }
   }
-  return modules[i]!;
+  return module;
 }
 
 /** Largest run one sum() call may take (see the lane bound above). */
@@ -150,9 +142,7 @@ const swap16 = (x: number) => ((x & 0xff) << 8) | (x >>> 8);
 
 /**
  * A mirror of part of one ArrayBuffer in WebAssembly memory, and the checksum over it. `load`
- * copies a byte range in; `sum` works on offsets of the mirrored buffer inside that range. Read
- * chunks that live in an arena (WebAssembly memory a ChunkZone reads into) need no mirror: `inPlace`
- * sums them where they are.
+ * copies a byte range in; `sum` works on offsets of the mirrored buffer inside that range.
  */
 export class SimdSum {
   /** The buffer mirrored, and the range [lo, hi) of its bytes that are. */
@@ -165,24 +155,14 @@ export class SimdSum {
   private constructor(
     private readonly fn: (p: number, n: number) => number,
     private readonly mem: Uint8Array,
-    /** The arena's buffer and its sum, or null without one. */
-    readonly arena: ArrayBufferLike | null,
-    private readonly arenaFn: ((p: number, n: number) => number) | null,
   ) {}
 
-  /**
-   * The engine, or null where WebAssembly SIMD is not available (callers use the DataView sum).
-   * `arena`: a memory that read chunks live in, summed in place (it must never grow: growing
-   * detaches the buffer every chunk is a view of).
-   */
-  static create(arena: WebAssembly.Memory | null = null): SimdSum | null {
-    const mod = compiled(false);
+  /** The engine, or null where WebAssembly SIMD is not available (callers use the DataView sum). */
+  static create(): SimdSum | null {
+    const mod = compiled();
     if (!mod) return null;
     const ex = new WebAssembly.Instance(mod).exports as { sum: (p: number, n: number) => number; mem: WebAssembly.Memory };
-    const inArena = arena ? compiled(true) : null;
-    if (!arena || !inArena) return new SimdSum(ex.sum, new Uint8Array(ex.mem.buffer), null, null);
-    const arenaFn = (new WebAssembly.Instance(inArena, { m: { mem: arena } }).exports as { sum: (p: number, n: number) => number }).sum;
-    return new SimdSum(ex.sum, new Uint8Array(ex.mem.buffer), arena.buffer, arenaFn);
+    return new SimdSum(ex.sum, new Uint8Array(ex.mem.buffer));
   }
 
   /** Most bytes one mirror holds. */
@@ -215,25 +195,16 @@ export class SimdSum {
    * buffer), folded to 16 bits, not complemented: what sumDv computes, folded.
    */
   sum(at: number, n: number): number {
-    return run(this.fn, at - this.lo, n);
+    let p = at - this.lo;
+    let s = 0;
+    while (n > MAX_RUN) {
+      s += this.fn(p, MAX_RUN);
+      p += MAX_RUN;
+      n -= MAX_RUN;
+    }
+    s += this.fn(p, n);
+    s = (s & 0xffff) + (s >>> 16);
+    s = (s & 0xffff) + (s >>> 16);
+    return swap16(s);
   }
-
-  /** The same sum of [at, at+n) of the arena's buffer (the caller checked `ab === arena`), read in place. */
-  inPlace(at: number, n: number): number {
-    return run(this.arenaFn!, at, n);
-  }
-}
-
-/** `fn` over [p, p+n) in runs it can take, folded and byte-swapped to the big-endian sum. */
-function run(fn: (p: number, n: number) => number, p: number, n: number): number {
-  let s = 0;
-  while (n > MAX_RUN) {
-    s += fn(p, MAX_RUN);
-    p += MAX_RUN;
-    n -= MAX_RUN;
-  }
-  s += fn(p, n);
-  s = (s & 0xffff) + (s >>> 16);
-  s = (s & 0xffff) + (s >>> 16);
-  return swap16(s);
 }
