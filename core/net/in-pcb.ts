@@ -120,14 +120,15 @@ export class PcbAddrs {
   }
 }
 
+/** Connection.bits. */
+const GUESSED = 1;
+const FUSED = 2;
+
 /**
  * A TCP connection seen in the capture: two endpoints, each with its own Tcpcb and Socket
  * (BSD inpcb + tcpcb, twice). `stream` numbers connections in order of their first packet, as
  * Wireshark's tcp.stream does.
  */
-const GUESSED = 1;
-const FUSED = 2;
-
 export class Connection extends PcbAddrs {
   readonly client = new Tcpcb();
   readonly server = new Tcpcb();
