@@ -124,3 +124,22 @@ test('ip4Endpoint (a connection\'s IPv4 names) writes what endpointString writes
   t.is(c6.clientName, '[::1]:5000');
   t.is(c6.serverName, '[2001:db8::2]:80');
 });
+
+test('a connection and its tombstone give back both ports over their whole range, the address length and the VLAN stack', (t) => {
+  const v4 = new Uint8Array([10, 0, 0, 1, 192, 168, 200, 255]);
+  const v6 = new Uint8Array(32).map((_, i) => (i * 37) & 0xff);
+  for (const [cp, sp] of [[0, 0], [65535, 65535], [32768, 1], [1, 32768], [65535, 0], [40000, 80]] as const) {
+    for (const [b, alen] of [[v4, 4], [v6, 16]] as const) {
+      const c = new Connection(1, b, 0, cp, alen, sp, alen, 7);
+      const ts = new Tombstone(c, 10, 3);
+      for (const e of [c, ts]) t.deepEqual([e.cPort, e.sPort, e.alen, e.vlan], [cp, sp, alen, 7], `${cp} ${sp} ${alen}`);
+      // the client sending, then the server
+      t.is(c.match(b, 0, alen, cp, sp), 1);
+      t.is(c.match(b, alen, 0, sp, cp), 2);
+      if (cp !== sp) t.is(c.match(b, 0, alen, sp, cp), 0, 'ports swapped on the same addresses');
+      t.true(c.sameNet(alen, 7));
+      t.false(c.sameNet(alen === 4 ? 16 : 4, 7));
+      t.false(c.sameNet(alen, 0));
+    }
+  }
+});
