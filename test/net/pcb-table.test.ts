@@ -143,3 +143,15 @@ test('a connection and its tombstone give back both ports over their whole range
     }
   }
 });
+
+test('a connection keeps its first and last capture times exactly as the frame headers give them (seconds, nanoseconds)', (t) => {
+  const c = new Connection(0, new Uint8Array(8), 0, 1, 4, 2, 4);
+  for (const [s0, n0, s1, n1] of [[1_700_000_000, 123_456_789, 1_700_000_001, 999_999_999], [0, 0, 0, 1], [2 ** 31 + 5, 500, 2 ** 32 - 1, 999_999_999]]) {
+    c.began(s0!, n0!);
+    c.seen(s1!, n1!);
+    t.is(c.firstTs, s0! + n0! / 1e9);
+    t.is(c.lastTs, s1! + n1! / 1e9);
+  }
+  c.free();
+  t.deepEqual([c.firstTs, c.lastTs], [0, 0]);
+});
