@@ -28,9 +28,9 @@ function drainAll(so: Socket): void {
 }
 
 /**
- * One direction's reader, and whether it sleeps below the low-water mark. Its socket is the one
- * that receives the direction (rdSocket): a field for it, and another for "asleep", cost 16 bytes
- * a reader, two readers a connection.
+ * One direction's reader, and whether it sleeps below the low-water mark. It keeps neither its
+ * socket (rdSocket finds it) nor an asleep flag (`since` says it): two fields cost 16 bytes a
+ * reader, and a connection has two readers.
  */
 interface Rd {
   readonly conn: Connection;
