@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { Connection, endpointString, ip4Endpoint, PcbTable, Tombstone } from '../../core/net/in-pcb.js';
+import { Connection, endpointString, ip4Endpoint, Tombstone } from '../../core/net/in-pcb.js';
+import { PcbTable } from '../../core/net/pcb-table.js';
 
 /** Tuple i as bytes: client 10.0.x.y:port, server 10.1.0.1:80 (src at 0, dst at 4). */
 function tuple(i: number): { b: Uint8Array; sport: number } {
