@@ -56,20 +56,21 @@ export const MSG_PEEK = 0x2;
 export const MSG_WAITALL = 0x40;
 export const MSG_DONTWAIT = 0x80;
 
-// socket state bits, one field for all (BSD keeps so_state and so_options the same way)
-const SS_CANTRCVMORE = 1;
-const SS_CANTSENDMORE = 2;
-const SS_ISCONNECTED = 4;
-const SS_ISCONNECTING = 8;
-const SO_ACCEPTCONN = 16;
-const SO_OOBINLINE = 32;
+// socket state bits, one field for all (BSD keeps so_state and so_options the same way), in bits
+// 20-25 of Socket.flags: a Tcpcb keeps its own flags and state in the bits below
+const SS_CANTRCVMORE = 1 << 20;
+const SS_CANTSENDMORE = 1 << 21;
+const SS_ISCONNECTED = 1 << 22;
+const SS_ISCONNECTING = 1 << 23;
+const SO_ACCEPTCONN = 1 << 24;
+const SO_OOBINLINE = 1 << 25;
 
 /**
  * What few sockets need, made on first use (every field in Socket costs 8 bytes in each of the two
  * sockets of every connection): a send buffer and the protocol below, which only sockets that send
  * in the model have (splice drains, emulated endpoints), splice state, an error, and urgent data.
  */
-class SocketRare {
+export class SocketRare {
   sp: SoSplice | null = null;
   snd: Sockbuf | null = null;
   proto: ProtoSw | null = null;
@@ -88,11 +89,17 @@ class SocketRare {
  * to it): 6.4 MB with 100,000 connections open.
  */
 export class Socket extends Sockbuf {
-  private rare: SocketRare | null = null;
+  /** The rarely used fields (a protocol that embeds the socket keeps its own here too: makeRare). */
+  protected rare: SocketRare | null = null;
 
   /** The rarely used fields, made now if they were not (setting a field to its default makes nothing). */
-  private own(): SocketRare {
-    return (this.rare ??= new SocketRare());
+  protected own(): SocketRare {
+    return (this.rare ??= this.makeRare());
+  }
+
+  /** A new set of rare fields, of the class the embedding protocol wants. */
+  protected makeRare(): SocketRare {
+    return new SocketRare();
   }
 
   /** The receive buffer (BSD so_rcv): this socket's own fields. */
@@ -160,8 +167,11 @@ export class Socket extends Sockbuf {
    */
   upcall: ((so: Socket, arg: any) => void) | null = null;
   upcallArg: unknown = null;
-  /** The state bits below (BSD so_state, so_options); SO_OOBINLINE starts set. */
-  private state = SO_OOBINLINE;
+  /**
+   * The state bits above (BSD so_state, so_options) in bits 20-25; SO_OOBINLINE starts set. A
+   * protocol that embeds the socket keeps its own bits below 20 in the same word.
+   */
+  protected flags = SO_OOBINLINE;
 
   /** As new, for a recycled connection (its buffers hold nothing: the caller checked). */
   override reset(): void {
@@ -169,33 +179,33 @@ export class Socket extends Sockbuf {
     this.rare = null;
     this.upcall = null;
     this.upcallArg = null;
-    this.state = SO_OOBINLINE;
+    this.flags = SO_OOBINLINE;
   }
 
   private bit(b: number, v: boolean): void {
-    this.state = v ? this.state | b : this.state & ~b;
+    this.flags = v ? this.flags | b : this.flags & ~b;
   }
 
   /** The peer will send no more (FIN or RST received): BSD SS_CANTRCVMORE. */
-  get cantRcvMore(): boolean { return (this.state & SS_CANTRCVMORE) !== 0; }
+  get cantRcvMore(): boolean { return (this.flags & SS_CANTRCVMORE) !== 0; }
   set cantRcvMore(v: boolean) { this.bit(SS_CANTRCVMORE, v); }
   /** This end will send no more: BSD SS_CANTSENDMORE. */
-  get cantSendMore(): boolean { return (this.state & SS_CANTSENDMORE) !== 0; }
+  get cantSendMore(): boolean { return (this.flags & SS_CANTSENDMORE) !== 0; }
   set cantSendMore(v: boolean) { this.bit(SS_CANTSENDMORE, v); }
   /** Connected at least once (BSD SS_ISCONNECTED). */
-  get connected(): boolean { return (this.state & SS_ISCONNECTED) !== 0; }
+  get connected(): boolean { return (this.flags & SS_ISCONNECTED) !== 0; }
   set connected(v: boolean) { this.bit(SS_ISCONNECTED, v); }
   /** Still connecting (BSD SS_ISCONNECTING: SYN sent, no answer yet). */
-  get connecting(): boolean { return (this.state & SS_ISCONNECTING) !== 0; }
+  get connecting(): boolean { return (this.flags & SS_ISCONNECTING) !== 0; }
   set connecting(v: boolean) { this.bit(SS_ISCONNECTING, v); }
   /** A listening socket (BSD SO_ACCEPTCONN). */
-  get listening(): boolean { return (this.state & SO_ACCEPTCONN) !== 0; }
+  get listening(): boolean { return (this.flags & SO_ACCEPTCONN) !== 0; }
   set listening(v: boolean) { this.bit(SO_ACCEPTCONN, v); }
   /**
    * BSD SO_OOBINLINE: the urgent byte stays in the stream (the default here, as tshark shows it);
    * off, tcp_input pulls it out of band (tcp_pulloutofband) into `oobByte`.
    */
-  get oobinline(): boolean { return (this.state & SO_OOBINLINE) !== 0; }
+  get oobinline(): boolean { return (this.flags & SO_OOBINLINE) !== 0; }
   set oobinline(v: boolean) { this.bit(SO_OOBINLINE, v); }
 }
 

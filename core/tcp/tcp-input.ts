@@ -111,7 +111,7 @@ function processSyn(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
     tx.timestamps = !!o.ts;
   }
   if (rx.rcvKnown && seg.seq === rx.irs) {
-    rx.rcv.dupSegs++; // a retransmitted SYN
+    rx.counts.dupSegs++; // a retransmitted SYN
     return;
   }
   if (rx.rcvKnown && (rx.rcvOff > 0 || rx.q.length > 0)) {
@@ -193,13 +193,13 @@ function processUrg(rx: Tcpcb, off: number, urp: number): void {
 /** Payload at stream offset `off`: trim what was received, deliver in order, queue the rest. */
 function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
   if (rx.finRcvd || (rx.finOff >= 0 && off >= rx.finOff)) {
-    rx.rcv.afterClose += seg.wlen;
+    rx.counts.afterClose += seg.wlen;
     return;
   }
   let wend = off + seg.wlen;
   if (rx.finOff >= 0 && wend > rx.finOff) wend = rx.finOff;
   if (wend <= rx.rcvOff) {
-    const st = rx.rcv;
+    const st = rx.counts;
     st.dupSegs++;
     st.dupBytes += seg.wlen;
     return;
@@ -208,7 +208,7 @@ function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
   let end = off + seg.plen;
   if (off < rx.rcvOff) {
     const k = rx.rcvOff - off;
-    const st = rx.rcv;
+    const st = rx.counts;
     st.partDupSegs++;
     st.partDupBytes += k;
     if (m && k < seg.plen) m_adj(m, k);
@@ -231,7 +231,7 @@ function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
     return;
   }
   if (off > rx.rcvOff) {
-    const st = rx.rcv;
+    const st = rx.counts;
     st.oooSegs++;
     st.oooBytes += wend - off;
   }

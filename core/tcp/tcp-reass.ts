@@ -60,8 +60,8 @@ export function tcp_reass_insert(tp: Tcpcb, e: ReassEntry, ctx: ReassCtx): void 
     if (old.off > cur) out.push(piece(e, cur, old.off));
     const s = Math.max(old.off, e.off);
     const t = Math.min(old.end, e.end);
-    tp.rcv.overlapBytes += t - s;
-    if (e.m && old.m && !sameBytes(e.m, s - e.off, old.m, s - old.off, t - s)) tp.rcv.overlapConflicts++;
+    tp.counts.overlapBytes += t - s;
+    if (e.m && old.m && !sameBytes(e.m, s - e.off, old.m, s - old.off, t - s)) tp.counts.overlapConflicts++;
     const newWins = old.m === null ? e.m !== null : e.m !== null && ctx.policy === 'last';
     if (newWins) {
       if (old.off < s) out.push(piece(old, old.off, s));

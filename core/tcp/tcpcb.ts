@@ -1,5 +1,5 @@
 import type { Mbuf } from '../mbuf/mbuf.js';
-import { Socket } from '../socket/socket.js';
+import { Socket, SocketRare } from '../socket/socket.js';
 
 const NO_GAPS: ReadonlyArray<readonly [number, number]> = Object.freeze([]);
 const NO_SEGS: readonly ReassEntry[] = Object.freeze([]);
@@ -45,9 +45,10 @@ const NO_STATS: Readonly<RcvStats> = Object.freeze(new RcvStats());
 /**
  * What few endpoints ever need, made on first use: every field here would otherwise cost 8 bytes in
  * each of the two Tcpcbs of every connection (BSD keeps them all in struct tcpcb; with 100,000
- * connections open, memory per connection is what counts here).
+ * connections open, memory per connection is what counts here). The embedded socket's rare fields
+ * come first: one object, one pointer, for both.
  */
-class TcpcbRare {
+class TcpcbRare extends SocketRare {
   stats: RcvStats | null = null;
   /** The out-of-order queue and the captured bytes it holds. */
   q: readonly ReassEntry[] = NO_SEGS;
@@ -66,7 +67,7 @@ const STATES: readonly TcpState[] = [
   'CLOSE_WAIT', 'CLOSING', 'LAST_ACK', 'TIME_WAIT',
 ];
 const STATE_NUM: Readonly<Record<TcpState, number>> = Object.fromEntries(STATES.map((s, i) => [s, i])) as Record<TcpState, number>;
-/** The state's place in bits (the flags below take bits 0-8). */
+/** The state's place in the flags word (the flags below take bits 0-8, the socket's bits 20-25). */
 const STATE_SHIFT = 12;
 const STATE_MASK = 15 << STATE_SHIFT;
 
@@ -75,9 +76,15 @@ const STATE_MASK = 15 << STATE_SHIFT;
  * receive state is driven by what it received and its send state by what it was seen to send.
  * BSD struct tcpcb, with stream offsets (64-bit safe numbers) alongside sequence numbers so that
  * reassembly never compares across a wrap.
+ *
+ * The endpoint's socket is embedded: a Tcpcb is its Socket, and `tp.so` is the tcpcb seen as its
+ * socket (use the socket's fields through `so`, never through the tcpcb). FreeBSD 14 embeds the
+ * inpcb in the tcpcb and Solaris allocates conn_t and tcp_t together for the same reason: one
+ * allocation, no pointer between them. Here a Socket object of its own cost 48 bytes more an
+ * endpoint (its header, the pointer to it, a second pointer to rare fields and a second flags
+ * word): 9.6 MB with 100,000 connections open.
  */
-export class Tcpcb {
-  readonly so = new Socket();
+export class Tcpcb extends Socket {
   /*
    * Sequence numbers are kept as signed 32-bit integers (x | 0) and read back unsigned through the
    * accessors below: V8 stores a field that ever held a number of 2^31 or more as a boxed double in
@@ -94,24 +101,17 @@ export class Tcpcb {
   finOff = -1;
   /** Segments that reached this endpoint (tcps_rcvtotal). */
   rcvTotal = 0;
-  /** Counters of what went wrong, the reassembly queue, ISNs, gaps, an early FIN: made on first use. */
-  private rare: TcpcbRare | null = null;
   /** SYN options: MSS in bits 0-15, window scale + 1 in bits 16-19 (0: none announced). */
   private synOpts = 0;
   /** Last window this endpoint advertised (scaled when both sides agreed on scaling). */
   window = 0;
-  /**
-   * The booleans below, one bit each (BSD keeps t_flags; a JavaScript boolean field costs 8 bytes),
-   * and the state's number in bits 12-15.
-   */
-  private bits = 0;
 
   /**
    * As new, for a recycled connection (BSD: a tcpcb back from its uma zone). The caller checked that
    * nothing is queued; arrays handed out (gaps) are dropped, not emptied: a summary may hold them.
    */
-  reset(): void {
-    this.so.reset();
+  override reset(): void {
+    super.reset();
     this.irs_ = 0;
     this.iss_ = 0;
     this.sndMax_ = 0;
@@ -119,15 +119,31 @@ export class Tcpcb {
     this.rcvOff = 0;
     this.finOff = -1;
     this.rcvTotal = 0;
-    this.rare = null;
     this.synOpts = 0;
     this.window = 0;
-    this.bits = 0;
   }
 
-  /** The rarely used fields, made now if they were not (setting a field to its default makes nothing). */
-  private own(): TcpcbRare {
-    return (this.rare ??= new TcpcbRare());
+  /** The socket (BSD tp->t_inpcb->inp_socket): this tcpcb's own fields. */
+  get so(): Socket {
+    return this;
+  }
+
+  /**
+   * Counters of what went wrong, the reassembly queue, ISNs, gaps, an early FIN, with the socket's
+   * rare fields: made on first use, by either.
+   */
+  protected override makeRare(): TcpcbRare {
+    return new TcpcbRare();
+  }
+
+  /** The rare fields if made (always a TcpcbRare: makeRare). */
+  private get trare(): TcpcbRare | null {
+    return this.rare as TcpcbRare | null;
+  }
+
+  /** The rare fields, made now if they were not (setting a field to its default makes nothing). */
+  private town(): TcpcbRare {
+    return this.own() as TcpcbRare;
   }
 
   /** Nothing is left in its buffers or its queue: it may be recycled without unpinning anything. */
@@ -141,46 +157,47 @@ export class Tcpcb {
    * through `segq()` (most connections never queue anything: an empty one is shared).
    */
   get q(): readonly ReassEntry[] {
-    return this.rare?.q ?? NO_SEGS;
+    return this.trare?.q ?? NO_SEGS;
   }
 
   /** The queue, to change. */
   segq(): ReassEntry[] {
-    const r = this.own();
+    const r = this.town();
     return (r.q === NO_SEGS ? (r.q = []) : r.q) as ReassEntry[];
   }
 
   /** Empty the queue (its bytes are the caller's to account for). */
   clearq(): void {
-    if (this.rare) this.rare.q = NO_SEGS;
+    const r = this.trare;
+    if (r) r.q = NO_SEGS;
   }
 
   /** Captured bytes held in `q`. */
   get qBytes(): number {
-    return this.rare?.qBytes ?? 0;
+    return this.trare?.qBytes ?? 0;
   }
   set qBytes(n: number) {
-    if (n !== 0 || this.rare) this.own().qBytes = n;
+    if (n !== 0 || this.rare) this.town().qBytes = n;
   }
 
   /** Holes skipped: [offset in the delivered stream, length]; `unknown` ones were cut by the snaplen. */
   get gaps(): ReadonlyArray<readonly [number, number]> {
-    return this.rare?.gaps ?? NO_GAPS;
+    return this.trare?.gaps ?? NO_GAPS;
   }
 
   /** Record a hole of `len` bytes skipped at delivered offset `at` (BSD has no such list: ours). */
   addGap(at: number, len: number): void {
-    (this.own().gaps ??= []).push([at, len]);
+    (this.town().gaps ??= []).push([at, len]);
   }
 
   /** The counters of duplicates, reordering and overlaps, to count one (made on first use). */
-  get rcv(): RcvStats {
-    return (this.own().stats ??= new RcvStats());
+  get counts(): RcvStats {
+    return (this.town().stats ??= new RcvStats());
   }
 
   /** The same counters, to read (all zero when nothing was ever counted). */
   get rcvStats(): Readonly<RcvStats> {
-    return this.rare?.stats ?? NO_STATS;
+    return this.trare?.stats ?? NO_STATS;
   }
 
   /**
@@ -188,15 +205,15 @@ export class Tcpcb {
    * the one it follows); null while there is at most one, in irs.
    */
   get isns(): number[] | null {
-    return this.rare?.isns ?? null;
+    return this.trare?.isns ?? null;
   }
   set isns(v: number[] | null) {
-    if (v || this.rare) this.own().isns = v;
+    if (v || this.rare) this.town().isns = v;
   }
 
   /** RFC 793 state (BSD t_state). */
-  get state(): TcpState { return STATES[(this.bits & STATE_MASK) >> STATE_SHIFT]!; }
-  set state(s: TcpState) { this.bits = (this.bits & ~STATE_MASK) | (STATE_NUM[s] << STATE_SHIFT); }
+  get state(): TcpState { return STATES[(this.flags & STATE_MASK) >> STATE_SHIFT]!; }
+  set state(s: TcpState) { this.flags = (this.flags & ~STATE_MASK) | (STATE_NUM[s] << STATE_SHIFT); }
 
   /** Options this endpoint announced on its SYN: MSS (0: none), window scale (-1: none). */
   get mss(): number { return this.synOpts & 0xffff; }
@@ -215,37 +232,37 @@ export class Tcpcb {
   get sndUna(): number { return this.sndUna_ >>> 0; }
   set sndUna(v: number) { this.sndUna_ = v | 0; }
   /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
-  get finSeqEarly(): number { return this.rare?.finSeq ?? -1; }
+  get finSeqEarly(): number { return this.trare?.finSeq ?? -1; }
   set finSeqEarly(v: number) {
-    if (v >= 0 || this.rare) this.own().finSeq = v;
+    if (v >= 0 || this.rare) this.town().finSeq = v;
   }
 
   private flag(bit: number, v: boolean): void {
-    this.bits = v ? this.bits | bit : this.bits & ~bit;
+    this.flags = v ? this.flags | bit : this.flags & ~bit;
   }
 
   /** rcvOff is meaningful (a SYN or the first data segment was seen). */
-  get rcvKnown(): boolean { return (this.bits & 1) !== 0; }
+  get rcvKnown(): boolean { return (this.flags & 1) !== 0; }
   set rcvKnown(v: boolean) { this.flag(1, v); }
   /** Picked up mid-stream: no SYN was seen for this direction. */
-  get midstream(): boolean { return (this.bits & 2) !== 0; }
+  get midstream(): boolean { return (this.flags & 2) !== 0; }
   set midstream(v: boolean) { this.flag(2, v); }
   /** FIN processed: the peer will send no more. */
-  get finRcvd(): boolean { return (this.bits & 4) !== 0; }
+  get finRcvd(): boolean { return (this.flags & 4) !== 0; }
   set finRcvd(v: boolean) { this.flag(4, v); }
   /** An acceptable RST arrived. */
-  get resetRcvd(): boolean { return (this.bits & 8) !== 0; }
+  get resetRcvd(): boolean { return (this.flags & 8) !== 0; }
   set resetRcvd(v: boolean) { this.flag(8, v); }
   /** sndMax and sndUna hold real sequence numbers (compared modulo 2^32 only once they do). */
-  get sndKnown(): boolean { return (this.bits & 16) !== 0; }
+  get sndKnown(): boolean { return (this.flags & 16) !== 0; }
   set sndKnown(v: boolean) { this.flag(16, v); }
-  get sentSyn(): boolean { return (this.bits & 32) !== 0; }
+  get sentSyn(): boolean { return (this.flags & 32) !== 0; }
   set sentSyn(v: boolean) { this.flag(32, v); }
-  get sentFin(): boolean { return (this.bits & 64) !== 0; }
+  get sentFin(): boolean { return (this.flags & 64) !== 0; }
   set sentFin(v: boolean) { this.flag(64, v); }
   /** SYN options: SACK permitted, timestamps. */
-  get sackPermitted(): boolean { return (this.bits & 128) !== 0; }
+  get sackPermitted(): boolean { return (this.flags & 128) !== 0; }
   set sackPermitted(v: boolean) { this.flag(128, v); }
-  get timestamps(): boolean { return (this.bits & 256) !== 0; }
+  get timestamps(): boolean { return (this.flags & 256) !== 0; }
   set timestamps(v: boolean) { this.flag(256, v); }
 }

@@ -1,5 +1,7 @@
 import test from 'ava';
 import { Tcpcb } from '../../core/tcp/tcpcb.js';
+import { Mbuf } from '../../core/mbuf/mbuf.js';
+import { sbappendstream, sbdrop } from '../../core/socket/sockbuf.js';
 
 test('sequence numbers are stored as 32-bit integers and read back unsigned, over the whole range', (t) => {
   const tp = new Tcpcb();
@@ -76,7 +78,7 @@ test('the rare fields (ISNs, gaps, counters, queue) read as empty until used, an
   t.is(tp.isns, null);
   tp.isns = [1, 0xfffffffe];
   tp.addGap(10, 5);
-  tp.rcv.dupSegs++;
+  tp.counts.dupSegs++;
   tp.finSeqEarly = 7;
   t.deepEqual(tp.isns, [1, 0xfffffffe]);
   t.deepEqual(tp.gaps, [[10, 5]]);
@@ -90,4 +92,42 @@ test('the rare fields (ISNs, gaps, counters, queue) read as empty until used, an
   tp.reset();
   t.is(tp.q.length, 0);
   t.deepEqual([tp.isns, tp.gaps, tp.rcvStats.dupSegs, tp.finSeqEarly, tp.state, tp.mss, tp.wscale], [null, [], 0, -1, 'CLOSED', 0, -1]);
+});
+
+test('the socket is embedded in its tcpcb: the socket bits and the TCP flags and state share a word without touching each other, and one rare object serves both', (t) => {
+  const tp = new Tcpcb();
+  const so = tp.so;
+  t.is(so, tp, 'so is the tcpcb seen as its socket');
+  t.true(so.oobinline, 'SO_OOBINLINE starts set');
+  t.false(so.cantRcvMore || so.cantSendMore || so.connected || so.connecting || so.listening);
+  const states = ['CLOSED', 'SYN_SENT', 'ESTABLISHED', 'TIME_WAIT'] as const;
+  for (let i = 0; i < 64; i++) {
+    const b = (k: number) => (i & (1 << k)) !== 0;
+    so.cantRcvMore = b(0);
+    so.cantSendMore = b(1);
+    so.connected = b(2);
+    so.connecting = b(3);
+    so.listening = b(4);
+    so.oobinline = b(5);
+    tp.state = states[i % 4]!;
+    tp.finRcvd = !b(0);
+    tp.timestamps = !b(5);
+    tp.sentFin = b(2);
+    t.deepEqual([so.cantRcvMore, so.cantSendMore, so.connected, so.connecting, so.listening, so.oobinline], [b(0), b(1), b(2), b(3), b(4), b(5)], `socket bits ${i}`);
+    t.deepEqual([tp.state, tp.finRcvd, tp.timestamps, tp.sentFin, tp.rcvKnown], [states[i % 4], !b(0), !b(5), b(2), false], `tcp bits ${i}`);
+  }
+  t.is((tp as unknown as { rare: unknown }).rare, null, 'no rare fields made by any of that');
+  so.error = 'ECONNRESET';
+  tp.addGap(3, 4);
+  so.oobmark = 10;
+  tp.finSeqEarly = 99;
+  t.deepEqual([so.error, tp.gaps, so.oobmark, tp.finSeqEarly], ['ECONNRESET', [[3, 4]], 10, 99], 'socket and tcpcb rare fields kept side by side');
+  so.snd.hiwat = 1234;
+  t.is(so.sndIfMade?.hiwat, 1234);
+  sbappendstream(so.rcv, new Mbuf(new Uint8Array(5), 0, 5, null));
+  t.deepEqual([so.rcv.cc, tp.q.length, tp.empty], [5, 0, false], 'the receive buffer is the socket\'s, not the reassembly queue');
+  sbdrop(so.rcv, 5);
+  tp.reset();
+  t.deepEqual([so.error, tp.gaps, so.oobmark, tp.finSeqEarly, so.sndIfMade, tp.state, so.oobinline, so.connected, tp.empty], [null, [], -1, -1, null, 'CLOSED', true, false, true], 'reset() empties both');
+  t.is((tp as unknown as { rare: unknown }).rare, null);
 });
