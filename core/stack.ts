@@ -349,7 +349,6 @@ export class Stack implements Ctx, Output {
     seg.wlen = Math.max(0, wireEnd - thOff - hlen);
     seg.opts = flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null;
     seg.urp = flags & TH_URG ? tcpUrp(b, o) : 0;
-    conn.frames++;
     conn.seen(this.nowSec, this.nowNsec);
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);
     else tcp_input(this.tcpCtx, conn.client, conn.server, seg);
