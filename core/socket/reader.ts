@@ -28,24 +28,92 @@ function drainAll(so: Socket): void {
 }
 
 /**
- * One direction's reader, and whether it sleeps below the low-water mark. It keeps neither its
- * socket (rdSocket finds it) nor an asleep flag (`since` says it): two fields cost 16 bytes a
- * reader, and a connection has two readers.
+ * With `hash`, each socket's upcall argument: its connection and a SHA-256 per direction (one
+ * object for both sockets). Without, the argument is the connection itself: nothing is made per
+ * connection (two reader objects of 56 bytes each had been, ~11 MB at 100,000 open connections).
  */
-interface Rd {
+interface Hashed {
   readonly conn: Connection;
-  readonly dir: Dir;
-  readonly hash: Hash | null;
-  /**
-   * Asleep with bytes below the low-water mark since capture byte `since` (it is on the sleepers'
-   * list); -1 while awake.
-   */
-  since: number;
+  readonly c2s: Hash;
+  readonly s2c: Hash;
 }
 
-/** The socket a reader reads: c2s bytes arrive at the server. */
-function rdSocket(rd: Rd): Socket {
-  return (rd.dir === 'c2s' ? rd.conn.server : rd.conn.client).so;
+/** The direction a socket receives: c2s bytes arrive at the server. */
+function dirOf(conn: Connection, so: Socket): Dir {
+  return so === conn.server.so ? 'c2s' : 's2c';
+}
+
+/** The connection of a socket's upcall argument (a Connection, or a Hashed). */
+function connOf(arg: Connection | Hashed): Connection {
+  return (arg as Hashed).c2s !== undefined ? (arg as Hashed).conn : (arg as Connection);
+}
+
+/**
+ * Readers asleep below their low-water mark, in the order they fell asleep: the socket, its
+ * connection's stream (a recycled connection is another stream), the capture clock then, and
+ * the stream offset of the first byte it left unread. An entry is current while the socket still
+ * waits (SB_WAIT), on the same stream, on the same first byte: a read clears SB_WAIT and moves
+ * the first unread byte, so an entry left from an earlier sleep is skipped. Numbers in
+ * Float64Arrays (a capture's byte count passes 2^31, and a JavaScript array would box it).
+ */
+class Sleepers {
+  private so: Array<Socket | null> = [];
+  private stream: number[] = [];
+  private at = new Float64Array(1024);
+  private unread = new Float64Array(1024);
+  private head = 0;
+
+  get empty(): boolean {
+    return this.head === this.so.length;
+  }
+
+  push(so: Socket, stream: number, at: number, unread: number): void {
+    const i = this.so.length;
+    if (i === this.at.length) {
+      this.at = grow(this.at);
+      this.unread = grow(this.unread);
+    }
+    this.so.push(so);
+    this.stream.push(stream);
+    this.at[i] = at;
+    this.unread[i] = unread;
+  }
+
+  /** The oldest entry's socket if it fell asleep at or before `limit` (taken off), else null. */
+  takeUntil(limit: number, out: { stream: number; unread: number }): Socket | null {
+    const i = this.head;
+    if (i === this.so.length || this.at[i]! > limit) return null;
+    const so = this.so[i]!;
+    this.so[i] = null;
+    out.stream = this.stream[i]!;
+    out.unread = this.unread[i]!;
+    this.head++;
+    if (this.head === this.so.length) this.clear();
+    else if (this.head > 4096 && this.head * 2 > this.so.length) this.compact();
+    return so;
+  }
+
+  private clear(): void {
+    this.so.length = 0;
+    this.stream.length = 0;
+    this.head = 0;
+  }
+
+  private compact(): void {
+    const h = this.head;
+    const n = this.so.length - h;
+    this.so.splice(0, h);
+    this.stream.splice(0, h);
+    this.at.copyWithin(0, h, h + n);
+    this.unread.copyWithin(0, h, h + n);
+    this.head = 0;
+  }
+}
+
+function grow(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 /**
@@ -77,8 +145,9 @@ export class DrainApp implements SocketApp {
   readonly recycles = true;
 
   /** Readers asleep below the low-water mark, in the order they fell asleep (stale entries skipped). */
-  private sleepers: Rd[] = [];
-  private sleepHead = 0;
+  private readonly sleepers = new Sleepers();
+  /** What takeUntil hands back besides the socket. */
+  private readonly taken = { stream: 0, unread: 0 };
   /** Capture bytes input so far: the clock sleepers time out by. */
   private clock = 0;
 
@@ -88,8 +157,9 @@ export class DrainApp implements SocketApp {
     private readonly readSize = 1 << 20,
     /**
      * Called for every chunk read (follow, extract). The views reference capture memory and stay
-     * valid as long as they are held (nothing reuses that memory). DrainApp keeps its readers on
-     * the sockets (upcallArg), so `conn.app` is the sink's, for its own state of the connection.
+     * valid as long as they are held (nothing reuses that memory). DrainApp keeps what it needs on
+     * the sockets (upcallArg, SB_WAIT), so `conn.app` is the sink's, for its own state of the
+     * connection.
      */
     private readonly sink?: (conn: Connection, dir: Dir, chunk: Uint8Array[]) => void,
     /** Called when a connection leaves the table: both directions have been read to their end. */
@@ -105,53 +175,60 @@ export class DrainApp implements SocketApp {
       conn.client.so.upcall = drainAll;
       return;
     }
-    // c2s bytes arrive in the server's receive buffer, s2c in the client's; each socket's reader
-    // is its upcall argument (nothing else holds it: digest finds it there too)
-    this.reader(conn, 'c2s', conn.server.so);
-    this.reader(conn, 's2c', conn.client.so);
+    // c2s bytes arrive in the server's receive buffer, s2c in the client's; both sockets' upcall
+    // argument is the connection, or with `hash` its hashes (digest finds them there too)
+    const arg: Connection | Hashed = this.hash ? { conn, c2s: sha256(), s2c: sha256() } : conn;
+    this.reader(conn.server.so, arg);
+    this.reader(conn.client.so, arg);
   }
 
-  private reader(conn: Connection, dir: Dir, so: Socket): void {
+  private reader(so: Socket, arg: Connection | Hashed): void {
     so.rcv.lowat = this.lowat;
     so.upcall = this.onWakeup;
-    so.upcallArg = { conn, dir, hash: this.hash ? sha256() : null, since: -1 } satisfies Rd;
+    so.upcallArg = arg;
   }
 
-  /** Every reading socket's upcall (its reader is the argument). */
-  private readonly onWakeup = (so: Socket, rd: Rd): void => this.wakeup(so, rd);
+  /** Every reading socket's upcall (its connection, or the connection's hashes, is the argument). */
+  private readonly onWakeup = (so: Socket, arg: Connection | Hashed): void => this.wakeup(so, arg);
 
   detach(conn: Connection): void {
-    const c2s = rdOf(conn, 'c2s');
-    const s2c = rdOf(conn, 's2c');
-    conn.server.so.upcall = null;
-    conn.client.so.upcall = null;
-    if (c2s && s2c) {
+    const server = conn.server.so;
+    const client = conn.client.so;
+    const arg = server.upcallArg as Connection | Hashed | null;
+    server.upcall = null;
+    client.upcall = null;
+    if (arg) {
       // what slept below the mark is read now: the connection is done
-      this.read(c2s);
-      this.read(s2c);
+      this.read(server, arg);
+      this.read(client, arg);
     }
     this.closed?.(conn);
   }
 
   /** sorwakeup: read, unless a blocking read with SO_RCVLOWAT would sleep on (BSD soreceive). */
-  private wakeup(so: Socket, rd: Rd): void {
-    if (so.rcv.cc < so.rcv.lowat && !so.cantRcvMore && !so.error) {
-      if (rd.since < 0 && so.rcv.cc > 0) {
-        rd.since = this.clock;
-        this.sleepers.push(rd);
+  private wakeup(so: Socket, arg: Connection | Hashed): void {
+    const sb = so.rcv;
+    if (sb.cc < sb.lowat && !so.cantRcvMore && !so.error) {
+      if (!so.rcvWaiting && sb.cc > 0) {
+        so.rcvWaiting = true;
+        this.sleepers.push(so, connOf(arg).stream, this.clock, sb.total - sb.cc);
       }
       return;
     }
-    this.read(rd, so);
+    this.read(so, arg);
   }
 
-  private read(rd: Rd, so = rdSocket(rd)): void {
-    rd.since = -1;
+  private read(so: Socket, arg: Connection | Hashed): void {
+    so.rcvWaiting = false;
+    if (so.rcv.cc === 0) return;
+    const conn = connOf(arg);
+    const dir = dirOf(conn, so);
+    const hash = arg === conn ? null : (arg as Hashed)[dir];
     while (so.rcv.cc > 0) {
       const r = soreceive_stream(so, this.readSize);
       if (r.len === 0) return;
-      if (rd.hash) for (const v of r.chunk) rd.hash.update(v);
-      this.sink?.(rd.conn, rd.dir, r.chunk);
+      if (hash) for (const v of r.chunk) hash.update(v);
+      this.sink?.(conn, dir, r.chunk);
     }
   }
 
@@ -159,33 +236,22 @@ export class DrainApp implements SocketApp {
   batch(bytes: number): void {
     const now = (this.clock += bytes);
     const q = this.sleepers;
-    if (this.sleepHead === q.length) return;
-    const limit = now - LOWAT_WAIT_BYTES;
-    while (this.sleepHead < q.length && q[this.sleepHead]!.since <= limit) {
-      const rd = q[this.sleepHead++]!;
-      // a stale entry: the reader woke (-1), or fell asleep again later (a newer entry stands)
-      if (rd.since >= 0 && rd.since <= limit) this.read(rd);
-    }
-    if (this.sleepHead === q.length) {
-      q.length = 0;
-      this.sleepHead = 0;
-    } else if (this.sleepHead > 4096 && this.sleepHead * 2 > q.length) {
-      q.splice(0, this.sleepHead);
-      this.sleepHead = 0;
+    if (q.empty) return;
+    const t = this.taken;
+    for (let so = q.takeUntil(now - LOWAT_WAIT_BYTES, t); so; so = q.takeUntil(now - LOWAT_WAIT_BYTES, t)) {
+      // a stale entry: the reader woke since, or its connection is another stream now
+      const arg = so.upcallArg as Connection | Hashed | null;
+      if (!so.rcvWaiting || !arg || connOf(arg).stream !== t.stream || so.rcv.total - so.rcv.cc !== t.unread) continue;
+      // no reader any more (detached, or a splice took the socket over): it no longer waits
+      if (so.upcall !== this.onWakeup) so.rcvWaiting = false;
+      else this.read(so, arg);
     }
   }
 
   /** SHA-256 hex of what was read in one direction (null without `hash`). */
   digest(conn: Connection, dir: Dir): string | null {
-    const rd = rdOf(conn, dir);
-    return rd?.hash ? rd.hash.digest('hex') : null;
+    // the argument stays on the sockets after detach, for this, until they are reset
+    const arg = conn.server.so.upcallArg as Connection | Hashed | null;
+    return arg && arg !== conn ? (arg as Hashed)[dir].digest('hex') : null;
   }
-}
-
-/**
- * The reader of a direction: the upcall argument of the socket that receives it (c2s bytes arrive
- * at the server). It stays there after detach, for digest, until the socket is reset.
- */
-function rdOf(conn: Connection, dir: Dir): Rd | null {
-  return ((dir === 'c2s' ? conn.server : conn.client).so.upcallArg as Rd | null) ?? null;
 }

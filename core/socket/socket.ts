@@ -57,13 +57,15 @@ export const MSG_WAITALL = 0x40;
 export const MSG_DONTWAIT = 0x80;
 
 // socket state bits, one field for all (BSD keeps so_state and so_options the same way), in bits
-// 20-25 of Socket.flags: a Tcpcb keeps its own flags and state in the bits below
+// 20-26 of Socket.flags: a Tcpcb keeps its own flags and state in the bits below
 const SS_CANTRCVMORE = 1 << 20;
 const SS_CANTSENDMORE = 1 << 21;
 const SS_ISCONNECTED = 1 << 22;
 const SS_ISCONNECTING = 1 << 23;
 const SO_ACCEPTCONN = 1 << 24;
 const SO_OOBINLINE = 1 << 25;
+/** so_rcv's SB_WAIT (BSD sb_flags): a reader sleeps on the receive buffer. */
+const SB_WAIT = 1 << 26;
 
 /**
  * What few sockets need, made on first use (every field in Socket costs 8 bytes in each of the two
@@ -168,7 +170,7 @@ export class Socket extends Sockbuf {
   upcall: ((so: Socket, arg: any) => void) | null = null;
   upcallArg: unknown = null;
   /**
-   * The state bits above (BSD so_state, so_options) in bits 20-25; SO_OOBINLINE starts set. A
+   * The state bits above (BSD so_state, so_options, and so_rcv's SB_WAIT) in bits 20-26; SO_OOBINLINE starts set. A
    * protocol that embeds the socket keeps its own bits below 20 in the same word.
    */
   protected flags = SO_OOBINLINE;
@@ -207,6 +209,12 @@ export class Socket extends Sockbuf {
    */
   get oobinline(): boolean { return (this.flags & SO_OOBINLINE) !== 0; }
   set oobinline(v: boolean) { this.bit(SO_OOBINLINE, v); }
+  /**
+   * A reader sleeps on so.rcv until the low-water mark is reached (BSD sbwait sets SB_WAIT on
+   * so_rcv; the reader here is the application's upcall, which decides to sleep).
+   */
+  get rcvWaiting(): boolean { return (this.flags & SB_WAIT) !== 0; }
+  set rcvWaiting(v: boolean) { this.bit(SB_WAIT, v); }
 }
 
 /**

@@ -67,7 +67,7 @@ const STATES: readonly TcpState[] = [
   'CLOSE_WAIT', 'CLOSING', 'LAST_ACK', 'TIME_WAIT',
 ];
 const STATE_NUM: Readonly<Record<TcpState, number>> = Object.fromEntries(STATES.map((s, i) => [s, i])) as Record<TcpState, number>;
-/** The state's place in the flags word (the flags below take bits 0-8, the socket's bits 20-25). */
+/** The state's place in the flags word (the flags below take bits 0-8, the socket's bits 20-26). */
 const STATE_SHIFT = 12;
 const STATE_MASK = 15 << STATE_SHIFT;
 

@@ -287,14 +287,20 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   const conns = [0, 1, 2].map((i) => new Connection(i, addr, 0, 1000 + i, 4, 80, 4));
   for (const c of conns) app.attach(c);
   t.is(conns[0]!.server.so.rcv.lowat, 1000, 'SO_RCVLOWAT set on every socket');
-  // one upcall function for all sockets, each socket's reader its argument (BSD so_upcallarg),
-  // and conn.app left to the sink
+  // one upcall function for all sockets; its argument (BSD so_upcallarg) one object per connection,
+  // shared by both sockets (with hashing, the connection's hashes; without, the connection); and
+  // conn.app left to the sink
   const ups = new Set(conns.flatMap((c) => [c.server.so.upcall, c.client.so.upcall]));
   t.is(ups.size, 1);
   t.is(typeof [...ups][0], 'function');
-  t.not(conns[0]!.server.so.upcallArg, conns[0]!.client.so.upcallArg);
+  t.is(conns[0]!.server.so.upcallArg, conns[0]!.client.so.upcallArg);
+  t.not(conns[0]!.server.so.upcallArg, conns[1]!.server.so.upcallArg);
   t.truthy(conns[0]!.server.so.upcallArg);
   t.true(conns.every((c) => c.app === null));
+  const plain = new DrainApp(false, 1 << 20, () => {}, undefined, 1000);
+  const c9 = new Connection(9, addr, 0, 1009, 4, 80, 4);
+  plain.attach(c9);
+  t.is(c9.server.so.upcallArg, c9, 'without hashing the argument is the connection: nothing is made per connection');
   const bytes = new Uint8Array(5000).map((_, i) => i % 256);
   let at = 0;
   /** c2s data arrives at connection c's server socket (tcp_input: sbappendstream, sorwakeup). */
@@ -313,8 +319,9 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   for (let b = 1; b < 8; b++) app.batch(step);
   t.is(reads.length, 1, 'still asleep one step before the timeout');
   arrive(conns[2]!, 20); // falls asleep later
+  arrive(conns[0]!, 100); // read at the mark before, asleep again now: its first sleep's entry is stale
   app.batch(step);
-  t.deepEqual(reads.slice(1), [[1, 'c2s', 10]], 'the receive timeout: read after LOWAT_WAIT_BYTES of capture, the later sleeper not yet');
+  t.deepEqual(reads.slice(1), [[1, 'c2s', 10]], 'the receive timeout: read after LOWAT_WAIT_BYTES of capture, the later sleepers not yet');
   arrive(conns[2]!, 5);
   socantrcvmore(conns[2]!.server.so);
   t.deepEqual(reads.slice(2), [[2, 'c2s', 25]], 'EOF wakes the reader below the mark');
@@ -325,8 +332,8 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   t.is(conns[1]!.server.so.upcall, null, 'detach clears the upcalls');
   t.is(app.digest(conns[1]!, 's2c'), sha(new Uint8Array(0)), 'the digest is there after detach (the reader stays the argument)');
   for (let b = 0; b < 16; b++) app.batch(step);
-  t.is(reads.length, 4, 'stale sleepers read nothing twice');
-  const all = Buffer.from(bytes.subarray(0, 1200));
+  t.deepEqual(reads.slice(4), [[0, 'c2s', 100]], 'the second sleep times out on its own clock; stale sleepers read nothing twice');
+  const all = Buffer.concat([bytes.subarray(0, 1200), bytes.subarray(1230, 1330)]);
   t.is(app.digest(conns[0]!, 'c2s'), sha(all), 'the hash covers what was read');
 });
 
