@@ -43,11 +43,6 @@ function dirOf(conn: Connection, so: Socket): Dir {
   return so === conn.server.so ? 'c2s' : 's2c';
 }
 
-/** The connection of a socket's upcall argument (a Connection, or a Hashed). */
-function connOf(arg: Connection | Hashed): Connection {
-  return (arg as Hashed).c2s !== undefined ? (arg as Hashed).conn : (arg as Connection);
-}
-
 /**
  * Readers asleep below their low-water mark, in the order they fell asleep: the socket, its
  * connection's stream (a recycled connection is another stream), the capture clock then, and
@@ -188,6 +183,11 @@ export class DrainApp implements SocketApp {
     so.upcallArg = arg;
   }
 
+  /** The connection of a socket's upcall argument: which one it is follows from `hash`. */
+  private connOf(arg: Connection | Hashed): Connection {
+    return this.hash ? (arg as Hashed).conn : (arg as Connection);
+  }
+
   /** Every reading socket's upcall (its connection, or the connection's hashes, is the argument). */
   private readonly onWakeup = (so: Socket, arg: Connection | Hashed): void => this.wakeup(so, arg);
 
@@ -211,7 +211,7 @@ export class DrainApp implements SocketApp {
     if (sb.cc < sb.lowat && !so.cantRcvMore && !so.error) {
       if (!so.rcvWaiting && sb.cc > 0) {
         so.rcvWaiting = true;
-        this.sleepers.push(so, connOf(arg).stream, this.clock, sb.total - sb.cc);
+        this.sleepers.push(so, this.connOf(arg).stream, this.clock, sb.total - sb.cc);
       }
       return;
     }
@@ -221,9 +221,9 @@ export class DrainApp implements SocketApp {
   private read(so: Socket, arg: Connection | Hashed): void {
     so.rcvWaiting = false;
     if (so.rcv.cc === 0) return;
-    const conn = connOf(arg);
+    const conn = this.connOf(arg);
     const dir = dirOf(conn, so);
-    const hash = arg === conn ? null : (arg as Hashed)[dir];
+    const hash = this.hash ? (arg as Hashed)[dir] : null;
     while (so.rcv.cc > 0) {
       const r = soreceive_stream(so, this.readSize);
       if (r.len === 0) return;
@@ -241,7 +241,7 @@ export class DrainApp implements SocketApp {
     for (let so = q.takeUntil(now - LOWAT_WAIT_BYTES, t); so; so = q.takeUntil(now - LOWAT_WAIT_BYTES, t)) {
       // a stale entry: the reader woke since, or its connection is another stream now
       const arg = so.upcallArg as Connection | Hashed | null;
-      if (!so.rcvWaiting || !arg || connOf(arg).stream !== t.stream || so.rcv.total - so.rcv.cc !== t.unread) continue;
+      if (!so.rcvWaiting || !arg || this.connOf(arg).stream !== t.stream || so.rcv.total - so.rcv.cc !== t.unread) continue;
       // no reader any more (detached, or a splice took the socket over): it no longer waits
       if (so.upcall !== this.onWakeup) so.rcvWaiting = false;
       else this.read(so, arg);
@@ -252,6 +252,6 @@ export class DrainApp implements SocketApp {
   digest(conn: Connection, dir: Dir): string | null {
     // the argument stays on the sockets after detach, for this, until they are reset
     const arg = conn.server.so.upcallArg as Connection | Hashed | null;
-    return arg && arg !== conn ? (arg as Hashed)[dir].digest('hex') : null;
+    return arg && this.hash ? (arg as Hashed)[dir].digest('hex') : null;
   }
 }
