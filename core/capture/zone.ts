@@ -1,4 +1,5 @@
 import { Ext } from '../mbuf/mbuf.js';
+import { simdArena } from '../wire/checksum-simd.js';
 
 /**
  * Retired chunks a zone keeps track of at most: chunks still referenced by queues past this many
@@ -6,6 +7,14 @@ import { Ext } from '../mbuf/mbuf.js';
  * with SO_RCVLOWAT pin up to LOWAT_WAIT_BYTES (32 MiB) of capture, 8 chunks of 4 MiB.
  */
 export const ZONE_KEEP = 32;
+
+/**
+ * Chunks a zone places in an arena the checksum reads in place (simdArena): 16, 64 MiB of address
+ * space for 4 MiB chunks, whose pages the kernel commits only as chunks are first used (replay
+ * uses 2-3, extract up to ~12 while readers sleep). Chunks past these come from ordinary memory
+ * and are mirrored for the checksum as before.
+ */
+export const ARENA_CHUNKS = 16;
 
 /** A zone's counters (replay's `chunks`). */
 export interface ChunkStats {
@@ -34,12 +43,20 @@ export interface ChunkStats {
  * Only for consumers that keep no other view of capture memory past the batch it came in: the
  * commands (their readers drain, hash, render text or write with references held). A library user
  * whose streams hand out views (open()) keeps the default, fresh chunks.
+ *
+ * The first chunks (ARENA_CHUNKS) are slots of one arena of WebAssembly memory, so the TCP checksum
+ * is computed where the frames were read (no mirror copy: ~6% of replay's time on bulk flows).
+ * Slots share one ArrayBuffer, so a chunk is known by its buffer and its offset in it; the arena
+ * never shrinks, so its slots are never forgotten, only reused.
  */
 export class ChunkZone {
   /** Chunks the reader has moved past, oldest first, with their references. */
   private readonly retired: Array<{ buf: Buffer; ext: Ext }> = [];
   /** The Ext of each chunk's memory, for its current life (a reused chunk gets a new one). */
   private readonly exts = new WeakMap<ArrayBufferLike, Ext>();
+  /** The arena (undefined until the first chunk is wanted; null: none to be had), its slots' Exts. */
+  private arena: ArrayBuffer | null | undefined = undefined;
+  private readonly slotExts: Ext[] = [];
   /** Chunks allocated fresh, and handed out again. */
   allocated = 0;
   reused = 0;
@@ -56,9 +73,11 @@ export class ChunkZone {
     readonly size: number,
     /** Retired chunks tracked at most (ZONE_KEEP). */
     private readonly keep = ZONE_KEEP,
+    /** Chunks placed in an arena the checksum reads in place (ARENA_CHUNKS; 0: none). */
+    private readonly slots = ARENA_CHUNKS,
   ) {}
 
-  /** A chunk to read into: a retired one no queue references, else fresh memory. */
+  /** A chunk to read into: a retired one no queue references, else fresh memory (an arena slot while any is left). */
   alloc(): Buffer {
     const r = this.retired;
     let pinned = 0;
@@ -69,14 +88,26 @@ export class ChunkZone {
       if (c.ext.refs !== 0) continue;
       r.splice(i, 1);
       // a new life: Mbufs of the old one (garbage now) can never count against this one
-      this.exts.set(c.buf.buffer, new Ext());
+      this.setExt(c.buf, new Ext());
       this.reused++;
       return c.buf;
     }
-    const buf = Buffer.allocUnsafeSlow(this.size);
-    this.exts.set(buf.buffer, new Ext());
+    if (this.arena === undefined) this.arena = this.slots > 0 ? simdArena(this.slots * this.size) : null;
+    const slot = this.slotExts.length;
+    const buf = this.arena && slot < this.slots ? Buffer.from(this.arena, slot * this.size, this.size) : Buffer.allocUnsafeSlow(this.size);
+    this.setExt(buf, new Ext());
     this.allocated++;
     return buf;
+  }
+
+  /** Slots of the arena handed out so far (for checks and reports). */
+  get arenaChunks(): number {
+    return this.slotExts.length;
+  }
+
+  private setExt(buf: Uint8Array, ext: Ext): void {
+    if (buf.buffer === this.arena) this.slotExts[(buf.byteOffset / this.size) | 0] = ext;
+    else this.exts.set(buf.buffer, ext);
   }
 
   /** What the zone did, for reports. */
@@ -104,7 +135,9 @@ export class ChunkZone {
 
   /** The Ext of the chunk `buf` is a view of, or null for memory that is not the zone's. */
   extOf(buf: Uint8Array): Ext | null {
-    return this.exts.get(buf.buffer) ?? null;
+    const ab = buf.buffer;
+    if (ab === this.arena) return this.slotExts[(buf.byteOffset / this.size) | 0] ?? null;
+    return this.exts.get(ab) ?? null;
   }
 
   /**
@@ -115,7 +148,15 @@ export class ChunkZone {
     const ext = this.extOf(buf);
     if (!ext || ext.retired) return;
     ext.retired = true;
-    this.retired.push({ buf: Buffer.from(buf.buffer, 0, this.size), ext });
-    if (this.retired.length > this.keep && this.retired.shift()!.ext.refs !== 0) this.forgotten++;
+    const ab = buf.buffer;
+    const base = ab === this.arena ? Math.floor(buf.byteOffset / this.size) * this.size : 0;
+    const r = this.retired;
+    r.push({ buf: Buffer.from(ab, base, this.size), ext });
+    if (r.length > this.keep) {
+      // the oldest chunk of ordinary memory goes; an arena slot is never forgotten (the arena
+      // cannot give its memory back, and there are fewer slots than `keep` allows)
+      const i = r.findIndex((c) => c.buf.buffer !== this.arena);
+      if (i >= 0 && r.splice(i, 1)[0]!.ext.refs !== 0) this.forgotten++;
+    }
   }
 }

@@ -2,9 +2,12 @@
  * The internet checksum (RFC 1071) in WebAssembly SIMD, for verifying every TCP segment of a
  * capture. JavaScript has no way to sum memory faster than a DataView loop (~3 GB/s here, bound by
  * one 32-bit load per step); a 128-bit SIMD loop sums the same bytes about 5× faster. WebAssembly
- * can only read its own memory, so the frames of a batch are mirrored into it with one memcpy per
- * read chunk (a few MiB at a time) and summed there. The mirror is scratch for verification only:
- * socket buffers keep referencing capture memory, nothing else reads it.
+ * can only read its own memory. A ChunkZone reads the capture into such memory (an arena, see
+ * `simdArena`), and the sum runs there in place, as a NIC's checksum offload reads the DMA buffer
+ * the frame arrived in; any other memory (fresh chunks, a record straddling two chunks, live slabs)
+ * is mirrored into the engine's own memory with one memcpy per window of a read chunk and summed
+ * there. The mirror is scratch for verification only: socket buffers keep referencing capture
+ * memory, nothing else reads it.
  *
  * No library fits (an internet checksum over foreign memory is a dozen instructions), so the
  * module is assembled here, byte by byte, from the WebAssembly binary format. Its one function:
@@ -103,6 +106,7 @@ const body = [
  * longer frame; a frame longer than the mirror is summed by the DataView loop).
  */
 const PAGES = 64;
+const PAGE = 64 << 10;
 
 /**
  * How much of a read chunk one load mirrors: 256 KiB, so the copy and the sums that follow stay in
@@ -113,9 +117,9 @@ export const MIRROR_WINDOW = 256 << 10;
 const MODULE = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   ...section(1, [1, 0x60, 2, 0x7f, 0x7f, 1, 0x7f]), // type 0: (i32, i32) -> i32
+  ...section(2, [1, ...name('env'), ...name('mem'), 0x02, 0x00, 1]), // imports a memory of 1 page or more
   ...section(3, [1, 0]), // function 0 has type 0
-  ...section(5, [1, 0x00, ...leb(PAGES)]), // one memory, PAGES pages
-  ...section(7, [2, ...name('sum'), 0x00, 0, ...name('mem'), 0x02, 0]),
+  ...section(7, [1, ...name('sum'), 0x00, 0]),
   ...section(10, [1, ...leb(body.length), ...body]),
 ]);
 
@@ -135,6 +139,34 @@ function compiled(): WebAssembly.Module | null {
   return module;
 }
 
+type SumFn = (p: number, n: number) => number;
+
+/** An instance of the module over `mem`: its sum function. */
+const instantiate = (mod: WebAssembly.Module, mem: WebAssembly.Memory): SumFn =>
+  (new WebAssembly.Instance(mod, { env: { mem } }).exports as { sum: SumFn }).sum;
+
+/** Arenas (their ArrayBuffers), each with the sum function of an instance over its memory. */
+const arenas = new WeakMap<ArrayBufferLike, SumFn>();
+
+/**
+ * Memory the checksum reads in place: `bytes` (rounded up to 64 KiB pages) of WebAssembly memory
+ * with an instance of the module over it, or null where WebAssembly SIMD is missing or the memory
+ * cannot be had. It never grows (growing would detach every view of it), and the kernel commits
+ * its pages only as they are first written. A ChunkZone reads the capture into it.
+ */
+export function simdArena(bytes: number): ArrayBuffer | null {
+  const mod = compiled();
+  if (!mod || bytes <= 0) return null;
+  try {
+    const pages = Math.ceil(bytes / PAGE);
+    const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    arenas.set(mem.buffer, instantiate(mod, mem));
+    return mem.buffer;
+  } catch {
+    return null; // out of address space (many arenas alive at once): ordinary memory then
+  }
+}
+
 /** Largest run one sum() call may take (see the lane bound above). */
 const MAX_RUN = 256 << 10;
 
@@ -145,24 +177,28 @@ const swap16 = (x: number) => ((x & 0xff) << 8) | (x >>> 8);
  * copies a byte range in; `sum` works on offsets of the mirrored buffer inside that range.
  */
 export class SimdSum {
-  /** The buffer mirrored, and the range [lo, hi) of its bytes that are. */
+  /** The buffer mirrored (or the arena summed in place), and the range [lo, hi) of its bytes that are. */
   private ab: ArrayBufferLike | null = null;
   private lo = 0;
   private hi = 0;
+  /** The sum over what `ab` is: the mirror's instance, or the arena's. */
+  private fn: SumFn;
   /** Bytes copied into the mirror (a benchmark figure; not a copy of stream data). */
   mirrored = 0;
 
   private constructor(
-    private readonly fn: (p: number, n: number) => number,
+    private readonly own: SumFn,
     private readonly mem: Uint8Array,
-  ) {}
+  ) {
+    this.fn = own;
+  }
 
   /** The engine, or null where WebAssembly SIMD is not available (callers use the DataView sum). */
   static create(): SimdSum | null {
     const mod = compiled();
     if (!mod) return null;
-    const ex = new WebAssembly.Instance(mod).exports as { sum: (p: number, n: number) => number; mem: WebAssembly.Memory };
-    return new SimdSum(ex.sum, new Uint8Array(ex.mem.buffer));
+    const mem = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
+    return new SimdSum(instantiate(mod, mem), new Uint8Array(mem.buffer));
   }
 
   /** Most bytes one mirror holds. */
@@ -170,18 +206,30 @@ export class SimdSum {
     return this.mem.length;
   }
 
-  /** True when [from, to) of `ab` is in the mirror. */
+  /** True when [from, to) of `ab` is in the mirror (or `ab` is the arena being summed in place). */
   has(ab: ArrayBufferLike, from: number, to: number): boolean {
     return ab === this.ab && from >= this.lo && to <= this.hi;
   }
 
-  /** Mirror [from, to) of `ab` (at most `capacity` bytes; the caller checks with has()). */
+  /**
+   * Make [from, to) of `ab` summable (at most `capacity` bytes; the caller checks with has()): an
+   * arena is summed where it is, with no copy; any other buffer's range is mirrored.
+   */
   load(ab: ArrayBufferLike, from: number, to: number): void {
+    const f = arenas.get(ab);
+    if (f) {
+      this.ab = ab;
+      this.lo = 0;
+      this.hi = ab.byteLength;
+      this.fn = f;
+      return;
+    }
     const n = Math.min(to - from, this.mem.length);
     this.mem.set(new Uint8Array(ab, from, n), 0);
     this.ab = ab;
     this.lo = from;
     this.hi = from + n;
+    this.fn = this.own;
     this.mirrored += n;
   }
 

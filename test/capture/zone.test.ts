@@ -12,7 +12,7 @@ import { TcpFuse } from '../../core/tcp/tcp-fuse.js';
 import { Connection } from '../../core/net/in-pcb.js';
 import { join } from 'node:path';
 import { CaptureSession } from '../../core/capture/session.js';
-import { ChunkZone } from '../../core/capture/zone.js';
+import { ARENA_CHUNKS, ChunkZone, ZONE_KEEP } from '../../core/capture/zone.js';
 import { m_pin, m_unpin, Mbuf } from '../../core/mbuf/mbuf.js';
 import { runPipeline } from '../../core/pipeline.js';
 import { replaySummary } from '../../core/report.js';
@@ -24,8 +24,11 @@ import { cli, tmp } from '../helpers/cli.js';
 import { corpus, CORPUS, fixture, HAS_CORPUS } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 
-test('a retired chunk is handed out again only when no queue references it, with a new Ext', (t) => {
-  const z = new ChunkZone(64);
+/** The same memory: a chunk is its buffer and its offset in it (arena chunks share one buffer). */
+const same = (x: Uint8Array, y: Uint8Array) => x.buffer === y.buffer && x.byteOffset === y.byteOffset;
+
+for (const slots of [ARENA_CHUNKS, 0]) test(`a retired chunk is handed out again only when no queue references it, with a new Ext (${slots ? 'arena' : 'ordinary memory'})`, (t) => {
+  const z = new ChunkZone(64, ZONE_KEEP, slots);
   const a = z.alloc();
   const b = z.alloc();
   t.is(z.allocated, 2);
@@ -41,15 +44,15 @@ test('a retired chunk is handed out again only when no queue references it, with
   z.retire(a.subarray(0, 30)); // a short last read: still chunk a
   z.retire(a); // twice is once
   const c = z.alloc();
-  t.not(c.buffer, a.buffer, 'a is referenced: fresh memory instead');
+  t.false(same(c, a), 'a is referenced: fresh memory instead');
   t.is(z.allocated, 3);
   sbdrop(sb, 12); // the first piece and 2 bytes of the second (that reference moves to the rest)
   t.is(extA.refs, 1);
-  t.is(z.alloc().buffer === a.buffer, false, 'still one reference');
+  t.false(same(z.alloc(), a), 'still one reference');
   sbdrop(sb, 3);
   t.is(extA.refs, 0);
   const again = z.alloc();
-  t.is(again.buffer, a.buffer, 'reused once nothing holds it');
+  t.true(same(again, a), 'reused once nothing holds it');
   t.is(again.length, 64);
   t.is(z.reused, 1);
   const ext2 = z.extOf(again)!;
@@ -62,18 +65,46 @@ test('a retired chunk is handed out again only when no queue references it, with
 });
 
 test('a zone forgets the oldest retired chunks past its limit', (t) => {
-  const z = new ChunkZone(16, 2);
+  const z = new ChunkZone(16, 2, 0);
   const bufs = [z.alloc(), z.alloc(), z.alloc()];
   for (const b of bufs) z.extOf(b)!.refs = 1; // all held
   for (const b of bufs) z.retire(b);
   t.is(z.retiredExts().length, 2);
   t.is(z.stats().forgotten, 1, 'the oldest was still referenced when it was forgotten');
   z.extOf(bufs[0]!)!.refs = 0; // forgotten: never reused
-  t.not(z.alloc().buffer, bufs[0]!.buffer);
+  t.false(same(z.alloc(), bufs[0]!));
   t.is(z.stats().peakPinned, 2, 'two retired chunks were referenced when a chunk was wanted');
   z.extOf(bufs[2]!)!.refs = 0;
-  t.is(z.alloc().buffer, bufs[2]!.buffer);
+  t.true(same(z.alloc(), bufs[2]!));
   t.deepEqual(z.stats(), { size: 16, allocated: 4, reused: 1, peakPinned: 2, forgotten: 1 });
+});
+
+test('arena chunks are slots of one WebAssembly memory: never forgotten, reused in place; chunks past the slots are ordinary memory', (t) => {
+  const z = new ChunkZone(16, 2, 2);
+  const bufs = [z.alloc(), z.alloc(), z.alloc(), z.alloc()];
+  t.is(z.arenaChunks, 2);
+  t.is(bufs[0]!.buffer, bufs[1]!.buffer, 'the two slots share the arena');
+  t.deepEqual(bufs.map((b) => b.length), [16, 16, 16, 16]);
+  t.is(bufs[1]!.byteOffset - bufs[0]!.byteOffset, 16);
+  t.not(bufs[2]!.buffer, bufs[0]!.buffer, 'past the slots: ordinary memory');
+  t.not(bufs[2]!.buffer, bufs[3]!.buffer);
+  t.not(z.extOf(bufs[0]!), z.extOf(bufs[1]!), 'each slot has its own Ext');
+  t.is(z.extOf(bufs[1]!.subarray(3, 9)), z.extOf(bufs[1]!), "a view inside a slot is that slot's");
+  for (const b of bufs) z.extOf(b)!.refs = 1;
+  for (const b of bufs) z.retire(b.subarray(0, 10)); // short reads: still the whole chunk
+  t.is(z.retiredExts().length, 2, 'keep 2: the ordinary chunks were forgotten, the slots kept');
+  t.is(z.stats().forgotten, 2);
+  const held = z.alloc(); // every chunk is held: fresh ordinary memory, no slot left
+  t.false(bufs.some((b) => same(b, held)));
+  t.not(held.buffer, bufs[0]!.buffer);
+  t.is(z.stats().allocated, 5);
+  const ext1 = z.extOf(bufs[1]!)!;
+  ext1.refs = 0;
+  const again = z.alloc();
+  t.true(same(again, bufs[1]!), 'the slot is reused once nothing holds it');
+  t.is(again.length, 16);
+  t.not(z.extOf(again), ext1, 'with a new Ext');
+  t.is(z.arenaChunks, 2, 'no new slot');
 });
 
 /** Replay with hashes, debug checks after every batch (the zone's reference counts among them), optionally from a zone. */
@@ -135,11 +166,11 @@ test('FlowFiles: a write in the thread pool holds its chunks until it ends', asy
   t.is(ff.writesInFlight, 1);
   t.is(ext.refs, 2, 'one reference per view of the chunk');
   zone.retire(chunk);
-  t.not(zone.alloc().buffer, chunk.buffer, 'not reused while the write runs');
+  t.false(same(zone.alloc(), chunk), 'not reused while the write runs');
   ff.closed(c);
   await ff.close();
   t.is(ext.refs, 0);
-  t.is(zone.alloc().buffer, chunk.buffer, 'reused after it');
+  t.true(same(zone.alloc(), chunk), 'reused after it');
   t.is(readFileSync(join(d, 'f')).length, 50110);
 });
 
@@ -241,7 +272,7 @@ test('-w to a stream: a chunk is held until the stream has taken the views of it
   t.is(ext.refs, 0);
   t.is(Buffer.concat(got).length, 303, 'the stream had taken every view before the chunk was let go');
   zone.retire(chunk);
-  t.is(zone.alloc().buffer, chunk.buffer);
+  t.true(same(zone.alloc(), chunk));
 });
 
 test('replay reports its read chunks: a 24 MB capture is read into a few 4 MiB chunks, reused', async (t) => {

@@ -1,8 +1,11 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { SimdSum } from '../../core/wire/checksum-simd.js';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { SimdSum, simdArena } from '../../core/wire/checksum-simd.js';
+import { ChunkZone } from '../../core/capture/zone.js';
 import { CaptureSession } from '../../core/capture/session.js';
 import { type CaptureInput, readCaptures } from '../../core/capture/reader.js';
 import { Stack } from '../../core/stack.js';
@@ -59,6 +62,32 @@ test('the mirror is exact about its range: another buffer, or bytes outside, are
   t.false(w.has(a, 100, 500));
 });
 
+test('an arena is summed in place: nothing is mirrored, the sums equal the reference, and other memory is still mirrored', (t) => {
+  const ab = simdArena(3 << 16)!;
+  t.truthy(ab);
+  t.is(ab.byteLength, 3 << 16);
+  t.is(simdArena(1)!.byteLength, 1 << 16, 'whole 64 KiB pages');
+  const w = SimdSum.create()!;
+  const arena = new Uint8Array(ab);
+  fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 3000 }), fc.nat((3 << 16) - 3000), (bytes, at) => {
+    arena.set(bytes, at);
+    if (!w.has(ab, at, at + bytes.length)) w.load(ab, at, at + bytes.length);
+    return norm(w.sum(at, bytes.length)) === norm(ref(arena, at, bytes.length));
+  }), { numRuns: 300 });
+  t.true(w.has(ab, 0, ab.byteLength), 'the whole arena is summable at once');
+  t.is(w.mirrored, 0, 'no byte copied');
+  // ordinary memory in between is mirrored, and the arena is then summed in place again
+  const other = new Uint8Array(5000).map((_, i) => (i * 7) & 0xff);
+  w.load(other.buffer, 0, other.length);
+  t.is(w.mirrored, 5000);
+  t.is(norm(w.sum(1, 4000)), norm(ref(other, 1, 4000)));
+  arena.set(other.subarray(0, 4001), 777);
+  t.false(w.has(ab, 778, 4778));
+  w.load(ab, 778, 4778);
+  t.is(norm(w.sum(778, 4000)), norm(ref(other, 1, 4000)));
+  t.is(w.mirrored, 5000);
+});
+
 /** Frames with payloads of many lengths (odd, empty, MSS-sized), v4 and v6; every fifth has a bad checksum. */
 function mixed(): { file: Buffer; bad: number } {
   const recs = [];
@@ -78,8 +107,9 @@ function mixed(): { file: Buffer; bad: number } {
   return { file: pcapFile(recs), bad };
 }
 
-async function badSums(input: CaptureInput, opts: { simd: boolean; verifyChecksums?: boolean }) {
+async function badSums(input: CaptureInput, opts: { simd: boolean; verifyChecksums?: boolean }, zone: ChunkZone | null = null) {
   const session = new CaptureSession();
+  session.zone = zone;
   const stack = new Stack(session, { ...opts, debug: true });
   for await (const b of readCaptures([input], session)) stack.input(b);
   stack.finish();
@@ -94,6 +124,21 @@ test('bad TCP checksums: counted the same with SIMD and with the DataView sum, a
       t.deepEqual(r, { noted: bad, dropped: 0 }, `chunk ${chunk} simd ${simd}`);
       const v = await badSums({ name: `mixed/${chunk}`, stream: chunked(file, chunk) }, { simd, verifyChecksums: true });
       t.deepEqual(v, { noted: 0, dropped: bad }, `verify, chunk ${chunk} simd ${simd}`);
+    }
+  }
+});
+
+test('bad TCP checksums: counted the same when the file is read into a zone\'s arena chunks (summed in place) at any chunk size', async (t) => {
+  const { file, bad } = mixed();
+  const path = join(mkdtempSync(join(tmpdir(), 'sockcap-')), 'mixed.pcap');
+  t.teardown(() => rmSync(dirname(path), { recursive: true, force: true }));
+  writeFileSync(path, file);
+  for (const size of [4 << 20, 4096, 1500, 333]) {
+    for (const verifyChecksums of [false, true]) {
+      const zone = new ChunkZone(size);
+      const r = await badSums({ name: path }, { simd: true, verifyChecksums }, zone);
+      t.deepEqual(r, verifyChecksums ? { noted: 0, dropped: bad } : { noted: bad, dropped: 0 }, `chunk ${size}`);
+      t.true(zone.arenaChunks > 0, `chunk ${size}: read into the arena`);
     }
   }
 });
