@@ -44,6 +44,7 @@ export default class Extract extends SockcapCommand {
     template: Flags.string({ char: 'T', summary: 'file name template', default: '%A.%a-%B.%b' }),
     hash: Flags.boolean({ summary: 'SHA-256 of each file in the index' }),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
+    gaps: Flags.option({ options: ['skip', 'zero'] as const, default: 'skip' as const, summary: 'holes that never filled: skipped (the bytes after follow at once) or left as zeros, every byte at its stream offset as tcpflow writes it; the index lists them either way' })(),
     quiet: Flags.boolean({ char: 'q', summary: 'no summary line' }),
   };
 
@@ -76,7 +77,7 @@ export default class Extract extends SockcapCommand {
     const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => {
       jb.raw(entries++ ? ',\n' : '\n');
       indexJson(jb, e);
-    }, session.zone, true);
+    }, session.zone, true, undefined, flags.gaps === 'zero');
     const stack = new Stack(session, {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,

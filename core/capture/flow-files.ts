@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Hash } from 'node:crypto';
 import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
-import { viewsAfter } from './sink.js';
+import { viewsAfter, viewsBefore } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
@@ -33,6 +33,8 @@ interface FlowFile {
   /** Neighbours in the list of open descriptors (least recently used first). */
   older: FlowFile | null;
   newer: FlowFile | null;
+  /** With zero-filled gaps: the direction's gaps the file position has moved past so far. */
+  gi: number;
 }
 
 /** A connection's files, on the connection (its `app`). */
@@ -47,7 +49,10 @@ export interface FlowIndexEntry {
   file: string;
   bytes: number;
   sha256?: string;
-  /** Holes skipped in the file's bytes, [offset in the file, length] (absent when none). */
+  /**
+   * Holes that never filled, [offset in the file, length] (absent when none): where the bytes
+   * after each follow at once (the default), or, with zero-filled gaps, the zeros standing in for it.
+   */
   gaps?: Array<[number, number]>;
 }
 
@@ -65,6 +70,9 @@ const INFLIGHT_BYTES = 32 << 20;
 const BACKLOG_BYTES = 16 << 20;
 /** Most views in one writev (Linux IOV_MAX is 1024). */
 const IOV_MAX = 1024;
+
+/** Zeros for the hash of a zero-filled gap. */
+const ZEROS = new Uint8Array(64 << 10);
 
 /** The soft limit on open descriptors (Linux /proc/self/limits), or Infinity when unknown. */
 function openFileLimit(): number {
@@ -205,6 +213,12 @@ export class FlowFiles {
     private readonly smallFiles = false,
     /** log2 of the name filter's bits (tests make it tiny, so every name is looked up). */
     filterBits = 25,
+    /**
+     * Leave each gap (a hole that never filled) in the file as zeros, so every byte stays at its
+     * stream offset as tcpflow writes it (a sparse file: the position moves past the hole), instead
+     * of the bytes after it following at once. Either way the index lists the gaps.
+     */
+    private readonly zeroGaps = false,
   ) {
     this.prefix = join(dir, '/');
     this.names = new NameFilter(filterBits);
@@ -235,6 +249,17 @@ export class FlowFiles {
       f = per[d] = this.make(c, name);
       name = f.name ?? name;
     }
+    if (this.zeroGaps) {
+      // c2s bytes are the server's to receive
+      const gaps = (d === 'c2s' ? c.server : c.client).gaps;
+      if (f.gi < gaps.length && this.pastGaps(f, gaps, n)) {
+        // a gap inside this chunk: the bytes before it, then the rest (after the hole)
+        const k = gaps[f.gi]![0] - f.bytes;
+        this.data(c, d, viewsBefore(chunk, k));
+        this.data(c, d, viewsAfter(chunk, k));
+        return;
+      }
+    }
     if (f.hash) for (const v of chunk) f.hash.update(v);
     f.bytes += n;
     if (this.failure) return;
@@ -259,6 +284,20 @@ export class FlowFiles {
     }
     f.pos += n;
     this.written += n;
+  }
+
+  /**
+   * Zero-filled gaps: move the file's position past the gaps at its current stream offset (the
+   * hash takes their zeros). True when the next gap falls inside the `n` bytes about to be written.
+   */
+  private pastGaps(f: FlowFile, gaps: ReadonlyArray<readonly [number, number]>, n: number): boolean {
+    for (; f.gi < gaps.length; f.gi++) {
+      const [at, len] = gaps[f.gi]!;
+      if (at > f.bytes) return at < f.bytes + n;
+      f.pos += len;
+      if (f.hash) for (let left = len; left > 0; left -= ZEROS.length) f.hash.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+    }
+    return false;
   }
 
   /** One write in the thread pool; the views stay referenced (pinned) until it ends. */
@@ -301,8 +340,18 @@ export class FlowFiles {
       // one object, no spreads (each made a temporary object: ~60 MB on 200,000 connections)
       const e: FlowIndexEntry = { stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName,
         dst: d === 'c2s' ? c.serverName : c.clientName, file: this.nameOf(c, d, f), bytes: f.bytes };
+      if (gaps.length) {
+        // offsets in the file: zero-filled, each gap is after the earlier ones' zeros (one after
+        // the last byte of data, cut by the snaplen, is past the end: the file ends at its data,
+        // as tcpflow's does)
+        let before = 0;
+        e.gaps = gaps.map(([o, l]) => {
+          const g: [number, number] = [o + before, l];
+          if (this.zeroGaps) before += l;
+          return g;
+        });
+      }
       if (f.hash) e.sha256 = f.hash.digest('hex');
-      if (gaps.length) e.gaps = gaps.map(([o, l]) => [o, l]);
       this.onFile(e);
     }
   }
@@ -322,7 +371,7 @@ export class FlowFiles {
     let again: string | null = null;
     if (this.names.add(name) && this.given(name)) this.names.add((again = `${name}-c${c.stream}`));
     return { name: again, pos: 0, bytes: 0,
-      hash: this.hash ? sha256() : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null };
+      hash: this.hash ? sha256() : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null, gi: 0 };
   }
 
   /** This run made a file of this name, or is about to (see make()). */

@@ -97,6 +97,17 @@ async function writeAll(fh: FileHandle, views: Uint8Array[]): Promise<void> {
 }
 
 /** What is left of `views` after the first `skip` bytes (views of the same bytes: no copy). */
+/** The first `n` bytes of `views`, as views (the pieces before viewsAfter(views, n)). */
+export function viewsBefore(views: readonly Uint8Array[], n: number): Uint8Array[] {
+  const head: Uint8Array[] = [];
+  for (const v of views) {
+    if (n <= 0) break;
+    head.push(n >= v.length ? v : v.subarray(0, n));
+    n -= v.length;
+  }
+  return head;
+}
+
 export function viewsAfter(views: readonly Uint8Array[], skip: number): Uint8Array[] {
   const rest: Uint8Array[] = [];
   for (const v of views) {

@@ -371,6 +371,127 @@ test('extract: a hole that never fills is skipped in the file and listed in the 
   t.deepEqual(index.find((e) => e.dir === 'c2s')!.gaps, [[3, 4]]);
 });
 
+test('extract --gaps zero: each hole stays in the file as zeros at its stream offset; the index gives file offsets, the hash is the file\'s', async (t) => {
+  const d = tmp(t);
+  // holes of 4 and 5 bytes: skipped, the file is abcxyzQQ; zero-filled, every byte keeps its offset
+  const file = clientData(d, [{ seq: 100, payload: 'abc' }, { seq: 107, payload: 'xyz' }, { seq: 115, payload: 'QQ' }]);
+  const name = '010.000.000.001.40000-010.000.000.002.00080';
+  const index = (dir: string) => JSON.parse(readFileSync(join(dir, 'sockcap-index.json'), 'utf8')) as Array<{ dir: string; bytes: number; sha256: string; gaps?: number[][] }>;
+  const skip = join(d, 'skip');
+  const zero = join(d, 'zero');
+  t.is((await cli(['extract', file, '-o', skip, '-q', '--hash'])).code, 0);
+  t.is((await cli(['extract', file, '-o', zero, '-q', '--hash', '--gaps', 'zero'])).code, 0);
+  t.is(readFileSync(join(skip, name), 'latin1'), 'abcxyzQQ');
+  const z = readFileSync(join(zero, name));
+  t.is(z.toString('latin1'), 'abc\0\0\0\0xyz\0\0\0\0\0QQ');
+  const [es] = index(skip).filter((e) => e.dir === 'c2s');
+  const [ez] = index(zero).filter((e) => e.dir === 'c2s');
+  t.deepEqual(es!.gaps, [[3, 4], [6, 5]], 'skipped: where the bytes after each hole begin');
+  t.deepEqual(ez!.gaps, [[3, 4], [10, 5]], 'zero-filled: where the zeros are');
+  for (const [o, l] of ez!.gaps!) t.true(z.subarray(o, o + l).every((x) => x === 0));
+  t.is(ez!.bytes, 8, 'bytes: the data, not the zeros');
+  t.is(ez!.sha256, sha(z));
+  t.is(es!.sha256, sha(readFileSync(join(skip, name))));
+});
+
+test('FlowFiles with zero-filled gaps: one chunk read across two holes is written in pieces, each at its stream offset', async (t) => {
+  const d = tmp(t);
+  const entries: FlowIndexEntry[] = [];
+  const c = new Connection(0, new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]), 0, 1111, 4, 80, 4);
+  // delivered bytes a b c | x y z | Q, with holes of 4 bytes at 3 and 2 bytes at 6
+  c.server.addGap(3, 4);
+  c.server.addGap(6, 2);
+  const ff = new FlowFiles(d, 'f', true, (e) => entries.push(e), null, false, undefined, true);
+  ff.data(c, 'c2s', [Buffer.from('ab'), Buffer.from('cxy'), Buffer.from('zQ')]);
+  ff.closed(c);
+  await ff.close();
+  const body = readFileSync(join(d, 'f'));
+  t.is(body.toString('latin1'), 'abc\0\0\0\0xyz\0\0Q');
+  t.deepEqual(entries.map((e) => [e.bytes, e.gaps, e.sha256]), [[7, [[3, 4], [10, 2]], sha(body)]]);
+});
+
+/**
+ * Connections with holes where a chunk read spans them (readers asleep below the low-water mark
+ * read the bytes before and after a hole at once), in files of every writer (the small-file
+ * thread, synchronous writes, the thread pool), a hole at the start included; and the bytes each
+ * file must hold with its holes as zeros.
+ */
+function holesCapture(dir: string, Conv: typeof import('../helpers/conv.js').Conv, tl: import('../helpers/conv.js').Timeline): { cap: string; want: Map<string, Buffer> } {
+  const want = new Map<string, Buffer>();
+  const pad = (n: number, ip: string) => ip.split('.').map((x) => x.padStart(3, '0')).join('.') + '.' + String(n).padStart(5, '0');
+  const convs: Array<{ c: InstanceType<typeof Conv>; parts: Array<['data' | 'hole', number]>; from: 'c' | 's' }> = [
+    { c: new Conv(tl, { cport: 41000 }), from: 'c', parts: [['data', 3000], ['hole', 1000], ['data', 20000], ['hole', 7], ['data', 50]] },
+    { c: new Conv(tl, { cport: 41001 }), from: 's', parts: [['data', 100], ['hole', 300], ['data', 100]] },
+    { c: new Conv(tl, { cport: 41002 }), from: 'c', parts: [['hole', 200], ['data', 5000], ['hole', 1], ['data', 1]] },
+    { c: new Conv(tl, { cport: 41003 }), from: 'c', parts: [['data', 70000], ['hole', 1460], ['data', 70000]] },
+  ];
+  for (const { c } of convs) c.handshake();
+  let k = 0;
+  for (const { c, parts, from } of convs) {
+    const bytes: Buffer[] = [];
+    for (const [what, n] of parts) {
+      const b = what === 'data' ? Buffer.from(writeStreamBytes(n, k++)) : Buffer.alloc(n);
+      if (what === 'data') c.send(from, b);
+      else c.nxt[from] = (c.nxt[from] + n) >>> 0; // never captured
+      bytes.push(b);
+    }
+    c.close('c');
+    const [src, sp, dst, dp] = from === 'c' ? [c.client, c.cport, c.server, c.sport] : [c.server, c.sport, c.client, c.cport];
+    want.set(`${pad(sp, src)}-${pad(dp, dst)}`, Buffer.concat(bytes));
+  }
+  const cap = join(dir, 'holes.pcap');
+  writeFileSync(cap, tl.pcap());
+  return { cap, want };
+}
+
+/** n bytes of a pattern that differs with k (no run of zeros a hole could hide in). */
+const writeStreamBytes = (n: number, k: number) => Uint8Array.from({ length: n }, (_, i) => 0x21 + ((i * 7 + k * 13) % 90));
+
+test('extract --gaps zero writes every byte at its stream offset, holes as zeros, through every writer (and the skip default cuts them out)', async (t) => {
+  const { Conv, Timeline } = await import('../helpers/conv.js');
+  const d = tmp(t);
+  const { cap, want } = holesCapture(d, Conv, new Timeline());
+  const zero = join(d, 'zero');
+  const skip = join(d, 'skip');
+  let r = await cli(['extract', cap, '-o', zero, '-q', '--gaps', 'zero', '--hash']);
+  t.is(r.code, 0, r.stderr);
+  r = await cli(['extract', cap, '-o', skip, '-q']);
+  t.is(r.code, 0, r.stderr);
+  const index = JSON.parse(readFileSync(join(zero, 'sockcap-index.json'), 'utf8')) as Array<{ file: string; bytes: number; sha256: string; gaps?: Array<[number, number]> }>;
+  for (const [name, bytes] of want) {
+    const got = readFileSync(join(zero, name));
+    t.true(got.equals(bytes), name);
+    const e = index.find((x) => x.file === name)!;
+    t.is(e.sha256, sha(got), name);
+    // the default: the same bytes with the index's gaps cut out
+    let cut = Buffer.alloc(0);
+    let at = 0;
+    for (const [o, l] of e.gaps ?? []) {
+      cut = Buffer.concat([cut, got.subarray(at, o)]);
+      at = o + l;
+    }
+    cut = Buffer.concat([cut, got.subarray(at)]);
+    t.true(readFileSync(join(skip, name)).equals(cut), `${name} skipped`);
+    t.is(e.bytes, cut.length);
+  }
+  t.is(index.filter((e) => e.gaps).length, 4, 'every direction with a hole lists it');
+});
+
+when(HAS_TCPFLOW, 'needs tcpflow')('extract --gaps zero gives tcpflow\'s file names and bytes for flows with holes', async (t) => {
+  const { Conv, Timeline } = await import('../helpers/conv.js');
+  const d = tmp(t);
+  const { cap, want } = holesCapture(d, Conv, new Timeline());
+  const ours = join(d, 'ours');
+  const theirs = join(d, 'theirs');
+  mkdirSync(theirs);
+  t.is((await cli(['extract', cap, '-o', ours, '-q', '--gaps', 'zero'])).code, 0);
+  await run('tcpflow', ['-r', cap, '-o', theirs]);
+  const names = readdirSync(theirs).filter((f) => /^\d{3}\./.test(f)).sort();
+  t.deepEqual(readdirSync(ours).filter((f) => f !== 'sockcap-index.json').sort(), names);
+  for (const n of want.keys()) t.true(names.includes(n), n);
+  for (const n of names) t.true(readFileSync(join(ours, n)).equals(readFileSync(join(theirs, n))), n);
+});
+
 test('index entries: indexJson writes JSON.stringify\'s bytes, for any names, hashes and gaps', (t) => {
   const entry = fc.record({
     stream: fc.nat(),
