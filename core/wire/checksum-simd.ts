@@ -193,12 +193,17 @@ export class SimdSum {
     this.fn = own;
   }
 
-  /** The engine, or null where WebAssembly SIMD is not available (callers use the DataView sum). */
+  /** The engine, or null where WebAssembly SIMD or its memory is not to be had (callers use the DataView sum). */
   static create(): SimdSum | null {
     const mod = compiled();
     if (!mod) return null;
-    const mem = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
-    return new SimdSum(instantiate(mod, mem), new Uint8Array(mem.buffer));
+    try {
+      const mem = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
+      return new SimdSum(instantiate(mod, mem), new Uint8Array(mem.buffer));
+    } catch {
+      // no address space for it (V8 reserves ~10 GiB for a memory: `ulimit -v` below that)
+      return null;
+    }
   }
 
   /** Most bytes one mirror holds. */

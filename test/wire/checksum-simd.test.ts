@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,7 +11,7 @@ import { type CaptureInput, readCaptures } from '../../core/capture/reader.js';
 import { Stack } from '../../core/stack.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { chunked, pcapFile, tcpFrame } from '../helpers/build.js';
-import { CORPUS, HAS_CORPUS, HAS_TSHARK, corpus } from '../helpers/paths.js';
+import { CLI, CORPUS, HAS_CORPUS, HAS_TSHARK, corpus } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 
 /** Big-endian 16-bit one's-complement sum, folded, not complemented: the reference. */
@@ -141,6 +141,25 @@ test('bad TCP checksums: counted the same when the file is read into a zone\'s a
       t.true(zone.arenaChunks > 0, `chunk ${size}: read into the arena`);
     }
   }
+});
+
+test('under a virtual memory limit too small for WebAssembly memory (ulimit -v 3 GB), replay sums with DataView and reads into ordinary memory: the same report', (t) => {
+  const { file, bad } = mixed();
+  const dir = mkdtempSync(join(tmpdir(), 'sockcap-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'mixed.pcap');
+  writeFileSync(path, file);
+  const replay = (limit: string) => spawnSync('sh', ['-c', `${limit}"${process.execPath}" "${CLI}" replay -q --json "${path}"`], { encoding: 'utf8' });
+  // V8 reserves ~10 GiB of address space for a WebAssembly memory: 3 GB leaves none for one
+  const probe = spawnSync('sh', ['-c', `ulimit -v 3000000 && "${process.execPath}" -e "try { new WebAssembly.Memory({ initial: 1 }); console.log('yes') } catch { console.log('no') }"`], { encoding: 'utf8' });
+  t.is(probe.stdout.trim(), 'no', 'the limit keeps WebAssembly memory out of reach here');
+  const limited = replay('ulimit -v 3000000 && ');
+  const free = replay('');
+  t.is(limited.status, 0, limited.stderr || limited.stdout.slice(0, 300));
+  t.is(free.status, 0, free.stderr);
+  const a = JSON.parse(limited.stdout) as { notes: Record<string, number> };
+  t.is(a.notes['tcp.badsum'], bad);
+  t.deepEqual(a, JSON.parse(free.stdout));
 });
 
 when(HAS_CORPUS && HAS_TSHARK, 'needs ../shared/corpus and tshark')('bad TCP checksums in the corpus: SIMD, DataView and tshark agree', async (t) => {
