@@ -77,7 +77,9 @@ export class SmallFileWriter {
   constructor() {
     // worker_threads is loaded by the first writer (extract)
     const threads = builtin<typeof import('node:worker_threads')>('node:worker_threads');
-    this.worker = new threads.Worker(PROGRAM, { eval: true });
+    // its program is a loop of system calls: 8 MiB of code range, not V8's default 128 (under a
+    // `ulimit -v` that reservation, which V8 cannot fail gracefully, killed the process)
+    this.worker = new threads.Worker(PROGRAM, { eval: true, resourceLimits: { codeRangeSizeMb: 8 } });
     // the worker never keeps the process alive on its own; settle() is what waits for it
     this.worker.unref();
     this.worker.on('message', (r: { failed: WriterFailure | null; data: Uint8Array<ArrayBuffer> }) => {

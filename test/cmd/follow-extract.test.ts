@@ -122,6 +122,22 @@ test('extract under a low descriptor limit (ulimit -n 64) writes the same files 
   for (const f of fa) if (f !== 'sockcap-index.json') t.true(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f);
 });
 
+test('extract under a virtual memory limit (ulimit -v 1.5 GB: no WebAssembly memory, and a thread gets a small code range) writes the same files as without it', async (t) => {
+  const { dir, cap } = await generated(t, 'vlimit.pcap', { bytes: 2e6, flows: 100, perFlow: 6000 });
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  t.is((await cli(['extract', cap, '-o', a, '-q'])).code, 0);
+  const { CLI } = await import('../helpers/paths.js');
+  // V8 reserves ~10 GiB for a WebAssembly memory and 128 MiB of code range per isolate by default:
+  // the small-file writer's thread asks for 8, or this limit killed the process (Fatal OOM)
+  const r = spawnSync('sh', ['-c', `ulimit -v 1500000 && "${process.execPath}" "${CLI}" extract "${cap}" -o "${b}" -q`], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const fa = readdirSync(a).sort();
+  t.deepEqual(readdirSync(b).sort(), fa);
+  t.true(fa.length > 150);
+  for (const f of fa) t.true(readFileSync(join(a, f)).equals(readFileSync(join(b, f))), f);
+});
+
 test('extract on a capture cut mid-record: exit 3 naming the file and byte offset, and every byte before the cut is written (readers asleep below the low-water mark included)', async (t) => {
   const d = tmp(t);
   const full = readFileSync(fixture('tcp/three-http-streams.pcap'));
