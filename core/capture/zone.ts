@@ -45,7 +45,7 @@ export interface ChunkStats {
  * whose streams hand out views (open()) keeps the default, fresh chunks.
  *
  * The first chunks (ARENA_CHUNKS) are slots of one arena of WebAssembly memory, so the TCP checksum
- * is computed where the frames were read (no mirror copy: ~6% of replay's time on bulk flows).
+ * is computed where the frames were read (no mirror copy: ~4% of replay's time on bulk flows).
  * Slots share one ArrayBuffer, so a chunk is known by its buffer and its offset in it; the arena
  * never shrinks, so its slots are never forgotten, only reused.
  */
