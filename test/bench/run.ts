@@ -146,7 +146,7 @@ function sameAsTcpflow(file: string, defaultDir: string, tcpflowDir: string): st
         : `- ${label}: ${same.toLocaleString('en-US')} of ${ours.length.toLocaleString('en-US')} files (${bytes.toLocaleString('en-US')} bytes) identical to tcpflow -o's` +
           (differ.length ? `; ${differ.length} differ, ${explained} of them directions with holes the index lists${differ.length > explained ? ` (unexplained: ${differ.filter((f) => !holes.has(f)).slice(0, 3).join(', ')})` : ''}` : ''));
     }
-    return ['', `Files against tcpflow -o's (after the timed runs; ${holes.size} directions of this capture have holes that never filled):`, ...lines].join('\n');
+    return ['', '', `Files against tcpflow -o's (after the timed runs; ${holes.size} directions of this capture have holes that never filled):`, '', ...lines].join('\n');
   } finally {
     rmSync(zeroDir, { recursive: true, force: true });
   }
