@@ -96,7 +96,6 @@ async function writeAll(fh: FileHandle, views: Uint8Array[]): Promise<void> {
   while (bytesWritten < total) bytesWritten += (await fh.writev(viewsAfter(views, bytesWritten))).bytesWritten;
 }
 
-/** What is left of `views` after the first `skip` bytes (views of the same bytes: no copy). */
 /** The first `n` bytes of `views`, as views (the pieces before viewsAfter(views, n)). */
 export function viewsBefore(views: readonly Uint8Array[], n: number): Uint8Array[] {
   const head: Uint8Array[] = [];
@@ -108,6 +107,7 @@ export function viewsBefore(views: readonly Uint8Array[], n: number): Uint8Array
   return head;
 }
 
+/** What is left of `views` after the first `skip` bytes (views of the same bytes: no copy). */
 export function viewsAfter(views: readonly Uint8Array[], skip: number): Uint8Array[] {
   const rest: Uint8Array[] = [];
   for (const v of views) {
