@@ -5,10 +5,13 @@ import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
 import { viewsAfter, viewsBefore } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
+import type { Tcpcb } from '../tcp/tcpcb.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
 import { SmallFileWriter } from './file-writer.js';
 import { NameFilter } from './name-filter.js';
+import { FdList } from './fd-list.js';
+import { flowName } from './flow-name.js';
 
 /** One direction's file. */
 interface FlowFile {
@@ -85,69 +88,6 @@ function openFileLimit(): number {
   return Infinity;
 }
 
-/** "010.000.000.001" for each octet value, as tcpflow pads them (names then sort). */
-const OCTET = Array.from({ length: 256 }, (_, i) => String(i).padStart(3, '0'));
-
-/**
- * tcpflow's padded address and port ("010.000.000.001", "01024") of the client's end or the
- * server's; IPv6 in its text form, colons and all, as tcpflow's inet_ntop writes it ("::1", not
- * "..1", which made a hidden file), asked for only then (the connection caches the string).
- */
-function padded(c: Connection, client: boolean): [string, string] {
-  const words = client ? c.cw : c.sw;
-  const p = String(client ? c.cPort : c.sPort).padStart(5, '0');
-  if (words.length === 1) {
-    const w = words[0]!;
-    return [[OCTET[w >>> 24], OCTET[(w >>> 16) & 0xff], OCTET[(w >>> 8) & 0xff], OCTET[w & 0xff]].join('.'), p];
-  }
-  return [/^\[(.*)\]:\d+$/.exec(client ? c.clientName : c.serverName)![1]!, p];
-}
-
-/** Scratch for the default template's IPv4 names: "AAA.AAA.AAA.AAA.aaaaa-BBB.BBB.BBB.BBB.bbbbb". */
-const NAME4 = Buffer.alloc(43);
-const DIGIT0 = 0x30;
-
-/** Address word `w` and `port` as "AAA.AAA.AAA.AAA.aaaaa" into NAME4 at `at`. */
-function put4(w: number, port: number, at: number): void {
-  const b = NAME4;
-  for (let k = 24; k >= 0; k -= 8) {
-    const o = (w >>> k) & 0xff;
-    b[at] = DIGIT0 + ((o / 100) | 0);
-    b[at + 1] = DIGIT0 + (((o / 10) | 0) % 10);
-    b[at + 2] = DIGIT0 + (o % 10);
-    b[at + 3] = 0x2e; // '.'
-    at += 4;
-  }
-  for (let k = 4, q = port; k >= 0; k--, q = (q / 10) | 0) b[at + k] = DIGIT0 + (q % 10);
-}
-
-/**
- * Expand a file-name template: %A/%a source address/port, %B/%b destination (tcpflow's, zero
- * padded so names sort), %# stream index, %d direction (c2s or s2c), %T start time (epoch s), %%.
- */
-export function flowName(template: string, c: Connection, dir: Dir): string {
-  if (template === '%A.%a-%B.%b' && c.alen === 4) {
-    // the default over IPv4, as bytes decoded once: one flat string, no pieces to collect (the
-    // general path below made ~400 bytes of garbage a name, a fifth of extract's allocations)
-    const fromClient = dir === 'c2s';
-    const cw = c.c4;
-    const sw = c.s4;
-    put4(fromClient ? cw : sw, fromClient ? c.cPort : c.sPort, 0);
-    NAME4[21] = 0x2d; // '-'
-    put4(fromClient ? sw : cw, fromClient ? c.sPort : c.cPort, 22);
-    return NAME4.toString('latin1', 0, 43);
-  }
-  const cl = padded(c, true);
-  const sv = padded(c, false);
-  const [[sa, sp], [da, dp]] = dir === 'c2s' ? [cl, sv] : [sv, cl];
-  // the default (IPv6), without a regex; join makes a flat string (a template makes a rope,
-  // flattened again by every later use: the path, the index)
-  if (template === '%A.%a-%B.%b') return [sa, '.', sp, '-', da, '.', dp].join('');
-  return template.replace(/%([AaBb#dT%])/g, (_, k: string) =>
-    k === 'A' ? sa : k === 'a' ? sp : k === 'B' ? da : k === 'b' ? dp : k === '#' ? String(c.stream)
-      : k === 'd' ? dir : k === 'T' ? String(Math.floor(c.firstTs)) : '%');
-}
-
 /**
  * Writes every direction of every connection to its own file in `dir` (tcpflow's layout), in one
  * pass: each chunk a reader hands over (views of capture memory) goes to one positioned writev at
@@ -176,7 +116,7 @@ export class FlowFiles {
   /** The first write failure (kept: writes happen inside the stack's input). */
   failure: SockcapError | null = null;
   /** Open descriptors, least recently used first (opening a file costs more than writing 64 KiB). */
-  private readonly fds = new FdList();
+  private readonly fds = new FdList<FlowFile>();
   /** The directory with a trailing separator (path.join per file cost 0.3 µs, measured). */
   private readonly prefix: string;
   /** Writes in the thread pool, their bytes and the most allowed; called when none is left. */
@@ -250,8 +190,7 @@ export class FlowFiles {
       name = f.name ?? name;
     }
     if (this.zeroGaps) {
-      // c2s bytes are the server's to receive
-      const gaps = (d === 'c2s' ? c.server : c.client).gaps;
+      const gaps = receiver(c, d).gaps;
       if (f.gi < gaps.length && this.pastGaps(f, gaps, n)) {
         // a gap inside this chunk: the bytes before it, then the rest (after the hole)
         const k = gaps[f.gi]![0] - f.bytes;
@@ -335,8 +274,7 @@ export class FlowFiles {
       const f = per[d];
       if (!f) continue;
       this.release(f);
-      // c2s bytes are the server's to receive
-      const gaps = (d === 'c2s' ? c.server : c.client).gaps;
+      const gaps = receiver(c, d).gaps;
       // one object, no spreads (each made a temporary object: ~60 MB on 200,000 connections)
       const e: FlowIndexEntry = { stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName,
         dst: d === 'c2s' ? c.serverName : c.clientName, file: this.nameOf(c, d, f), bytes: f.bytes };
@@ -456,6 +394,11 @@ export class FlowFiles {
   }
 }
 
+/** The end that receives a direction's bytes: c2s bytes are the server's to receive. */
+function receiver(c: Connection, d: Dir): Tcpcb {
+  return d === 'c2s' ? c.server : c.client;
+}
+
 /** The error that names the file a write or an open failed on. */
 function writeError(path: string, e: unknown): SockcapError {
   return new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}`, { cause: e });
@@ -482,39 +425,4 @@ function fsNow(prefix: string): bigint {
 function writeAll(fd: number, views: readonly Uint8Array[], n: number, pos: number): void {
   let done = writevSync(fd, views.length > IOV_MAX ? views.slice(0, IOV_MAX) : (views as Uint8Array[]), pos);
   while (done < n) done += writevSync(fd, viewsAfter(views, done).slice(0, IOV_MAX), pos + done);
-}
-
-/**
- * The open descriptors as a list, least recently used first, linked through the files themselves:
- * O(1) to use, add and remove (a Map re-inserted on every use walks its deleted slots when
- * iterated: quadratic with 100,000 flows, measured).
- */
-class FdList {
-  oldest: FlowFile | null = null;
-  private newest: FlowFile | null = null;
-  size = 0;
-
-  add(f: FlowFile): void {
-    f.older = this.newest;
-    f.newer = null;
-    if (this.newest) this.newest.newer = f;
-    else this.oldest = f;
-    this.newest = f;
-    this.size++;
-  }
-
-  delete(f: FlowFile): void {
-    if (f.older) f.older.newer = f.newer;
-    else this.oldest = f.newer;
-    if (f.newer) f.newer.older = f.older;
-    else this.newest = f.older;
-    f.older = f.newer = null;
-    this.size--;
-  }
-
-  touch(f: FlowFile): void {
-    if (this.newest === f) return;
-    this.delete(f);
-    this.add(f);
-  }
 }

@@ -105,8 +105,14 @@ export class ChunkZone {
     return this.slotExts.length;
   }
 
+  /** The arena slot `buf` is a view into, or -1 for ordinary memory. */
+  private slotOf(buf: Uint8Array): number {
+    return buf.buffer === this.arena ? (buf.byteOffset / this.size) | 0 : -1;
+  }
+
   private setExt(buf: Uint8Array, ext: Ext): void {
-    if (buf.buffer === this.arena) this.slotExts[(buf.byteOffset / this.size) | 0] = ext;
+    const slot = this.slotOf(buf);
+    if (slot >= 0) this.slotExts[slot] = ext;
     else this.exts.set(buf.buffer, ext);
   }
 
@@ -135,9 +141,8 @@ export class ChunkZone {
 
   /** The Ext of the chunk `buf` is a view of, or null for memory that is not the zone's. */
   extOf(buf: Uint8Array): Ext | null {
-    const ab = buf.buffer;
-    if (ab === this.arena) return this.slotExts[(buf.byteOffset / this.size) | 0] ?? null;
-    return this.exts.get(ab) ?? null;
+    const slot = this.slotOf(buf);
+    return (slot >= 0 ? this.slotExts[slot] : this.exts.get(buf.buffer)) ?? null;
   }
 
   /**
@@ -148,10 +153,9 @@ export class ChunkZone {
     const ext = this.extOf(buf);
     if (!ext || ext.retired) return;
     ext.retired = true;
-    const ab = buf.buffer;
-    const base = ab === this.arena ? Math.floor(buf.byteOffset / this.size) * this.size : 0;
+    const slot = this.slotOf(buf);
     const r = this.retired;
-    r.push({ buf: Buffer.from(ab, base, this.size), ext });
+    r.push({ buf: Buffer.from(buf.buffer, slot >= 0 ? slot * this.size : 0, this.size), ext });
     if (r.length > this.keep) {
       // the oldest chunk of ordinary memory goes; an arena slot is never forgotten (the arena
       // cannot give its memory back, and there are fewer slots than `keep` allows)

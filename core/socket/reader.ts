@@ -238,7 +238,8 @@ export class DrainApp implements SocketApp {
     const q = this.sleepers;
     if (q.empty) return;
     const t = this.taken;
-    for (let so = q.takeUntil(now - LOWAT_WAIT_BYTES, t); so; so = q.takeUntil(now - LOWAT_WAIT_BYTES, t)) {
+    const limit = now - LOWAT_WAIT_BYTES;
+    for (let so = q.takeUntil(limit, t); so; so = q.takeUntil(limit, t)) {
       // a stale entry: the reader woke since, or its connection is another stream now
       const arg = so.upcallArg as Connection | Hashed | null;
       if (!so.rcvWaiting || !arg || this.connOf(arg).stream !== t.stream || so.rcv.total - so.rcv.cc !== t.unread) continue;

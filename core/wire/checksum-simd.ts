@@ -145,6 +145,18 @@ type SumFn = (p: number, n: number) => number;
 const instantiate = (mod: WebAssembly.Module, mem: WebAssembly.Memory): SumFn =>
   (new WebAssembly.Instance(mod, { env: { mem } }).exports as { sum: SumFn }).sum;
 
+/**
+ * `pages` of WebAssembly memory that never grows, or null where it cannot be had: V8 reserves
+ * ~10 GiB of address space for each memory, more than a `ulimit -v` may leave (or many alive).
+ */
+function memory(pages: number): WebAssembly.Memory | null {
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages });
+  } catch {
+    return null;
+  }
+}
+
 /** Arenas (their ArrayBuffers), each with the sum function of an instance over its memory. */
 const arenas = new WeakMap<ArrayBufferLike, SumFn>();
 
@@ -156,15 +168,10 @@ const arenas = new WeakMap<ArrayBufferLike, SumFn>();
  */
 export function simdArena(bytes: number): ArrayBuffer | null {
   const mod = compiled();
-  if (!mod || bytes <= 0) return null;
-  try {
-    const pages = Math.ceil(bytes / PAGE);
-    const mem = new WebAssembly.Memory({ initial: pages, maximum: pages });
-    arenas.set(mem.buffer, instantiate(mod, mem));
-    return mem.buffer;
-  } catch {
-    return null; // out of address space (many arenas alive at once): ordinary memory then
-  }
+  const mem = mod && bytes > 0 ? memory(Math.ceil(bytes / PAGE)) : null;
+  if (!mod || !mem) return null;
+  arenas.set(mem.buffer, instantiate(mod, mem));
+  return mem.buffer;
 }
 
 /** Largest run one sum() call may take (see the lane bound above). */
@@ -196,14 +203,8 @@ export class SimdSum {
   /** The engine, or null where WebAssembly SIMD or its memory is not to be had (callers use the DataView sum). */
   static create(): SimdSum | null {
     const mod = compiled();
-    if (!mod) return null;
-    try {
-      const mem = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
-      return new SimdSum(instantiate(mod, mem), new Uint8Array(mem.buffer));
-    } catch {
-      // no address space for it (V8 reserves ~10 GiB for a memory: `ulimit -v` below that)
-      return null;
-    }
+    const mem = mod ? memory(PAGES) : null;
+    return mod && mem ? new SimdSum(instantiate(mod, mem), new Uint8Array(mem.buffer)) : null;
   }
 
   /** Most bytes one mirror holds. */

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { pcapFile, tcpFrame } from '../helpers/build.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { Connection } from '../../core/net/in-pcb.js';
-import { FlowFiles, flowName, type FlowIndexEntry } from '../../core/capture/flow-files.js';
+import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js';
+import { flowName } from '../../core/capture/flow-name.js';
 import { indexJson, JsonBuf } from '../../core/json-buf.js';
 import fc from 'fast-check';
 import { DrainApp, LOWAT_WAIT_BYTES } from '../../core/socket/reader.js';

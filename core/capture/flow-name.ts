@@ -1,0 +1,64 @@
+import type { Connection, Dir } from '../net/in-pcb.js';
+
+/** "010.000.000.001" for each octet value, as tcpflow pads them (names then sort). */
+const OCTET = Array.from({ length: 256 }, (_, i) => String(i).padStart(3, '0'));
+
+/**
+ * tcpflow's padded address and port ("010.000.000.001", "01024") of the client's end or the
+ * server's; IPv6 in its text form, colons and all, as tcpflow's inet_ntop writes it ("::1", not
+ * "..1", which made a hidden file), asked for only then (the connection caches the string).
+ */
+function padded(c: Connection, client: boolean): [string, string] {
+  const words = client ? c.cw : c.sw;
+  const p = String(client ? c.cPort : c.sPort).padStart(5, '0');
+  if (words.length === 1) {
+    const w = words[0]!;
+    return [[OCTET[w >>> 24], OCTET[(w >>> 16) & 0xff], OCTET[(w >>> 8) & 0xff], OCTET[w & 0xff]].join('.'), p];
+  }
+  return [/^\[(.*)\]:\d+$/.exec(client ? c.clientName : c.serverName)![1]!, p];
+}
+
+/** Scratch for the default template's IPv4 names: "AAA.AAA.AAA.AAA.aaaaa-BBB.BBB.BBB.BBB.bbbbb". */
+const NAME4 = Buffer.alloc(43);
+const DIGIT0 = 0x30;
+
+/** Address word `w` and `port` as "AAA.AAA.AAA.AAA.aaaaa" into NAME4 at `at`. */
+function put4(w: number, port: number, at: number): void {
+  const b = NAME4;
+  for (let k = 24; k >= 0; k -= 8) {
+    const o = (w >>> k) & 0xff;
+    b[at] = DIGIT0 + ((o / 100) | 0);
+    b[at + 1] = DIGIT0 + (((o / 10) | 0) % 10);
+    b[at + 2] = DIGIT0 + (o % 10);
+    b[at + 3] = 0x2e; // '.'
+    at += 4;
+  }
+  for (let k = 4, q = port; k >= 0; k--, q = (q / 10) | 0) b[at + k] = DIGIT0 + (q % 10);
+}
+
+/**
+ * Expand a file-name template: %A/%a source address/port, %B/%b destination (tcpflow's, zero
+ * padded so names sort), %# stream index, %d direction (c2s or s2c), %T start time (epoch s), %%.
+ */
+export function flowName(template: string, c: Connection, dir: Dir): string {
+  if (template === '%A.%a-%B.%b' && c.alen === 4) {
+    // the default over IPv4, as bytes decoded once: one flat string, no pieces to collect (the
+    // general path below made ~400 bytes of garbage a name, a fifth of extract's allocations)
+    const fromClient = dir === 'c2s';
+    const cw = c.c4;
+    const sw = c.s4;
+    put4(fromClient ? cw : sw, fromClient ? c.cPort : c.sPort, 0);
+    NAME4[21] = 0x2d; // '-'
+    put4(fromClient ? sw : cw, fromClient ? c.sPort : c.cPort, 22);
+    return NAME4.toString('latin1', 0, 43);
+  }
+  const cl = padded(c, true);
+  const sv = padded(c, false);
+  const [[sa, sp], [da, dp]] = dir === 'c2s' ? [cl, sv] : [sv, cl];
+  // the default (IPv6), without a regex; join makes a flat string (a template makes a rope,
+  // flattened again by every later use: the path, the index)
+  if (template === '%A.%a-%B.%b') return [sa, '.', sp, '-', da, '.', dp].join('');
+  return template.replace(/%([AaBb#dT%])/g, (_, k: string) =>
+    k === 'A' ? sa : k === 'a' ? sp : k === 'B' ? da : k === 'b' ? dp : k === '#' ? String(c.stream)
+      : k === 'd' ? dir : k === 'T' ? String(Math.floor(c.firstTs)) : '%');
+}
