@@ -98,8 +98,9 @@ export default class Extract extends SockcapCommand {
     flushIndex();
     writeSync(indexFd, '\n]\n');
     closeSync(indexFd);
-    // copiedBytes: none; FlowFiles hands views of capture memory to writev (the kernel copies)
-    const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: 0 };
+    // copiedBytes: the small files' bytes, staged for the writer thread; the rest went to writev as
+    // views of capture memory (the kernel copies)
+    const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: files.copiedBytes };
     if (!this.jsonEnabled() && !flags.quiet)
       this.log(`${thousands(out.files)} files, ${thousands(out.bytes)} bytes from ${thousands(out.connections)} connections in ${flags.outdir} (index: ${indexPath})`);
     const err = res.error ?? files.failure;

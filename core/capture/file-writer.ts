@@ -68,6 +68,8 @@ export class SmallFileWriter {
   private readonly posted: string[][] = [];
   /** Bytes of buffers posted and not yet handed back (written, or being written). */
   backlog = 0;
+  /** Stream bytes copied into staging buffers: the one copy of stream bytes on extract's output path. */
+  copied = 0;
   /** Batches posted and not yet answered. */
   private pending = 0;
   private waiters: Array<() => void> = [];
@@ -115,6 +117,7 @@ export class SmallFileWriter {
       at += v.length;
     }
     this.used = at;
+    this.copied += n;
     if (4 * this.nops === this.ops.length) {
       const more = new Float64Array(2 * this.ops.length);
       more.set(this.ops);

@@ -126,6 +126,13 @@ export class FlowFiles {
   private idle: (() => void) | null = null;
   /** The small-file writer, started when the first file goes to it. */
   private sfw: SmallFileWriter | null = null;
+  /**
+   * Stream bytes copied on their way out: those of the small files, into the writer thread's
+   * staging buffers. Everything else goes to writev as views of capture memory (the kernel copies).
+   */
+  get copiedBytes(): number {
+    return this.sfw?.copied ?? 0;
+  }
   /** Writes in the thread pool now. */
   get writesInFlight(): number {
     return this.inflight;

@@ -684,3 +684,24 @@ test('flowName: the default template over IPv4 (written as bytes) names every ad
   t.is(flowName('%A.%a-%B.%b', c, 'c2s'), '010.000.000.001.65535-192.168.200.255.00007');
   t.is(flowName('%A.%a-%B.%b', c, 's2c'), '192.168.200.255.00007-010.000.000.001.65535');
 });
+
+test('extract --json counts the bytes it copies: the small files\' (staged for the writer thread), not those written as views', async (t) => {
+  const { Conv, Timeline, writeStream } = await import('../helpers/conv.js');
+  const tl = new Timeline();
+  const small = new Conv(tl, { cport: 40001 });
+  const big = new Conv(tl, { cport: 40002 });
+  small.handshake();
+  big.handshake();
+  small.send('c', 'GET / HTTP/1.0\r\n\r\n').ack('s');
+  small.send('s', writeStream(900)).ack('c');
+  // 100,000 bytes: read 64 KiB at a time (SO_RCVLOWAT), so its first write is a writev of views
+  big.send('c', writeStream(100_000)).ack('s');
+  small.close('c');
+  big.close('c');
+  const dir = tmp(t);
+  const cap = join(dir, 'two.pcap');
+  writeFileSync(cap, tl.pcap());
+  const r = await cli(['extract', cap, '-o', join(dir, 'out'), '--json']);
+  t.is(r.code, 0, r.stderr);
+  t.like(JSON.parse(r.stdout), { files: 3, bytes: 18 + 900 + 100_000, copiedBytes: 18 + 900 });
+});
