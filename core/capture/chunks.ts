@@ -21,8 +21,29 @@ export const READ_AHEAD = 1;
 export async function* fileChunks(path: string, chunkSize = CHUNK_SIZE, ahead = READ_AHEAD, zone: ChunkZone | null = null): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
   if (zone) chunkSize = zone.size;
+  // a pipe (`<(tcpdump -w -)`, a FIFO) or a device cannot be read at an offset (ESPIPE): it is
+  // read in order instead, one read after another (two in the thread pool at once could
+  // return their bytes out of order), each chunk filled until the writer closes its end (a
+  // pipe hands over at most its buffer per read, 64 KiB on Linux)
+  let inOrder: Promise<unknown> | null = null;
+  try {
+    if (!(await fh.stat()).isFile()) inOrder = Promise.resolve();
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  const fillInOrder = async (buf: Buffer): Promise<Buffer> => {
+    let n = 0;
+    for (let r; n < chunkSize && (r = await fh.read(buf, n, chunkSize - n, null)).bytesRead > 0; ) n += r.bytesRead;
+    return buf.subarray(0, n);
+  };
   const readAt = (at: number) => {
     const buf = zone ? zone.alloc() : Buffer.allocUnsafeSlow(chunkSize);
+    if (inOrder) {
+      const p = inOrder.then(() => fillInOrder(buf));
+      inOrder = p.catch(() => undefined);
+      return p;
+    }
     return fh.read(buf, 0, chunkSize, at).then((r) => buf.subarray(0, r.bytesRead));
   };
   // read-ahead: the next chunks are read (in libuv's thread pool) while this one is processed;

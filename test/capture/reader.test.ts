@@ -177,3 +177,55 @@ test('fileChunks reads ahead and still yields the file exactly, in order, at any
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Feed `data` into the FIFO at `path` from another process, in pieces smaller than a pipe's buffer. */
+function feedFifo(path: string, data: Buffer): Promise<unknown> {
+  // a shell reading the bytes from a file and writing them with dd in 1,000-byte blocks
+  const src = `${path}.src`;
+  writeFileSync(src, data);
+  return run('sh', ['-c', 'dd if="$1" of="$2" bs=1000 2>/dev/null', 'sh', src, path]);
+}
+
+test('fileChunks reads a FIFO (no offsets: ESPIPE) in order, every chunk full but the last, with any read-ahead', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sockcap-fifo-'));
+  try {
+    for (const size of [0, 999, 1000, 70_000, 300_001]) {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) data[i] = (i * 131 + (i >> 8)) & 0xff;
+      for (const ahead of [1, 3]) {
+        const p = join(dir, `fifo${size}-${ahead}`);
+        await run('mkfifo', [p]);
+        const fed = feedFifo(p, data);
+        const parts: Buffer[] = [];
+        for await (const c of fileChunks(p, 100_000, ahead)) parts.push(Buffer.from(c));
+        await fed;
+        t.true(Buffer.concat(parts).equals(data), `size ${size} ahead ${ahead}`);
+        t.true(parts.every((c, i) => c.length === 100_000 || i === parts.length - 1), 'only the last chunk is short');
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a capture read through a pipe (a FIFO, as `<(tcpdump -w -)` gives) reads as the file does, gzip too', async (t) => {
+  const { cli } = await import('../helpers/cli.js');
+  const dir = mkdtempSync(join(tmpdir(), 'sockcap-fifo-'));
+  try {
+    for (const name of ['tcp/smtp.pcap', 'tcp/smtp.pcap.gz', 'tcp/three-http-streams.pcap']) {
+      const p = join(dir, 'capture');
+      await run('mkfifo', [p]);
+      const fed = feedFifo(p, readFileSync(fixture(name)));
+      const piped = await cli(['replay', p, '--json', '--hash']);
+      await fed;
+      rmSync(p);
+      t.is(piped.code, 0, piped.stderr);
+      const file = await cli(['replay', fixture(name), '--json', '--hash']);
+      const norm = (s: string) => JSON.stringify({ ...JSON.parse(s), files: undefined });
+      t.is(norm(piped.stdout), norm(file.stdout), name);
+      t.true(JSON.parse(piped.stdout).frames > 0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
