@@ -64,12 +64,21 @@ export default class Extract extends SockcapCommand {
     } catch (e) {
       return this.fail(new SockcapError('ERR_WRITE', `${indexPath}: cannot write: ${(e as Error).message}`));
     }
-    writeSync(indexFd, '[');
+    // a failed write of the index (a full disk) names it: it stops the run as a flow file's does
+    const writeIndex = (b: Uint8Array | string) => {
+      try {
+        if (typeof b === 'string') b = Buffer.from(b);
+        for (let at = 0; at < b.length; ) at += writeSync(indexFd, b, at);
+      } catch (e) {
+        throw new SockcapError('ERR_WRITE', `${indexPath}: cannot write: ${(e as Error).message}`, { cause: e });
+      }
+    };
+    writeIndex('[');
     // entries are written byte by byte into buffers (JSON.stringify's text), sent at each batch
     const jb = new JsonBuf();
     let entries = 0;
     const flushIndex = () => {
-      for (const b of jb.take()) for (let at = 0; at < b.length; ) at += writeSync(indexFd, b, at);
+      for (const b of jb.take()) writeIndex(b);
       jb.written();
     };
     // FlowFiles' writes in the thread pool hold references to the read chunks until they end
@@ -95,8 +104,13 @@ export default class Extract extends SockcapCommand {
       },
     });
     await files.close();
-    flushIndex();
-    writeSync(indexFd, '\n]\n');
+    // after a failure the index is left as far as it got (the files it lists are written)
+    try {
+      flushIndex();
+      writeIndex('\n]\n');
+    } catch (e) {
+      if (!res.error) res.error = e as SockcapError;
+    }
     closeSync(indexFd);
     // copiedBytes: the small files' bytes, staged for the writer thread; the rest went to writev as
     // views of capture memory (the kernel copies)

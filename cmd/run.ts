@@ -21,15 +21,18 @@ import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { heapFlag } from './heap-flags.js';
+import { ERROR_EXIT } from '../core/errors.js';
 
 // before anything is allocated or compiled (the code cache's flag hash then always sees it set)
 const flag = heapFlag(process.execArgv, process.env.NODE_OPTIONS);
 if (flag) setFlagsFromString(flag);
 
-// `sockcap follow ... | head`: a reader that went away is not an error
+// `sockcap follow ... | head`: a reader that went away is not an error. Any other failure to
+// write the output (a full disk, /dev/full) is one line and ERR_WRITE's exit status, as a file's is
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
-  throw e;
+  process.stderr.write(`sockcap: standard output: cannot write: ${e.message}\n`);
+  process.exit(ERROR_EXIT.ERR_WRITE);
 });
 
 const mode = process.env.SOCKCAP_CODE_CACHE ?? 'on';

@@ -61,11 +61,17 @@ export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterabl
     res.error = e;
   }
   // what is still open leaves in slices, each slice's reports and output sent before the next
-  for (let done = false; !done; ) {
-    done = stack.finish(FINISH_SLICE);
-    if (opts.output) writeOut(stack, [], opts.output);
-    await opts.onBatch?.();
-    if (stack.out) stack.out.length = 0;
+  // (an operational error here ends it too: a full disk stops the writes with the first failure)
+  try {
+    for (let done = false; !done; ) {
+      done = stack.finish(FINISH_SLICE);
+      if (opts.output) writeOut(stack, [], opts.output);
+      await opts.onBatch?.();
+      if (stack.out) stack.out.length = 0;
+    }
+  } catch (e) {
+    if (!(e instanceof SockcapError)) throw e;
+    res.error ??= e;
   }
   return res;
 }

@@ -1,0 +1,61 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, tmp } from '../helpers/cli.js';
+import { CLI, fixture } from '../helpers/paths.js';
+import { when } from '../helpers/skip.js';
+
+const HAS_DEV_FULL = existsSync('/dev/full');
+
+/** Run the CLI with its standard output on /dev/full (every write: ENOSPC). */
+function toDevFull(args: string[]): Promise<{ code: number; stderr: string }> {
+  const fd = openSync('/dev/full', 'w');
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', fd, 'pipe'] });
+    closeSync(fd);
+    let stderr = '';
+    p.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}
+
+when(HAS_DEV_FULL, 'needs /dev/full')('standard output that cannot be written (a full disk) is one line and exit 5, for every kind of output', async (t) => {
+  const cap = fixture('tcp/three-http-streams.pcap');
+  for (const args of [['replay', cap], ['replay', cap, '--json'], ['replay', cap, '-w', '-'], ['follow', cap, '-z', '0'], ['follow', cap, '-z', '0', '--format', 'raw']]) {
+    const r = await toDevFull(args);
+    t.is(r.code, 5, args.join(' '));
+    t.is(r.stderr, 'sockcap: standard output: cannot write: ENOSPC: no space left on device, write\n', args.join(' '));
+  }
+});
+
+when(HAS_DEV_FULL, 'needs /dev/full')('extract whose index cannot be written at all names it and exits 5 before reading', async (t) => {
+  const out = join(tmp(t), 'out');
+  mkdirSync(out);
+  // the index is opened with O_TRUNC|O_CREAT, which follows the link: every write to it fails
+  symlinkSync('/dev/full', join(out, 'sockcap-index.json'));
+  const r = await cli(['extract', fixture('tcp/three-http-streams.pcap'), '-o', out, '-q']);
+  t.is(r.code, 5);
+  t.is(r.stderr, `sockcap: ${join(out, 'sockcap-index.json')}: cannot write: ENOSPC: no space left on device, write\n`);
+  t.deepEqual(readdirSync(out), ['sockcap-index.json']);
+});
+
+test('extract whose files stop growing mid-run (ulimit -f: EFBIG) says which file in one line and exits 5', async (t) => {
+  const out = join(tmp(t), 'out');
+  // 512 bytes a file at most; SIGXFSZ ignored (inherited through exec), so writes past it fail
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const p = spawn('sh', ['-c', 'trap "" XFSZ; ulimit -f 1; exec "$0" "$@"', process.execPath, CLI, 'extract', fixture('tcp/three-http-streams.pcap'), '-o', out]);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+  t.is(r.code, 5, r.stderr);
+  t.regex(r.stderr, new RegExp(`^sockcap: ${out}/[^:]+: cannot write: EFBIG: file too large, write\n$`));
+  // what fitted was written, and the summary says what was handed out
+  t.regex(r.stdout, /^6 files, 2,935 bytes from 3 connections/);
+  t.true(readdirSync(out).includes('172.016.133.132.54615-098.139.161.029.00080'));
+});
