@@ -1,24 +1,20 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, tmp } from '../helpers/cli.js';
+import { cli, collect, tmp } from '../helpers/cli.js';
 import { CLI, fixture } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 
 const HAS_DEV_FULL = existsSync('/dev/full');
 
 /** Run the CLI with its standard output on /dev/full (every write: ENOSPC). */
-function toDevFull(args: string[]): Promise<{ code: number; stderr: string }> {
+async function toDevFull(args: string[]): Promise<{ code: number; stderr: string }> {
   const fd = openSync('/dev/full', 'w');
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', fd, 'pipe'] });
+  try {
+    return await collect(process.execPath, [CLI, ...args], { stdout: fd });
+  } finally {
     closeSync(fd);
-    let stderr = '';
-    p.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stderr }));
-  });
+  }
 }
 
 when(HAS_DEV_FULL, 'needs /dev/full')('standard output that cannot be written (a full disk) is one line and exit 5, for every kind of output', async (t) => {
@@ -44,15 +40,7 @@ when(HAS_DEV_FULL, 'needs /dev/full')('extract whose index cannot be written at 
 test('extract whose files stop growing mid-run (ulimit -f: EFBIG) says which file in one line and exits 5', async (t) => {
   const out = join(tmp(t), 'out');
   // 512 bytes a file at most; SIGXFSZ ignored (inherited through exec), so writes past it fail
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    const p = spawn('sh', ['-c', 'trap "" XFSZ; ulimit -f 1; exec "$0" "$@"', process.execPath, CLI, 'extract', fixture('tcp/three-http-streams.pcap'), '-o', out]);
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  const r = await collect('sh', ['-c', 'trap "" XFSZ; ulimit -f 1; exec "$0" "$@"', process.execPath, CLI, 'extract', fixture('tcp/three-http-streams.pcap'), '-o', out]);
   t.is(r.code, 5, r.stderr);
   t.regex(r.stderr, new RegExp(`^sockcap: ${out}/[^:]+: cannot write: EFBIG: file too large, write\n$`));
   // what fitted was written, and the summary says what was handed out

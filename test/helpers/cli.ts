@@ -13,16 +13,24 @@ export interface CliResult {
 
 /** Run the built CLI with arguments (and optional stdin bytes and extra environment). */
 export function cli(args: string[], stdin?: Uint8Array, env?: Record<string, string>): Promise<CliResult> {
+  return collect(process.execPath, [CLI, ...args], { stdin, env });
+}
+
+/**
+ * Run any program and collect its exit code and output. `stdout` may be a descriptor to give it
+ * instead of a pipe (then `stdout` in the result is empty).
+ */
+export function collect(cmd: string, args: string[], o: { stdin?: Uint8Array; env?: Record<string, string>; stdout?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+    const p = spawn(cmd, args, { stdio: ['pipe', o.stdout ?? 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
     let stdout = '';
     let stderr = '';
-    p.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.stdout?.setEncoding('latin1').on('data', (d: string) => (stdout += d));
+    p.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     p.on('error', reject);
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    if (stdin) p.stdin.end(stdin);
-    else p.stdin.end();
+    if (o.stdin) p.stdin!.end(o.stdin);
+    else p.stdin!.end();
   });
 }
 
