@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
+import { templateError } from '../core/capture/flow-name.js';
 import { indexJson, JsonBuf } from '../core/json-buf.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
@@ -50,6 +51,8 @@ export default class Extract extends SockcapCommand {
 
   async run(): Promise<{ files: number; bytes: number; connections: number; index: string; copiedBytes: number } | undefined> {
     const { argv, flags } = await this.parse(Extract);
+    const bad = templateError(flags.template);
+    if (bad) this.fail(new SockcapError('ERR_USAGE', `template '${flags.template}' ${bad}`));
     try {
       mkdirs(flags.outdir);
     } catch (e) {

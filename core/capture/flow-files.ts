@@ -193,7 +193,7 @@ export class FlowFiles {
     let name: string | null = null;
     if (!f) {
       name = flowName(this.template, c, d);
-      f = per[d] = this.make(c, name);
+      f = per[d] = this.make(c, d, name);
       name = f.name ?? name;
     }
     if (this.zeroGaps) {
@@ -303,18 +303,21 @@ export class FlowFiles {
 
   /**
    * A direction's file. A name given before in this run (the same 4-tuple again, in either role)
-   * gets `-c<stream>`. Remembering every name would grow with the connections seen, so the names
-   * given go into a Bloom filter of fixed size (4 MiB), and a name it cannot rule out (one the run
+   * gets `-c<stream>` (see the loop for more). Remembering every name would grow with the
+   * connections seen, so the names given go into a Bloom filter of fixed size (4 MiB), and a name it cannot rule out (one the run
    * gave, or a false positive: 45 of the short benchmark capture's 300,000 names, about half of
    * them at 20 million) is looked up where it would have gone: among the small-file writer's
    * pending writes, then in the directory, where a file modified since the run began is this
    * run's (one left by an earlier run is overwritten, as always). A lookup is a stat: a full
    * filter slows extract down, it never makes it wrong.
    */
-  private make(c: Connection, name: string): FlowFile {
-    // added at once: a name the filter may have had is looked up (given); one given gets -c<stream>
+  private make(c: Connection, d: Dir, name: string): FlowFile {
+    // added at once: a name the filter may have had is looked up (given); one given gets
+    // -c<stream>, and if that was given too (a template that names both directions, or several
+    // streams, the same) the direction, then a count: never a file two directions share
     let again: string | null = null;
-    if (this.names.add(name) && this.given(name)) this.names.add((again = `${name}-c${c.stream}`));
+    for (let k = 0; this.names.add(again ?? name) && this.given(again ?? name); k++)
+      again = `${name}-c${c.stream}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
     return { name: again, pos: 0, bytes: 0,
       hash: this.hash ? sha256() : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null, gi: 0 };
   }

@@ -62,3 +62,15 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
     k === 'A' ? sa : k === 'a' ? sp : k === 'B' ? da : k === 'b' ? dp : k === '#' ? String(c.stream)
       : k === 'd' ? dir : k === 'T' ? String(Math.floor(c.firstTs)) : '%');
 }
+
+/**
+ * What is wrong with a file-name template, or null: empty, a token flowName does not know (it
+ * would stay in every name as written), or a `/` (a name is one file in the output directory,
+ * never a path out of it: `../x%A` wrote beside the directory's parent).
+ */
+export function templateError(template: string): string | null {
+  if (template === '') return 'is empty';
+  if (template.includes('/')) return "has a '/': it names one file in the output directory";
+  const bad = /%([^AaBb#dT%]|$)/.exec(template.replace(/%%/g, ''));
+  return bad ? `has an unknown token '${bad[0]}' (known: %A %a %B %b %# %d %T %%)` : null;
+}
