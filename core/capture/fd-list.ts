@@ -1,4 +1,4 @@
-/** What the list links through: an entry's neighbours (FlowFile's fields). */
+/** What the list links through: an entry's neighbours (OpenFile's fields). */
 export interface Linked<T> {
   older: T | null;
   newer: T | null;

@@ -11,37 +11,11 @@ import type { ChunkZone } from './zone.js';
 import { SmallFileWriter } from './file-writer.js';
 import { NameFilter } from './name-filter.js';
 import { FdList } from './fd-list.js';
+import { CREATED, FileSlots, type OpenFile, SMALL, USED } from './file-slots.js';
 import { flowName } from './flow-name.js';
 
-/** One direction's file. */
-interface FlowFile {
-  /**
-   * The file's name in the directory (its path is the directory's prefix and this) when it is not
-   * the template's (a repeated name, given `-c<stream>`); null for the template's, made again from
-   * the connection when wanted (FlowFiles.nameOf): 64 bytes a direction less to hold while open.
-   */
-  name: string | null;
-  /** Bytes written so far: the file offset of the next write. */
-  pos: number;
-  bytes: number;
-  hash: Hash | null;
-  /** The file exists (created once; later opens keep its bytes). */
-  created: boolean;
-  fd: number;
-  /** The small-file writer thread writes it (decided at its first write). */
-  small: boolean;
-  /** Its writes in libuv's thread pool, and descriptors released while they run (closed after). */
-  inflight: number;
-  closeAfter: number[] | null;
-  /** Neighbours in the list of open descriptors (least recently used first). */
-  older: FlowFile | null;
-  newer: FlowFile | null;
-  /** With zero-filled gaps: the direction's gaps the file position has moved past so far. */
-  gi: number;
-}
-
-/** A connection's files, on the connection (its `app`). */
-type Files = Partial<Record<Dir, FlowFile>>;
+/** The slot of a connection's direction (its pair index is on conn.app). */
+const slotOf = (c: Connection, d: Dir): number => 2 * (c.app as number) + (d === 'c2s' ? 0 : 1);
 
 /** What the index says of one written direction. */
 export interface FlowIndexEntry {
@@ -116,7 +90,9 @@ export class FlowFiles {
   /** The first write failure (kept: writes happen inside the stack's input). */
   failure: SockcapError | null = null;
   /** Open descriptors, least recently used first (opening a file costs more than writing 64 KiB). */
-  private readonly fds = new FdList<FlowFile>();
+  private readonly fds = new FdList<OpenFile>();
+  /** Every direction's file state. */
+  private readonly slots: FileSlots;
   /** The directory with a trailing separator (path.join per file cost 0.3 µs, measured). */
   private readonly prefix: string;
   /** Writes in the thread pool, their bytes and the most allowed; called when none is left. */
@@ -168,6 +144,7 @@ export class FlowFiles {
     private readonly zeroGaps = false,
   ) {
     this.prefix = join(dir, '/');
+    this.slots = new FileSlots(hash);
     this.names = new NameFilter(filterBits);
     this.since = fsNow(this.prefix);
     // descriptors released while their writes run stay open until those end: at most one per write
@@ -176,9 +153,9 @@ export class FlowFiles {
     this.maxOpen = Math.max(8, room - this.maxInflight);
   }
 
-  /** The file's name (see FlowFile.name). */
-  private nameOf(c: Connection, d: Dir, f: FlowFile): string {
-    return f.name ?? flowName(this.template, c, d);
+  /** The file's name (see FileSlots.names). */
+  private nameOf(c: Connection, d: Dir, s: number): string {
+    return this.slots.names.get(s) ?? flowName(this.template, c, d);
   }
 
   data(c: Connection, d: Dir, chunk: readonly Uint8Array[]): void {
@@ -186,49 +163,50 @@ export class FlowFiles {
     for (const v of chunk) n += v.length;
     // a direction gets its file (and its name) with its first byte
     if (n === 0) return;
-    // the connection's files hang on it (DrainApp leaves conn.app to its sink): no table of them
-    const per = (c.app ??= {}) as Files;
-    let f = per[d];
+    // the connection's slots are on it (DrainApp leaves conn.app to its sink): no table of them
+    const t = this.slots;
+    if (c.app === null) c.app = t.alloc();
+    const s = slotOf(c, d);
     // the file's name, made when a write needs it (a new file's is made once, for its first write too)
     let name: string | null = null;
-    if (!f) {
-      name = flowName(this.template, c, d);
-      f = per[d] = this.make(c, d, name);
-      name = f.name ?? name;
-    }
+    if (!(t.flags[s]! & USED)) name = this.make(c, d, s);
     if (this.zeroGaps) {
       const gaps = receiver(c, d).gaps;
-      if (f.gi < gaps.length && this.pastGaps(f, gaps, n)) {
+      if (t.gi[s]! < gaps.length && this.pastGaps(s, gaps, n)) {
         // a gap inside this chunk: the bytes before it, then the rest (after the hole)
-        const k = gaps[f.gi]![0] - f.bytes;
+        const k = gaps[t.gi[s]!]![0] - t.bytes[s]!;
         this.data(c, d, viewsBefore(chunk, k));
         this.data(c, d, viewsAfter(chunk, k));
         return;
       }
     }
-    if (f.hash) for (const v of chunk) f.hash.update(v);
-    f.bytes += n;
+    const hash = this.hash ? t.hash[s]! : null;
+    if (hash) for (const v of chunk) hash.update(v);
+    t.bytes[s]! += n;
     if (this.failure) return;
-    if (!f.created && this.smallFiles && n < ASYNC_MIN) f.small = true;
-    if (f.small) {
-      this.writer().write(this.prefix + (name ?? this.nameOf(c, d, f)), chunk, n, f.pos, !f.created);
-      if (!f.created) this.filesWritten++;
-      f.created = true;
-      f.pos += n;
+    const pos = t.pos[s]!;
+    let fl = t.flags[s]!;
+    if (!(fl & CREATED) && this.smallFiles && n < ASYNC_MIN) fl |= SMALL;
+    if (fl & SMALL) {
+      this.writer().write(this.prefix + (name ?? this.nameOf(c, d, s)), chunk, n, pos, !(fl & CREATED));
+      if (!(fl & CREATED)) this.filesWritten++;
+      t.flags[s] = fl | CREATED;
+      t.pos[s] = pos + n;
       this.written += n;
       return;
     }
     try {
-      if (f.fd < 0) this.open(f, (name ??= this.nameOf(c, d, f)));
-      else this.fds.touch(f); // most recently used
+      let o = t.open.get(s);
+      if (!o) o = this.open(s, (name ??= this.nameOf(c, d, s)));
+      else this.fds.touch(o); // most recently used
       // an async write names its file now: by its end the connection may be another one
-      if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(f, (name ??= this.nameOf(c, d, f)), chunk, n);
-      else writeAll(f.fd, chunk, n, f.pos);
+      if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(o, (name ??= this.nameOf(c, d, s)), chunk, n, pos);
+      else writeAll(o.fd, chunk, n, pos);
     } catch (e) {
-      this.failure = e instanceof SockcapError ? e : writeError(this.prefix + (name ?? this.nameOf(c, d, f)), e);
+      this.failure = e instanceof SockcapError ? e : writeError(this.prefix + (name ?? this.nameOf(c, d, s)), e);
       return;
     }
-    f.pos += n;
+    t.pos[s] = pos + n;
     this.written += n;
   }
 
@@ -236,22 +214,23 @@ export class FlowFiles {
    * Zero-filled gaps: move the file's position past the gaps at its current stream offset (the
    * hash takes their zeros). True when the next gap falls inside the `n` bytes about to be written.
    */
-  private pastGaps(f: FlowFile, gaps: ReadonlyArray<readonly [number, number]>, n: number): boolean {
-    for (; f.gi < gaps.length; f.gi++) {
-      const [at, len] = gaps[f.gi]!;
-      if (at > f.bytes) return at < f.bytes + n;
-      f.pos += len;
-      if (f.hash) for (let left = len; left > 0; left -= ZEROS.length) f.hash.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+  private pastGaps(s: number, gaps: ReadonlyArray<readonly [number, number]>, n: number): boolean {
+    const t = this.slots;
+    const hash = this.hash ? t.hash[s]! : null;
+    for (; t.gi[s]! < gaps.length; t.gi[s]!++) {
+      const [at, len] = gaps[t.gi[s]!]!;
+      if (at > t.bytes[s]!) return at < t.bytes[s]! + n;
+      t.pos[s]! += len;
+      if (hash) for (let left = len; left > 0; left -= ZEROS.length) hash.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
     }
     return false;
   }
 
   /** One write in the thread pool; the views stay referenced (pinned) until it ends. */
-  private writeAsync(f: FlowFile, name: string, views: readonly Uint8Array[], n: number): void {
-    const fd = f.fd;
-    const pos = f.pos;
+  private writeAsync(o: OpenFile, name: string, views: readonly Uint8Array[], n: number, pos: number): void {
+    const fd = o.fd;
     const exts: Ext[] | null = this.zone ? this.zone.hold(views) : null;
-    f.inflight++;
+    o.inflight++;
     this.inflight++;
     this.inflightBytes += n;
     writev(fd, views as Uint8Array[], pos, (e, done) => {
@@ -264,9 +243,9 @@ export class FlowFiles {
       if (exts) ext_release(exts);
       this.inflightBytes -= n;
       this.inflight--;
-      if (--f.inflight === 0 && f.closeAfter) {
-        for (const d of f.closeAfter) closeSync(d);
-        f.closeAfter = null;
+      if (--o.inflight === 0 && o.closeAfter) {
+        for (const d of o.closeAfter) closeSync(d);
+        o.closeAfter = null;
       }
       if (this.inflight === 0) this.idle?.();
     });
@@ -274,17 +253,19 @@ export class FlowFiles {
 
   /** The connection left the table (its readers have read everything): close both files and index them. */
   closed(c: Connection): void {
-    const per = c.app as Files | null;
+    const p = c.app as number | null;
     c.app = null;
-    if (!per) return;
+    if (p === null) return;
+    const t = this.slots;
     for (const d of ['c2s', 's2c'] as const) {
-      const f = per[d];
-      if (!f) continue;
-      this.release(f);
+      const s = 2 * p + (d === 'c2s' ? 0 : 1);
+      if (!(t.flags[s]! & USED)) continue;
+      const o = t.open.get(s);
+      if (o) this.release(o);
       const gaps = receiver(c, d).gaps;
       // one object, no spreads (each made a temporary object: ~60 MB on 200,000 connections)
       const e: FlowIndexEntry = { stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName,
-        dst: d === 'c2s' ? c.serverName : c.clientName, file: this.nameOf(c, d, f), bytes: f.bytes };
+        dst: d === 'c2s' ? c.serverName : c.clientName, file: this.nameOf(c, d, s), bytes: t.bytes[s]! };
       if (gaps.length) {
         // offsets in the file: zero-filled, each gap is after the earlier ones' zeros (one after
         // the last byte of data, cut by the snaplen, is past the end: the file ends at its data,
@@ -296,9 +277,10 @@ export class FlowFiles {
           return g;
         });
       }
-      if (f.hash) e.sha256 = f.hash.digest('hex');
+      if (this.hash) e.sha256 = t.hash[s]!.digest('hex');
       this.onFile(e);
     }
+    t.free(p);
   }
 
   /**
@@ -311,15 +293,19 @@ export class FlowFiles {
    * run's (one left by an earlier run is overwritten, as always). A lookup is a stat: a full
    * filter slows extract down, it never makes it wrong.
    */
-  private make(c: Connection, d: Dir, name: string): FlowFile {
+  private make(c: Connection, d: Dir, s: number): string {
     // added at once: a name the filter may have had is looked up (given); one given gets
     // -c<stream>, and if that was given too (a template that names both directions, or several
     // streams, the same) the direction, then a count: never a file two directions share
+    const name = flowName(this.template, c, d);
     let again: string | null = null;
     for (let k = 0; this.names.add(again ?? name) && this.given(again ?? name); k++)
       again = `${name}-c${c.stream}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
-    return { name: again, pos: 0, bytes: 0,
-      hash: this.hash ? sha256() : null, created: false, fd: -1, small: false, inflight: 0, closeAfter: null, older: null, newer: null, gi: 0 };
+    const t = this.slots;
+    t.flags[s] = USED;
+    if (again !== null) t.names.set(s, again);
+    if (this.hash) t.hash[s] = sha256();
+    return again ?? name;
   }
 
   /** This run made a file of this name, or is about to (see make()). */
@@ -354,24 +340,25 @@ export class FlowFiles {
     await this.sfw?.below(BACKLOG_BYTES);
   }
 
-  /** Close a direction's descriptor (its connection is done). */
-  private release(f: FlowFile): void {
-    if (f.fd < 0) return;
-    this.fds.delete(f);
-    if (f.inflight) (f.closeAfter ??= []).push(f.fd); // closed when its writes end
-    else closeSync(f.fd);
-    f.fd = -1;
+  /** Close a direction's descriptor (its connection is done, or the descriptor is the least recently used). */
+  private release(o: OpenFile): void {
+    this.fds.delete(o);
+    this.slots.open.delete(o.slot);
+    if (o.inflight) (o.closeAfter ??= []).push(o.fd); // closed when its writes end
+    else closeSync(o.fd);
   }
 
   /**
    * Open a direction's file: create it the first time, later reopen it keeping its bytes (writes
    * are positioned). The least recently used descriptor is closed to stay under the limit.
    */
-  private open(f: FlowFile, name: string): void {
+  private open(s: number, name: string): OpenFile {
+    const t = this.slots;
     for (;;) {
       if (this.fds.size >= this.maxOpen) this.release(this.fds.oldest!);
+      let fd: number;
       try {
-        f.fd = openSync(this.prefix + name, f.created ? 'r+' : 'w');
+        fd = openSync(this.prefix + name, t.flags[s]! & CREATED ? 'r+' : 'w');
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if ((code === 'EMFILE' || code === 'ENFILE') && this.fds.size > 0) {
@@ -381,10 +368,12 @@ export class FlowFiles {
         }
         throw writeError(this.prefix + name, e);
       }
-      if (!f.created) this.filesWritten++;
-      f.created = true;
-      this.fds.add(f);
-      return;
+      if (!(t.flags[s]! & CREATED)) this.filesWritten++;
+      t.flags[s]! |= CREATED;
+      const o: OpenFile = { slot: s, fd, inflight: 0, closeAfter: null, older: null, newer: null };
+      t.open.set(s, o);
+      this.fds.add(o);
+      return o;
     }
   }
 

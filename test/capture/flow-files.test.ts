@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Connection, type Dir } from '../../core/net/in-pcb.js';
 import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js';
 import { templateError } from '../../core/capture/flow-name.js';
+import { CREATED, FileSlots, USED } from '../../core/capture/file-slots.js';
 import { cli, tmp } from '../helpers/cli.js';
 import { fixture } from '../helpers/paths.js';
 
@@ -48,4 +49,41 @@ test('templateError: empty, a path, or an unknown token; extract refuses them as
     t.true(r.stderr.startsWith(`sockcap: template '${tpl}' ${msg}`), r.stderr);
   }
   t.deepEqual(readdirSync(out), [], 'nothing written, not even the directory');
+});
+
+test('FileSlots: a pair comes back as new, pairs are reused (the arrays grow with the connections open at once, not with all seen), and growing keeps every value', (t) => {
+  const fs = new FileSlots(true);
+  const held: number[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const p = fs.alloc();
+    for (const s of [2 * p, 2 * p + 1]) {
+      t.is(fs.flags[s], 0);
+      t.is(fs.pos[s], 0);
+      t.is(fs.bytes[s], 0);
+      t.is(fs.gi[s], 0);
+      t.is(fs.hash[s], null);
+      t.false(fs.names.has(s));
+    }
+    fs.flags[2 * p] = USED | CREATED;
+    fs.pos[2 * p] = fs.bytes[2 * p + 1] = 2 ** 40 + p; // past 32 bits: files larger than 4 GiB
+    fs.gi[2 * p + 1] = p;
+    fs.names.set(2 * p, `name-${p}`);
+    // every third is done at once: its pair goes back
+    if (i % 3 === 0) fs.free(p);
+    else held.push(p);
+  }
+  t.is(new Set(held).size, held.length, 'no pair handed out twice');
+  t.true(Math.max(...held) < 2100, 'freed pairs were reused');
+  t.true(fs.flags.length >= 2 * 2000 && fs.flags.length <= 2 * 4096);
+  for (const p of held) {
+    t.is(fs.flags[2 * p], USED | CREATED);
+    t.is(fs.pos[2 * p], 2 ** 40 + p);
+    t.is(fs.bytes[2 * p + 1], 2 ** 40 + p);
+    t.is(fs.gi[2 * p + 1], p);
+    t.is(fs.names.get(2 * p), `name-${p}`);
+  }
+  for (const p of held) fs.free(p);
+  t.is(fs.names.size, 0);
+  const again = new Set(Array.from({ length: 2000 }, () => fs.alloc()));
+  t.true(Math.max(...again) < 2100, 'after all are freed, the same pairs again');
 });
