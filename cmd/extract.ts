@@ -11,6 +11,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
 import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
+import { Interrupt } from './interrupt.js';
 
 /**
  * mkdir -p, one directory at a time from the root. Node's own recursive mkdirSync never returns
@@ -99,7 +100,9 @@ export default class Extract extends SockcapCommand {
       // the index has what it needs from FlowFiles: no connection summaries
       onConnection: null,
     });
+    const intr = new Interrupt();
     const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, {
+      signal: intr.signal,
       onBatch: async () => {
         files.check();
         flushIndex();
@@ -120,6 +123,7 @@ export default class Extract extends SockcapCommand {
     const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: files.copiedBytes };
     if (!this.jsonEnabled() && !flags.quiet)
       this.log(`${thousands(out.files)} files, ${thousands(out.bytes)} bytes from ${thousands(out.connections)} connections in ${flags.outdir} (index: ${indexPath})`);
+    intr.report(res.frames);
     const err = res.error ?? files.failure;
     if (err) {
       this.failAfter(err);

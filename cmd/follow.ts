@@ -7,6 +7,7 @@ import { parseSelector } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
+import { Interrupt } from './interrupt.js';
 import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
 
 export default class Follow extends SockcapCommand {
@@ -46,7 +47,8 @@ export default class Follow extends SockcapCommand {
       policy: flags.overlap,
       app: new DrainApp(false, 1 << 20, follower.sink),
     });
-    const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush });
+    const intr = new Interrupt();
+    const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush, signal: intr.signal });
     let found = follower.followed >= 0;
     if (!found) {
       const s = stack.finished.find((c) => sel.stream !== null ? c.stream === sel.stream : sel.ends!.includes(c.client) && sel.ends!.includes(c.server));
@@ -55,6 +57,7 @@ export default class Follow extends SockcapCommand {
     }
     if (found) pending.push(followFooter);
     await flush();
+    intr.report(res.frames);
     if (res.error) return this.failAfter(res.error);
     if (!found)
       this.fail(new SockcapError('ERR_NOTHING', `no TCP stream matches '${sel.text}' (the capture has ${stack.finished.length} TCP streams)`));

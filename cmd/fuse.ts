@@ -9,7 +9,7 @@ export default class Fuse extends SockcapCommand {
   static override summary = 'Fuse local TCP connections (FreeBSD tcp_loopfuse, Solaris TCP fusion) and write what the wire would carry.';
   static override description = `A connection whose two ends are on this host (127/8, ::1, the same address on both ends, or addresses given with --local) fuses once its handshake completes: each end's writes go straight into the peer's socket buffer, and only the handshake and the FIN (or RST) exchange remain on the wire. With -w the output capture shows exactly that; other connections pass through unchanged. The report says, per connection, whether it fused and why, its segments before and after, and the bytes each socket received by fusing; then a line that holds only if it is true (otherwise the command names the offending segment and exits 8).`;
   static override examples = [
-    '<%= config.bin %> fuse fixtures/fuse/loopback-http.pcap -w fused.pcap',
+    '<%= config.bin %> fuse fixtures/splice/relay-lo.pcap -w fused.pcap',
     '<%= config.bin %> fuse lo.pcapng --local 10.0.0.5 --fuse-seq advance --json',
   ];
   static override strict = false;
@@ -24,9 +24,10 @@ export default class Fuse extends SockcapCommand {
     const { argv, flags } = await this.parse(Fuse);
     const files = inputFiles(argv, flags.read);
     const fuse = makeFuse(flags);
-    const { stack, res, report } = await runModel(files, [fuse], flags);
+    const { stack, res, report, interrupt } = await runModel(files, [fuse], flags);
     const summary = fuseSummary(fuse, stack.stats.frames, stack.outFrames);
     if (!this.jsonEnabled()) report.write(formatFuseSummary(summary) + '\n');
+    interrupt.report(res.frames);
     const claim = fuseClaimError(summary);
     if (res.error) this.failAfter(res.error);
     else if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));

@@ -6,6 +6,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { captureInputs, fileSession, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
+import { Interrupt } from './interrupt.js';
 
 /** Flags of the commands that model the stack and write its output (fuse, splice). */
 export const modelFlags = {
@@ -16,19 +17,20 @@ export const modelFlags = {
   debug: Flags.boolean({ summary: 'check socket-buffer and reassembly invariants after every batch (slow)' }),
 };
 
-/** Run the inputs through a stack with these hooks, writing its output with -w. */
-export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean }): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream }> {
+/** Run the inputs through a stack with these hooks, writing its output with -w (the caller reports an interrupt after its own output). */
+export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean }): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
   const toStdout = f.write === '-';
   const session = fileSession();
   const stack = new Stack(session, { hooks, output: !!f.write, app: new DrainApp(false), debug: f.debug, onConnection: null });
   const output = f.write ? await CaptureOutput.open(toStdout ? process.stdout : f.write, session, f['out-format']) : undefined;
   const progress = startProgress(session, files, f.quiet || toStdout);
+  const interrupt = new Interrupt();
   let res;
   try {
-    res = await runPipeline(captureInputs(files), stack, { output });
+    res = await runPipeline(captureInputs(files), stack, { output, signal: interrupt.signal });
   } finally {
     progress.stop();
   }
   if (output) await output.close();
-  return { stack, res, report: toStdout ? process.stderr : process.stdout };
+  return { stack, res, report: toStdout ? process.stderr : process.stdout, interrupt };
 }

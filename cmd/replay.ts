@@ -11,6 +11,7 @@ import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
 import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
+import { Interrupt } from './interrupt.js';
 import { modelOptionFlags, Models } from './models.js';
 
 export default class Replay extends SockcapCommand {
@@ -80,9 +81,10 @@ export default class Replay extends SockcapCommand {
     });
     const output = flags.write ? await CaptureOutput.open(toStdout ? process.stdout : flags.write, session, flags['out-format']) : undefined;
     const progress = startProgress(session, files, flags.quiet || toStdout);
+    const intr = new Interrupt();
     let res;
     try {
-      res = await runPipeline(captureInputs(files), stack, { count: flags.count, output, onBatch: flush });
+      res = await runPipeline(captureInputs(files), stack, { count: flags.count, output, onBatch: flush, signal: intr.signal });
     } finally {
       progress.stop();
     }
@@ -99,6 +101,7 @@ export default class Replay extends SockcapCommand {
       for (const t of mr.text) jb.text(`\n${t}\n`);
     }
     await flush();
+    intr.report(res.frames);
     if (res.error) return this.failAfter(res.error);
     if (mr.claim) return this.failAfter(mr.claim);
     if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));

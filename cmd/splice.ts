@@ -11,7 +11,7 @@ export default class Splice extends SockcapCommand {
   static override summary = 'Splice one captured flow onto another connection (OpenBSD SO_SPLICE) and write the result.';
   static override description = `The socket that receives the --from flow stops being read by its application; once both connections are established (or --at), it is spliced to the socket that sends the --to flow: somove moves its receive buffer's Mbufs into the drain's send buffer (references: no byte copied) and the drain's tcp_output sends them. The drain connection is re-synthesised in the output (its handshake as captured; its data from the splice; the peer's segments with renumbered acknowledgements); everything else passes through unchanged. The report gives, per splice, the bytes moved, why and when it ended (EOF, EFBIG, ETIMEDOUT, EPIPE, ECONNRESET...), what was left in the source, the segments sent, and what a read/write relay would have cost.`;
   static override examples = [
-    '<%= config.bin %> splice fixtures/splice/relay.pcap --from 0:c2s --to 1:c2s -w spliced.pcap',
+    '<%= config.bin %> splice fixtures/splice/relay-lo.pcap --from 0:c2s --to 1:c2s -w spliced.pcap',
     '<%= config.bin %> splice relay.pcap --splice 0:c2s=1:c2s --splice 1:s2c=0:s2c --max 65536 --json',
   ];
   static override strict = false;
@@ -31,10 +31,11 @@ export default class Splice extends SockcapCommand {
     const specs = spliceSpecs(flags);
     if (!specs.length) throw new SockcapError('ERR_USAGE', 'nothing to splice: give --from and --to, or --splice FROM=TO');
     const model = new SpliceModel(specs);
-    const { stack, res, report } = await runModel(files, [model], flags);
+    const { stack, res, report, interrupt } = await runModel(files, [model], flags);
     const splices = model.records();
     const result = { splices, copiedBytes: splices.reduce((a, s) => a + s.copiedBytes, 0), framesIn: stack.stats.frames, framesOut: stack.outFrames };
     if (!this.jsonEnabled()) report.write(`${formatSplices(splices)}\nframes: ${result.framesIn} in, ${result.framesOut} out\n`);
+    interrupt.report(res.frames);
     if (res.error) this.failAfter(res.error);
     else if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
     return result;

@@ -16,6 +16,8 @@ export interface PipelineResult {
   error: SockcapError | null;
   /** True when `count` stopped the run early. */
   stoppedAtCount: boolean;
+  /** True when `signal` stopped the run early. */
+  interrupted: boolean;
 }
 
 export interface PipelineOptions {
@@ -28,6 +30,11 @@ export interface PipelineOptions {
    * the stack produces output frames, `stack.out` holds the batch's until this returns.
    */
   readonly onBatch?: () => void | Promise<void>;
+  /**
+   * Stop reading when aborted (Ctrl-C), at the end of the batch in progress: what was read is then
+   * finished as at the end of the input.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -37,7 +44,7 @@ export interface PipelineOptions {
  * close what was processed; anything else is a bug and is thrown.
  */
 export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterable<Batch>, stack: Stack, opts: PipelineOptions = {}): Promise<PipelineResult> {
-  const res: PipelineResult = { frames: 0, error: null, stoppedAtCount: false };
+  const res: PipelineResult = { frames: 0, error: null, stoppedAtCount: false, interrupted: false };
   const limit = opts.count ?? Infinity;
   try {
     const source = Array.isArray(inputs) ? readCaptures(inputs as readonly CaptureInput[], stack.session) : (inputs as AsyncIterable<Batch>);
@@ -55,6 +62,10 @@ export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterabl
       await opts.onBatch?.();
       if (stack.out) stack.out.length = 0;
       if (res.stoppedAtCount) break;
+      if (opts.signal?.aborted) {
+        res.interrupted = true;
+        break;
+      }
     }
   } catch (e) {
     if (!(e instanceof SockcapError)) throw e;
