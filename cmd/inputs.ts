@@ -3,6 +3,7 @@ import { CHUNK_SIZE } from '../core/capture/chunks.js';
 import type { CaptureInput } from '../core/capture/reader.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { ChunkZone } from '../core/capture/zone.js';
+import { statSync } from 'node:fs';
 import { SockcapError } from '../core/errors.js';
 
 /** Capture files as arguments (any number; `-` is stdin). */
@@ -38,4 +39,21 @@ export function fileSession(): CaptureSession {
   const session = new CaptureSession();
   session.zone = new ChunkZone(CHUNK_SIZE);
   return session;
+}
+
+/**
+ * Refuse an output capture that is one of the inputs (`replay x.pcap -w x.pcap`): opening it for
+ * writing truncates it before a byte is read, and the capture is gone. Known by device and inode
+ * when it exists (a link or another path to it), else it is not an input.
+ */
+export function checkOutputNotInput(out: string | undefined, files: readonly string[]): void {
+  if (out === undefined || out === '-') return;
+  const o = statSync(out, { throwIfNoEntry: false });
+  if (!o || !o.isFile()) return;
+  for (const f of files) {
+    if (f === '-') continue;
+    const i = statSync(f, { throwIfNoEntry: false });
+    if (i && i.dev === o.dev && i.ino === o.ino)
+      throw new SockcapError('ERR_USAGE', `-w ${out} is the input capture ${f}: writing it would destroy what is being read`);
+  }
 }

@@ -9,7 +9,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
+import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 import { modelOptionFlags, Models } from './models.js';
@@ -42,6 +42,7 @@ export default class Replay extends SockcapCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Replay);
     const files = inputFiles(argv, flags.read);
+    checkOutputNotInput(flags.write, files);
     const json = this.jsonEnabled();
     const toStdout = flags.write === '-';
     const report = toStdout ? process.stderr : process.stdout;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, collect, tmp } from '../helpers/cli.js';
 import { CLI, fixture } from '../helpers/paths.js';
@@ -46,4 +46,24 @@ test('extract whose files stop growing mid-run (ulimit -f: EFBIG) says which fil
   // what fitted was written, and the summary says what was handed out
   t.regex(r.stdout, /^6 files, 2,935 bytes from 3 connections/);
   t.true(readdirSync(out).includes('172.016.133.132.54615-098.139.161.029.00080'));
+});
+
+test('-w naming an input capture (itself, a symbolic or a hard link) is refused before it is truncated: exit 2, the capture intact', async (t) => {
+  const d = tmp(t);
+  const cap = join(d, 'in.pcap');
+  const orig = readFileSync(fixture('tcp/smtp.pcap'));
+  writeFileSync(cap, orig);
+  symlinkSync(cap, join(d, 'sym.pcap'));
+  linkSync(cap, join(d, 'hard.pcap'));
+  for (const [cmd, ...rest] of [['replay'], ['splice', '--from', '0:c2s', '--to', '0:s2c'], ['fuse']]) {
+    for (const out of ['in.pcap', 'sym.pcap', 'hard.pcap']) {
+      const r = await cli([cmd!, fixture('tcp/three-http-streams.pcap'), cap, ...rest, '-w', join(d, out), '-q']);
+      t.is(r.code, 2, `${cmd} -w ${out}`);
+      t.is(r.stderr, `sockcap: -w ${join(d, out)} is the input capture ${cap}: writing it would destroy what is being read\n`);
+      t.true(readFileSync(cap).equals(orig));
+    }
+  }
+  // another file is written as before
+  const r = await cli(['replay', cap, '-w', join(d, 'out.pcap'), '-q']);
+  t.is(r.code, 0, r.stderr);
 });
