@@ -1,6 +1,5 @@
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Hash } from 'node:crypto';
 import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
 import { viewsAfter, viewsBefore } from './sink.js';

@@ -53,14 +53,30 @@ export abstract class ByteSink {
     }
   }
 
+  /**
+   * Overwrite `bytes` at offset `at` of what was written already (a header field that grew), when
+   * the sink can: a file, at close. False for a stream (its bytes are gone).
+   */
+  patchAt(_at: number, _bytes: Uint8Array): boolean {
+    return false;
+  }
+
   protected abstract writeViews(views: Uint8Array[]): Promise<void>;
   abstract close(): Promise<void>;
 }
 
 /** A file written with FileHandle.writev. */
 export class FileSink extends ByteSink {
+  /** Bytes to overwrite at close, in order. */
+  private readonly patches: Array<[number, Uint8Array]> = [];
+
   private constructor(private readonly fh: FileHandle, readonly path: string) {
     super();
+  }
+
+  override patchAt(at: number, bytes: Uint8Array): boolean {
+    this.patches.push([at, bytes]);
+    return true;
   }
 
   static async open(path: string): Promise<FileSink> {
@@ -82,6 +98,9 @@ export class FileSink extends ByteSink {
   async close(): Promise<void> {
     try {
       await this.flush();
+      for (const [at, b] of this.patches) await this.fh.write(b, 0, b.length, at);
+    } catch (e) {
+      throw e instanceof SockcapError ? e : new SockcapError('ERR_WRITE', `${this.path}: write failed: ${(e as Error).message}`, { cause: e });
     } finally {
       await this.fh.close();
     }

@@ -49,24 +49,49 @@ function pushChain(sink: ByteSink, m: Mbuf | null): void {
   for (; m; m = m.next) if (m.len > 0) sink.push(m.buf.subarray(m.off, m.off + m.len), m.ext);
 }
 
+/** The snapshot length a classic pcap header declares once a record outgrew the input's (libpcap's MAXIMUM_SNAPLEN). */
+const MAX_SNAPLEN = 262144;
+
 /** Classic pcap (little-endian, µs or ns). One link type per file. */
 export class PcapWriter implements FrameWriter {
   frames = 0;
   private readonly slab = new HeaderSlab();
+  /** The file header, and the snapshot length it declares: no record may be longer. */
+  private readonly head = new Uint8Array(24);
+  private snaplen: number;
 
   constructor(
     readonly sink: ByteSink,
     private readonly linktype: number,
-    private readonly snaplen: number,
+    snaplen: number,
     private readonly nanos: boolean,
   ) {
-    const h = new Uint8Array(24);
+    const h = this.head;
+    this.snaplen = snaplen;
     le32put(h, 0, nanos ? PCAP_MAGIC_NS : PCAP_MAGIC_US);
     h[4] = 2;
     h[6] = 4;
     le32put(h, 16, snaplen);
     le32put(h, 20, linktype);
     sink.push(h);
+  }
+
+  /**
+   * A record longer than the header's snapshot length (a later input captured with a larger one,
+   * merged into this file): readers that hold a file to its header refuse such a record (gopacket:
+   * "capture length exceeds snap length"), so the header is raised, in place while it is still
+   * unsent, else in the file at close. A stream's header has gone: that is an error, never a file
+   * some readers cannot read.
+   */
+  private grow(caplen: number, frameNo: number): void {
+    const was = this.snaplen;
+    this.snaplen = Math.max(caplen, MAX_SNAPLEN);
+    if (this.sink.written === 0) return le32put(this.head, 16, this.snaplen);
+    const b = new Uint8Array(4);
+    le32put(b, 0, this.snaplen);
+    if (!this.sink.patchAt(16, b))
+      throw new SockcapError('ERR_OUTPUT_FORMAT',
+        `frame ${frameNo} has ${caplen} bytes, more than the snapshot length (${was}) this pcap stream's header declared and sent: write a file, or pcapng (--out-format pcapng)`);
   }
 
   writeFrame(m: Mbuf): void {
@@ -81,6 +106,7 @@ export class PcapWriter implements FrameWriter {
     le32put(h, 4, this.nanos ? hdr.tsNsec : Math.floor(hdr.tsNsec / 1000));
     le32put(h, 8, caplen);
     le32put(h, 12, Math.max(hdr.origLen, caplen));
+    if (caplen > this.snaplen) this.grow(caplen, hdr.frameNo);
     this.sink.push(h);
     pushChain(this.sink, m);
     this.frames++;

@@ -97,3 +97,37 @@ test('viewsAfter: what is left after a short write, as views of the same bytes',
   t.deepEqual(viewsAfter([a, b], 3).map((v) => [...v]), [[4, 5]]);
   t.deepEqual(viewsAfter([a, b], 5), []);
 });
+
+/** Every record's caplen in a little-endian classic pcap, and the header's snapshot length. */
+function pcapLengths(b: Buffer): { snaplen: number; caplens: number[] } {
+  const caplens: number[] = [];
+  for (let o = 24; o + 16 <= b.length; o += 16 + b.readUInt32LE(o + 8)) caplens.push(b.readUInt32LE(o + 8));
+  return { snaplen: b.readUInt32LE(16), caplens };
+}
+
+test('-w pcap merging a capture with a small snapshot length and larger frames after it: the header is raised so that no record is longer (gopacket refuses those), unsent or at close', async (t) => {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { tcpFrame, pcapFile } = await import('../helpers/build.js');
+  const d = tmp(t);
+  const small = (n: number) => pcapFile(Array.from({ length: n }, (_, i) => ({ data: tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1000 + (i % 50), dport: 80, seq: i, flags: 0x10, payload: 'x'.repeat(40) }) })), { snaplen: 100 });
+  const big = pcapFile([{ data: tcpFrame({ src: '10.0.0.3', dst: '10.0.0.4', sport: 5, dport: 80, seq: 1, flags: 0x18, payload: 'y'.repeat(1400) }) }]);
+  writeFileSync(join(d, 'big.pcap'), big);
+  // 10 frames: the header is still unsent at the big frame; 60,000 (6 MB): sent, patched at close
+  for (const n of [10, 60_000]) {
+    writeFileSync(join(d, 'small.pcap'), small(n));
+    const out = join(d, `out-${n}.pcap`);
+    const r = await cli(['replay', join(d, 'small.pcap'), join(d, 'big.pcap'), '-w', out, '-q', '--json']);
+    t.is(r.code, 0, r.stderr);
+    const { snaplen, caplens } = pcapLengths(readFileSync(out));
+    t.is(caplens.length, n + 1);
+    t.is(Math.max(...caplens), 1454);
+    t.is(snaplen, 262144, `${n} frames first`);
+    // the capture as it was, but for the header's snapshot length
+    const whole = readFileSync(out);
+    t.true(whole.subarray(24).equals(Buffer.concat([small(n).subarray(24), big.subarray(24)])));
+  }
+  // on a stream whose header is out already: an error naming the frame, not a file readers refuse
+  const r = await cli(['replay', join(d, 'small.pcap'), join(d, 'big.pcap'), '-w', '-']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /frame 60,?001 has 1454 bytes, more than the snapshot length \(100\) this pcap stream's header declared and sent: write a file, or pcapng/);
+});
