@@ -24,6 +24,11 @@ export abstract class ByteSink {
   /** Bytes written so far. */
   written = 0;
 
+  /** Bytes pushed so far: the offset in the output of the next byte pushed. */
+  get position(): number {
+    return this.written + this.pendingBytes;
+  }
+
   push(v: Uint8Array, ext: Ext | null = null): void {
     this.pending.push(v);
     this.pendingBytes += v.length;

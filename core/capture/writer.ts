@@ -52,6 +52,20 @@ function pushChain(sink: ByteSink, m: Mbuf | null): void {
 /** The snapshot length a classic pcap header declares once a record outgrew the input's (libpcap's MAXIMUM_SNAPLEN). */
 const MAX_SNAPLEN = 262144;
 
+/**
+ * Declare a larger snapshot length in a header (`head`, pushed at output offset `at`, the field at
+ * `field` in it) because a record outgrew it: readers that hold records to their header refuse
+ * longer ones (gopacket: "capture length exceeds snap length"; others: "packet exceeds interface
+ * snap length"). In place while the header is still unsent, else written into the file at close;
+ * a stream's header has gone, which is an error (`why`), never a file some readers cannot read.
+ */
+function raiseSnaplen(sink: ByteSink, head: Uint8Array, at: number, field: number, snaplen: number, why: () => string): void {
+  if (sink.written <= at) return le32put(head, field, snaplen);
+  const b = new Uint8Array(4);
+  le32put(b, 0, snaplen);
+  if (!sink.patchAt(at + field, b)) throw new SockcapError('ERR_OUTPUT_FORMAT', why());
+}
+
 /** Classic pcap (little-endian, µs or ns). One link type per file. */
 export class PcapWriter implements FrameWriter {
   frames = 0;
@@ -76,22 +90,12 @@ export class PcapWriter implements FrameWriter {
     sink.push(h);
   }
 
-  /**
-   * A record longer than the header's snapshot length (a later input captured with a larger one,
-   * merged into this file): readers that hold a file to its header refuse such a record (gopacket:
-   * "capture length exceeds snap length"), so the header is raised, in place while it is still
-   * unsent, else in the file at close. A stream's header has gone: that is an error, never a file
-   * some readers cannot read.
-   */
+  /** A record longer than the header's snapshot length (a later input captured with a larger one): see raiseSnaplen. */
   private grow(caplen: number, frameNo: number): void {
     const was = this.snaplen;
     this.snaplen = Math.max(caplen, MAX_SNAPLEN);
-    if (this.sink.written === 0) return le32put(this.head, 16, this.snaplen);
-    const b = new Uint8Array(4);
-    le32put(b, 0, this.snaplen);
-    if (!this.sink.patchAt(16, b))
-      throw new SockcapError('ERR_OUTPUT_FORMAT',
-        `frame ${frameNo} has ${caplen} bytes, more than the snapshot length (${was}) this pcap stream's header declared and sent: write a file, or pcapng (--out-format pcapng)`);
+    raiseSnaplen(this.sink, this.head, 0, 16, this.snaplen, () =>
+      `frame ${frameNo} has ${caplen} bytes, more than the snapshot length (${was}) this pcap stream's header declared and sent: write a file, or pcapng (--out-format pcapng)`);
   }
 
   writeFrame(m: Mbuf): void {
@@ -113,12 +117,24 @@ export class PcapWriter implements FrameWriter {
   }
 }
 
+/** An interface of a pcapng output (see PcapngWriter.out). */
+interface OutIface {
+  id: number;
+  k: number;
+  idb: Uint8Array;
+  at: number;
+  snaplen: number;
+}
+
 /** pcapng: one section, one IDB per input interface (written before its first packet), EPBs. */
 export class PcapngWriter implements FrameWriter {
   frames = 0;
   private readonly slab = new HeaderSlab();
-  /** Global ifidx → output interface id and its decimal resolution. */
-  private readonly out = new Map<number, { id: number; k: number }>();
+  /**
+   * Global ifidx → output interface id, its decimal resolution, and its IDB: the bytes, where they
+   * went in the output, and the snapshot length they declare (0: none).
+   */
+  private readonly out = new Map<number, OutIface>();
 
   constructor(
     readonly sink: ByteSink,
@@ -134,13 +150,11 @@ export class PcapngWriter implements FrameWriter {
     sink.push(shb);
   }
 
-  private iface(ifidx: number): { id: number; k: number } {
+  private iface(ifidx: number): OutIface {
     let o = this.out.get(ifidx);
     if (o) return o;
     const src = this.ifaces[ifidx]!;
     const k = src.tsresol & 0x80 || src.tsresol > 9 ? 9 : src.tsresol;
-    o = { id: this.out.size, k };
-    this.out.set(ifidx, o);
     const name = src.name ? new TextEncoder().encode(src.name) : null;
     const nameLen = name ? 4 + ((name.length + 3) & ~3) : 0;
     const len = 20 + 8 + nameLen + 4 + (src.tsoffset ? 12 : 0);
@@ -166,15 +180,24 @@ export class PcapngWriter implements FrameWriter {
     }
     p += 4; // opt_endofopt
     le32put(b, p, len);
+    o = { id: this.out.size, k, idb: b, at: this.sink.position, snaplen: src.snaplen };
+    this.out.set(ifidx, o);
     this.sink.push(b);
     return o;
   }
 
   writeFrame(m: Mbuf): void {
     const hdr = m.hdr!;
-    const { id, k } = this.iface(hdr.ifidx);
+    const o = this.iface(hdr.ifidx);
+    const { id, k } = o;
     let caplen = 0;
     for (let p: Mbuf | null = m; p; p = p.next) caplen += p.len;
+    if (o.snaplen !== 0 && caplen > o.snaplen) {
+      const was = o.snaplen;
+      o.snaplen = Math.max(caplen, MAX_SNAPLEN);
+      raiseSnaplen(this.sink, o.idb, o.at, 12, o.snaplen, () =>
+        `frame ${hdr.frameNo} has ${caplen} bytes, more than the snapshot length (${was}) its interface block declared and sent on this pcapng stream: write a file`);
+    }
     const pad = (4 - (caplen & 3)) & 3;
     const len = 32 + caplen + pad;
     const src = this.ifaces[hdr.ifidx]!;

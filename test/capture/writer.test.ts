@@ -131,3 +131,31 @@ test('-w pcap merging a capture with a small snapshot length and larger frames a
   t.is(r.code, 2);
   t.regex(r.stderr, /frame 60,?001 has 1454 bytes, more than the snapshot length \(100\) this pcap stream's header declared and sent: write a file, or pcapng/);
 });
+
+test('a capture whose records are longer than its own header says (as dpkt writes them) comes out of -w with a header that covers them, pcap and pcapng', async (t) => {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { tcpFrame, pcapFile } = await import('../helpers/build.js');
+  const d = tmp(t);
+  const frames = [40, 1400, 200].map((n, i) => ({ data: tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 80, seq: i, flags: 0x18, payload: 'z'.repeat(n) }) }));
+  writeFileSync(join(d, 'in.pcap'), pcapFile(frames, { snaplen: 100 }));
+  for (const fmt of ['pcap', 'pcapng']) {
+    const out = join(d, `out.${fmt}`);
+    const r = await cli(['replay', join(d, 'in.pcap'), '-w', out, '--out-format', fmt, '-q', '--json']);
+    t.is(r.code, 0, r.stderr);
+    const b = readFileSync(out);
+    let snaplen = -1;
+    const caplens: number[] = [];
+    if (fmt === 'pcap') {
+      snaplen = b.readUInt32LE(16);
+      for (let o = 24; o + 16 <= b.length; o += 16 + b.readUInt32LE(o + 8)) caplens.push(b.readUInt32LE(o + 8));
+    } else {
+      for (let o = 0; o + 12 <= b.length; o += b.readUInt32LE(o + 4)) {
+        const type = b.readUInt32LE(o);
+        if (type === 1) snaplen = b.readUInt32LE(o + 12);
+        if (type === 6) caplens.push(b.readUInt32LE(o + 20));
+      }
+    }
+    t.deepEqual(caplens, frames.map((f) => f.data.length), fmt);
+    t.true(snaplen >= Math.max(...caplens), `${fmt}: snaplen ${snaplen}`);
+  }
+});
