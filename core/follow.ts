@@ -13,9 +13,40 @@ export function followHeader(c: { stream: number; client: string; server: string
 
 export const followFooter = `${RULE}\n`;
 
+/** A byte as tshark's text shows it: printable ASCII as itself, anything else as a dot. */
+const shown = (x: number): string => (x >= 32 && x < 127 ? String.fromCharCode(x) : '.');
+
+/** Hex digits of a byte, lower case (tshark's bin2hex). */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 /**
- * Render one chunk read from a socket, as tshark's follow does: data from node 1 (the server,
- * s2c) is indented by a tab. `offset` is the position of the chunk in its direction (hex mode).
+ * One line of tshark's follow hex dump: the offset (8 upper-case hex digits), 16 bytes in hex with
+ * an extra space after the eighth, and the same bytes as text (also split after the eighth), the
+ * text starting at column 60 however short the line (one space ending the line dropped, as tshark
+ * drops it).
+ */
+function hexLine(offset: number, row: Uint8Array): string {
+  let hex = '';
+  let asc = '';
+  for (let i = 0; i < row.length; i++) {
+    hex += HEX2[row[i]!]! + ' ';
+    asc += shown(row[i]!);
+    if (i === 7) {
+      hex += ' ';
+      asc += ' ';
+    }
+  }
+  // tshark drops one space that ends the text, the split's or the data's own
+  if (asc.endsWith(' ')) asc = asc.slice(0, -1);
+  return `${offset.toString(16).toUpperCase().padStart(8, '0')}  ${hex.padEnd(50)}${asc}`;
+}
+
+/**
+ * Render one chunk read from a socket in tshark's `-z follow,tcp` text (Wireshark's
+ * ui/cli/tap-follow.c): data from node 1 (the server, s2c) is marked by a tab. raw: the bytes in
+ * hex on one line. ascii: a line with the chunk's length, then its bytes, CR and LF as they are,
+ * other unprintable bytes as dots, and a newline. hex: a dump whose offsets count the direction's
+ * bytes (`offset` is the chunk's position in its direction).
  */
 export function followChunk(format: FollowFormat, dir: Dir, views: readonly Uint8Array[], offset: number): string {
   const ind = dir === 's2c' ? '\t' : '';
@@ -23,18 +54,11 @@ export function followChunk(format: FollowFormat, dir: Dir, views: readonly Uint
   const all = views.length === 1 ? views[0]! : Buffer.concat(views);
   if (format === 'ascii') {
     let s = '';
-    for (const ch of all) s += ch === 10 || (ch >= 32 && ch < 127) ? String.fromCharCode(ch) : '.';
-    return ind + s + '\n';
+    for (const ch of all) s += ch === 10 || ch === 13 ? String.fromCharCode(ch) : shown(ch);
+    return `${ind}${all.length}\n${s}\n`;
   }
   const lines: string[] = [];
-  for (let i = 0; i < all.length; i += 16) {
-    const row = all.subarray(i, i + 16);
-    const hex = [...row].map((x) => x.toString(16).padStart(2, '0'));
-    const left = hex.slice(0, 8).join(' ');
-    const right = hex.slice(8).join(' ');
-    const asc = [...row].map((x) => (x >= 32 && x < 127 ? String.fromCharCode(x) : '.')).join('');
-    lines.push(`${ind}${(offset + i).toString(16).padStart(8, '0')}  ${left.padEnd(23)}  ${right.padEnd(23)}  ${asc}`);
-  }
+  for (let i = 0; i < all.length; i += 16) lines.push(ind + hexLine(offset + i, all.subarray(i, i + 16)));
   return lines.join('\n') + '\n';
 }
 

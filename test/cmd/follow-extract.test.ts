@@ -58,14 +58,27 @@ when(HAS_TSHARK, 'needs tshark')('follow raw: same header and bytes as tshark -z
   }
 });
 
+when(HAS_TSHARK, 'needs tshark')('follow ascii and hex: the text tshark -z follow,tcp prints, character for character (lengths, CR/LF, dots, offsets, the split at byte 8)', async (t) => {
+  for (const [cap, streams] of [['tcp/three-http-streams.pcap', [0, 1, 2]], ['tcp/smtp.pcap', [0]]] as const) {
+    for (const stream of streams) {
+      for (const format of ['ascii', 'hex']) {
+        const ours = await cli(['follow', fixture(cap), '-z', String(stream), '--format', format]);
+        t.is(ours.code, 0, ours.stderr);
+        const { stdout } = await run('tshark', ['-r', fixture(cap), '-q', '-z', `follow,tcp,${format},${stream}`]);
+        t.is(ours.stdout, stdout, `${cap} stream ${stream} ${format}`);
+      }
+    }
+  }
+});
+
 test('follow by 4-tuple with a direction; ascii and hex formats', async (t) => {
   const r = await cli(['follow', fixture('tcp/smtp.pcap'), '-z', '74.53.140.153:25-10.10.1.4:1470', '--direction', 's2c', '--format', 'ascii']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /Node 0: 10\.10\.1\.4:1470\nNode 1: 74\.53\.140\.153:25\n/);
-  t.regex(r.stdout, /\t220-xc90\.websitewelcome\.com ESMTP/);
+  t.regex(r.stdout, /\t181\n220-xc90\.websitewelcome\.com ESMTP/, 'the server\'s chunk: its length after a tab, then its text');
   t.notRegex(r.stdout, /^EHLO/m, 'client data left out');
   const h = await cli(['follow', fixture('tcp/smtp.pcap'), '-z', '10.10.1.4:1470>74.53.140.153:25', '--format', 'hex']);
-  t.regex(h.stdout, /^00000000  45 48 4c 4f 20 47 50 0d  0a +EHLO GP\.\.$/m);
+  t.regex(h.stdout, /^00000000  45 48 4c 4f 20 47 50 0d  0a {23}EHLO GP\. \.$/m);
   t.notRegex(h.stdout, /\t00000000/, 'A>B names one direction');
 });
 
