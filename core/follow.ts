@@ -6,9 +6,14 @@ export type FollowFormat = 'raw' | 'hex' | 'ascii';
 
 const RULE = '===================================================================';
 
-/** tshark's follow header: the mode, the filter, and the two nodes (node 0 is the client). */
-export function followHeader(c: { stream: number; client: string; server: string }, format: FollowFormat): string {
-  return `\n${RULE}\nFollow: tcp,${format}\nFilter: tcp.stream eq ${c.stream}\nNode 0: ${c.client}\nNode 1: ${c.server}\n`;
+/**
+ * tshark's follow header: the mode, the filter, and the two nodes. Node 0 is the end that sent the
+ * connection's first frame (tshark 4's rule): the client, unless `serverFirst` (a capture that
+ * begins mid-connection).
+ */
+export function followHeader(c: { stream: number; client: string; server: string }, format: FollowFormat, serverFirst = false): string {
+  const [n0, n1] = serverFirst ? [c.server, c.client] : [c.client, c.server];
+  return `\n${RULE}\nFollow: tcp,${format}\nFilter: tcp.stream eq ${c.stream}\nNode 0: ${n0}\nNode 1: ${n1}\n`;
 }
 
 export const followFooter = `${RULE}\n`;
@@ -43,13 +48,14 @@ function hexLine(offset: number, row: Uint8Array): string {
 
 /**
  * Render one chunk read from a socket in tshark's `-z follow,tcp` text (Wireshark's
- * ui/cli/tap-follow.c): data from node 1 (the server, s2c) is marked by a tab. raw: the bytes in
+ * ui/cli/tap-follow.c): data from node 1 (`node1`: see followHeader) is marked by a tab. raw: the
+ * bytes in
  * hex on one line. ascii: a line with the chunk's length, then its bytes, CR and LF as they are,
  * other unprintable bytes as dots, and a newline. hex: a dump whose offsets count the direction's
  * bytes (`offset` is the chunk's position in its direction).
  */
-export function followChunk(format: FollowFormat, dir: Dir, views: readonly Uint8Array[], offset: number): string {
-  const ind = dir === 's2c' ? '\t' : '';
+export function followChunk(format: FollowFormat, node1: boolean, views: readonly Uint8Array[], offset: number): string {
+  const ind = node1 ? '\t' : '';
   if (format === 'raw') return ind + views.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')).join('') + '\n';
   const all = views.length === 1 ? views[0]! : Buffer.concat(views);
   if (format === 'ascii') {
@@ -70,6 +76,8 @@ export function followChunk(format: FollowFormat, dir: Dir, views: readonly Uint
 export class Follower {
   /** The stream followed (-1 until the selector names one); a number, not the Connection, which is recycled once it leaves the table. */
   followed = -1;
+  /** Node 0 is the server (it sent the connection's first frame). */
+  private serverFirst = false;
   private readonly offsets = { c2s: 0, s2c: 0 };
 
   constructor(
@@ -83,11 +91,13 @@ export class Follower {
     if (this.followed >= 0 ? c.stream !== this.followed : !selects(this.sel, c)) return;
     if (this.followed < 0) {
       this.followed = c.stream;
-      this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format));
+      this.serverFirst = c.firstFromServer;
+      this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format, this.serverFirst));
     }
     const want = selectedDir(this.sel, c) ?? this.direction;
     if (want !== null && want !== dir) return;
-    this.write(followChunk(this.format, dir, chunk, this.offsets[dir]));
+    // data from node 1 is marked: the server's, or the client's when the server is node 0
+    this.write(followChunk(this.format, (dir === 's2c') !== this.serverFirst, chunk, this.offsets[dir]));
     for (const v of chunk) this.offsets[dir] += v.length;
   };
 }

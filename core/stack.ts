@@ -314,6 +314,7 @@ export class Stack implements Ctx, Output {
     const stream = this.nextStream++;
     const c = old ? old.reuse(stream, b, cOff, cPort, sOff, sPort, alen, vlan) : new Connection(stream, b, cOff, cPort, sOff, sPort, alen, vlan);
     c.guessed = !(flags & TH_SYN);
+    c.firstFromServer = !srcIsClient;
     c.began(this.nowSec, this.nowNsec);
     this.pcbs.insert(h, c);
     this.app.attach(c);

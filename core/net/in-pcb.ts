@@ -123,6 +123,7 @@ export class PcbAddrs {
 /** Connection.bits. */
 const GUESSED = 1;
 const FUSED = 2;
+const FIRST_FROM_SERVER = 4;
 
 /**
  * A TCP connection seen in the capture: two endpoints, each with its own Tcpcb and Socket
@@ -142,7 +143,7 @@ export class Connection extends PcbAddrs {
   private t1n = 0;
   /** Application state attached by the reader (hashes, files, streams). */
   app: unknown = null;
-  /** GUESSED and FUSED. */
+  /** GUESSED, FUSED and FIRST_FROM_SERVER. */
   private bits = 0;
   /** Its key in the table, and its place in the table's creation order (-1 when not in the table). */
   key = 0;
@@ -204,6 +205,17 @@ export class Connection extends PcbAddrs {
   }
   set guessed(v: boolean) {
     this.bits = v ? this.bits | GUESSED : this.bits & ~GUESSED;
+  }
+
+  /**
+   * Its first frame came from the server (a capture that begins mid-connection, or with the
+   * SYN-ACK): tshark's follow makes that end node 0.
+   */
+  get firstFromServer(): boolean {
+    return (this.bits & FIRST_FROM_SERVER) !== 0;
+  }
+  set firstFromServer(v: boolean) {
+    this.bits = v ? this.bits | FIRST_FROM_SERVER : this.bits & ~FIRST_FROM_SERVER;
   }
 
   /** Fused (loopback fusing): its segments are evidence of writes, not input to verify. */

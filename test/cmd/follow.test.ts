@@ -65,3 +65,26 @@ test('follow: a stream that does not exist exits 6 and says how many there are',
   t.regex(bad.stderr, /bad flow selector 'nonsense'/);
 });
 
+
+test('follow: node 0 is the end that sent the first frame, as in tshark 4 (a capture that begins mid-connection with the server\'s data)', async (t) => {
+  const { Conv, Timeline } = await import('../helpers/conv.js');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmp } = await import('../helpers/cli.js');
+  const tl = new Timeline();
+  const c = new Conv(tl, { cport: 40000, sport: 80 });
+  // no handshake: the server speaks first, then the client
+  c.send('s', 'banner\r\n').send('c', 'hello\r\n').send('s', 'bye\r\n');
+  const cap = join(tmp(t), 'mid.pcap');
+  writeFileSync(cap, tl.pcap());
+  const r = await cli(['follow', cap, '-z', '0', '--format', 'ascii']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /Node 0: 10\.0\.0\.2:80\nNode 1: 10\.0\.0\.1:40000\n8\nbanner\r\n\n\t7\nhello\r\n\n5\nbye\r\n\n=+\n$/);
+  if (HAS_TSHARK) {
+    for (const format of ['ascii', 'hex', 'raw']) {
+      const ours = await cli(['follow', cap, '-z', '0', '--format', format]);
+      const { stdout } = await run('tshark', ['-r', cap, '-q', '-z', `follow,tcp,${format},0`]);
+      t.is(ours.stdout, stdout, format);
+    }
+  }
+});
