@@ -75,18 +75,25 @@ export class FileSink extends ByteSink {
   /** Bytes to overwrite at close, in order. */
   private readonly patches: Array<[number, Uint8Array]> = [];
 
-  private constructor(private readonly fh: FileHandle, readonly path: string) {
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+    /** A regular file, which can be written at an offset (not a FIFO or a device). */
+    private readonly seekable: boolean,
+  ) {
     super();
   }
 
   override patchAt(at: number, bytes: Uint8Array): boolean {
+    if (!this.seekable) return false;
     this.patches.push([at, bytes]);
     return true;
   }
 
   static async open(path: string): Promise<FileSink> {
     try {
-      return new FileSink(await open(path, 'w'), path);
+      const fh = await open(path, 'w');
+      return new FileSink(fh, path, (await fh.stat()).isFile());
     } catch (e) {
       throw new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}`, { cause: e });
     }

@@ -130,6 +130,14 @@ test('-w pcap merging a capture with a small snapshot length and larger frames a
   const r = await cli(['replay', join(d, 'small.pcap'), join(d, 'big.pcap'), '-w', '-']);
   t.is(r.code, 2);
   t.regex(r.stderr, /frame 60,?001 has 1454 bytes, more than the snapshot length \(100\) this pcap stream's header declared and sent: write a file, or pcapng/);
+  // the same for a FIFO given as -w (a file that cannot be written at an offset)
+  const fifo = join(d, 'out.fifo');
+  await run('mkfifo', [fifo]);
+  const reader = run('sh', ['-c', 'cat "$1" > /dev/null', 'sh', fifo]);
+  const f = await cli(['replay', join(d, 'small.pcap'), join(d, 'big.pcap'), '-w', fifo, '-q']);
+  await reader;
+  t.is(f.code, 2, f.stderr);
+  t.regex(f.stderr, /frame 60,?001 has 1454 bytes, more than the snapshot length \(100\)/);
 });
 
 test('a capture whose records are longer than its own header says (as dpkt writes them) comes out of -w with a header that covers them, pcap and pcapng', async (t) => {
