@@ -6,6 +6,7 @@ import { runPipeline } from '../core/pipeline.js';
 import { parseSelector } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
+import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
 import { Interrupt } from './interrupt.js';
 import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
@@ -41,25 +42,32 @@ export default class Follow extends SockcapCommand {
     };
     // the follower renders what it reads into text at once
     const session = fileSession();
+    // of the connections that leave, only the count and the one selected (if it carried no data,
+    // its header is printed from it) are kept: memory does not grow with the connections seen
+    let streams = 0;
+    let selected: ConnSummary | null = null;
     const stack = new Stack(session, {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,
       policy: flags.overlap,
       app: new DrainApp(false, 1 << 20, follower.sink),
+      onConnection: (c) => {
+        streams++;
+        if (!selected && (sel.stream !== null ? c.stream === sel.stream : sel.ends!.includes(c.client) && sel.ends!.includes(c.server))) selected = c;
+      },
     });
     const intr = new Interrupt();
     const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush, signal: intr.signal });
     let found = follower.followed >= 0;
-    if (!found) {
-      const s = stack.finished.find((c) => sel.stream !== null ? c.stream === sel.stream : sel.ends!.includes(c.client) && sel.ends!.includes(c.server));
-      found = !!s;
-      if (s) pending.push(followHeader(s, format));
+    if (!found && selected) {
+      found = true;
+      pending.push(followHeader(selected, format));
     }
     if (found) pending.push(followFooter);
     await flush();
     intr.report(res.frames);
     if (res.error) return this.failAfter(res.error);
     if (!found)
-      this.fail(new SockcapError('ERR_NOTHING', `no TCP stream matches '${sel.text}' (the capture has ${stack.finished.length} TCP streams)`));
+      this.fail(new SockcapError('ERR_NOTHING', `no TCP stream matches '${sel.text}' (the capture has ${streams} TCP streams)`));
   }
 }
