@@ -15,8 +15,8 @@ const num = (n: number) => n.toLocaleString('en-US');
  * The live table on stderr, redrawn every second: totals, drops, the queue, socket-buffer
  * occupancy, and the busiest connections in the table.
  */
-export function startLiveTable(stack: Stack, cap: LiveCapture, quiet: boolean): { stop: () => void } {
-  if (quiet) return { stop: () => {} };
+export function startLiveTable(stack: Stack, cap: LiveCapture, quiet: boolean): { stop: () => void; clear: () => void } {
+  if (quiet) return { stop: () => {}, clear: () => {} };
   let drawn = 0;
   const draw = () => {
     const rows: Array<[number, string]> = [];
@@ -38,5 +38,10 @@ export function startLiveTable(stack: Stack, cap: LiveCapture, quiet: boolean): 
   };
   const t = setInterval(draw, 1000);
   t.unref();
-  return { stop: () => { clearInterval(t); if (drawn) process.stderr.write(`\x1b[${drawn}A\x1b[J`); } };
+  // erase it (other output is about to go to the terminal): drawn afresh at the next tick
+  const clear = () => {
+    if (drawn) process.stderr.write(`\x1b[${drawn}A\x1b[J`);
+    drawn = 0;
+  };
+  return { stop: () => { clearInterval(t); clear(); }, clear };
 }

@@ -6,13 +6,13 @@ import { linktypeName } from '../core/capture/linktypes.js';
 import { SockcapError } from '../core/errors.js';
 import { Follower, type FollowFormat } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
-import { CONN_HEADER, formatConnRow, formatReplaySummary, replaySummary } from '../core/report.js';
+import { formatReplaySummary, replaySummary } from '../core/report.js';
 import { parseSelector } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { parseDuration } from '../core/splice-report.js';
 import { Stack } from '../core/stack.js';
-import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
+import { ConnReport } from './conn-report.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
 
@@ -60,13 +60,17 @@ export default class Live extends SockcapCommand {
     const models = new Models(flags);
     const report = flags.follow ? process.stderr : process.stdout;
     const follow = flags.follow ? new Follower(parseSelector(flags.follow), flags.format as FollowFormat, null, (text) => process.stdout.write(text)) : undefined;
-    const conns: ConnSummary[] = [];
+    // connections are written as they finish (the first 10,000 held to be sorted), as replay's
+    // are: a long capture's memory holds what is in flight, not every connection seen. The live
+    // table on the terminal steps aside for them (it is redrawn at its next tick).
+    let table: { stop: () => void; clear: () => void };
+    const conns = new ConnReport(this.jsonEnabled(), report, () => table.clear());
     const session = new CaptureSession();
     const stack = new Stack(session, {
       app: new DrainApp(flags.hash, 1 << 20, follow?.sink),
       hooks: models.hooks,
       output: models.output(flags.write),
-      onConnection: (c) => conns.push(c),
+      onConnection: (c) => conns.add(c),
     });
     const cap: LiveCapture = openLive({ binding: process.env.SOCKCAP_CAP_MODULE, iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
     process.stderr.write(`sockcap: listening on ${flags.interface}, link-type ${linktypeName(cap.linktype)} (${cap.linktype}), snapshot length ${cap.snaplen} bytes\n`);
@@ -75,10 +79,14 @@ export default class Live extends SockcapCommand {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     const timer = duration !== undefined ? setTimeout(stop, duration * 1000) : null;
-    const table = startLiveTable(stack, cap, flags.quiet || !process.stderr.isTTY);
+    table = startLiveTable(stack, cap, flags.quiet || !process.stderr.isTTY);
+    const onBatch = async () => {
+      if (follow) await stdoutDrained();
+      await conns.flush();
+    };
     let res;
     try {
-      res = await runPipeline(cap.batches(), stack, { count: flags.count, output, onBatch: follow ? stdoutDrained : undefined });
+      res = await runPipeline(cap.batches(), stack, { count: flags.count, output, onBatch });
     } finally {
       cap.stop();
       table.stop();
@@ -89,18 +97,14 @@ export default class Live extends SockcapCommand {
     if (output) await output.close();
     if (follow) await stdoutDrained();
     const { connections: _, ...rs } = replaySummary(stack, res.error);
-    conns.sort((a, b) => a.stream - b.stream);
     const live = { ...cap.stats, libpcapDrops: 'not exposed by the cap binding' };
     const mr = models.report(stack);
-    if (!this.jsonEnabled()) {
-      const parts = [conns.length ? `${CONN_HEADER}\n${conns.map(formatConnRow).join('\n')}\n` : '', formatReplaySummary({ ...rs, connections: [] })];
-      parts.push(`live: ${cap.stats.received.toLocaleString('en-US')} packets received, ${cap.stats.dropped.toLocaleString('en-US')} dropped by sockcap's queue (at most ${cap.stats.maxQueued.toLocaleString('en-US')} waiting); libpcap's own drop counters are not exposed by the binding`);
-      parts.push(...mr.text);
-      report.write(parts.join('\n') + '\n');
-    }
+    const liveLine = `live: ${cap.stats.received.toLocaleString('en-US')} packets received, ${cap.stats.dropped.toLocaleString('en-US')} dropped by sockcap's queue (at most ${cap.stats.maxQueued.toLocaleString('en-US')} waiting); libpcap's own drop counters are not exposed by the binding`;
+    await conns.end({ ...rs, live, ...mr.json }, [`${formatReplaySummary({ ...rs, connections: [] })}\n${liveLine}`, ...mr.text]);
     if (res.error) this.failAfter(res.error);
     else if (mr.claim) this.failAfter(mr.claim);
-    return { ...rs, connections: conns, live, ...mr.json };
+    // the JSON has been written (ConnReport): nothing for oclif to print
+    return undefined;
   }
 }
 

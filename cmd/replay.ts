@@ -1,14 +1,12 @@
 import { Flags } from '@oclif/core';
-import { once } from 'node:events';
 import { CaptureOutput } from '../core/capture/output.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
-import { CONN_HEADER, ConnOrder, connRow, formatReplaySummary, replaySummary } from '../core/report.js';
-import { connJson, JsonBuf } from '../core/json-buf.js';
+import { formatReplaySummary, replaySummary } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
-import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
+import { ConnReport } from './conn-report.js';
 import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
@@ -46,27 +44,9 @@ export default class Replay extends SockcapCommand {
     const json = this.jsonEnabled();
     const toStdout = flags.write === '-';
     const report = toStdout ? process.stderr : process.stdout;
-    // the connections' text (JSON or table rows) is written byte by byte into buffers
-    const jb = new JsonBuf();
-    let first = true;
     // connections are written as they finish: memory holds what is in flight, not the whole run
-    const order = new ConnOrder((c: ConnSummary) => {
-      if (json) {
-        jb.raw(first ? '{\n  "connections": [\n    ' : ',\n    ');
-        connJson(jb, c);
-      } else {
-        if (first) jb.raw(`${CONN_HEADER}\n`);
-        connRow(jb, c);
-      }
-      first = false;
-    });
-    const flush = async () => {
-      for (const b of jb.take()) if (!report.write(b)) await once(report, 'drain');
-      // nothing left queued (a file, or a pipe that took it all): the bytes are out, the buffers
-      // may be filled again. Not in write's callback: a synchronous stream defers that to a tick,
-      // and ticks wait for the read loop's chain of promises, here the whole run.
-      if (report.writableLength === 0) jb.written();
-    };
+    const conns = new ConnReport(json, report);
+    const flush = () => conns.flush();
     const session = fileSession();
     const models = new Models(flags);
     const stack = new Stack(session, {
@@ -76,7 +56,7 @@ export default class Replay extends SockcapCommand {
       checksums: flags.checksums,
       policy: flags.overlap,
       app: new DrainApp(flags.hash),
-      onConnection: (c) => order.add(c),
+      onConnection: (c) => conns.add(c),
       debug: flags.debug,
       tcp: flags.tcp,
     });
@@ -89,19 +69,10 @@ export default class Replay extends SockcapCommand {
     } finally {
       progress.stop();
     }
-    order.end();
     if (output) await output.close();
     const { connections: _, ...rs } = replaySummary(stack, res.error);
     const mr = models.report(stack);
-    const summary = { ...rs, ...mr.json };
-    if (json) {
-      const rest = JSON.stringify(summary, null, 2);
-      jb.text(first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
-    } else {
-      jb.text(`${first ? '' : '\n'}${formatReplaySummary({ ...rs, connections: [] })}\n`);
-      for (const t of mr.text) jb.text(`\n${t}\n`);
-    }
-    await flush();
+    await conns.end({ ...rs, ...mr.json }, [formatReplaySummary({ ...rs, connections: [] }), ...mr.text]);
     intr.report(res.frames);
     if (res.error) return this.failAfter(res.error);
     if (mr.claim) return this.failAfter(mr.claim);

@@ -1,0 +1,66 @@
+import { once } from 'node:events';
+import { CONN_HEADER, ConnOrder, connRow } from '../core/report.js';
+import { connJson, JsonBuf } from '../core/json-buf.js';
+import type { ConnSummary } from '../core/tcp/summary.js';
+
+/**
+ * A report whose connections are written as they finish (replay, live), so that memory holds
+ * what is in flight, not every connection seen: rows of the table, or with `json` the elements of
+ * `"connections"`, written byte by byte into buffers (JsonBuf) and sent at each flush (ConnOrder
+ * holds the first 10,000 to print them sorted). end() adds what follows them: the rest of the
+ * JSON object, or the text summary.
+ */
+export class ConnReport {
+  private readonly jb = new JsonBuf();
+  private first = true;
+  private readonly order: ConnOrder;
+
+  constructor(
+    private readonly json: boolean,
+    private readonly out: NodeJS.WritableStream,
+    /** Called before bytes are written (live: its table on the terminal steps aside). */
+    private readonly beforeWrite: (() => void) | null = null,
+  ) {
+    this.order = new ConnOrder((c: ConnSummary) => {
+      if (json) {
+        this.jb.raw(this.first ? '{\n  "connections": [\n    ' : ',\n    ');
+        connJson(this.jb, c);
+      } else {
+        if (this.first) this.jb.raw(`${CONN_HEADER}\n`);
+        connRow(this.jb, c);
+      }
+      this.first = false;
+    });
+  }
+
+  add(c: ConnSummary): void {
+    this.order.add(c);
+  }
+
+  /** Send what is written so far (once per batch), waiting while the stream is full. */
+  async flush(): Promise<void> {
+    const bufs = this.jb.take();
+    if (bufs.length && this.beforeWrite) this.beforeWrite();
+    for (const b of bufs) if (!this.out.write(b)) await once(this.out, 'drain');
+    // nothing left queued (a file, or a pipe that took it all): the bytes are out, the buffers
+    // may be filled again. Not in write's callback: a synchronous stream defers that to a tick,
+    // and ticks wait for the read loop's chain of promises, here the whole run.
+    if ((this.out as NodeJS.WriteStream).writableLength === 0) this.jb.written();
+  }
+
+  /**
+   * No more connections: the ones held, then `summary` (JSON: the object's other members, after
+   * "connections"), or the `text` blocks (each after a blank line), and everything sent.
+   */
+  async end(summary: object, text: string[]): Promise<void> {
+    this.order.end();
+    if (this.json) {
+      const rest = JSON.stringify(summary, null, 2);
+      this.jb.text(this.first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
+    } else {
+      this.jb.text(`${this.first ? '' : '\n'}${text[0] ?? ''}\n`);
+      for (const t of text.slice(1)) this.jb.text(`\n${t}\n`);
+    }
+    await this.flush();
+  }
+}
