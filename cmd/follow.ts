@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { SockcapError } from '../core/errors.js';
 import { Follower, followFooter, followHeader, type FollowFormat } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
-import { parseSelector } from '../core/selector.js';
+import { parseSelector, selectsFlow } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
@@ -53,7 +53,7 @@ export default class Follow extends SockcapCommand {
       app: new DrainApp(false, 1 << 20, follower.sink),
       onConnection: (c) => {
         streams++;
-        if (!selected && (sel.stream !== null ? c.stream === sel.stream : sel.ends!.includes(c.client) && sel.ends!.includes(c.server))) selected = c;
+        if (!selected && selectsFlow(sel, c.stream, c.client, c.server)) selected = c;
       },
     });
     const intr = new Interrupt();

@@ -49,10 +49,9 @@ function hexLine(offset: number, row: Uint8Array): string {
 /**
  * Render one chunk read from a socket in tshark's `-z follow,tcp` text (Wireshark's
  * ui/cli/tap-follow.c): data from node 1 (`node1`: see followHeader) is marked by a tab. raw: the
- * bytes in
- * hex on one line. ascii: a line with the chunk's length, then its bytes, CR and LF as they are,
- * other unprintable bytes as dots, and a newline. hex: a dump whose offsets count the direction's
- * bytes (`offset` is the chunk's position in its direction).
+ * bytes in hex on one line. ascii: a line with the chunk's length, then its bytes, CR and LF as
+ * they are, other unprintable bytes as dots, and a newline. hex: a dump whose offsets count the
+ * direction's bytes (`offset` is the chunk's position in its direction).
  */
 export function followChunk(format: FollowFormat, node1: boolean, views: readonly Uint8Array[], offset: number): string {
   const ind = node1 ? '\t' : '';

@@ -43,9 +43,14 @@ export function parseSelector(text: string): Selector {
 
 /** True when the selector names this connection. */
 export function selects(sel: Selector, c: Connection): boolean {
-  if (sel.stream !== null) return c.stream === sel.stream;
+  return selectsFlow(sel, c.stream, c.clientName, c.serverName);
+}
+
+/** True when the selector names stream `stream` between `client` and `server` (a connection's summary, say). */
+export function selectsFlow(sel: Selector, stream: number, client: string, server: string): boolean {
+  if (sel.stream !== null) return stream === sel.stream;
   const [a, b] = sel.ends!;
-  return (c.clientName === a && c.serverName === b) || (c.clientName === b && c.serverName === a);
+  return (client === a && server === b) || (client === b && server === a);
 }
 
 /** The direction a selector names in a connection it selects, or null for both. */

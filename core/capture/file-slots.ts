@@ -7,6 +7,13 @@ export const CREATED = 2;
 /** The small-file writer thread writes it (decided at its first write). */
 export const SMALL = 4;
 
+/** A typed array of `n` elements that begins with `a`'s. */
+function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a);
+  return b;
+}
+
 /** An open descriptor of a direction's file (only while open: at most the descriptor limit of them). */
 export interface OpenFile {
   /** The direction's slot. */
@@ -63,7 +70,7 @@ export class FileSlots {
 
   /** Give a pair back (its descriptors closed, its names and hashes taken by then). */
   free(p: number): void {
-    for (const s of [2 * p, 2 * p + 1]) {
+    for (let s = 2 * p; s < 2 * p + 2; s++) {
       this.pos[s] = this.bytes[s] = this.gi[s] = this.flags[s] = 0;
       if (this.hashes) this.hash[s] = null;
       this.names.delete(s);
@@ -72,19 +79,10 @@ export class FileSlots {
   }
 
   private grow(n: number): void {
-    const f64 = (a: Float64Array) => {
-      const b = new Float64Array(n);
-      b.set(a);
-      return b;
-    };
-    this.pos = f64(this.pos);
-    this.bytes = f64(this.bytes);
-    const gi = new Int32Array(n);
-    gi.set(this.gi);
-    this.gi = gi;
-    const flags = new Uint8Array(n);
-    flags.set(this.flags);
-    this.flags = flags;
+    this.pos = grown(this.pos, n);
+    this.bytes = grown(this.bytes, n);
+    this.gi = grown(this.gi, n);
+    this.flags = grown(this.flags, n);
     if (this.hashes) for (let s = this.hash.length; s < n; s++) this.hash.push(null);
   }
 }

@@ -13,8 +13,8 @@ import { FdList } from './fd-list.js';
 import { CREATED, FileSlots, type OpenFile, SMALL, USED } from './file-slots.js';
 import { flowName } from './flow-name.js';
 
-/** The slot of a connection's direction (its pair index is on conn.app). */
-const slotOf = (c: Connection, d: Dir): number => 2 * (c.app as number) + (d === 'c2s' ? 0 : 1);
+/** The slot of a direction of the connection whose pair of slots is `p` (on conn.app). */
+const slotOf = (p: number, d: Dir): number => 2 * p + (d === 'c2s' ? 0 : 1);
 
 /** What the index says of one written direction. */
 export interface FlowIndexEntry {
@@ -165,7 +165,7 @@ export class FlowFiles {
     // the connection's slots are on it (DrainApp leaves conn.app to its sink): no table of them
     const t = this.slots;
     if (c.app === null) c.app = t.alloc();
-    const s = slotOf(c, d);
+    const s = slotOf(c.app as number, d);
     // the file's name, made when a write needs it (a new file's is made once, for its first write too)
     let name: string | null = null;
     if (!(t.flags[s]! & USED)) name = this.make(c, d, s);
@@ -257,7 +257,7 @@ export class FlowFiles {
     if (p === null) return;
     const t = this.slots;
     for (const d of ['c2s', 's2c'] as const) {
-      const s = 2 * p + (d === 'c2s' ? 0 : 1);
+      const s = slotOf(p, d);
       if (!(t.flags[s]! & USED)) continue;
       const o = t.open.get(s);
       if (o) this.release(o);
@@ -285,12 +285,12 @@ export class FlowFiles {
   /**
    * A direction's file. A name given before in this run (the same 4-tuple again, in either role)
    * gets `-c<stream>` (see the loop for more). Remembering every name would grow with the
-   * connections seen, so the names given go into a Bloom filter of fixed size (4 MiB), and a name it cannot rule out (one the run
-   * gave, or a false positive: 45 of the short benchmark capture's 300,000 names, about half of
-   * them at 20 million) is looked up where it would have gone: among the small-file writer's
-   * pending writes, then in the directory, where a file modified since the run began is this
-   * run's (one left by an earlier run is overwritten, as always). A lookup is a stat: a full
-   * filter slows extract down, it never makes it wrong.
+   * connections seen, so the names given go into a Bloom filter of fixed size (4 MiB), and a name
+   * it cannot rule out (one the run gave, or a false positive: 45 of the short benchmark capture's
+   * 300,000 names, about half of them at 20 million) is looked up where it would have gone: among
+   * the small-file writer's pending writes, then in the directory, where a file modified since
+   * the run began is this run's (one left by an earlier run is overwritten, as always). A lookup
+   * is a stat: a full filter slows extract down, it never makes it wrong.
    */
   private make(c: Connection, d: Dir, s: number): string {
     // added at once: a name the filter may have had is looked up (given); one given gets

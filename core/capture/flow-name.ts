@@ -1,5 +1,8 @@
 import type { Connection, Dir } from '../net/in-pcb.js';
 
+/** The tokens a template may use after `%` (flowName expands them, templateError knows them). */
+const TOKENS = 'AaBb#dT%';
+
 /** "010.000.000.001" for each octet value, as tcpflow pads them (names then sort). */
 const OCTET = Array.from({ length: 256 }, (_, i) => String(i).padStart(3, '0'));
 
@@ -58,7 +61,7 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
   // the default (IPv6), without a regex; join makes a flat string (a template makes a rope,
   // flattened again by every later use: the path, the index)
   if (template === '%A.%a-%B.%b') return [sa, '.', sp, '-', da, '.', dp].join('');
-  return template.replace(/%([AaBb#dT%])/g, (_, k: string) =>
+  return template.replace(new RegExp(`%([${TOKENS}])`, 'g'), (_, k: string) =>
     k === 'A' ? sa : k === 'a' ? sp : k === 'B' ? da : k === 'b' ? dp : k === '#' ? String(c.stream)
       : k === 'd' ? dir : k === 'T' ? String(Math.floor(c.firstTs)) : '%');
 }
@@ -71,6 +74,6 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
 export function templateError(template: string): string | null {
   if (template === '') return 'is empty';
   if (template.includes('/')) return "has a '/': it names one file in the output directory";
-  const bad = /%([^AaBb#dT%]|$)/.exec(template.replace(/%%/g, ''));
-  return bad ? `has an unknown token '${bad[0]}' (known: %A %a %B %b %# %d %T %%)` : null;
+  const bad = new RegExp(`%([^${TOKENS}]|$)`).exec(template.replace(/%%/g, ''));
+  return bad ? `has an unknown token '${bad[0]}' (known: ${[...TOKENS].map((k) => `%${k}`).join(' ')})` : null;
 }

@@ -53,17 +53,25 @@ function pushChain(sink: ByteSink, m: Mbuf | null): void {
 const MAX_SNAPLEN = 262144;
 
 /**
- * Declare a larger snapshot length in a header (`head`, pushed at output offset `at`, the field at
- * `field` in it) because a record outgrew it: readers that hold records to their header refuse
- * longer ones (gopacket: "capture length exceeds snap length"; others: "packet exceeds interface
- * snap length"). In place while the header is still unsent, else written into the file at close;
- * a stream's header has gone, which is an error (`why`), never a file some readers cannot read.
+ * A record of `caplen` bytes outgrew the snapshot length `was` a header declares (`head`, pushed
+ * at output offset `at`, the field at `field` in it): readers that hold records to their header
+ * refuse longer ones (gopacket: "capture length exceeds snap length"; others: "packet exceeds
+ * interface snap length"), so it declares MAX_SNAPLEN (or `caplen`) instead, returned. In place
+ * while the header is still unsent, else written into the file at close; a stream's header has
+ * gone, which is an error naming frame `frameNo` (`what`: which header, and what to do instead),
+ * never a file some readers cannot read.
  */
-function raiseSnaplen(sink: ByteSink, head: Uint8Array, at: number, field: number, snaplen: number, why: () => string): void {
-  if (sink.written <= at) return le32put(head, field, snaplen);
+function raiseSnaplen(sink: ByteSink, head: Uint8Array, at: number, field: number, was: number, caplen: number, frameNo: number, what: string): number {
+  const snaplen = Math.max(caplen, MAX_SNAPLEN);
+  if (sink.written <= at) {
+    le32put(head, field, snaplen);
+    return snaplen;
+  }
   const b = new Uint8Array(4);
   le32put(b, 0, snaplen);
-  if (!sink.patchAt(at + field, b)) throw new SockcapError('ERR_OUTPUT_FORMAT', why());
+  if (!sink.patchAt(at + field, b))
+    throw new SockcapError('ERR_OUTPUT_FORMAT', `frame ${frameNo} has ${caplen} bytes, more than the snapshot length (${was}) ${what}`);
+  return snaplen;
 }
 
 /** Classic pcap (little-endian, µs or ns). One link type per file. */
@@ -90,14 +98,6 @@ export class PcapWriter implements FrameWriter {
     sink.push(h);
   }
 
-  /** A record longer than the header's snapshot length (a later input captured with a larger one): see raiseSnaplen. */
-  private grow(caplen: number, frameNo: number): void {
-    const was = this.snaplen;
-    this.snaplen = Math.max(caplen, MAX_SNAPLEN);
-    raiseSnaplen(this.sink, this.head, 0, 16, this.snaplen, () =>
-      `frame ${frameNo} has ${caplen} bytes, more than the snapshot length (${was}) this pcap stream's header declared and sent: write a file, or pcapng (--out-format pcapng)`);
-  }
-
   writeFrame(m: Mbuf): void {
     const hdr = m.hdr!;
     if (hdr.linktype !== this.linktype)
@@ -110,7 +110,9 @@ export class PcapWriter implements FrameWriter {
     le32put(h, 4, this.nanos ? hdr.tsNsec : Math.floor(hdr.tsNsec / 1000));
     le32put(h, 8, caplen);
     le32put(h, 12, Math.max(hdr.origLen, caplen));
-    if (caplen > this.snaplen) this.grow(caplen, hdr.frameNo);
+    // a longer record (a later input captured with a larger snaplen): see raiseSnaplen
+    if (caplen > this.snaplen) this.snaplen = raiseSnaplen(this.sink, this.head, 0, 16, this.snaplen, caplen, hdr.frameNo,
+      'this pcap stream\'s header declared and sent: write a file, or pcapng (--out-format pcapng)');
     this.sink.push(h);
     pushChain(this.sink, m);
     this.frames++;
@@ -192,12 +194,8 @@ export class PcapngWriter implements FrameWriter {
     const { id, k } = o;
     let caplen = 0;
     for (let p: Mbuf | null = m; p; p = p.next) caplen += p.len;
-    if (o.snaplen !== 0 && caplen > o.snaplen) {
-      const was = o.snaplen;
-      o.snaplen = Math.max(caplen, MAX_SNAPLEN);
-      raiseSnaplen(this.sink, o.idb, o.at, 12, o.snaplen, () =>
-        `frame ${hdr.frameNo} has ${caplen} bytes, more than the snapshot length (${was}) its interface block declared and sent on this pcapng stream: write a file`);
-    }
+    if (o.snaplen !== 0 && caplen > o.snaplen) o.snaplen = raiseSnaplen(this.sink, o.idb, o.at, 12, o.snaplen, caplen, hdr.frameNo,
+      'its interface block declared and sent on this pcapng stream: write a file');
     const pad = (4 - (caplen & 3)) & 3;
     const len = 32 + caplen + pad;
     const src = this.ifaces[hdr.ifidx]!;
