@@ -1,39 +1,83 @@
 import type { Worker } from 'node:worker_threads';
 import { builtin } from '../builtin.js';
+import { viewsAfter, viewsBefore } from './sink.js';
+import { SockcapError } from '../errors.js';
+
+/** The ring's control words (an Int32Array over its own SharedArrayBuffer). */
+const HEAD = 0; // bytes published by the main thread (a uint32 counter, wrapping)
+const TAIL = 1; // bytes the worker is done with
+const SEQ = 2; // bumped with every publish and at stop: what the worker sleeps on
+const STOP = 3; // set once: write what is published, then end
+const DEAD = 4; // set by the worker if its loop itself failed (it then consumes nothing more)
+/** A record: u32 length (a multiple of REC), u32 name bytes, u32 data bytes, u32 flags, f64 file offset; then the name, the data. */
+const REC = 32;
+const CREATE = 1;
+/** A record that only fills the ring's end (the next one did not fit there). */
+const SKIP = 2;
 
 /**
  * The worker's program, as text (the CLI is one bundle; a second file would need a path of its
- * own). For each write: open the file (created and truncated the first time, reopened after),
- * write the bytes at their offset, close it. It keeps nothing between writes, no descriptor
- * either: the files it gets are written once or twice each. After the first failure it writes
- * nothing more and reports that failure (the main thread stops the run on it).
+ * own). It takes records off the ring in order: for each, open the file (created and truncated
+ * the first time, reopened after), write the bytes at their offset, close it. It keeps nothing
+ * between records, no descriptor either: the files it gets are written once or twice each. After
+ * the first failure it writes nothing more but goes on consuming (so the main thread never waits
+ * on a full ring for nothing) and reports that failure; a record that is not one (a bug) ends its
+ * loop with DEAD set, which the main thread checks whenever it waits.
  */
 const PROGRAM = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { openSync, writeSync, closeSync } = require('node:fs');
-let failed = null;
-parentPort.on('message', (m) => {
-  const ops = m.ops;
-  const data = m.data;
-  for (let i = 0; i < ops.length && !failed; i += 4) {
-    const path = m.paths[i / 4], pos = ops[i], off = ops[i + 1], len = ops[i + 2], create = ops[i + 3];
-    let fd = -1;
-    try {
-      fd = openSync(path, create ? 'w' : 'r+');
-      for (let done = 0; done < len; ) done += writeSync(fd, data, off + done, len - done, pos + done);
-      closeSync(fd);
-    } catch (e) {
-      failed = { path, message: e.message };
-      if (fd >= 0) try { closeSync(fd); } catch {}
+const { ctl: c, ring: r, prefix } = workerData;
+const ctl = new Int32Array(c), ring = Buffer.from(r), u32 = new Uint32Array(r), f64 = new Float64Array(r);
+const mask = ring.length - 1;
+let failed = false, t = 0;
+try {
+  for (;;) {
+    const seq = Atomics.load(ctl, ${SEQ});
+    const h = Atomics.load(ctl, ${HEAD}) >>> 0;
+    let since = 0;
+    while (t !== h) {
+      const at = t & mask, len = u32[at >> 2], nb = u32[(at >> 2) + 1], n = u32[(at >> 2) + 2], flags = u32[(at >> 2) + 3];
+      if (len < ${REC} || len % ${REC} || at + len > ring.length || ${REC} + nb + n > len || flags > 3) throw new Error('corrupt record at ' + at);
+      if (!(flags & ${SKIP}) && !failed) {
+        const path = prefix + ring.toString('utf8', at + ${REC}, at + ${REC} + nb);
+        const pos = f64[(at >> 3) + 2], off = at + ${REC} + nb;
+        let fd = -1;
+        try {
+          fd = openSync(path, flags & ${CREATE} ? 'w' : 'r+');
+          for (let done = 0; done < n; ) done += writeSync(fd, ring, off + done, n - done, pos + done);
+          closeSync(fd);
+        } catch (e) {
+          failed = true;
+          parentPort.postMessage({ path, message: e.message });
+          if (fd >= 0) try { closeSync(fd); } catch {}
+        }
+      }
+      t = (t + len) >>> 0;
+      if ((since += len) >= ${1 << 20}) {
+        Atomics.store(ctl, ${TAIL}, t | 0);
+        Atomics.notify(ctl, ${TAIL});
+        since = 0;
+      }
     }
+    Atomics.store(ctl, ${TAIL}, t | 0);
+    Atomics.notify(ctl, ${TAIL});
+    if (Atomics.load(ctl, ${STOP}) && Atomics.load(ctl, ${HEAD}) >>> 0 === t) break;
+    Atomics.wait(ctl, ${SEQ}, seq);
   }
-  // the buffer goes back to be filled again (a transferred one would wait for this thread's GC)
-  parentPort.postMessage({ failed, data }, [data.buffer]);
-});
+} catch (e) {
+  Atomics.store(ctl, ${DEAD}, 1);
+  Atomics.notify(ctl, ${TAIL});
+  parentPort.postMessage({ path: '(file writer thread)', message: e.message });
+}
 `;
 
-/** Bytes a batch of writes is first given room for (it grows to hold any chunk). */
-const STAGE = 1 << 20;
+/** Bytes of the ring (a power of two): what the main thread may be ahead of the worker by. */
+export const RING_BYTES = 8 << 20;
+
+/** Atomics.waitAsync (in Node since 16; its type is in ES2024's library, newer than this project's target). */
+type WaitAsync = (a: Int32Array<SharedArrayBuffer>, i: number, v: number, ms: number) => { async: boolean; value: Promise<string> | string };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 /** A failure the worker reported: the file, and what went wrong. */
 export interface WriterFailure {
@@ -47,140 +91,184 @@ export interface WriterFailure {
  * calls (300,000 files: open, write, close) took most of extract's main thread, which meanwhile
  * did no TCP. Here the main thread copies each chunk it is handed (views of capture memory; the
  * one copy of stream bytes in sockcap's output path, 1-2 KB a flow, where the system calls around
- * it cost ~10 µs) into a staging buffer with where it goes, and posts the batch's buffer to the
- * worker (transferred, not cloned), which makes the system calls on the other CPU.
+ * it cost ~10 µs) with the file's name and offset into a ring of shared memory, and the worker
+ * makes the system calls on the other CPU.
  *
- * Writes of one file are in order (one worker, messages in order). `backlog` counts the staging
- * buffers posted and not yet handed back; the caller waits on `below()` between batches so that
- * it stays bounded.
+ * The ring is single-producer, single-consumer: the main thread advances HEAD (publishing at the
+ * end of each batch, and whenever it must wait), the worker TAIL. Its size bounds what the writer
+ * holds: when the ring is full the main thread waits (Atomics.wait) for the worker to make room.
+ * Before, each batch went to the worker as a transferred 1 MiB buffer plus a cloned array of
+ * paths; the buffers the main thread did not keep came back to the allocator, which on 100,000
+ * short flows left ~40 MiB of malloc heap at the peak (and paths in the old generation).
+ *
+ * Writes of one file are in order (one worker, records in order).
  */
 export class SmallFileWriter {
   private readonly worker: Worker;
-  private data: Uint8Array<ArrayBuffer> = new Uint8Array(STAGE);
-  /** Staging buffers the worker has handed back, to fill again. */
-  private readonly free: Array<Uint8Array<ArrayBuffer>> = [];
-  private used = 0;
-  /** Per write: file offset, offset in `data`, length, create (1) or reopen (0). */
-  private ops = new Float64Array(4 * 4096);
-  private nops = 0;
-  private paths: string[] = [];
-  /** The paths of the batches posted and not yet answered, oldest first (answers come in order). */
-  private readonly posted: string[][] = [];
-  /** Bytes of buffers posted and not yet handed back (written, or being written). */
-  backlog = 0;
-  /** Stream bytes copied into staging buffers: the one copy of stream bytes on extract's output path. */
+  private readonly ctl: Int32Array<SharedArrayBuffer>;
+  private readonly ring: Buffer;
+  private readonly u32: Uint32Array<SharedArrayBuffer>;
+  private readonly f64: Float64Array<SharedArrayBuffer>;
+  private readonly mask: number;
+  /** Bytes the main thread has put in the ring (a uint32 counter), and of those published. */
+  private head = 0;
+  private published = 0;
+  /** Stream bytes copied into the ring: the one copy of stream bytes on extract's output path. */
   copied = 0;
-  /** Batches posted and not yet answered. */
-  private pending = 0;
-  private waiters: Array<() => void> = [];
   /** The first failure the worker reported, or the worker's own death. */
   failure: WriterFailure | null = null;
+  private exited: Promise<void>;
 
-  constructor() {
+  constructor(
+    /** Prepended to every name (the output directory, with its separator). */
+    private readonly prefix: string,
+    /** The ring's size, a power of two of at least 4 KiB (tests make it small). */
+    private readonly ringBytes = RING_BYTES,
+  ) {
+    if (ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) throw new RangeError(`ring size ${ringBytes} is not a power of two of at least 4096`);
     // worker_threads is loaded by the first writer (extract)
     const threads = builtin<typeof import('node:worker_threads')>('node:worker_threads');
+    const ctl = new SharedArrayBuffer(64);
+    const ring = new SharedArrayBuffer(ringBytes);
+    this.ctl = new Int32Array(ctl);
+    this.ring = Buffer.from(ring);
+    this.u32 = new Uint32Array(ring);
+    this.f64 = new Float64Array(ring);
+    this.mask = ringBytes - 1;
     // its program is a loop of system calls: 8 MiB of code range, not V8's default 128 (under a
-    // `ulimit -v` that reservation, which V8 cannot fail gracefully, killed the process)
-    this.worker = new threads.Worker(PROGRAM, { eval: true, resourceLimits: { codeRangeSizeMb: 8 } });
+    // `ulimit -v` that reservation, which V8 cannot fail gracefully, killed the process), and a
+    // young generation of 1 MiB (its garbage is a path string per file)
+    this.worker = new threads.Worker(PROGRAM, {
+      eval: true,
+      workerData: { ctl, ring, prefix },
+      resourceLimits: { codeRangeSizeMb: 8, maxYoungGenerationSizeMb: 1 },
+    });
     // the worker never keeps the process alive on its own; settle() is what waits for it
     this.worker.unref();
-    this.worker.on('message', (r: { failed: WriterFailure | null; data: Uint8Array<ArrayBuffer> }) => {
-      if (r.data.buffer.byteLength === STAGE && this.free.length < 4) this.free.push(new Uint8Array(r.data.buffer));
-      this.backlog -= r.data.buffer.byteLength;
-      this.pending--;
-      this.posted.shift();
-      if (r.failed && !this.failure) this.failure = r.failed;
-      this.wake();
+    this.worker.on('message', (f: WriterFailure) => {
+      this.failure ??= f;
     });
     this.worker.on('error', (e) => {
       this.failure ??= { path: '(file writer thread)', message: e.message };
-      this.pending = 0;
-      this.posted.length = 0;
-      this.backlog = 0;
-      this.wake();
+      Atomics.store(this.ctl, DEAD, 1);
     });
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+  /** Bytes in the ring the worker has not finished with (written or not yet published). */
+  get backlog(): number {
+    return (this.head - Atomics.load(this.ctl, TAIL)) >>> 0;
   }
 
-  /** Write `n` bytes of `views` (copied now) at `pos` of the file at `path`, creating it when `create`. */
-  write(path: string, views: readonly Uint8Array[], n: number, pos: number, create: boolean): void {
-    if (this.used + n > this.data.length) this.flush(n);
-    const off = this.used;
-    let at = off;
+  /** Write `n` bytes of `views` (copied now) at `pos` of the file `name`, creating it when `create`. */
+  write(name: string, views: readonly Uint8Array[], n: number, pos: number, create: boolean): void {
+    const nb = Buffer.byteLength(name);
+    // a record takes at most a quarter of the ring (larger chunks go in pieces): it always fits
+    const most = (this.ringBytes >> 2) - REC - nb;
+    if (most < 1) throw new RangeError(`file name of ${nb} bytes is too long for a ring of ${this.ringBytes}`);
+    if (n > most) {
+      for (let done = 0; done < n; done += most) {
+        const m = Math.min(most, n - done);
+        this.write(name, viewsBefore(viewsAfter(views, done), m), m, pos + done, create && done === 0);
+      }
+      return;
+    }
+    const len = (REC + nb + n + REC - 1) & ~(REC - 1);
+    let at = this.head & this.mask;
+    // a record is never split across the ring's end: the end is skipped
+    const skip = at + len > this.ringBytes ? this.ringBytes - at : 0;
+    this.room(skip + len);
+    if (skip) {
+      this.header(at, skip, 0, 0, SKIP, 0);
+      this.head = (this.head + skip) >>> 0;
+      at = 0;
+    }
+    this.header(at, len, nb, n, create ? CREATE : 0, pos);
+    this.ring.write(name, at + REC, 'utf8');
+    let p = at + REC + nb;
     for (const v of views) {
-      this.data.set(v, at);
-      at += v.length;
+      this.ring.set(v, p);
+      p += v.length;
     }
-    this.used = at;
+    this.head = (this.head + len) >>> 0;
     this.copied += n;
-    if (4 * this.nops === this.ops.length) {
-      const more = new Float64Array(2 * this.ops.length);
-      more.set(this.ops);
-      this.ops = more;
+    // the worker starts on a long batch before its end
+    if (((this.head - this.published) >>> 0) >= this.ringBytes >> 2) this.publish();
+  }
+
+  private header(at: number, len: number, nb: number, n: number, flags: number, pos: number): void {
+    const w = at >> 2;
+    this.u32[w] = len;
+    this.u32[w + 1] = nb;
+    this.u32[w + 2] = n;
+    this.u32[w + 3] = flags;
+    this.f64[(at >> 3) + 2] = pos;
+  }
+
+  /** Wait (blocking: this is the middle of a batch) until `len` bytes of the ring are free. */
+  private room(len: number): void {
+    for (;;) {
+      const tail = Atomics.load(this.ctl, TAIL);
+      if (this.ringBytes - ((this.head - tail) >>> 0) >= len) return;
+      this.publish();
+      if (Atomics.load(this.ctl, DEAD)) throw new SockcapError('ERR_WRITE', `file writer thread stopped: ${this.failure?.message ?? 'its loop failed'}`);
+      Atomics.wait(this.ctl, TAIL, tail, 100);
     }
-    const o = this.ops;
-    const i = 4 * this.nops++;
-    o[i] = pos;
-    o[i + 1] = off;
-    o[i + 2] = n;
-    o[i + 3] = create ? 1 : 0;
-    this.paths.push(path);
+  }
+
+  /** Hand the worker what is in the ring. */
+  private publish(): void {
+    if (this.published === this.head) return;
+    this.published = this.head;
+    Atomics.store(this.ctl, HEAD, this.head | 0);
+    Atomics.add(this.ctl, SEQ, 1);
+    Atomics.notify(this.ctl, SEQ);
   }
 
   /**
-   * A write to `path` is staged or posted and not yet answered: the file may not exist yet. A
-   * linear search, for the rare question (FlowFiles asks it of a name its filter cannot rule out).
+   * A write to `name` is in the ring (staged or being written): the file may not exist yet. A
+   * linear walk of the records, for the rare question (FlowFiles asks it of a name its filter
+   * cannot rule out).
    */
-  writing(path: string): boolean {
-    if (this.paths.includes(path)) return true;
-    for (const p of this.posted) if (p.includes(path)) return true;
+  writing(name: string): boolean {
+    const want = Buffer.from(name);
+    for (let t = Atomics.load(this.ctl, TAIL) >>> 0; t !== this.head; ) {
+      const at = t & this.mask;
+      const w = at >> 2;
+      const nb = this.u32[w + 1]!;
+      if (!(this.u32[w + 3]! & SKIP) && nb === want.length && this.ring.compare(want, 0, nb, at + REC, at + REC + nb) === 0) return true;
+      t = (t + this.u32[w]!) >>> 0;
+    }
     return false;
   }
 
-  /** Post what is staged (the end of a batch), leaving room for at least `need` bytes. */
-  flush(need = 0): void {
-    if (need > STAGE) {
-      // a chunk larger than a staging buffer gets one of its own
-      const big = new Uint8Array(need);
-      if (this.nops) this.post(big);
-      else {
-        if (this.data.length === STAGE) this.free.push(this.data);
-        this.data = big;
-      }
-    } else if (this.nops) this.post(this.free.pop() ?? new Uint8Array(STAGE));
+  /** The end of a batch: hand the worker what was staged. */
+  flush(): void {
+    this.publish();
   }
 
-  /** Transfer the staged writes to the worker and stage into `next` from now on. */
-  private post(next: Uint8Array<ArrayBuffer>): void {
-    const data = this.data.subarray(0, this.used);
-    const ops = this.ops.slice(0, 4 * this.nops);
-    // counted whole (the buffer is held whatever part of it is used), and before the transfer
-    // detaches it here
-    this.backlog += data.buffer.byteLength;
-    this.pending++;
-    this.worker.postMessage({ paths: this.paths, ops, data }, [data.buffer, ops.buffer]);
-    this.posted.push(this.paths);
-    this.data = next;
-    this.used = 0;
-    this.nops = 0;
-    this.paths = [];
+  /**
+   * Publish what is staged, then wait (without blocking) until at most `limit` bytes are still to
+   * be written. Only settle() waits here: nothing else keeps the process alive meanwhile.
+   */
+  private async below(limit: number): Promise<void> {
+    this.publish();
+    for (;;) {
+      const tail = Atomics.load(this.ctl, TAIL);
+      if (((this.head - tail) >>> 0) <= limit || Atomics.load(this.ctl, DEAD)) return;
+      const r = waitAsync(this.ctl, TAIL, tail, 100);
+      if (r.async) await r.value;
+    }
   }
 
-  /** Post what is staged, then wait until at most `limit` bytes are still to be written. */
-  async below(limit: number): Promise<void> {
-    this.flush();
-    while (this.pending > 0 && this.backlog > limit) await new Promise<void>((r) => this.waiters.push(r));
-  }
-
-  /** Post what is staged, wait until every write is done, and stop the worker. */
+  /** Publish what is staged, wait until every write is done, and end the worker. */
   async settle(): Promise<void> {
-    this.flush();
-    while (this.pending > 0) await new Promise<void>((r) => this.waiters.push(r));
-    await this.worker.terminate();
+    // waiting keeps the process alive (an unreferenced worker and Atomics.waitAsync do not)
+    this.worker.ref();
+    await this.below(0);
+    Atomics.store(this.ctl, STOP, 1);
+    Atomics.add(this.ctl, SEQ, 1);
+    Atomics.notify(this.ctl, SEQ);
+    await this.exited;
   }
 }

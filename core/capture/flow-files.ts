@@ -42,8 +42,6 @@ export interface FlowIndexEntry {
  */
 const ASYNC_MIN = 4 << 10;
 const INFLIGHT_BYTES = 32 << 20;
-/** Most bytes of staging buffers the small-file writer may hold when a batch ends (then the stack waits). */
-const BACKLOG_BYTES = 16 << 20;
 /** Most views in one writev (Linux IOV_MAX is 1024). */
 const IOV_MAX = 1024;
 
@@ -187,7 +185,12 @@ export class FlowFiles {
     let fl = t.flags[s]!;
     if (!(fl & CREATED) && this.smallFiles && n < ASYNC_MIN) fl |= SMALL;
     if (fl & SMALL) {
-      this.writer().write(this.prefix + (name ?? this.nameOf(c, d, s)), chunk, n, pos, !(fl & CREATED));
+      try {
+        this.writer().write(name ?? this.nameOf(c, d, s), chunk, n, pos, !(fl & CREATED));
+      } catch (e) {
+        this.failure = e instanceof SockcapError ? e : writeError(this.prefix + (name ?? this.nameOf(c, d, s)), e);
+        return;
+      }
       if (!(fl & CREATED)) this.filesWritten++;
       t.flags[s] = fl | CREATED;
       t.pos[s] = pos + n;
@@ -310,14 +313,13 @@ export class FlowFiles {
   /** This run made a file of this name, or is about to (see make()). */
   private given(name: string): boolean {
     this.nameLookups++;
-    const path = this.prefix + name;
-    if (this.sfw?.writing(path)) return true;
-    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    if (this.sfw?.writing(name)) return true;
+    const st = statSync(this.prefix + name, { bigint: true, throwIfNoEntry: false });
     return st !== undefined && st.mtimeNs >= this.since;
   }
 
   private writer(): SmallFileWriter {
-    return (this.sfw ??= new SmallFileWriter());
+    return (this.sfw ??= new SmallFileWriter(this.prefix));
   }
 
   /** Throw the first write failure, if there was one. */
@@ -332,11 +334,11 @@ export class FlowFiles {
   }
 
   /**
-   * The end of a batch: hand the small-file writer what was staged, and wait while it has more
-   * than BACKLOG_BYTES left to write (what it holds stays bounded when it is the slower side).
+   * The end of a batch: hand the small-file writer what was staged. (What it holds is bounded by
+   * its ring: when that is full, a write waits for the writer thread to make room.)
    */
   async drain(): Promise<void> {
-    await this.sfw?.below(BACKLOG_BYTES);
+    this.sfw?.flush();
   }
 
   /** Close a direction's descriptor (its connection is done, or the descriptor is the least recently used). */

@@ -485,25 +485,59 @@ test('index entries: indexJson writes JSON.stringify\'s bytes, for any names, ha
   t.pass();
 });
 
-test('SmallFileWriter: what is posted counts as backlog until the thread hands its buffer back; below() waits for that, settle() for all', async (t) => {
+test('SmallFileWriter: a ring of shared memory never holds more than its size (the main thread waits for room), records skip its end rather than straddle it, a chunk over a quarter of it goes in pieces, writing() finds a staged name, settle() writes everything', async (t) => {
   const { SmallFileWriter } = await import('../../core/capture/file-writer.js');
   const d = tmp(t);
-  const w = new SmallFileWriter();
-  const bytes = new Uint8Array(3000).fill(9);
-  for (let i = 0; i < 40; i++) {
-    w.write(join(d, `f${i}`), [bytes.subarray(0, 1000), bytes.subarray(1000)], 3000, 0, true);
-    w.flush();
+  const w = new SmallFileWriter(join(d, '/'), 4096);
+  const want = new Map<string, Buffer>();
+  let most = 0;
+  for (let i = 0; i < 400; i++) {
+    const size = 1 + ((i * 397) % 1000); // up to 1,000 bytes, names of 2-4: the ring's end falls everywhere
+    const b = Buffer.alloc(size, i & 255);
+    w.write(`f${i}`, [b.subarray(0, size >> 1), b.subarray(size >> 1)], size, 0, true);
+    most = Math.max(most, w.backlog);
+    want.set(`f${i}`, b);
   }
-  // forty batches posted, each holding a staging buffer of 1 MiB, none answered yet
-  t.is(w.backlog, 40 << 20);
-  await w.below(4 << 20);
-  t.true(w.backlog <= 4 << 20, `${w.backlog} bytes still out`);
-  w.write(join(d, 'f0'), [new Uint8Array([1, 2])], 2, 3000, false); // reopened, appended
+  t.true(most <= 4096, `${most} bytes held`);
+  // staged, not yet published: only the ring knows the name
+  w.write('staged', [Buffer.from('x')], 1, 0, true);
+  want.set('staged', Buffer.from('x'));
+  t.true(w.writing('staged'));
+  t.false(w.writing('stage'));
+  t.false(w.writing('never'));
+  const big = Buffer.from(Array.from({ length: 10_000 }, (_, k) => k % 251));
+  w.write('big', [big.subarray(0, 3), big.subarray(3)], big.length, 0, true);
+  want.set('big', big);
+  w.write('f0', [Buffer.from([1, 2])], 2, want.get('f0')!.length, false); // reopened, appended
+  want.set('f0', Buffer.concat([want.get('f0')!, Buffer.from([1, 2])]));
   await w.settle();
   t.is(w.backlog, 0);
   t.is(w.failure, null);
-  for (let i = 1; i < 40; i++) t.true(readFileSync(join(d, `f${i}`)).equals(bytes));
-  t.deepEqual([...readFileSync(join(d, 'f0')).subarray(2998)], [9, 9, 1, 2]);
+  t.is(w.copied, [...want.values()].reduce((a, b) => a + b.length, 0));
+  t.false(w.writing('staged'));
+  t.deepEqual(readdirSync(d).sort(), [...want.keys()].sort());
+  for (const [name, b] of want) t.true(readFileSync(join(d, name)).equals(b), name);
+});
+
+test('SmallFileWriter: a write that fails is reported with its path and the ring keeps draining (no wait on a full ring for nothing); a corrupt record stops the thread, and a write that needs room then fails instead of waiting', async (t) => {
+  const { SmallFileWriter } = await import('../../core/capture/file-writer.js');
+  const d = tmp(t);
+  const w = new SmallFileWriter(join(d, 'no-such-dir', '/'), 4096);
+  const b = Buffer.alloc(900, 1);
+  for (let i = 0; i < 100; i++) w.write(`f${i}`, [b], b.length, 0, true); // 25 ringfuls
+  await w.settle();
+  t.is(w.failure?.path, join(d, 'no-such-dir', 'f0'));
+  t.regex(w.failure!.message, /ENOENT/);
+
+  const v = new SmallFileWriter(join(d, '/'), 4096);
+  v.write('a', [b], b.length, 0, true);
+  (v as unknown as { u32: Uint32Array }).u32[3] = 99; // the record's flags: not a record any more
+  v.flush();
+  t.throws(() => {
+    for (let i = 0; i < 100; i++) v.write(`g${i}`, [b], b.length, 0, true);
+  }, { message: /file writer thread stopped/ });
+  await v.settle();
+  t.regex(v.failure!.message, /corrupt record at 0/);
 });
 
 test('FlowFiles: a name this run gave gets -c<stream> (the 4-tuple again, or its roles swapped), found by the filter and the lookup behind it; files of an earlier run are overwritten; a one-bit filter (every name looked up) names every file the same', async (t) => {
