@@ -9,7 +9,7 @@ import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js
 import { flowName } from '../../core/capture/flow-name.js';
 import { indexJson, JsonBuf } from '../../core/json-buf.js';
 import fc from 'fast-check';
-import { DrainApp, LOWAT_WAIT_BYTES } from '../../core/socket/reader.js';
+import { DrainApp, LOWAT_SLOW_BYTES, LOWAT_SLOW_WAIT_BYTES, LOWAT_WAIT_BYTES } from '../../core/socket/reader.js';
 import { socantrcvmore, sorwakeup } from '../../core/socket/socket.js';
 import { sbappendstream } from '../../core/socket/sockbuf.js';
 import { Mbuf } from '../../core/mbuf/mbuf.js';
@@ -252,7 +252,7 @@ test('extract (small files by the worker thread) writes the same files as FlowFi
   for (const n of names) t.true(readFileSync(join(a, n)).equals(readFileSync(join(b, n))), n);
 });
 
-test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the mark, at EOF, after LOWAT_WAIT_BYTES of capture, and at detach', (t) => {
+test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the mark, at EOF, after LOWAT_SLOW_WAIT_BYTES of capture (it has fewer than LOWAT_SLOW_BYTES), and at detach', (t) => {
   const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
   const reads: Array<[number, Dir, number]> = [];
   const closed: number[] = [];
@@ -288,13 +288,13 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   arrive(conns[0]!, 400);
   t.deepEqual(reads, [[0, 'c2s', 1200]], 'at the mark: one read of everything buffered');
   arrive(conns[1]!, 10);
-  const step = LOWAT_WAIT_BYTES / 8;
+  const step = LOWAT_SLOW_WAIT_BYTES / 8;
   for (let b = 1; b < 8; b++) app.batch(step);
   t.is(reads.length, 1, 'still asleep one step before the timeout');
   arrive(conns[2]!, 20); // falls asleep later
   arrive(conns[0]!, 100); // read at the mark before, asleep again now: its first sleep's entry is stale
   app.batch(step);
-  t.deepEqual(reads.slice(1), [[1, 'c2s', 10]], 'the receive timeout: read after LOWAT_WAIT_BYTES of capture, the later sleepers not yet');
+  t.deepEqual(reads.slice(1), [[1, 'c2s', 10]], 'the receive timeout: read after LOWAT_SLOW_WAIT_BYTES of capture, the later sleepers not yet');
   arrive(conns[2]!, 5);
   socantrcvmore(conns[2]!.server.so);
   t.deepEqual(reads.slice(2), [[2, 'c2s', 25]], 'EOF wakes the reader below the mark');
@@ -308,6 +308,43 @@ test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the ma
   t.deepEqual(reads.slice(4), [[0, 'c2s', 100]], 'the second sleep times out on its own clock; stale sleepers read nothing twice');
   const all = Buffer.concat([bytes.subarray(0, 1200), bytes.subarray(1230, 1330)]);
   t.is(app.digest(conns[0]!, 'c2s'), sha(all), 'the hash covers what was read');
+});
+
+test('DrainApp: a sleeper with LOWAT_SLOW_BYTES or more when LOWAT_SLOW_WAIT_BYTES run out (or whose connection\'s other direction has) sleeps on to LOWAT_WAIT_BYTES, in the order they fell asleep; one with less reads then; one that reaches the mark meanwhile reads once', (t) => {
+  const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
+  const reads: Array<[number, number] | [number, number, Dir]> = [];
+  const app = new DrainApp(false, 1 << 20, (c, d, chunk) => {
+    const n = chunk.reduce((k, v) => k + v.length, 0);
+    reads.push(d === 'c2s' ? [c.stream, n] : [c.stream, n, d]);
+  }, undefined, 64 << 10);
+  const conns = [0, 1, 2, 3, 4].map((i) => new Connection(i, addr, 0, 1000 + i, 4, 80, 4));
+  for (const c of conns) app.attach(c);
+  const bytes = new Uint8Array(70_000);
+  const arrive = (c: Connection, n: number, so = c.server.so) => {
+    sbappendstream(so.rcv, new Mbuf(bytes, 0, n));
+    sorwakeup(so);
+  };
+  t.true(LOWAT_SLOW_WAIT_BYTES < LOWAT_WAIT_BYTES);
+  arrive(conns[0]!, LOWAT_SLOW_BYTES); // enough to sleep on
+  arrive(conns[1]!, LOWAT_SLOW_BYTES - 1); // a slow flow
+  arrive(conns[2]!, 100);
+  arrive(conns[2]!, LOWAT_SLOW_BYTES); // more by the time the first timeout comes
+  arrive(conns[3]!, 3000);
+  arrive(conns[4]!, LOWAT_SLOW_BYTES);
+  arrive(conns[4]!, 10, conns[4]!.client.so); // s2c: slow, but its connection is not
+  const step = LOWAT_SLOW_WAIT_BYTES / 4;
+  for (let b = 1; b < 4; b++) app.batch(step);
+  t.deepEqual(reads, [], 'all asleep one step before the first timeout');
+  app.batch(step);
+  t.deepEqual(reads, [[1, LOWAT_SLOW_BYTES - 1]], 'only the slow one reads at the first timeout');
+  arrive(conns[3]!, (64 << 10) - 3000); // reaches the mark while sleeping on
+  t.deepEqual(reads.slice(1), [[3, 64 << 10]]);
+  for (let clock = LOWAT_SLOW_WAIT_BYTES; clock < LOWAT_WAIT_BYTES - step; clock += step) app.batch(step);
+  t.is(reads.length, 2, 'the others sleep on until LOWAT_WAIT_BYTES');
+  app.batch(step);
+  t.deepEqual(reads.slice(2), [[0, LOWAT_SLOW_BYTES], [2, LOWAT_SLOW_BYTES + 100], [4, LOWAT_SLOW_BYTES], [4, 10, 's2c']], 'then read, in the order they fell asleep; the one that read at the mark not again');
+  for (let b = 0; b < 40; b++) app.batch(step);
+  t.is(reads.length, 6);
 });
 
 /** A capture in `dir`: a handshake, then these client segments (ISN 99, so data starts at 100). */
