@@ -118,8 +118,8 @@ export default class Extract extends SockcapCommand {
       if (!res.error) res.error = e as SockcapError;
     }
     closeSync(indexFd);
-    // copiedBytes: the small files' bytes, staged for the writer thread; the rest went to writev as
-    // views of capture memory (the kernel copies)
+    // copiedBytes: the small files' bytes put in the writer thread's ring; the rest went to writev
+    // as views of capture memory (the kernel copies)
     const out = { files: files.filesWritten, bytes: files.written, connections: stack.tcpstat.connections, index: indexPath, copiedBytes: files.copiedBytes };
     if (!this.jsonEnabled() && !flags.quiet)
       this.log(`${thousands(out.files)} files, ${thousands(out.bytes)} bytes from ${thousands(out.connections)} connections in ${flags.outdir} (index: ${indexPath})`);

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { builtin } from '../builtin.js';
-import { viewsAfter, viewsBefore } from './sink.js';
+import { closeSync, openSync } from 'node:fs';
+import { viewsAfter, viewsBefore, writeAllSync } from './sink.js';
 import { SockcapError } from '../errors.js';
 
 /** The ring's control words (an Int32Array over its own SharedArrayBuffer). */
@@ -54,7 +55,7 @@ try {
         }
       }
       t = (t + len) >>> 0;
-      if ((since += len) >= ${1 << 20}) {
+      if ((since += len) >= ${64 << 10}) {
         Atomics.store(ctl, ${TAIL}, t | 0);
         Atomics.notify(ctl, ${TAIL});
         since = 0;
@@ -115,6 +116,8 @@ export class SmallFileWriter {
   private published = 0;
   /** Stream bytes copied into the ring: the one copy of stream bytes on extract's output path. */
   copied = 0;
+  /** Files made on the main thread because the ring was full (direct()). */
+  directFiles = 0;
   /** The first failure the worker reported, or the worker's own death. */
   failure: WriterFailure | null = null;
   private exited: Promise<void>;
@@ -177,7 +180,13 @@ export class SmallFileWriter {
     let at = this.head & this.mask;
     // a record is never split across the ring's end: the end is skipped
     const skip = at + len > this.ringBytes ? this.ringBytes - at : 0;
-    this.room(skip + len);
+    if (this.ringBytes - this.backlog < skip + len) {
+      // the worker is behind: a new file is made here, from the views, rather than waiting for
+      // room (no record of a file not yet made can be in the ring, so the order of its writes
+      // holds); other writes wait
+      if (create) return this.direct(name, views, n, pos);
+      this.room(skip + len);
+    }
     if (skip) {
       this.header(at, skip, 0, 0, SKIP, 0);
       this.head = (this.head + skip) >>> 0;
@@ -194,6 +203,22 @@ export class SmallFileWriter {
     this.copied += n;
     // the worker starts on a long batch before its end
     if (((this.head - this.published) >>> 0) >= this.ringBytes >> 2) this.publish();
+  }
+
+  /** Create the file and write it on this thread. */
+  private direct(name: string, views: readonly Uint8Array[], n: number, pos: number): void {
+    this.publish();
+    const path = this.prefix + name;
+    let fd = -1;
+    try {
+      fd = openSync(path, 'w');
+      writeAllSync(fd, views, n, pos);
+      closeSync(fd);
+    } catch (e) {
+      if (fd >= 0) closeSync(fd);
+      throw new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}`, { cause: e });
+    }
+    this.directFiles++;
   }
 
   private header(at: number, len: number, nb: number, n: number, flags: number, pos: number): void {

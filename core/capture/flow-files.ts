@@ -1,8 +1,8 @@
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writev, writevSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writev } from 'node:fs';
 import { join } from 'node:path';
 import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
-import { viewsAfter, viewsBefore } from './sink.js';
+import { viewsAfter, viewsBefore, writeAllSync } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import type { Tcpcb } from '../tcp/tcpcb.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
@@ -101,7 +101,8 @@ export class FlowFiles {
   private sfw: SmallFileWriter | null = null;
   /**
    * Stream bytes copied on their way out: those of the small files, into the writer thread's
-   * staging buffers. Everything else goes to writev as views of capture memory (the kernel copies).
+   * ring. Everything else goes to writev as views of capture memory (the kernel copies), those of
+   * the small files made on this thread when the ring was full too.
    */
   get copiedBytes(): number {
     return this.sfw?.copied ?? 0;
@@ -203,7 +204,7 @@ export class FlowFiles {
       else this.fds.touch(o); // most recently used
       // an async write names its file now: by its end the connection may be another one
       if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(o, (name ??= this.nameOf(c, d, s)), chunk, n, pos);
-      else writeAll(o.fd, chunk, n, pos);
+      else writeAllSync(o.fd, chunk, n, pos);
     } catch (e) {
       this.failure = e instanceof SockcapError ? e : writeError(this.prefix + (name ?? this.nameOf(c, d, s)), e);
       return;
@@ -237,7 +238,7 @@ export class FlowFiles {
     this.inflightBytes += n;
     writev(fd, views as Uint8Array[], pos, (e, done) => {
       try {
-        if (!e && done < n) writeAll(fd, viewsAfter(views, done), n - done, pos + done); // a short write
+        if (!e && done < n) writeAllSync(fd, viewsAfter(views, done), n - done, pos + done); // a short write
       } catch (e2) {
         e = e2 as NodeJS.ErrnoException;
       }
@@ -419,10 +420,4 @@ function fsNow(prefix: string): bigint {
   } catch {
     return 0n;
   }
-}
-
-/** Write all of `views` (n bytes) at `pos`: IOV_MAX views at a time, on over short writes. */
-function writeAll(fd: number, views: readonly Uint8Array[], n: number, pos: number): void {
-  let done = writevSync(fd, views.length > IOV_MAX ? views.slice(0, IOV_MAX) : (views as Uint8Array[]), pos);
-  while (done < n) done += writevSync(fd, viewsAfter(views, done).slice(0, IOV_MAX), pos + done);
 }

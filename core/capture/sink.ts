@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
+import { writevSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { SockcapError } from '../errors.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
@@ -149,6 +150,12 @@ export function viewsAfter(views: readonly Uint8Array[], skip: number): Uint8Arr
     }
   }
   return rest;
+}
+
+/** Write all of `views` (n bytes) at `pos` of `fd`: IOV_MAX views at a time, on over short writes. */
+export function writeAllSync(fd: number, views: readonly Uint8Array[], n: number, pos: number): void {
+  let done = writevSync(fd, views.length > IOV_MAX ? views.slice(0, IOV_MAX) : (views as Uint8Array[]), pos);
+  while (done < n) done += writevSync(fd, viewsAfter(views, done).slice(0, IOV_MAX), pos + done);
 }
 
 /** A Node Writable (stdout, a socket, a test's collector), with backpressure. */

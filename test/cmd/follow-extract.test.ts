@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { pcapFile, tcpFrame } from '../helpers/build.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { Connection } from '../../core/net/in-pcb.js';
@@ -527,23 +527,26 @@ test('SmallFileWriter: a ring of shared memory never holds more than its size (t
   const d = tmp(t);
   const w = new SmallFileWriter(join(d, '/'), 4096);
   const want = new Map<string, Buffer>();
+  // writes that reopen a file (made here first): they go through the ring whatever it holds (a new
+  // file would be made on the main thread when the ring is full: see the next test)
+  for (const name of ['staged', 'big', ...Array.from({ length: 400 }, (_, i) => `f${i}`)]) writeFileSync(join(d, name), '');
   let most = 0;
   for (let i = 0; i < 400; i++) {
     const size = 1 + ((i * 397) % 1000); // up to 1,000 bytes, names of 2-4: the ring's end falls everywhere
     const b = Buffer.alloc(size, i & 255);
-    w.write(`f${i}`, [b.subarray(0, size >> 1), b.subarray(size >> 1)], size, 0, true);
+    w.write(`f${i}`, [b.subarray(0, size >> 1), b.subarray(size >> 1)], size, 0, false);
     most = Math.max(most, w.backlog);
     want.set(`f${i}`, b);
   }
   t.true(most <= 4096, `${most} bytes held`);
   // staged, not yet published: only the ring knows the name
-  w.write('staged', [Buffer.from('x')], 1, 0, true);
+  w.write('staged', [Buffer.from('x')], 1, 0, false);
   want.set('staged', Buffer.from('x'));
   t.true(w.writing('staged'));
   t.false(w.writing('stage'));
   t.false(w.writing('never'));
   const big = Buffer.from(Array.from({ length: 10_000 }, (_, k) => k % 251));
-  w.write('big', [big.subarray(0, 3), big.subarray(3)], big.length, 0, true);
+  w.write('big', [big.subarray(0, 3), big.subarray(3)], big.length, 0, false);
   want.set('big', big);
   w.write('f0', [Buffer.from([1, 2])], 2, want.get('f0')!.length, false); // reopened, appended
   want.set('f0', Buffer.concat([want.get('f0')!, Buffer.from([1, 2])]));
@@ -551,9 +554,33 @@ test('SmallFileWriter: a ring of shared memory never holds more than its size (t
   t.is(w.backlog, 0);
   t.is(w.failure, null);
   t.is(w.copied, [...want.values()].reduce((a, b) => a + b.length, 0));
+  t.is(w.directFiles, 0);
   t.false(w.writing('staged'));
   t.deepEqual(readdirSync(d).sort(), [...want.keys()].sort());
   for (const [name, b] of want) t.true(readFileSync(join(d, name)).equals(b), name);
+});
+
+test('SmallFileWriter: when the ring is full a new file is made on the main thread (no record of it can be waiting), so a slow writer thread does not stop the run', async (t) => {
+  const { SmallFileWriter } = await import('../../core/capture/file-writer.js');
+  const d = tmp(t);
+  execFileSync('mkfifo', [join(d, 'fifo')]);
+  const w = new SmallFileWriter(join(d, '/'), 4096);
+  // the writer thread's open of a FIFO nobody reads blocks: it takes nothing more off the ring
+  // (no bytes for it: a FIFO cannot be written at an offset)
+  w.write('fifo', [], 0, 0, true);
+  w.flush();
+  const want = (i: number) => Buffer.concat([Buffer.alloc(250, i), Buffer.alloc(250, i + 1)]);
+  for (let i = 0; i < 20; i++) w.write(`f${i}`, [Buffer.alloc(250, i), Buffer.alloc(250, i + 1)], 500, 0, true);
+  // 7 records of 544 bytes fit beside the FIFO's 64: the other 13 files were made here, at once
+  t.is(w.directFiles, 13);
+  t.is(w.copied, 7 * 500);
+  t.true(readFileSync(join(d, 'f19')).equals(want(19)), 'made while the thread is still stuck');
+  t.false(existsSync(join(d, 'f0')), 'in the ring behind the FIFO');
+  const fd = openSync(join(d, 'fifo'), constants.O_RDONLY | constants.O_NONBLOCK); // now its open returns
+  await w.settle();
+  closeSync(fd);
+  t.is(w.failure, null);
+  for (let i = 0; i < 20; i++) t.true(readFileSync(join(d, `f${i}`)).equals(want(i)), `f${i}`);
 });
 
 test('SmallFileWriter: a write that fails is reported with its path and the ring keeps draining (no wait on a full ring for nothing); a corrupt record stops the thread, and a write that needs room then fails instead of waiting', async (t) => {
@@ -561,7 +588,8 @@ test('SmallFileWriter: a write that fails is reported with its path and the ring
   const d = tmp(t);
   const w = new SmallFileWriter(join(d, 'no-such-dir', '/'), 4096);
   const b = Buffer.alloc(900, 1);
-  for (let i = 0; i < 100; i++) w.write(`f${i}`, [b], b.length, 0, true); // 25 ringfuls
+  // reopening writes (a new file would be made here when the ring is full): 25 ringfuls
+  for (let i = 0; i < 100; i++) w.write(`f${i}`, [b], b.length, 0, false);
   await w.settle();
   t.is(w.failure?.path, join(d, 'no-such-dir', 'f0'));
   t.regex(w.failure!.message, /ENOENT/);
@@ -571,7 +599,7 @@ test('SmallFileWriter: a write that fails is reported with its path and the ring
   (v as unknown as { u32: Uint32Array }).u32[3] = 99; // the record's flags: not a record any more
   v.flush();
   t.throws(() => {
-    for (let i = 0; i < 100; i++) v.write(`g${i}`, [b], b.length, 0, true);
+    for (let i = 0; i < 100; i++) v.write('a', [b], b.length, 900 * (i + 1), false);
   }, { message: /file writer thread stopped/ });
   await v.settle();
   t.regex(v.failure!.message, /corrupt record at 0/);
