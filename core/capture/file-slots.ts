@@ -8,7 +8,7 @@ export const CREATED = 2;
 export const SMALL = 4;
 
 /** A typed array of `n` elements that begins with `a`'s. */
-function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T {
+function grown<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(a: T, n: number): T {
   const b = new (a.constructor as new (n: number) => T)(n);
   b.set(a);
   return b;
@@ -31,7 +31,7 @@ export interface OpenFile {
  * The state of every direction's file, in arrays indexed by the direction's slot (a file table: BSD
  * keeps a process's open files as an array of pointers its descriptors index). A connection with
  * files holds two slots, c2s at 2p and s2c at 2p + 1, and only `p` (a small integer on conn.app);
- * pairs are reused once their connection is done. Per direction 21 bytes of typed arrays, where
+ * pairs are reused once their connection is done. Per direction 25 bytes of typed arrays, where
  * an object per direction and one per connection held ~210 bytes a connection: 21 MB of
  * extract's heap with 100,000 connections open at once.
  */
@@ -43,6 +43,8 @@ export class FileSlots {
   /** With zero-filled gaps: the direction's gaps the file position has moved past so far. */
   gi = new Int32Array(0);
   flags = new Uint8Array(0);
+  /** A small file's place in the writer thread's ring after its last write (SmallFileWriter.write). */
+  ring = new Uint32Array(0);
   /** The open descriptors by slot (at most the descriptor limit of them: not an array as long as the slots). */
   readonly open = new Map<number, OpenFile>();
   /** SHA-256 of what was written (with hashes only). */
@@ -71,7 +73,7 @@ export class FileSlots {
   /** Give a pair back (its descriptors closed, its names and hashes taken by then). */
   free(p: number): void {
     for (let s = 2 * p; s < 2 * p + 2; s++) {
-      this.pos[s] = this.bytes[s] = this.gi[s] = this.flags[s] = 0;
+      this.pos[s] = this.bytes[s] = this.gi[s] = this.flags[s] = this.ring[s] = 0;
       if (this.hashes) this.hash[s] = null;
       this.names.delete(s);
     }
@@ -83,6 +85,7 @@ export class FileSlots {
     this.bytes = grown(this.bytes, n);
     this.gi = grown(this.gi, n);
     this.flags = grown(this.flags, n);
+    this.ring = grown(this.ring, n);
     if (this.hashes) for (let s = this.hash.length; s < n; s++) this.hash.push(null);
   }
 }

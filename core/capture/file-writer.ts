@@ -116,8 +116,9 @@ export class SmallFileWriter {
   private published = 0;
   /** Stream bytes copied into the ring: the one copy of stream bytes on extract's output path. */
   copied = 0;
-  /** Files made on the main thread because the ring was full (direct()). */
+  /** Files made, and later writes made, on the main thread because the ring was full (direct()). */
   directFiles = 0;
+  directWrites = 0;
   /** The first failure the worker reported, or the worker's own death. */
   failure: WriterFailure | null = null;
   private exited: Promise<void>;
@@ -163,8 +164,13 @@ export class SmallFileWriter {
     return (this.head - Atomics.load(this.ctl, TAIL)) >>> 0;
   }
 
-  /** Write `n` bytes of `views` (copied now) at `pos` of the file `name`, creating it when `create`. */
-  write(name: string, views: readonly Uint8Array[], n: number, pos: number, create: boolean): void {
+  /**
+   * Write `n` bytes of `views` (copied now) at `pos` of the file `name`, creating it when `create`;
+   * `after` is what this returned for the file's previous write (without it, a write that is not
+   * the first waits for room in a full ring). Returns the file's place in the ring after this
+   * write, for its next one.
+   */
+  write(name: string, views: readonly Uint8Array[], n: number, pos: number, create: boolean, after = this.head): number {
     const nb = Buffer.byteLength(name);
     // a record takes at most a quarter of the ring (larger chunks go in pieces): it always fits
     const most = (this.ringBytes >> 2) - REC - nb;
@@ -172,19 +178,21 @@ export class SmallFileWriter {
     if (n > most) {
       for (let done = 0; done < n; done += most) {
         const m = Math.min(most, n - done);
-        this.write(name, viewsBefore(viewsAfter(views, done), m), m, pos + done, create && done === 0);
+        after = this.write(name, viewsBefore(viewsAfter(views, done), m), m, pos + done, create && done === 0, after);
       }
-      return;
+      return after;
     }
     const len = (REC + nb + n + REC - 1) & ~(REC - 1);
     let at = this.head & this.mask;
     // a record is never split across the ring's end: the end is skipped
     const skip = at + len > this.ringBytes ? this.ringBytes - at : 0;
-    if (this.ringBytes - this.backlog < skip + len) {
-      // the worker is behind: a new file is made here, from the views, rather than waiting for
-      // room (no record of a file not yet made can be in the ring, so the order of its writes
-      // holds); other writes wait
-      if (create) return this.direct(name, views, n, pos);
+    const backlog = this.backlog;
+    if (this.ringBytes - backlog < skip + len) {
+      // the worker is behind: the file is written here, from the views, rather than waiting for
+      // room, when none of its writes is in the ring (a new file's cannot be; an older file's
+      // last one ended at `after`: it is done once the worker has moved past that), so the order
+      // of its writes holds; other writes wait
+      if (create || ((this.head - after) >>> 0) >= backlog) return this.direct(name, views, n, pos, create);
       this.room(skip + len);
     }
     if (skip) {
@@ -203,22 +211,28 @@ export class SmallFileWriter {
     this.copied += n;
     // the worker starts on a long batch before its end
     if (((this.head - this.published) >>> 0) >= this.ringBytes >> 2) this.publish();
+    return this.head;
   }
 
-  /** Create the file and write it on this thread. */
-  private direct(name: string, views: readonly Uint8Array[], n: number, pos: number): void {
+  /**
+   * Write the file on this thread (creating it when `create`). Returns where the worker is: none
+   * of the file's writes is in the ring past that.
+   */
+  private direct(name: string, views: readonly Uint8Array[], n: number, pos: number, create: boolean): number {
     this.publish();
     const path = this.prefix + name;
     let fd = -1;
     try {
-      fd = openSync(path, 'w');
+      fd = openSync(path, create ? 'w' : 'r+');
       writeAllSync(fd, views, n, pos);
       closeSync(fd);
     } catch (e) {
       if (fd >= 0) closeSync(fd);
       throw new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}`, { cause: e });
     }
-    this.directFiles++;
+    if (create) this.directFiles++;
+    else this.directWrites++;
+    return (this.head - this.backlog) >>> 0;
   }
 
   private header(at: number, len: number, nb: number, n: number, flags: number, pos: number): void {

@@ -187,7 +187,7 @@ export class FlowFiles {
     if (!(fl & CREATED) && this.smallFiles && n < ASYNC_MIN) fl |= SMALL;
     if (fl & SMALL) {
       try {
-        this.writer().write(name ?? this.nameOf(c, d, s), chunk, n, pos, !(fl & CREATED));
+        t.ring[s] = this.writer().write(name ?? this.nameOf(c, d, s), chunk, n, pos, !(fl & CREATED), t.ring[s]);
       } catch (e) {
         this.failure = e instanceof SockcapError ? e : writeError(this.prefix + (name ?? this.nameOf(c, d, s)), e);
         return;
