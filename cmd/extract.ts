@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
 import { templateError } from '../core/capture/flow-name.js';
 import { indexJson, JsonBuf } from '../core/json-buf.js';
+import { O_MAKE, outputFileError } from '../core/capture/sink.js';
 import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
 import { thousands } from '../core/report.js';
@@ -64,9 +65,9 @@ export default class Extract extends SockcapCommand {
     const indexPath = join(flags.outdir, 'sockcap-index.json');
     let indexFd: number;
     try {
-      indexFd = openSync(indexPath, 'w');
+      indexFd = openSync(indexPath, O_MAKE);
     } catch (e) {
-      return this.fail(new SockcapError('ERR_WRITE', `${indexPath}: cannot write: ${(e as Error).message}`));
+      return this.fail(outputFileError(indexPath, e));
     }
     // a failed write of the index (a full disk) names it: it stops the run as a flow file's does
     const writeIndex = (b: Uint8Array | string) => {

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { builtin } from '../builtin.js';
 import { closeSync, openSync } from 'node:fs';
-import { viewsAfter, viewsBefore, writeAllSync } from './sink.js';
+import { O_MAKE, O_REOPEN, outputFileError, viewsAfter, viewsBefore, writeAllSync } from './sink.js';
 import { SockcapError } from '../errors.js';
 
 /** The ring's control words (an Int32Array over its own SharedArrayBuffer). */
@@ -28,7 +28,7 @@ const SKIP = 2;
 const PROGRAM = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { openSync, writeSync, closeSync } = require('node:fs');
-const { ctl: c, ring: r, prefix } = workerData;
+const { ctl: c, ring: r, prefix, make, reopen } = workerData;
 const ctl = new Int32Array(c), ring = Buffer.from(r), u32 = new Uint32Array(r), f64 = new Float64Array(r);
 const mask = ring.length - 1;
 let failed = false, t = 0;
@@ -45,12 +45,12 @@ try {
         const pos = f64[(at >> 3) + 2], off = at + ${REC} + nb;
         let fd = -1;
         try {
-          fd = openSync(path, flags & ${CREATE} ? 'w' : 'r+');
+          fd = openSync(path, flags & ${CREATE} ? make : reopen);
           for (let done = 0; done < n; ) done += writeSync(fd, ring, off + done, n - done, pos + done);
           closeSync(fd);
         } catch (e) {
           failed = true;
-          parentPort.postMessage({ path, message: e.message });
+          parentPort.postMessage({ path, message: e.message, code: e.code });
           if (fd >= 0) try { closeSync(fd); } catch {}
         }
       }
@@ -84,6 +84,8 @@ const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 export interface WriterFailure {
   path: string;
   message: string;
+  /** The system error's code, when it was one (ENOSPC, ELOOP, ...). */
+  code?: string;
 }
 
 /**
@@ -144,7 +146,7 @@ export class SmallFileWriter {
     // young generation of 1 MiB (its garbage is a path string per file)
     this.worker = new threads.Worker(PROGRAM, {
       eval: true,
-      workerData: { ctl, ring, prefix },
+      workerData: { ctl, ring, prefix, make: O_MAKE, reopen: O_REOPEN },
       resourceLimits: { codeRangeSizeMb: 8, maxYoungGenerationSizeMb: 1 },
     });
     // the worker never keeps the process alive on its own; settle() is what waits for it
@@ -223,12 +225,12 @@ export class SmallFileWriter {
     const path = this.prefix + name;
     let fd = -1;
     try {
-      fd = openSync(path, create ? 'w' : 'r+');
+      fd = openSync(path, create ? O_MAKE : O_REOPEN);
       writeAllSync(fd, views, n, pos);
       closeSync(fd);
     } catch (e) {
       if (fd >= 0) closeSync(fd);
-      throw new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}`, { cause: e });
+      throw outputFileError(path, e);
     }
     if (create) this.directFiles++;
     else this.directWrites++;

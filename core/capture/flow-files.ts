@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, statSync, unlinkSync, writev } from 
 import { join } from 'node:path';
 import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
-import { viewsAfter, viewsBefore, writeAllSync } from './sink.js';
+import { O_MAKE, O_REOPEN, outputFileError, viewsAfter, viewsBefore, writeAllSync } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import type { Tcpcb } from '../tcp/tcpcb.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
@@ -331,7 +331,7 @@ export class FlowFiles {
 
   private takeWriterFailure(): void {
     const w = this.sfw?.failure;
-    if (w && !this.failure) this.failure = new SockcapError('ERR_WRITE', `${w.path}: cannot write: ${w.message}`);
+    if (w && !this.failure) this.failure = outputFileError(w.path, w);
   }
 
   /**
@@ -360,7 +360,7 @@ export class FlowFiles {
       if (this.fds.size >= this.maxOpen) this.release(this.fds.oldest!);
       let fd: number;
       try {
-        fd = openSync(this.prefix + name, t.flags[s]! & CREATED ? 'r+' : 'w');
+        fd = openSync(this.prefix + name, t.flags[s]! & CREATED ? O_REOPEN : O_MAKE);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if ((code === 'EMFILE' || code === 'ENFILE') && this.fds.size > 0) {
@@ -401,9 +401,7 @@ function receiver(c: Connection, d: Dir): Tcpcb {
 }
 
 /** The error that names the file a write or an open failed on. */
-function writeError(path: string, e: unknown): SockcapError {
-  return new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}`, { cause: e });
-}
+const writeError = outputFileError;
 
 /**
  * The file system's clock now, in nanoseconds: the modification time of a file made and removed

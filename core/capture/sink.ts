@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
-import { writevSync } from 'node:fs';
+import { constants, writevSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { SockcapError } from '../errors.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
@@ -150,6 +150,24 @@ export function viewsAfter(views: readonly Uint8Array[], skip: number): Uint8Arr
     }
   }
   return rest;
+}
+
+/**
+ * open(2) flags for a file sockcap makes in an output directory (extract's), and for reopening
+ * one. Names come from the capture, so they are predictable: a symbolic link planted under one
+ * (a shared directory) is not followed (ELOOP), and a FIFO is not waited on (ENXIO with no
+ * reader, ESPIPE at the positioned write): each is an error naming the file, never a write
+ * elsewhere or a hang. (0 where the platform has no such flag.)
+ */
+const SAFE = (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+export const O_MAKE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | SAFE;
+export const O_REOPEN = constants.O_WRONLY | SAFE;
+
+/** The error for a file of an output directory that cannot be written, with what its code means there. */
+export function outputFileError(path: string, e: unknown): SockcapError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'ELOOP' ? ' (a symbolic link: not followed)' : code === 'ENXIO' || code === 'ESPIPE' ? ' (not a regular file)' : '';
+  return new SockcapError('ERR_WRITE', `${path}: cannot write: ${(e as Error).message}${why}`, { cause: e });
 }
 
 /** Write all of `views` (n bytes) at `pos` of `fd`: IOV_MAX views at a time, on over short writes. */
