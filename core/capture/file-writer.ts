@@ -99,7 +99,10 @@ export interface WriterFailure {
  *
  * The ring is single-producer, single-consumer: the main thread advances HEAD (publishing at the
  * end of each batch, and whenever it must wait), the worker TAIL. Its size bounds what the writer
- * holds: when the ring is full the main thread waits (Atomics.wait) for the worker to make room.
+ * holds. When it is full, a file with none of its writes left in it (a new file, or one whose
+ * last record the worker has passed) is written on the main thread (direct()), so the two threads
+ * share the system calls when the worker is the slower; any other write waits (Atomics.wait) for
+ * the worker to make room.
  * Before, each batch went to the worker as a transferred 1 MiB buffer plus a cloned array of
  * paths; the buffers the main thread did not keep came back to the allocator, which on 100,000
  * short flows left ~40 MiB of malloc heap at the peak (and paths in the old generation).

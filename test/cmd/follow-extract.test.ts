@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { pcapFile, tcpFrame } from '../helpers/build.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { Connection } from '../../core/net/in-pcb.js';
@@ -9,10 +9,7 @@ import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js
 import { flowName } from '../../core/capture/flow-name.js';
 import { indexJson, JsonBuf } from '../../core/json-buf.js';
 import fc from 'fast-check';
-import { DrainApp, LOWAT_SLOW_BYTES, LOWAT_SLOW_WAIT_BYTES, LOWAT_WAIT_BYTES } from '../../core/socket/reader.js';
-import { socantrcvmore, sorwakeup } from '../../core/socket/socket.js';
-import { sbappendstream } from '../../core/socket/sockbuf.js';
-import { Mbuf } from '../../core/mbuf/mbuf.js';
+import { DrainApp } from '../../core/socket/reader.js';
 import type { Dir } from '../../core/net/in-pcb.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -252,101 +249,6 @@ test('extract (small files by the worker thread) writes the same files as FlowFi
   for (const n of names) t.true(readFileSync(join(a, n)).equals(readFileSync(join(b, n))), n);
 });
 
-test('DrainApp with SO_RCVLOWAT: a reader sleeps below the mark, reads at the mark, at EOF, after LOWAT_SLOW_WAIT_BYTES of capture (it has fewer than LOWAT_SLOW_BYTES), and at detach', (t) => {
-  const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
-  const reads: Array<[number, Dir, number]> = [];
-  const closed: number[] = [];
-  const app = new DrainApp(true, 1 << 20, (c, d, chunk) => reads.push([c.stream, d, chunk.reduce((n, v) => n + v.length, 0)]), (c) => closed.push(c.stream), 1000);
-  const conns = [0, 1, 2].map((i) => new Connection(i, addr, 0, 1000 + i, 4, 80, 4));
-  for (const c of conns) app.attach(c);
-  t.is(conns[0]!.server.so.rcv.lowat, 1000, 'SO_RCVLOWAT set on every socket');
-  // one upcall function for all sockets; its argument (BSD so_upcallarg) one object per connection,
-  // shared by both sockets (with hashing, the connection's hashes; without, the connection); and
-  // conn.app left to the sink
-  const ups = new Set(conns.flatMap((c) => [c.server.so.upcall, c.client.so.upcall]));
-  t.is(ups.size, 1);
-  t.is(typeof [...ups][0], 'function');
-  t.is(conns[0]!.server.so.upcallArg, conns[0]!.client.so.upcallArg);
-  t.not(conns[0]!.server.so.upcallArg, conns[1]!.server.so.upcallArg);
-  t.truthy(conns[0]!.server.so.upcallArg);
-  t.true(conns.every((c) => c.app === null));
-  const plain = new DrainApp(false, 1 << 20, () => {}, undefined, 1000);
-  const c9 = new Connection(9, addr, 0, 1009, 4, 80, 4);
-  plain.attach(c9);
-  t.is(c9.server.so.upcallArg, c9, 'without hashing the argument is the connection: nothing is made per connection');
-  const bytes = new Uint8Array(5000).map((_, i) => i % 256);
-  let at = 0;
-  /** c2s data arrives at connection c's server socket (tcp_input: sbappendstream, sorwakeup). */
-  const arrive = (c: Connection, n: number) => {
-    sbappendstream(c.server.so.rcv, new Mbuf(bytes, at, n));
-    at += n;
-    sorwakeup(c.server.so);
-  };
-  arrive(conns[0]!, 400);
-  arrive(conns[0]!, 400);
-  t.deepEqual(reads, [], '800 bytes < lowat 1000: the reader sleeps');
-  arrive(conns[0]!, 400);
-  t.deepEqual(reads, [[0, 'c2s', 1200]], 'at the mark: one read of everything buffered');
-  arrive(conns[1]!, 10);
-  const step = LOWAT_SLOW_WAIT_BYTES / 8;
-  for (let b = 1; b < 8; b++) app.batch(step);
-  t.is(reads.length, 1, 'still asleep one step before the timeout');
-  arrive(conns[2]!, 20); // falls asleep later
-  arrive(conns[0]!, 100); // read at the mark before, asleep again now: its first sleep's entry is stale
-  app.batch(step);
-  t.deepEqual(reads.slice(1), [[1, 'c2s', 10]], 'the receive timeout: read after LOWAT_SLOW_WAIT_BYTES of capture, the later sleepers not yet');
-  arrive(conns[2]!, 5);
-  socantrcvmore(conns[2]!.server.so);
-  t.deepEqual(reads.slice(2), [[2, 'c2s', 25]], 'EOF wakes the reader below the mark');
-  arrive(conns[1]!, 30);
-  app.detach(conns[1]!);
-  t.deepEqual(reads.slice(3), [[1, 'c2s', 30]], 'detach reads what slept');
-  t.deepEqual(closed, [1]);
-  t.is(conns[1]!.server.so.upcall, null, 'detach clears the upcalls');
-  t.is(app.digest(conns[1]!, 's2c'), sha(new Uint8Array(0)), 'the digest is there after detach (the reader stays the argument)');
-  for (let b = 0; b < 16; b++) app.batch(step);
-  t.deepEqual(reads.slice(4), [[0, 'c2s', 100]], 'the second sleep times out on its own clock; stale sleepers read nothing twice');
-  const all = Buffer.concat([bytes.subarray(0, 1200), bytes.subarray(1230, 1330)]);
-  t.is(app.digest(conns[0]!, 'c2s'), sha(all), 'the hash covers what was read');
-});
-
-test('DrainApp: a sleeper with LOWAT_SLOW_BYTES or more when LOWAT_SLOW_WAIT_BYTES run out (or whose connection\'s other direction has) sleeps on to LOWAT_WAIT_BYTES, in the order they fell asleep; one with less reads then; one that reaches the mark meanwhile reads once', (t) => {
-  const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
-  const reads: Array<[number, number] | [number, number, Dir]> = [];
-  const app = new DrainApp(false, 1 << 20, (c, d, chunk) => {
-    const n = chunk.reduce((k, v) => k + v.length, 0);
-    reads.push(d === 'c2s' ? [c.stream, n] : [c.stream, n, d]);
-  }, undefined, 64 << 10);
-  const conns = [0, 1, 2, 3, 4].map((i) => new Connection(i, addr, 0, 1000 + i, 4, 80, 4));
-  for (const c of conns) app.attach(c);
-  const bytes = new Uint8Array(70_000);
-  const arrive = (c: Connection, n: number, so = c.server.so) => {
-    sbappendstream(so.rcv, new Mbuf(bytes, 0, n));
-    sorwakeup(so);
-  };
-  t.true(LOWAT_SLOW_WAIT_BYTES < LOWAT_WAIT_BYTES);
-  arrive(conns[0]!, LOWAT_SLOW_BYTES); // enough to sleep on
-  arrive(conns[1]!, LOWAT_SLOW_BYTES - 1); // a slow flow
-  arrive(conns[2]!, 100);
-  arrive(conns[2]!, LOWAT_SLOW_BYTES); // more by the time the first timeout comes
-  arrive(conns[3]!, 3000);
-  arrive(conns[4]!, LOWAT_SLOW_BYTES);
-  arrive(conns[4]!, 10, conns[4]!.client.so); // s2c: slow, but its connection is not
-  const step = LOWAT_SLOW_WAIT_BYTES / 4;
-  for (let b = 1; b < 4; b++) app.batch(step);
-  t.deepEqual(reads, [], 'all asleep one step before the first timeout');
-  app.batch(step);
-  t.deepEqual(reads, [[1, LOWAT_SLOW_BYTES - 1]], 'only the slow one reads at the first timeout');
-  arrive(conns[3]!, (64 << 10) - 3000); // reaches the mark while sleeping on
-  t.deepEqual(reads.slice(1), [[3, 64 << 10]]);
-  for (let clock = LOWAT_SLOW_WAIT_BYTES; clock < LOWAT_WAIT_BYTES - step; clock += step) app.batch(step);
-  t.is(reads.length, 2, 'the others sleep on until LOWAT_WAIT_BYTES');
-  app.batch(step);
-  t.deepEqual(reads.slice(2), [[0, LOWAT_SLOW_BYTES], [2, LOWAT_SLOW_BYTES + 100], [4, LOWAT_SLOW_BYTES], [4, 10, 's2c']], 'then read, in the order they fell asleep; the one that read at the mark not again');
-  for (let b = 0; b < 40; b++) app.batch(step);
-  t.is(reads.length, 6);
-});
-
 /** A capture in `dir`: a handshake, then these client segments (ISN 99, so data starts at 100). */
 function clientData(dir: string, segs: Array<{ seq: number; payload: string; badSum?: boolean }>): string {
   const c = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80 };
@@ -520,117 +422,6 @@ test('index entries: indexJson writes JSON.stringify\'s bytes, for any names, ha
     return Buffer.concat(j.take()).toString('utf8') === JSON.stringify(clean);
   }), { numRuns: 2000 });
   t.pass();
-});
-
-test('SmallFileWriter: a ring of shared memory never holds more than its size (the main thread waits for room), records skip its end rather than straddle it, a chunk over a quarter of it goes in pieces, writing() finds a staged name, settle() writes everything', async (t) => {
-  const { SmallFileWriter } = await import('../../core/capture/file-writer.js');
-  const d = tmp(t);
-  const w = new SmallFileWriter(join(d, '/'), 4096);
-  const want = new Map<string, Buffer>();
-  // writes that reopen a file (made here first): they go through the ring whatever it holds (a new
-  // file would be made on the main thread when the ring is full: see the next test)
-  for (const name of ['staged', 'big', ...Array.from({ length: 400 }, (_, i) => `f${i}`)]) writeFileSync(join(d, name), '');
-  let most = 0;
-  for (let i = 0; i < 400; i++) {
-    const size = 1 + ((i * 397) % 1000); // up to 1,000 bytes, names of 2-4: the ring's end falls everywhere
-    const b = Buffer.alloc(size, i & 255);
-    w.write(`f${i}`, [b.subarray(0, size >> 1), b.subarray(size >> 1)], size, 0, false);
-    most = Math.max(most, w.backlog);
-    want.set(`f${i}`, b);
-  }
-  t.true(most <= 4096, `${most} bytes held`);
-  // staged, not yet published: only the ring knows the name
-  w.write('staged', [Buffer.from('x')], 1, 0, false);
-  want.set('staged', Buffer.from('x'));
-  t.true(w.writing('staged'));
-  t.false(w.writing('stage'));
-  t.false(w.writing('never'));
-  const big = Buffer.from(Array.from({ length: 10_000 }, (_, k) => k % 251));
-  w.write('big', [big.subarray(0, 3), big.subarray(3)], big.length, 0, false);
-  want.set('big', big);
-  w.write('f0', [Buffer.from([1, 2])], 2, want.get('f0')!.length, false); // reopened, appended
-  want.set('f0', Buffer.concat([want.get('f0')!, Buffer.from([1, 2])]));
-  await w.settle();
-  t.is(w.backlog, 0);
-  t.is(w.failure, null);
-  t.is(w.copied, [...want.values()].reduce((a, b) => a + b.length, 0));
-  t.is(w.directFiles, 0);
-  t.false(w.writing('staged'));
-  t.deepEqual(readdirSync(d).sort(), [...want.keys()].sort());
-  for (const [name, b] of want) t.true(readFileSync(join(d, name)).equals(b), name);
-});
-
-test('SmallFileWriter: when the ring is full a file with none of its writes in it (a new one, or one the thread is done with) is written on the main thread, so a slow writer thread does not stop the run', async (t) => {
-  const { SmallFileWriter } = await import('../../core/capture/file-writer.js');
-  const d = tmp(t);
-  execFileSync('mkfifo', [join(d, 'fifo')]);
-  const w = new SmallFileWriter(join(d, '/'), 4096);
-  // the writer thread's open of a FIFO nobody reads blocks: it takes nothing more off the ring
-  // (no bytes for it: a FIFO cannot be written at an offset)
-  w.write('fifo', [], 0, 0, true);
-  w.flush();
-  const want = (i: number) => Buffer.concat([Buffer.alloc(250, i), Buffer.alloc(250, i + 1)]);
-  const after: number[] = [];
-  for (let i = 0; i < 20; i++) after.push(w.write(`f${i}`, [Buffer.alloc(250, i), Buffer.alloc(250, i + 1)], 500, 0, true));
-  // 7 records of 544 bytes fit beside the FIFO's 64: the other 13 files were made here, at once
-  t.is(w.directFiles, 13);
-  t.is(w.copied, 7 * 500);
-  t.true(readFileSync(join(d, 'f19')).equals(want(19)), 'made while the thread is still stuck');
-  t.false(existsSync(join(d, 'f0')), 'in the ring behind the FIFO');
-  // a later write of a file with nothing in the ring is made here too (one in the ring would wait)
-  const more = Buffer.alloc(300, 43); // 352 bytes of record: the ring has 224 left
-  after[19] = w.write('f19', [more], 300, 500, false, after[19]);
-  t.is(w.directWrites, 1);
-  t.true(readFileSync(join(d, 'f19')).subarray(500).equals(more));
-  const fd = openSync(join(d, 'fifo'), constants.O_RDONLY | constants.O_NONBLOCK); // now its open returns
-  await w.settle();
-  closeSync(fd);
-  t.is(w.failure, null);
-  for (let i = 0; i < 19; i++) t.true(readFileSync(join(d, `f${i}`)).equals(want(i)), `f${i}`);
-  t.true(readFileSync(join(d, 'f19')).equals(Buffer.concat([want(19), more])));
-});
-
-test('SmallFileWriter: 3,000 writes to 200 files through a 4 KiB ring, each file\'s in order whether the thread or the main thread makes them, as FlowFiles feeds it', async (t) => {
-  const { SmallFileWriter } = await import('../../core/capture/file-writer.js');
-  const d = tmp(t);
-  const w = new SmallFileWriter(join(d, '/'), 4096);
-  const want: Buffer[] = Array.from({ length: 200 }, () => Buffer.alloc(0));
-  const after = new Uint32Array(200);
-  let seed = 99;
-  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
-  for (let k = 0; k < 3000; k++) {
-    const f = rnd(200);
-    const b = Buffer.alloc(1 + rnd(700), k & 255);
-    after[f] = w.write(`f${f}`, [b], b.length, want[f]!.length, want[f]!.length === 0, after[f]);
-    want[f] = Buffer.concat([want[f]!, b]);
-  }
-  await w.settle();
-  t.is(w.failure, null);
-  t.true(w.directFiles + w.directWrites > 0, 'the main thread wrote some');
-  t.true(w.copied > 0, 'the thread wrote some');
-  for (let f = 0; f < 200; f++) if (want[f]!.length) t.true(readFileSync(join(d, `f${f}`)).equals(want[f]!), `f${f}`);
-});
-
-test('SmallFileWriter: a write that fails is reported with its path and the ring keeps draining (no wait on a full ring for nothing); a corrupt record stops the thread, and a write that needs room then fails instead of waiting', async (t) => {
-  const { SmallFileWriter } = await import('../../core/capture/file-writer.js');
-  const d = tmp(t);
-  const w = new SmallFileWriter(join(d, 'no-such-dir', '/'), 4096);
-  const b = Buffer.alloc(900, 1);
-  // reopening writes (a new file would be made here when the ring is full): 25 ringfuls
-  for (let i = 0; i < 100; i++) w.write(`f${i}`, [b], b.length, 0, false);
-  await w.settle();
-  t.is(w.failure?.path, join(d, 'no-such-dir', 'f0'));
-  t.regex(w.failure!.message, /ENOENT/);
-
-  const v = new SmallFileWriter(join(d, '/'), 4096);
-  v.write('a', [b], b.length, 0, true);
-  (v as unknown as { u32: Uint32Array }).u32[3] = 99; // the record's flags: not a record any more
-  v.flush();
-  t.throws(() => {
-    for (let i = 0; i < 100; i++) v.write('a', [b], b.length, 900 * (i + 1), false);
-  }, { message: /file writer thread stopped/ });
-  await v.settle();
-  t.regex(v.failure!.message, /corrupt record at 0/);
 });
 
 test('FlowFiles: a name this run gave gets -c<stream> (the 4-tuple again, or its roles swapped), found by the filter and the lookup behind it; files of an earlier run are overwritten; a one-bit filter (every name looked up) names every file the same', async (t) => {
