@@ -215,7 +215,7 @@ export class SmallFileWriter {
     this.head = (this.head + len) >>> 0;
     this.copied += n;
     // the worker starts on a long batch before its end
-    if (((this.head - this.published) >>> 0) >= this.ringBytes >> 2) this.publish();
+    if (((this.head - this.published) >>> 0) >= this.ringBytes >> 2) this.flush();
     return this.head;
   }
 
@@ -224,7 +224,7 @@ export class SmallFileWriter {
    * of the file's writes is in the ring past that.
    */
   private direct(name: string, views: readonly Uint8Array[], n: number, pos: number, create: boolean): number {
-    this.publish();
+    this.flush(); // the worker goes on with what is staged meanwhile
     const path = this.prefix + name;
     let fd = -1;
     try {
@@ -254,14 +254,14 @@ export class SmallFileWriter {
     for (;;) {
       const tail = Atomics.load(this.ctl, TAIL);
       if (this.ringBytes - ((this.head - tail) >>> 0) >= len) return;
-      this.publish();
+      this.flush();
       if (Atomics.load(this.ctl, DEAD)) throw new SockcapError('ERR_WRITE', `file writer thread stopped: ${this.failure?.message ?? 'its loop failed'}`);
       Atomics.wait(this.ctl, TAIL, tail, 100);
     }
   }
 
-  /** Hand the worker what is in the ring. */
-  private publish(): void {
+  /** Hand the worker what is in the ring (the end of a batch, or before the main thread waits or writes). */
+  flush(): void {
     if (this.published === this.head) return;
     this.published = this.head;
     Atomics.store(this.ctl, HEAD, this.head | 0);
@@ -286,30 +286,15 @@ export class SmallFileWriter {
     return false;
   }
 
-  /** The end of a batch: hand the worker what was staged. */
-  flush(): void {
-    this.publish();
-  }
-
-  /**
-   * Publish what is staged, then wait (without blocking) until at most `limit` bytes are still to
-   * be written. Only settle() waits here: nothing else keeps the process alive meanwhile.
-   */
-  private async below(limit: number): Promise<void> {
-    this.publish();
-    for (;;) {
-      const tail = Atomics.load(this.ctl, TAIL);
-      if (((this.head - tail) >>> 0) <= limit || Atomics.load(this.ctl, DEAD)) return;
-      const r = waitAsync(this.ctl, TAIL, tail, 100);
-      if (r.async) await r.value;
-    }
-  }
-
   /** Publish what is staged, wait until every write is done, and end the worker. */
   async settle(): Promise<void> {
     // waiting keeps the process alive (an unreferenced worker and Atomics.waitAsync do not)
     this.worker.ref();
-    await this.below(0);
+    this.flush();
+    for (let tail; (tail = Atomics.load(this.ctl, TAIL)) !== (this.head | 0) && !Atomics.load(this.ctl, DEAD); ) {
+      const r = waitAsync(this.ctl, TAIL, tail, 100);
+      if (r.async) await r.value;
+    }
     Atomics.store(this.ctl, STOP, 1);
     Atomics.add(this.ctl, SEQ, 1);
     Atomics.notify(this.ctl, SEQ);

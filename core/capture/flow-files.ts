@@ -185,28 +185,21 @@ export class FlowFiles {
     const pos = t.pos[s]!;
     let fl = t.flags[s]!;
     if (!(fl & CREATED) && this.smallFiles && n < ASYNC_MIN) fl |= SMALL;
-    if (fl & SMALL) {
-      try {
-        t.ring[s] = this.writer().write(name ?? this.nameOf(c, d, s), chunk, n, pos, !(fl & CREATED), t.ring[s]);
-      } catch (e) {
-        this.failure = e instanceof SockcapError ? e : writeError(this.prefix + (name ?? this.nameOf(c, d, s)), e);
-        return;
-      }
-      if (!(fl & CREATED)) this.filesWritten++;
-      t.flags[s] = fl | CREATED;
-      t.pos[s] = pos + n;
-      this.written += n;
-      return;
-    }
     try {
-      let o = t.open.get(s);
-      if (!o) o = this.open(s, (name ??= this.nameOf(c, d, s)));
-      else this.fds.touch(o); // most recently used
-      // an async write names its file now: by its end the connection may be another one
-      if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(o, (name ??= this.nameOf(c, d, s)), chunk, n, pos);
-      else writeAllSync(o.fd, chunk, n, pos);
+      if (fl & SMALL) {
+        t.ring[s] = this.writer().write(name ?? this.nameOf(c, d, s), chunk, n, pos, !(fl & CREATED), t.ring[s]);
+        if (!(fl & CREATED)) this.filesWritten++;
+        t.flags[s] = fl | CREATED;
+      } else {
+        let o = t.open.get(s);
+        if (!o) o = this.open(s, (name ??= this.nameOf(c, d, s)));
+        else this.fds.touch(o); // most recently used
+        // an async write names its file now: by its end the connection may be another one
+        if (n >= ASYNC_MIN && chunk.length <= IOV_MAX && this.inflight < this.maxInflight && this.inflightBytes < INFLIGHT_BYTES) this.writeAsync(o, (name ??= this.nameOf(c, d, s)), chunk, n, pos);
+        else writeAllSync(o.fd, chunk, n, pos);
+      }
     } catch (e) {
-      this.failure = e instanceof SockcapError ? e : writeError(this.prefix + (name ?? this.nameOf(c, d, s)), e);
+      this.failure = e instanceof SockcapError ? e : outputFileError(this.prefix + (name ?? this.nameOf(c, d, s)), e);
       return;
     }
     t.pos[s] = pos + n;
@@ -242,7 +235,7 @@ export class FlowFiles {
       } catch (e2) {
         e = e2 as NodeJS.ErrnoException;
       }
-      if (e && !this.failure) this.failure = writeError(this.prefix + name, e);
+      if (e && !this.failure) this.failure = outputFileError(this.prefix + name, e);
       if (exts) ext_release(exts);
       this.inflightBytes -= n;
       this.inflight--;
@@ -368,7 +361,7 @@ export class FlowFiles {
           this.maxOpen = Math.max(1, this.fds.size - 8);
           continue;
         }
-        throw writeError(this.prefix + name, e);
+        throw outputFileError(this.prefix + name, e);
       }
       if (!(t.flags[s]! & CREATED)) this.filesWritten++;
       t.flags[s]! |= CREATED;
@@ -400,8 +393,6 @@ function receiver(c: Connection, d: Dir): Tcpcb {
   return d === 'c2s' ? c.server : c.client;
 }
 
-/** The error that names the file a write or an open failed on. */
-const writeError = outputFileError;
 
 /**
  * The file system's clock now, in nanoseconds: the modification time of a file made and removed
