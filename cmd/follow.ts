@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { once } from 'node:events';
 import { SockcapError } from '../core/errors.js';
-import { Follower, followFooter, followHeader, type FollowFormat } from '../core/follow.js';
+import { Follower, followFooter, followHeader, type FollowFormat, type FollowGaps } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
 import { parseSelector, selectsFlow } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
@@ -26,6 +26,7 @@ export default class Follow extends SockcapCommand {
     format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'output format (tshark\'s follow modes)' })(),
     direction: Flags.option({ options: ['both', 'c2s', 's2c'] as const, default: 'both' as const, summary: 'which direction to print' })(),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
+    gaps: Flags.option({ options: ['marker', 'skip'] as const, default: 'marker' as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker, or nothing (the bytes after follow at once)' })(),
   };
 
   async run(): Promise<void> {
@@ -33,7 +34,7 @@ export default class Follow extends SockcapCommand {
     const sel = parseSelector(flags.stream);
     const format = flags.format as FollowFormat;
     let pending: string[] = [];
-    const follower = new Follower(sel, format, flags.direction === 'both' ? null : flags.direction, (text) => pending.push(text));
+    const follower = new Follower(sel, format, flags.direction === 'both' ? null : flags.direction, (text) => pending.push(text), flags.gaps as FollowGaps);
     const flush = async () => {
       if (!pending.length) return;
       const text = pending.join('');

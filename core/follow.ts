@@ -1,8 +1,25 @@
 import type { Connection, Dir } from './net/in-pcb.js';
 import { type Selector, selectedDir, selects } from './selector.js';
+import { viewsAfter, viewsBefore } from './capture/sink.js';
+import type { Gap } from './tcp/tcpcb.js';
 
 /** Output formats of `follow`, as `tshark -z follow,tcp,<mode>` names them. */
 export type FollowFormat = 'raw' | 'hex' | 'ascii';
+
+/**
+ * What follow prints at a hole that never filled (a gap the receiver recorded): tshark's marker, a
+ * chunk of its own, or nothing (the bytes after it follow at once, as a socket reads them).
+ */
+export type FollowGaps = 'marker' | 'skip';
+
+/**
+ * tshark's text for a hole of `len` bytes, as its follow prints it (Wireshark's TCP follow tap):
+ * a chunk of the direction's data of its own, its terminating NUL included, counted by the hex
+ * dump's offsets like data.
+ */
+export function gapMarker(len: number): Buffer {
+  return Buffer.from(`[${len} bytes missing in capture file]\0`, 'latin1');
+}
 
 const RULE = '===================================================================';
 
@@ -68,6 +85,31 @@ export function followChunk(format: FollowFormat, node1: boolean, views: readonl
 }
 
 /**
+ * A chunk read at offset `off` of its direction's delivered bytes, as tshark's follow prints it:
+ * tshark's marker (gapMarker) at each hole recorded before one of its bytes (gaps from index
+ * `next` on; a hole the snaplen cut from captured frames gets none, as in tshark), and the data
+ * between them, each piece handed to `piece` in order. Returns the index of the first gap not
+ * yet reached, for the next chunk.
+ */
+export function withGapMarkers(chunk: readonly Uint8Array[], off: number, gaps: readonly Gap[], next: number, piece: (views: readonly Uint8Array[]) => void): number {
+  let n = 0;
+  for (const v of chunk) n += v.length;
+  let rest = chunk;
+  let at = off;
+  for (let g = gaps[next]; g !== undefined && g[0] < off + n; g = gaps[++next]) {
+    if (g[2]) continue;
+    if (g[0] > at) {
+      piece(viewsBefore(rest, g[0] - at));
+      rest = viewsAfter(rest, g[0] - at);
+      at = g[0];
+    }
+    piece([gapMarker(g[1])]);
+  }
+  piece(rest);
+  return next;
+}
+
+/**
  * Follow one stream as its sockets are read: the first connection the selector names gets the
  * header, then each chunk of the wanted directions (the selector's, else `direction`, else both)
  * is rendered and handed to `write`. `sink` is a DrainApp sink.
@@ -77,13 +119,19 @@ export class Follower {
   followed = -1;
   /** Node 0 is the server (it sent the connection's first frame). */
   private serverFirst = false;
+  /** Bytes read in each direction: where the next chunk begins in its stream (gaps are placed by it). */
   private readonly offsets = { c2s: 0, s2c: 0 };
+  /** Bytes printed in each direction, markers included: the hex dump's offsets (tshark counts its markers). */
+  private readonly shownBytes = { c2s: 0, s2c: 0 };
+  /** The next gap of each direction's receiver not yet printed. */
+  private readonly nextGap = { c2s: 0, s2c: 0 };
 
   constructor(
     private readonly sel: Selector,
     private readonly format: FollowFormat,
     private readonly direction: Dir | null,
     private readonly write: (text: string) => void,
+    private readonly gaps: FollowGaps = 'marker',
   ) {}
 
   readonly sink = (c: Connection, dir: Dir, chunk: Uint8Array[]): void => {
@@ -94,9 +142,23 @@ export class Follower {
       this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format, this.serverFirst));
     }
     const want = selectedDir(this.sel, c) ?? this.direction;
+    let n = 0;
+    for (const v of chunk) n += v.length;
+    const off = this.offsets[dir];
+    this.offsets[dir] = off + n;
     if (want !== null && want !== dir) return;
-    // data from node 1 is marked: the server's, or the client's when the server is node 0
-    this.write(followChunk(this.format, (dir === 's2c') !== this.serverFirst, chunk, this.offsets[dir]));
-    for (const v of chunk) this.offsets[dir] += v.length;
+    const show = (views: readonly Uint8Array[]): void => this.show(dir, views);
+    if (this.gaps === 'marker') this.nextGap[dir] = withGapMarkers(chunk, off, (dir === 'c2s' ? c.server : c.client).gaps, this.nextGap[dir], show);
+    else show(chunk);
   };
+
+  /** Print bytes of a direction as one chunk (none when empty). */
+  private show(dir: Dir, views: readonly Uint8Array[]): void {
+    let n = 0;
+    for (const v of views) n += v.length;
+    if (n === 0) return;
+    // data from node 1 is marked: the server's, or the client's when the server is node 0
+    this.write(followChunk(this.format, (dir === 's2c') !== this.serverFirst, views, this.shownBytes[dir]));
+    this.shownBytes[dir] += n;
+  }
 }

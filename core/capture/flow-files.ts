@@ -4,7 +4,7 @@ import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
 import { O_MAKE, O_REOPEN, outputFileError, viewsAfter, viewsBefore, writeAllSync } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
-import type { Tcpcb } from '../tcp/tcpcb.js';
+import type { Gap, Tcpcb } from '../tcp/tcpcb.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
 import { SmallFileWriter } from './file-writer.js';
@@ -210,7 +210,7 @@ export class FlowFiles {
    * Zero-filled gaps: move the file's position past the gaps at its current stream offset (the
    * hash takes their zeros). True when the next gap falls inside the `n` bytes about to be written.
    */
-  private pastGaps(s: number, gaps: ReadonlyArray<readonly [number, number]>, n: number): boolean {
+  private pastGaps(s: number, gaps: readonly Gap[], n: number): boolean {
     const t = this.slots;
     const hash = this.hash ? t.hash[s]! : null;
     for (; t.gi[s]! < gaps.length; t.gi[s]!++) {

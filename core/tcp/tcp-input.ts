@@ -224,7 +224,7 @@ function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
     if (m && end > off) soappend(rx.so, m);
     rx.rcvOff = end;
     if (wend > end) {
-      rx.addGap(rx.so.rcv.total, wend - end);
+      rx.addGap(rx.so.rcv.total, wend - end, true);
       rx.rcvOff = wend;
     }
     sorwakeup(rx.so);

@@ -101,7 +101,7 @@ export function tcp_flush_queue(tp: Tcpcb, ctx: ReassCtx): boolean {
     if (e.m) {
       soappend(tp.so, skip ? m_copym(e.m, skip, e.end - e.off - skip) : e.m);
       delivered = true;
-    } else tp.addGap(tp.so.rcv.total, e.end - tp.rcvOff);
+    } else tp.addGap(tp.so.rcv.total, e.end - tp.rcvOff, true);
     tp.rcvOff = e.end;
   }
   if (i === q.length) tp.clearq();

@@ -1,7 +1,14 @@
 import type { Mbuf } from '../mbuf/mbuf.js';
 import { Socket, SocketRare } from '../socket/socket.js';
 
-const NO_GAPS: ReadonlyArray<readonly [number, number]> = Object.freeze([]);
+/**
+ * A hole skipped: [offset in the delivered stream, length], and a third element, 1, when its bytes
+ * were on the wire but cut by the snaplen (the frames were captured; tshark's follow marks only
+ * the other kind, bytes whose segments never were).
+ */
+export type Gap = readonly [at: number, len: number, cut?: 1];
+
+const NO_GAPS: readonly Gap[] = Object.freeze([]);
 const NO_SEGS: readonly ReassEntry[] = Object.freeze([]);
 
 /** RFC 793 connection states, as BSD names them (tcp_fsm.h). */
@@ -56,7 +63,7 @@ class TcpcbRare extends SocketRare {
   /** ISNs of every SYN seen before any data, when there were several. */
   isns: number[] | null = null;
   /** Holes skipped: [offset in the delivered stream, length]. */
-  gaps: Array<[number, number]> | null = null;
+  gaps: Gap[] | null = null;
   /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
   finSeq = -1;
 }
@@ -180,14 +187,17 @@ export class Tcpcb extends Socket {
     if (n !== 0 || this.rare) this.town().qBytes = n;
   }
 
-  /** Holes skipped: [offset in the delivered stream, length]; `unknown` ones were cut by the snaplen. */
-  get gaps(): ReadonlyArray<readonly [number, number]> {
+  /** Holes skipped, in the order delivered (see Gap). */
+  get gaps(): readonly Gap[] {
     return this.trare?.gaps ?? NO_GAPS;
   }
 
-  /** Record a hole of `len` bytes skipped at delivered offset `at` (BSD has no such list: ours). */
-  addGap(at: number, len: number): void {
-    (this.town().gaps ??= []).push([at, len]);
+  /**
+   * Record a hole of `len` bytes skipped at delivered offset `at` (BSD has no such list: ours),
+   * `cut` when the snaplen cut them from frames that were captured.
+   */
+  addGap(at: number, len: number, cut = false): void {
+    (this.town().gaps ??= []).push(cut ? [at, len, 1] : [at, len]);
   }
 
   /** The counters of duplicates, reordering and overlaps, to count one (made on first use). */

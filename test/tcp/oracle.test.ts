@@ -7,6 +7,7 @@ import { CaptureSession } from '../../core/capture/session.js';
 import { runPipeline } from '../../core/pipeline.js';
 import { replaySummary } from '../../core/report.js';
 import { DrainApp } from '../../core/socket/reader.js';
+import { withGapMarkers } from '../../core/follow.js';
 import { Stack } from '../../core/stack.js';
 import { corpus, CORPUS, HAS_CORPUS } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
@@ -39,33 +40,25 @@ async function replay(path: string) {
   return replaySummary(stack, res.error);
 }
 
-/** Every direction's bytes, by `${stream} ${dir}` (a second pass, for the directions that differ). */
-async function streamBytes(path: string): Promise<Map<string, Buffer[]>> {
+/**
+ * Every direction's bytes as tshark's follow prints them, by `${stream} ${dir}` (a second pass, for
+ * the directions that differ): where a hole never filled, tshark writes `[N bytes missing in capture
+ * file]` and a NUL into the data itself; follow's withGapMarkers puts them where sockcap's gaps are.
+ */
+async function markedBytes(path: string): Promise<Map<string, Buffer[]>> {
   const out = new Map<string, Buffer[]>();
+  const at = new Map<string, [offset: number, nextGap: number]>();
   const sink = (c: Connection, d: Dir, chunk: Uint8Array[]) => {
     const k = `${c.stream} ${d}`;
     const l = out.get(k) ?? [];
-    for (const v of chunk) l.push(Buffer.from(v));
+    const [off, next] = at.get(k) ?? [0, 0];
+    const gaps = (d === 'c2s' ? c.server : c.client).gaps;
+    const n = chunk.reduce((x, v) => x + v.length, 0);
+    at.set(k, [off + n, withGapMarkers(chunk, off, gaps, next, (views) => { for (const v of views) l.push(Buffer.from(v)); })]);
     out.set(k, l);
   };
   await runPipeline([{ name: path }], new Stack(new CaptureSession(), { app: new DrainApp(false, 1 << 20, sink) }));
   return out;
-}
-
-/**
- * The bytes as tshark's follow prints them: where a hole never filled it writes
- * `[N bytes missing in capture file]` and a NUL into the data itself (ui/cli/tap-follow.c via the
- * TCP dissector's follow tap), where sockcap records a gap [offset in the delivered bytes, length].
- */
-function withTsharkMarkers(data: Buffer, gaps: ReadonlyArray<readonly [number, number]>): Buffer {
-  const parts: Buffer[] = [];
-  let at = 0;
-  for (const [o, len] of gaps) {
-    parts.push(data.subarray(at, o), Buffer.from(`[${len} bytes missing in capture file]\0`, 'latin1'));
-    at = o;
-  }
-  parts.push(data.subarray(at));
-  return Buffer.concat(parts);
 }
 
 when(HAS_CORPUS, 'needs ../shared/corpus')('reassembled bytes equal tshark\'s oracle (length + SHA-256 per direction)', async (t) => {
@@ -87,8 +80,8 @@ when(HAS_CORPUS, 'needs ../shared/corpus')('reassembled bytes equal tshark\'s or
       if (!pair) { bad += 2; continue; }
       for (const [[dir, d], n, h] of [[pair[0], cb, ch], [pair[1], sb, sh]] as const) {
         if (d.bytes === Number(n) && d.sha256 === h) matched++;
-        else if (d.gaps.length && (bytes ??= await streamBytes(corpus(cap))) &&
-          createHash('sha256').update(withTsharkMarkers(Buffer.concat(bytes.get(`${stream} ${dir}`) ?? []), d.gaps)).digest('hex') === h) markedMatch++;
+        else if (d.gaps.length && (bytes ??= await markedBytes(corpus(cap))) &&
+          createHash('sha256').update(Buffer.concat(bytes.get(`${stream} ${dir}`) ?? [])).digest('hex') === h) markedMatch++;
         else bad++;
       }
     }
