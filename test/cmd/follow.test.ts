@@ -189,3 +189,39 @@ test('follow --gaps skip: no markers, the bytes after a hole follow at once (as 
   const marked = rawBytes((await cli(['follow', cap, '-z', '0', '--format', 'raw'])).stdout);
   t.is(marked.c2s.toString('latin1'), 'abc[4 bytes missing in capture file]\0xyzQQ[5 bytes missing in capture file]\0RR');
 });
+
+test('withGapMarkers: for any chunking and any holes, the pieces are the data with one marker before the byte at each hole\'s offset (none for snaplen cuts), and no gap is passed over or shown twice', async (t) => {
+  const fc = (await import('fast-check')).default;
+  const { withGapMarkers, gapMarker } = await import('../../core/follow.js');
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 1, maxLength: 64 }),
+    fc.array(fc.integer({ min: 1, max: 63 }), { maxLength: 6 }),
+    fc.array(fc.tuple(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 1, max: 5000 }), fc.boolean()), { maxLength: 6 }),
+    (data, cutsAt, raw) => {
+      // gaps in delivered order (offsets not decreasing); reads end wherever cutsAt says
+      const gaps = raw.map(([at, len, cut]) => (cut ? [at, len, 1] : [at, len]) as [number, number, 1?]).sort((a, b) => a[0] - b[0]);
+      const ends = [...new Set(cutsAt.filter((x) => x < data.length)), data.length].sort((a, b) => a - b);
+      const out: Buffer[] = [];
+      let next = 0;
+      let off = 0;
+      for (const end of ends) {
+        // a read hands over views, sometimes more than one
+        const mid = (off + end) >> 1;
+        const chunk = [data.subarray(off, mid), data.subarray(mid, end)].filter((v) => v.length);
+        next = withGapMarkers(chunk, off, gaps, next, (views) => out.push(...views.map((v) => Buffer.from(v))));
+        off = end;
+      }
+      // the expected text: a marker before byte `at` for each uncut gap whose `at` is inside the data
+      const want: Buffer[] = [];
+      let at = 0;
+      for (const [o, len, cut] of gaps) {
+        if (o >= data.length || cut) continue;
+        want.push(Buffer.from(data.subarray(at, o)), gapMarker(len));
+        at = o;
+      }
+      want.push(Buffer.from(data.subarray(at)));
+      return Buffer.concat(out).equals(Buffer.concat(want)) && next === gaps.filter((g) => g[0] < data.length).length;
+    },
+  ), { numRuns: 500 });
+  t.pass();
+});
