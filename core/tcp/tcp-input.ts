@@ -46,6 +46,8 @@ export function rcvNxt(tp: Tcpcb): number {
 export function tcp_input(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
   rx.rcvTotal++;
   tcpOutputSeen(tx, seg);
+  // the ACK is tx's, for what it received: a hole in tx's queue it passes was the capture's loss
+  if (seg.flags & TH_ACK && tx.q.length > 0) ackedHole(ctx, tx, seg.ack, rx.rcvTotal + tx.rcvTotal);
   if (seg.flags & TH_RST) return processRst(ctx, rx, tx, seg);
   if (seg.flags & TH_SYN) processSyn(ctx, rx, tx, seg);
   else if (!rx.rcvKnown) {
@@ -70,6 +72,39 @@ export function tcp_input(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void
   if (seg.wlen > 0) processData(ctx, rx, off, seg);
   if (seg.flags & TH_FIN && rx.finOff < 0 && !rx.finRcvd) rx.finOff = Math.max(off + seg.wlen, rx.rcvOff);
   processFin(rx);
+}
+
+/**
+ * Segments of the connection to wait, once an ACK first showed a hole lost by the capture, before
+ * a later ACK that shows it again skips it: the wait lets a capture's own reordering (an ACK
+ * timestamped before the data it acknowledges, as multi-queue NICs and merged captures make) put
+ * the bytes in first. Three, as TCP's duplicate-ACK threshold waits out reordering on the wire.
+ */
+export const ACKED_HOLE_WAIT = 3;
+
+/**
+ * `ack`, from tp's own end, acknowledges bytes past the start of the data tp holds after the hole
+ * at tp.rcvOff: the receiving host had the hole's bytes, so its sender will never send them again,
+ * and only the capture missed them. The hole is skipped (recorded as a gap, the data after it
+ * delivered; counted as tcp.reass.acked) when an ACK shows it again ACKED_HOLE_WAIT or more
+ * segments of the connection (`now`) after the first did, instead of when the connection ends or
+ * its queue is full: a lossy capture's streams keep flowing, and the data behind the hole is not
+ * held. tshark's follow does the same at the first such ACK; Zeek's reassembly also moves on
+ * ACKs. A hole the ACK does not pass entirely (ack inside it) may still fill: it waits.
+ */
+function ackedHole(ctx: TcpCtx, tp: Tcpcb, ack: number, now: number): void {
+  if (!tp.rcvKnown) return;
+  const ackOff = tp.rcvOff + seqDiff(ack, rcvNxt(tp));
+  if (ackOff <= tp.q[0]!.off) return;
+  if (tp.ackedHole !== tp.rcvOff) return tp.holeAcked(tp.rcvOff, now);
+  if (now - tp.ackedHoleSeg < ACKED_HOLE_WAIT) return;
+  let wake = false;
+  while (tp.q.length > 0 && tp.q[0]!.off < ackOff && tcp_skip_gap(tp, ctx)) {
+    ctx.note('tcp.reass.acked');
+    wake = true;
+  }
+  if (wake) sorwakeup(tp.so);
+  processFin(tp); // a FIN behind the hole
 }
 
 /** The sender's side: what it sent tells its ISS, state (SYN_SENT, FIN_WAIT_1...) and window. */

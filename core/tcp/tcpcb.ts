@@ -66,6 +66,9 @@ class TcpcbRare extends SocketRare {
   gaps: Gap[] | null = null;
   /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
   finSeq = -1;
+  /** The hole at this rcvOff was acknowledged by the receiver (-1: none), first at this segment of the connection. */
+  ackedHole = -1;
+  ackedHoleSeg = 0;
 }
 
 /** The states, by their number in Tcpcb.bits. */
@@ -245,6 +248,18 @@ export class Tcpcb extends Socket {
   get finSeqEarly(): number { return this.trare?.finSeq ?? -1; }
   set finSeqEarly(v: number) {
     if (v >= 0 || this.rare) this.town().finSeq = v;
+  }
+
+  /**
+   * The receive offset at which the hole there was first seen acknowledged by this endpoint
+   * (-1: none), and the connection's segment count then (see tcp-input.ts ackedHole).
+   */
+  get ackedHole(): number { return this.trare?.ackedHole ?? -1; }
+  get ackedHoleSeg(): number { return this.trare?.ackedHoleSeg ?? 0; }
+  holeAcked(at: number, seg: number): void {
+    const r = this.town();
+    r.ackedHole = at;
+    r.ackedHoleSeg = seg;
   }
 
   private flag(bit: number, v: boolean): void {

@@ -165,8 +165,9 @@ when(HAS_TSHARK, 'needs tshark')('follow: each hole the capture never had gets t
     return [ours.stdout, stdout] as const;
   };
   // each direction's bytes are tshark's, markers and all; chunks and the order between directions
-  // are not: the data after a hole comes when the hole is skipped (at the end of the connection
-  // here), in one read, where tshark prints each segment when the receiver's ACK passes the hole
+  // are not: the data after a hole comes when the hole is skipped (here at BYE, the server's second
+  // ACK past it, three segments after HELLO's), in one read, where tshark prints each segment at
+  // the first ACK that passes the hole (HELLO's)
   const [raw, tsRaw] = await follow('raw');
   const r = rawBytes(raw);
   const ts = rawBytes(tsRaw);
@@ -177,6 +178,7 @@ when(HAS_TSHARK, 'needs tshark')('follow: each hole the capture never had gets t
   t.regex(hex, /^00000025  78 79 7a 51 51 +xyzQQ$/m, 'the data after a 34-byte marker at 3 + 34');
   const [ascii] = await follow('ascii');
   t.regex(ascii, /^34\n\[4 bytes missing in capture file\]\.\n5\nxyzQQ\n34\n\[5 bytes missing in capture file\]\.\n2\nRR\n/m, 'ascii: each marker a chunk of its own, its NUL a dot');
+  t.regex(ascii, /\n\t5\nHELLO\n34\n\[4 bytes[^]*\n2\nRR\n\t3\nBYE\n/, 'the data behind the holes comes before BYE, the ACK that skipped them');
 });
 
 test('follow --gaps skip: no markers, the bytes after a hole follow at once (as a socket reads them)', async (t) => {
