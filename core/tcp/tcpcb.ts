@@ -62,7 +62,7 @@ class TcpcbRare extends SocketRare {
   qBytes = 0;
   /** ISNs of every SYN seen before any data, when there were several. */
   isns: number[] | null = null;
-  /** Holes skipped: [offset in the delivered stream, length]. */
+  /** Holes skipped, in the order delivered (see Gap). */
   gaps: Gap[] | null = null;
   /** Sequence number of a FIN seen before the stream's start was known (-1: none). */
   finSeq = -1;
