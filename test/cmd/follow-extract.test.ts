@@ -13,7 +13,7 @@ import { DrainApp } from '../../core/socket/reader.js';
 import type { Dir } from '../../core/net/in-pcb.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fixture, corpus, HAS_CORPUS } from '../helpers/paths.js';
+import { fixture, corpus, HAS_CORPUS, HAS_TCPFLOW } from '../helpers/paths.js';
 import { cli, tmp } from '../helpers/cli.js';
 import { when } from '../helpers/skip.js';
 
@@ -27,7 +27,6 @@ async function generated(t: ExecutionContext, name: string, o: { bytes: number; 
   await generate({ path: cap, ...o });
   return { dir, cap };
 }
-const HAS_TCPFLOW = spawnSync('sh', ['-c', 'command -v tcpflow']).status === 0;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 test('extract writes one file per direction with an index whose hashes match replay --hash', async (t) => {

@@ -1,8 +1,14 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fixture, HAS_TSHARK } from '../helpers/paths.js';
-import { cli } from '../helpers/cli.js';
+import { cli, tmp } from '../helpers/cli.js';
+import { pcapFile, tcpFrame } from '../helpers/build.js';
+import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
+import { gapMarker, withGapMarkers } from '../../core/follow.js';
+import fc from 'fast-check';
 import { when } from '../helpers/skip.js';
 
 const run = promisify(execFile);
@@ -116,12 +122,7 @@ test('follow keeps nothing per connection that has left (its peak RSS stays at r
  * A connection with holes: 4 bytes the capture never had (c2s 3..7), then a segment the snaplen cut
  * to 2 of its 8 bytes (c2s 10..16 on the wire only), 5 more missing (c2s 18..23), and data around them.
  */
-async function holesCapture(t: import('ava').ExecutionContext): Promise<string> {
-  const { writeFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmp } = await import('../helpers/cli.js');
-  const { pcapFile, tcpFrame } = await import('../helpers/build.js');
-  const { TH_ACK, TH_SYN } = await import('../../core/wire/tcp.js');
+function holesCapture(t: ExecutionContext): string {
   const c = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80 };
   const s = { src: c.dst, dst: c.src, sport: c.dport, dport: c.sport };
   const cutFrame = tcpFrame({ ...c, seq: 110, ack: 500, payload: 'QQQQQQQQ' });
@@ -157,7 +158,7 @@ function hexBytes(out: string): { c2s: string; s2c: string } {
 }
 
 when(HAS_TSHARK, 'needs tshark')('follow: each hole the capture never had gets tshark\'s "[N bytes missing in capture file]" marker, each direction\'s text is tshark\'s (hex offsets count the markers); bytes the snaplen cut get none', async (t) => {
-  const cap = await holesCapture(t);
+  const cap = holesCapture(t);
   const follow = async (format: string) => {
     const ours = await cli(['follow', cap, '-z', '0', '--format', format]);
     t.is(ours.code, 0, ours.stderr);
@@ -182,7 +183,7 @@ when(HAS_TSHARK, 'needs tshark')('follow: each hole the capture never had gets t
 });
 
 test('follow --gaps skip: no markers, the bytes after a hole follow at once (as a socket reads them)', async (t) => {
-  const cap = await holesCapture(t);
+  const cap = holesCapture(t);
   const r = await cli(['follow', cap, '-z', '0', '--format', 'raw', '--gaps', 'skip']);
   t.is(r.code, 0, r.stderr);
   const { c2s, s2c } = rawBytes(r.stdout);
@@ -192,9 +193,7 @@ test('follow --gaps skip: no markers, the bytes after a hole follow at once (as 
   t.is(marked.c2s.toString('latin1'), 'abc[4 bytes missing in capture file]\0xyzQQ[5 bytes missing in capture file]\0RR');
 });
 
-test('withGapMarkers: for any chunking and any holes, the pieces are the data with one marker before the byte at each hole\'s offset (none for snaplen cuts), and no gap is passed over or shown twice', async (t) => {
-  const fc = (await import('fast-check')).default;
-  const { withGapMarkers, gapMarker } = await import('../../core/follow.js');
+test('withGapMarkers: for any chunking and any holes, the pieces are the data with one marker before the byte at each hole\'s offset (none for snaplen cuts), and no gap is passed over or shown twice', (t) => {
   fc.assert(fc.property(
     fc.uint8Array({ minLength: 1, maxLength: 64 }),
     fc.array(fc.integer({ min: 1, max: 63 }), { maxLength: 6 }),

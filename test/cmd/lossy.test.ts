@@ -1,14 +1,14 @@
 import test from 'ava';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generate } from '../bench/gen.js';
 import { cli, tmp } from '../helpers/cli.js';
+import { HAS_TCPFLOW } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 
 const run = promisify(execFile);
-const HAS_TCPFLOW = spawnSync('sh', ['-c', 'command -v tcpflow']).status === 0;
 
 /**
  * A capture that lost frames: the benchmark generator's flows (2 rounds of 40: data both ways,

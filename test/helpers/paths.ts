@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,8 @@ function has(cmd: string): boolean {
 }
 
 export const HAS_TSHARK = has('tshark');
+/** tcpflow on the PATH (it exits 1 on --version, so has() cannot tell). */
+export const HAS_TCPFLOW = spawnSync('sh', ['-c', 'command -v tcpflow']).status === 0;
 
 /** The CLI entry point (tests run against the build `npm test` just made). */
 export const CLI = join(ROOT, 'dist', 'cmd', 'run.js');

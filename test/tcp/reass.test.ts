@@ -44,12 +44,17 @@ function run(specs: SegSpec[], opts: StackOptions & { snap?: number } = {}) {
   const app = new Collect();
   const stack = new Stack(session, { app, debug: true, ...opts });
   const ms = frames(specs, opts);
-  // one frame at a time, so the invariants are checked after every segment
-  for (const m of ms) stack.input([m]);
-  stack.check();
+  // one frame at a time, so the invariants are checked after every segment; after[i]: the c2s
+  // bytes read once frame i was in
+  const after: string[] = [];
+  for (const m of ms) {
+    stack.input([m]);
+    stack.check();
+    after.push(app.data.get(0)?.c2s ?? '');
+  }
   stack.finish();
   stack.check();
-  return { stack, app, s: stack.finished[0]!, c2s: app.data.get(0)?.c2s ?? '', s2c: app.data.get(0)?.s2c ?? '' };
+  return { stack, app, after, s: stack.finished[0]!, c2s: app.data.get(0)?.c2s ?? '', s2c: app.data.get(0)?.s2c ?? '' };
 }
 
 const ISN = 1000;
@@ -187,28 +192,11 @@ test('zero copy: delivered views point into the frames\' own bytes', (t) => {
 /** The server's pure ACK of c2s stream offset `off`. */
 const ackOf = (off: number): SegSpec => ({ ...S, seq: 5001, ack: ISN + 1 + off, flags: TH_ACK });
 
-/** Feed frames one at a time; `after[i]` is the c2s text read once frame i was input. */
-function stepwise(specs: SegSpec[]) {
-  const session = new CaptureSession();
-  session.addIface({ linktype: 1, snaplen: 65535, tsresol: 6, tsoffset: 0, bigEndian: false, name: undefined, file: 't' });
-  const app = new Collect();
-  const stack = new Stack(session, { app, debug: true });
-  const after: string[] = [];
-  for (const m of frames(specs)) {
-    stack.input([m]);
-    stack.check();
-    after.push(app.data.get(0)?.c2s ?? '');
-  }
-  stack.finish();
-  stack.check();
-  return { after, stack, s: stack.finished[0]!, c2s: app.data.get(0)?.c2s ?? '' };
-}
-
 test('a hole the receiver acknowledged (lost by the capture) is skipped when a later ACK shows it again, ACKED_HOLE_WAIT segments on: the data behind it is read then, not when the connection ends', async (t) => {
   const { ACKED_HOLE_WAIT } = await import('../../core/tcp/tcp-input.js');
   t.is(ACKED_HOLE_WAIT, 3);
   // 'bb' at 2..4 never captured; the server acknowledges up to 6 (it had them)
-  const r = stepwise([syn(), synack(), data(0, 'aa'), data(4, 'cc'), ackOf(6), data(6, 'dd'), ackOf(8), ackOf(8), data(8, 'ee'), fin(10)]);
+  const r = run([syn(), synack(), data(0, 'aa'), data(4, 'cc'), ackOf(6), data(6, 'dd'), ackOf(8), ackOf(8), data(8, 'ee'), fin(10)]);
   t.is(r.after[4], 'aa', 'the first ACK past the hole: it waits (the capture may have reordered)');
   t.is(r.after[5], 'aa', 'data behind the hole stays queued');
   t.is(r.after[6], 'aa', 'a second ACK, 2 segments on: still waiting');
@@ -220,14 +208,14 @@ test('a hole the receiver acknowledged (lost by the capture) is skipped when a l
 });
 
 test('an ACK captured before the data it acknowledges (a capture\'s own reordering) loses nothing: the data fills the hole within ACKED_HOLE_WAIT segments', (t) => {
-  const r = stepwise([syn(), synack(), data(0, 'aa'), data(4, 'cc'), ackOf(6), ackOf(6), data(2, 'bb'), ackOf(6), fin(6)]);
+  const r = run([syn(), synack(), data(0, 'aa'), data(4, 'cc'), ackOf(6), ackOf(6), data(2, 'bb'), ackOf(6), fin(6)]);
   t.is(r.c2s, 'aabbcc');
   t.deepEqual(r.s.c2s.gaps, []);
   t.is(r.stack.stats.notes['tcp.reass.acked'] ?? 0, 0);
 });
 
 test('an ACK that ends inside the hole proves nothing about the data after it: the hole waits for the connection\'s end', (t) => {
-  const r = stepwise([syn(), synack(), data(0, 'aa'), data(6, 'cc'), ackOf(4), ackOf(4), ackOf(4), ackOf(4), ackOf(4), fin(8)]);
+  const r = run([syn(), synack(), data(0, 'aa'), data(6, 'cc'), ackOf(4), ackOf(4), ackOf(4), ackOf(4), ackOf(4), fin(8)]);
   t.is(r.after[8], 'aa', 'still queued behind the hole');
   t.is(r.c2s, 'aacc');
   t.deepEqual(r.s.c2s.gaps, [[2, 4]]);
