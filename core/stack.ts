@@ -11,7 +11,7 @@ import { type Ext, m_copym, Mbuf } from './mbuf/mbuf.js';
 import { Connection, Tombstone } from './net/in-pcb.js';
 import { PcbTable } from './net/pcb-table.js';
 import { IpReass } from './net/ip-reass.js';
-import { type Segment, tcp_drain, tcp_input, type TcpCtx } from './tcp/tcp-input.js';
+import { processFin, type Segment, tcp_drain, tcp_input, type TcpCtx } from './tcp/tcp-input.js';
 import { tcp_skip_gap } from './tcp/tcp-reass.js';
 import type { Tcpcb } from './tcp/tcpcb.js';
 import { tcpcheck } from './tcp/tcp-check.js';
@@ -454,5 +454,6 @@ export class Stack implements Ctx, Output {
     let wake = false;
     while (this.reassBytes > this.reassRoom() && tcp_skip_gap(tp, this.tcpCtx)) wake = true;
     if (wake) sorwakeup(tp.so);
+    processFin(tp); // a FIN that waited behind the skipped hole
   }
 }

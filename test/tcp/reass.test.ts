@@ -178,6 +178,22 @@ test('per-connection queue limit: the hole is skipped, memory stays bounded', (t
   t.is(r.c2s.length, 5000);
 });
 
+test('global reassembly budget: the hole is skipped and a FIN that waited behind it is taken then, not at the connection\'s end', (t) => {
+  // bytes 0..100 never captured; 60 bytes and the FIN behind the hole exceed a 50-byte budget
+  const dataFin: SegSpec = { ...data(100, 'y'.repeat(60)), flags: TH_FIN | TH_ACK | TH_PUSH };
+  const sfin: SegSpec = { ...S, seq: 5001, ack: ISN + 1 + 161, flags: TH_FIN | TH_ACK };
+  const lastAck: SegSpec = { ...C, seq: ISN + 1 + 161, ack: 5002, flags: TH_ACK };
+  const r = run([syn(), synack(), dataFin, sfin, lastAck], { reassTotal: 50 });
+  t.is(r.stack.stats.notes['tcp.reass.budget'], 1);
+  t.is(r.after[2], 'y'.repeat(60), 'the data behind the hole is read at once');
+  t.deepEqual(r.s.c2s.gaps, [[0, 100]]);
+  // the server had the client's FIN when it sent its own: CLOSE_WAIT -> LAST_ACK -> CLOSED, and
+  // the client FIN_WAIT_1 -> TIME_WAIT (a FIN left waiting would have made the server's
+  // FIN a simultaneous close)
+  t.deepEqual(r.s.states, { client: 'TIME_WAIT', server: 'CLOSED' });
+  t.is(r.stack.reassBytes, 0);
+});
+
 test('zero copy: delivered views point into the frames\' own bytes', (t) => {
   const ms = frames([syn(), synack(), data(0, 'zerocopy')]);
   const session = new CaptureSession();
