@@ -11,6 +11,9 @@ import { SockcapCommand } from './base.js';
 import { Interrupt } from './interrupt.js';
 import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
 
+/** What follow prints at a hole that never filled (shared with `live --follow`). */
+export const gapsFlag = Flags.option({ options: ['marker', 'skip'] as const, default: 'marker' as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker, or nothing (the bytes after follow at once)' })();
+
 export default class Follow extends SockcapCommand {
   static override summary = 'Print one reassembled TCP stream, like tshark -z follow,tcp.';
   static override description = `Reassembles every connection (the same TCP input path as replay) and prints the bytes the sockets of one connection read, chunk by chunk as they arrive, in the text tshark -z follow,tcp prints: node 0 sent the connection's first frame, and node 1's data is marked by a tab. The stream is a Wireshark tcp.stream index or a 4-tuple (10.0.0.1:5555-10.0.0.2:80, [::1]:5555-[::1]:80); a direction can follow (3:c2s) or be given with --direction.`;
@@ -26,7 +29,7 @@ export default class Follow extends SockcapCommand {
     format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'output format (tshark\'s follow modes)' })(),
     direction: Flags.option({ options: ['both', 'c2s', 's2c'] as const, default: 'both' as const, summary: 'which direction to print' })(),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
-    gaps: Flags.option({ options: ['marker', 'skip'] as const, default: 'marker' as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker, or nothing (the bytes after follow at once)' })(),
+    gaps: gapsFlag,
   };
 
   async run(): Promise<void> {
