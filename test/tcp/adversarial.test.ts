@@ -6,6 +6,7 @@ import { put16 } from '../../core/wire/bytes.js';
 import { checksum } from '../../core/wire/checksum.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { tcpFrame } from '../helpers/build.js';
+import { TcpFuse } from '../../core/tcp/tcp-fuse.js';
 
 /**
  * Adversarial traffic made by the test (issue: hardening): memory must stay under the budget with
@@ -135,32 +136,40 @@ test('a fragment flood (200,000 first fragments that never complete): the reasse
   t.true(r.last < 3 * r.first, `per packet: ${(r.first * 1e6).toFixed(2)} µs, then ${(r.last * 1e6).toFixed(2)} µs`);
 });
 
-test('one established connection costs under 640 bytes of heap (the budget counts CONN_BYTES for each)', (t) => {
-  // 20,000 connections, each with a handshake and data both ways, all still open; sequence numbers
-  // above 2^31 as often as below (they are not small integers for V8: boxed numbers count too)
-  const N = 20_000;
+/**
+ * Heap per established connection: `n` connections, each with a handshake and data both ways, all
+ * still open, through a stack with these options; sequence numbers above 2^31 as often as below
+ * (they are not small integers for V8: boxed numbers count too).
+ */
+function heapPerConnection(n: number, opts: StackOptions, addrs = { src: '10.1.0.1', dst: '10.2.0.1' }): { per: number; stack: Stack } {
   const s = session();
-  const stack = new Stack(s, { checksums: false, onConnection: () => {} });
+  const stack = new Stack(s, { checksums: false, onConnection: () => {}, ...opts });
   const frames: Mbuf[] = [];
   const mk = (i: number) => {
-    const c = { src: '10.1.0.1', dst: '10.2.0.1', sport: 1024 + (i % 60000), dport: 80 + Math.floor(i / 60000) };
+    const c = { ...addrs, sport: 1024 + (i % 60000), dport: 80 + Math.floor(i / 60000) };
     const iss = (i * 2654435761) >>> 0;
     const irs = (iss ^ 0x80000000) >>> 0;
     return [
       tcpFrame({ ...c, seq: iss, flags: TH_SYN }),
       tcpFrame({ src: c.dst, dst: c.src, sport: c.dport, dport: c.sport, seq: irs, ack: iss + 1, flags: TH_SYN | TH_ACK }),
+      tcpFrame({ ...c, seq: iss + 1, ack: irs + 1, flags: TH_ACK }),
       tcpFrame({ ...c, seq: iss + 1, ack: irs + 1, flags: TH_ACK, payload: 'GET / HTTP/1.0\r\n\r\n' }),
       tcpFrame({ src: c.dst, dst: c.src, sport: c.dport, dport: c.sport, seq: irs + 1, ack: iss + 19, flags: TH_ACK, payload: 'HTTP/1.0 200 OK\r\n\r\n' }),
     ];
   };
   gc?.();
   const base = process.memoryUsage().heapUsed;
-  for (let i = 0; i < N; i++) for (const f of mk(i)) frames.push(new Mbuf(f, 0, f.length, hdr(f.length, frames.length)));
+  for (let i = 0; i < n; i++) for (const f of mk(i)) frames.push(new Mbuf(f, 0, f.length, hdr(f.length, frames.length)));
   gc?.();
   const framesHeap = process.memoryUsage().heapUsed - base;
   for (let i = 0; i < frames.length; i += 8192) stack.input(frames.slice(i, i + 8192));
   gc?.();
-  const per = (process.memoryUsage().heapUsed - base - framesHeap) / N;
+  return { per: (process.memoryUsage().heapUsed - base - framesHeap) / n, stack };
+}
+
+test('one established connection costs under 640 bytes of heap (the budget counts CONN_BYTES for each)', (t) => {
+  const N = 20_000;
+  const { per, stack } = heapPerConnection(N, {});
   t.is(stack.pcbs.size, N);
   // 560 measured (947 before session 12 moved the rare fields of Tcpcb and Socket out, embedded the
   // receive buffer and packed the connection's ports, flags and times; 634 before session 13
@@ -169,4 +178,21 @@ test('one established connection costs under 640 bytes of heap (the budget count
   t.true(per < 640, `${per.toFixed(0)} bytes per connection`);
   t.true(per < CONN_BYTES, 'the budget does not undercount');
   t.log(`${per.toFixed(0)} bytes of heap per established connection`);
+});
+
+test('the fuse hook adds under 160 bytes to a connection that does not fuse, and under 480 to one that does (each counted within CONN_BYTES)', (t) => {
+  const N = 20_000;
+  const plain = heapPerConnection(N, {}).per;
+  const fuse = new TcpFuse();
+  const notLocal = heapPerConnection(N, { hooks: [fuse] }).per;
+  const fuse2 = new TcpFuse();
+  const r = heapPerConnection(N, { hooks: [fuse2] }, { src: '127.0.0.1', dst: '127.0.0.2' });
+  t.is(r.stack.pcbs.size, N);
+  t.true([...r.stack.pcbs.entries()].every(([, c]) => c.fused), 'the loopback connections fused');
+  // measured: +139 and +376 (a state object of 7 fields and the Map's entry; a connection that
+  // fuses adds its per-direction arrays); before session 19 every connection carried the arrays: +252
+  t.true(notLocal - plain < 160, `not local: +${(notLocal - plain).toFixed(0)} bytes`);
+  t.true(r.per - plain < 480, `fused: +${(r.per - plain).toFixed(0)} bytes`);
+  t.true(r.per < CONN_BYTES, 'the budget does not undercount');
+  t.log(`fuse hook: +${(notLocal - plain).toFixed(0)} bytes per connection that does not fuse, +${(r.per - plain).toFixed(0)} per one that fuses`);
 });
