@@ -27,8 +27,11 @@ export abstract class SockcapCommand extends Command {
     process.exitCode = err.exitCode;
   }
 
-  protected override async catch(err: Error & { exitCode?: number }): Promise<unknown> {
+  protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
     if (err instanceof SockcapError) this.fail(err);
+    // fail() inside run(): its one line is on stderr; oclif's catch would print the exit as an
+    // error object after a --json report (two documents on stdout) and exit 1 instead
+    if (err.code === 'EEXIT' && err.oclif?.exit !== undefined) throw err;
     return super.catch(err);
   }
 }
