@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { runs } from '../helpers/fuzz.js';
+import { mutate, mutation, runs } from '../helpers/fuzz.js';
 import { readFileSync } from 'node:fs';
 import { CaptureSession } from '../../core/capture/session.js';
 import { SockcapError } from '../../core/errors.js';
@@ -12,24 +12,6 @@ import { fixture } from '../helpers/paths.js';
 /** Seeds: one capture of each kind, small enough for many runs. */
 const SEEDS = ['tcp/three-http-streams.pcap', 'link/many-interfaces.pcapng', 'link/three-sections.pcapng', 'ip/frag-http-req.pcap', 'link/qinqinq.pcap']
   .map((f) => readFileSync(fixture(f)));
-
-/** A mutation: bit flips, a length field set to an edge value, or a truncation. */
-const mutation = fc.oneof(
-  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat(7) }),
-  fc.record({ kind: fc.constant('u32' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 2, 0x7fffffff, 0x80000000, 0xffffffff, 65535, 65536) }),
-  fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
-);
-
-function mutate(seed: Buffer, ms: Array<{ kind: 'flip' | 'u32' | 'cut'; at: number; bit?: number; value?: number }>): Buffer {
-  let b = Buffer.from(seed);
-  for (const m of ms) {
-    const at = m.at % b.length;
-    if (m.kind === 'flip') b[at]! ^= 1 << m.bit!;
-    else if (m.kind === 'u32' && at + 4 <= b.length) b.writeUInt32LE(m.value! >>> 0, at);
-    else if (m.kind === 'cut') b = b.subarray(0, at);
-  }
-  return b;
-}
 
 test('fuzz: mutated captures never throw anything but a SockcapError, and every frame is accounted for', async (t) => {
   await fc.assert(fc.asyncProperty(fc.nat(SEEDS.length - 1), fc.array(mutation, { minLength: 1, maxLength: 6 }), fc.constantFrom(7, 64, 4096, 1 << 20),
