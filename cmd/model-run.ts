@@ -12,7 +12,7 @@ import { Interrupt } from './interrupt.js';
 export const modelFlags = {
   ...readFlag,
   write: Flags.string({ char: 'w', summary: 'write the resulting traffic to this capture file (- for stdout)' }),
-  'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: the first input\'s)' })(),
+  'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: pcapng for a file named *.pcapng, else the first input\'s)' })(),
   quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),
   debug: Flags.boolean({ summary: 'check socket-buffer and reassembly invariants after every batch (slow)' }),
 };

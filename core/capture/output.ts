@@ -8,8 +8,8 @@ import { type FrameWriter, PcapngWriter, PcapWriter } from './writer.js';
 export type OutFormat = 'pcap' | 'pcapng';
 
 /**
- * An output capture whose format is settled at its first frame: the one asked for, or else the
- * first input's (classic pcap keeps the input's link type, snaplen and resolution, the snaplen
+ * An output capture whose format is settled at its first frame: the one asked for, pcapng for a
+ * file named *.pcapng, or else the first input's (classic pcap keeps the input's link type, snaplen and resolution, the snaplen
  * raised if a later input's frame is longer: PcapWriter.grow; pcapng keeps one IDB per input
  * interface, each with its own).
  */
@@ -25,7 +25,10 @@ export class CaptureOutput {
   /** Open `path` (or a Writable, e.g. stdout for `-w -`). */
   static async open(target: string | Writable, session: CaptureSession, format?: OutFormat): Promise<CaptureOutput> {
     const sink = typeof target === 'string' ? await FileSink.open(target) : new StreamSink(target, false);
-    return new CaptureOutput(sink, session, format);
+    // a name that says pcapng gets pcapng (it holds whatever the inputs hold); *.pcap is left to
+    // the first input, since classic pcap cannot hold every pcapng input
+    const named = typeof target === 'string' && /\.pcapng$/i.test(target) ? 'pcapng' : undefined;
+    return new CaptureOutput(sink, session, format ?? named);
   }
 
   /** Frames written so far. */

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fixture, corpus, HAS_CORPUS, HAS_TSHARK } from '../helpers/paths.js';
@@ -166,4 +167,25 @@ test('a capture whose records are longer than its own header says (as dpkt write
     t.deepEqual(caplens, frames.map((f) => f.data.length), fmt);
     t.true(snaplen >= Math.max(...caplens), `${fmt}: snaplen ${snaplen}`);
   }
+});
+
+test('-w names the format when --out-format does not: *.pcapng gets pcapng from a pcap input (the same frames); *.pcap keeps the first input\'s format; --out-format wins over the name', async (t) => {
+  const d = tmp(t);
+  const magic = (f: string) => readFileSync(join(d, f)).readUInt32LE(0);
+  const w = async (input: string, out: string, ...more: string[]) => {
+    const r = await cli(['replay', fixture(input), '-w', join(d, out), '-q', '--json', ...more]);
+    t.is(r.code, 0, r.stderr);
+  };
+  await w('tcp/smtp.pcap', 'a.pcapng');
+  t.is(magic('a.pcapng'), 0x0a0d0d0a, 'pcapng section header block');
+  const frames = async (f: string) => (await readAll({ name: f })).frames.map(({ tsSec, tsNsec, origLen, hex }) => ({ tsSec, tsNsec, origLen, hex }));
+  const back = await frames(join(d, 'a.pcapng'));
+  t.is(back.length, 60);
+  t.deepEqual(back, await frames(fixture('tcp/smtp.pcap')));
+  await w('link/many-interfaces.pcapng', 'b.pcap');
+  t.is(magic('b.pcap'), 0x0a0d0d0a, 'a pcapng input stays pcapng (classic pcap might not hold it)');
+  await w('tcp/smtp.pcap', 'c.pcapng', '--out-format', 'pcap');
+  t.is(magic('c.pcapng'), 0xa1b2c3d4);
+  await w('tcp/smtp.pcap', 'd.out');
+  t.is(magic('d.out'), 0xa1b2c3d4, 'any other name: the first input\'s');
 });
