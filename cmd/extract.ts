@@ -53,6 +53,7 @@ export default class Extract extends SockcapCommand {
 
   async run(): Promise<{ files: number; bytes: number; connections: number; index: string; copiedBytes: number } | undefined> {
     const { argv, flags } = await this.parse(Extract);
+    const inputs = inputFiles(argv, flags.read);
     const bad = templateError(flags.template);
     if (bad) this.fail(new SockcapError('ERR_USAGE', `template '${flags.template}' ${bad}`));
     try {
@@ -102,7 +103,7 @@ export default class Extract extends SockcapCommand {
       onConnection: null,
     });
     const intr = new Interrupt();
-    const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, {
+    const res = await runPipeline(captureInputs(inputs), stack, {
       signal: intr.signal,
       onBatch: async () => {
         files.check();

@@ -3,7 +3,7 @@ import { CHUNK_SIZE } from '../core/capture/chunks.js';
 import type { CaptureInput } from '../core/capture/reader.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { ChunkZone } from '../core/capture/zone.js';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { SockcapError } from '../core/errors.js';
 
 /** Capture files as arguments (any number; `-` is stdin). */
@@ -20,7 +20,28 @@ export const readFlag = {
 export function inputFiles(argv: readonly unknown[], read: readonly string[] | undefined): string[] {
   const files = [...(read ?? []), ...(argv as string[])];
   if (!files.length) throw new SockcapError('ERR_USAGE', 'no capture file: give one as an argument or with -r FILE');
+  for (const f of files) if (f !== '-') checkReadable(f);
   return files;
+}
+
+/**
+ * A file the run could not open fails it before anything is read or written, as tcpdump -r does:
+ * a mistyped name, after the other files of a long run, would otherwise end it with an empty
+ * report or index. (The reader still reports a file that goes away in between.)
+ */
+function checkReadable(f: string): void {
+  let fd: number | undefined;
+  try {
+    const st = statSync(f);
+    if (st.isDirectory()) throw new Error('is a directory');
+    // a regular file is opened to check the right to read it; a FIFO is not (opening it would
+    // wait for its writer, and closing it would give that writer EPIPE)
+    if (st.isFile()) fd = openSync(f, 'r');
+  } catch (e) {
+    throw new SockcapError('ERR_OPEN', `${f}: cannot open: ${(e as Error).message}`, { cause: e });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** Turn command-line file arguments into capture inputs; `-` reads standard input. */

@@ -1,7 +1,8 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fixture } from '../helpers/paths.js';
-import { cli, tmp } from '../helpers/cli.js';
+import { cli, collect, tmp } from '../helpers/cli.js';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { thousands } from '../../core/report.js';
@@ -45,6 +46,34 @@ test('bad input: one line naming file and offset, distinct exit code, no stack t
   const missing = await cli(['replay', '/nonexistent.pcap']);
   t.is(missing.code, 4);
   t.notRegex(missing.stderr, /\n\s+at /);
+});
+
+test('a file that cannot be opened, anywhere in the list, fails the run before anything is read or written (as tcpdump -r): one line, exit 4, no report, no output', async (t) => {
+  const d = tmp(t);
+  const good = fixture('tcp/smtp.pcap');
+  for (const [cmd, bad, why] of [
+    [['replay', '-w', join(d, 'o.pcap')], '/nonexistent.pcap', /: cannot open: ENOENT/],
+    [['extract', '-o', join(d, 'x')], '/nonexistent.pcap', /: cannot open: ENOENT/],
+    [['fuse', '-w', join(d, 'o.pcap')], d, /: cannot open: is a directory$/],
+    [['follow', '-z', '0'], d, /: cannot open: is a directory$/],
+  ] as const) {
+    const r = await cli([...cmd, good, bad]);
+    t.is(r.code, 4, `${cmd[0]}: ${r.stderr}`);
+    t.is(r.stdout, '', cmd[0]);
+    const lines = r.stderr.trim().split('\n');
+    t.is(lines.length, 1, r.stderr);
+    t.true(lines[0]!.startsWith(`sockcap: ${bad}: cannot open: `), lines[0]);
+    t.regex(lines[0]!, why);
+    t.false(existsSync(join(d, 'o.pcap')) || existsSync(join(d, 'x')), `${cmd[0]} wrote nothing`);
+  }
+  // a FIFO is not opened ahead (that would wait for its writer, then give it EPIPE): it is read
+  const fifo = join(d, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const writer = collect('sh', ['-c', `cat ${good} > ${fifo}`]);
+  const r = await cli(['replay', fifo, '--json']);
+  t.is(r.code, 0, r.stderr);
+  t.is((JSON.parse(r.stdout) as { frames: number }).frames, 60);
+  t.is((await writer).code, 0);
 });
 
 test('the good frames before a corrupt record are reported and written', async (t) => {
