@@ -3,37 +3,48 @@ import { CONN_HEADER, ConnOrder, connRow } from '../core/report.js';
 import { connJson, JsonBuf } from '../core/json-buf.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
 
+/** How a report writes its per-connection items: the table's header and rows, and JSON. */
+export interface ItemFormat<T> {
+  readonly header: string;
+  row(jb: JsonBuf, item: T): void;
+  json(jb: JsonBuf, item: T): void;
+}
+
+/** Connection summaries: replay's table (report.ts connRow) and connJson. */
+const CONNECTIONS: ItemFormat<ConnSummary> = { header: CONN_HEADER, row: connRow, json: connJson };
+
 /**
- * A report whose connections are written as they finish (replay, live), so that memory holds
+ * A report whose connections are written as they finish (replay, live, fuse), so that memory holds
  * what is in flight, not every connection seen: rows of the table, or with `json` the elements of
  * `"connections"`, written byte by byte into buffers (JsonBuf) and sent at each flush (ConnOrder
  * holds the first 10,000 to print them sorted). end() adds what follows them: the rest of the
  * JSON object, or the text summary.
  */
-export class ConnReport {
+export class ConnReport<T extends { readonly stream: number } = ConnSummary> {
   private readonly jb = new JsonBuf();
   private first = true;
-  private readonly order: ConnOrder;
+  private readonly order: ConnOrder<T>;
 
   constructor(
     private readonly json: boolean,
     private readonly out: NodeJS.WritableStream,
     /** Called before bytes are written (live: its table on the terminal steps aside). */
     private readonly beforeWrite: (() => void) | null = null,
+    fmt: ItemFormat<T> = CONNECTIONS as unknown as ItemFormat<T>,
   ) {
-    this.order = new ConnOrder((c: ConnSummary) => {
+    this.order = new ConnOrder<T>((c: T) => {
       if (json) {
         this.jb.raw(this.first ? '{\n  "connections": [\n    ' : ',\n    ');
-        connJson(this.jb, c);
+        fmt.json(this.jb, c);
       } else {
-        if (this.first) this.jb.raw(`${CONN_HEADER}\n`);
-        connRow(this.jb, c);
+        if (this.first) this.jb.raw(`${fmt.header}\n`);
+        fmt.row(this.jb, c);
       }
       this.first = false;
     });
   }
 
-  add(c: ConnSummary): void {
+  add(c: T): void {
     this.order.add(c);
   }
 

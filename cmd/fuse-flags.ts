@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { SockcapError } from '../core/errors.js';
 import { parseSelector, selects } from '../core/selector.js';
-import { TcpFuse } from '../core/tcp/tcp-fuse.js';
+import { type FuseRecord, TcpFuse } from '../core/tcp/tcp-fuse.js';
 import { parseIp } from '../core/wire/bytes.js';
 
 /** Flags shared by `fuse` and `replay --fuse`. */
@@ -12,12 +12,12 @@ export const fuseFlags = {
 };
 
 /** The fusing model the flags ask for; bad addresses or selectors are usage errors. */
-export function makeFuse(f: { local?: string[]; 'fuse-seq': 'freeze' | 'advance'; packetize?: string[] }): TcpFuse {
+export function makeFuse(f: { local?: string[]; 'fuse-seq': 'freeze' | 'advance'; packetize?: string[] }, onRecord?: (r: FuseRecord) => void): TcpFuse {
   const local = (f.local ?? []).flatMap((s) => s.split(',')).filter(Boolean).map((a) => {
     const ip = parseIp(a.trim());
     if (!ip) throw new SockcapError('ERR_USAGE', `--local: '${a}' is not an IPv4 or IPv6 address`);
     return ip;
   });
   const sels = (f.packetize ?? []).map(parseSelector);
-  return new TcpFuse({ local, seq: f['fuse-seq'], packetize: sels.length ? (c) => sels.some((s) => selects(s, c)) : undefined });
+  return new TcpFuse({ local, seq: f['fuse-seq'], packetize: sels.length ? (c) => sels.some((s) => selects(s, c)) : undefined, onRecord });
 }

@@ -1,5 +1,7 @@
 import { SockcapError } from '../core/errors.js';
-import { formatFuseSummary, fuseClaimError, fuseSummary } from '../core/fuse-report.js';
+import { FUSE_HEADER, formatFuseRow, formatFuseTotals, fuseClaimError, fuseSummary } from '../core/fuse-report.js';
+import type { FuseRecord } from '../core/tcp/tcp-fuse.js';
+import { ConnReport, type ItemFormat } from './conn-report.js';
 import { SockcapCommand } from './base.js';
 import { modelFlags, runModel } from './model-run.js';
 import { fileArgs, inputFiles } from './inputs.js';
@@ -23,15 +25,27 @@ export default class Fuse extends SockcapCommand {
   async run(): Promise<unknown> {
     const { argv, flags } = await this.parse(Fuse);
     const files = inputFiles(argv, flags.read);
-    const fuse = makeFuse(flags);
-    const { stack, res, report, interrupt } = await runModel(files, [fuse], flags);
+    // records are written as connections leave (the first 10,000 sorted), as replay's are: memory
+    // holds the connections in flight, and every connection is listed however many there are
+    const conns = new ConnReport<FuseRecord>(this.jsonEnabled(), flags.write === '-' ? process.stderr : process.stdout, null, FUSE_ROWS);
+    const fuse = makeFuse(flags, (r) => conns.add(r));
+    const { stack, res, interrupt } = await runModel(files, [fuse], flags, () => conns.flush());
     const summary = fuseSummary(fuse, stack.stats.frames, stack.outFrames);
-    if (!this.jsonEnabled()) report.write(formatFuseSummary(summary) + '\n');
+    const { connections: _, ...rest } = summary;
+    await conns.end(rest, [formatFuseTotals(summary).join('\n')]);
     interrupt.report(res.frames);
     const claim = fuseClaimError(summary);
     if (res.error) this.failAfter(res.error);
     else if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
     else if (claim) this.failAfter(claim);
-    return summary;
+    // the report has been written (ConnReport): nothing for oclif to print
+    return undefined;
   }
 }
+
+/** fuse's table rows and JSON elements. */
+const FUSE_ROWS: ItemFormat<FuseRecord> = {
+  header: FUSE_HEADER,
+  row: (jb, r) => jb.text(`${formatFuseRow(r)}\n`),
+  json: (jb, r) => jb.text(JSON.stringify(r)),
+};

@@ -18,7 +18,7 @@ export const modelFlags = {
 };
 
 /** Run the inputs through a stack with these hooks, writing its output with -w (the caller reports an interrupt after its own output). */
-export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean }): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
+export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean }, onBatch?: () => Promise<void>): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
   checkOutputNotInput(f.write, files);
   const toStdout = f.write === '-';
   const session = fileSession();
@@ -28,7 +28,7 @@ export async function runModel(files: string[], hooks: StackHook[], f: { write?:
   const interrupt = new Interrupt();
   let res;
   try {
-    res = await runPipeline(captureInputs(files), stack, { output, signal: interrupt.signal });
+    res = await runPipeline(captureInputs(files), stack, { output, signal: interrupt.signal, onBatch });
   } finally {
     progress.stop();
   }

@@ -51,7 +51,12 @@ export function formatFuseRow(c: FuseRecord): string {
 
 /** The text report: the table, then the claim (which holds only if it is true) and the work saved. */
 export function formatFuseSummary(s: FuseSummary): string {
-  const lines = [FUSE_HEADER, ...s.connections.map(formatFuseRow), ''];
+  return [FUSE_HEADER, ...s.connections.map(formatFuseRow), '', ...formatFuseTotals(s)].join('\n');
+}
+
+/** The lines after the table: connections not listed, the claim, the work saved, the frames. */
+export function formatFuseTotals(s: FuseSummary): string[] {
+  const lines: string[] = [];
   if (s.connectionsOmitted)
     lines.push(`(${num(s.connectionsOmitted)} more connections left the table after the first ${num(s.connections.length)} and are counted, not listed)`);
   lines.push(s.onlySynFin
@@ -59,5 +64,5 @@ export function formatFuseSummary(s: FuseSummary): string {
     : `fused connections emitted only SYN/FIN segments: NO: ${s.violation}`);
   lines.push(`work saved: ${num(s.saved.segments)} segments not built, ${num(s.saved.checksums)} checksums not computed (${num(s.saved.payloadBytes)} payload bytes), ${num(s.saved.tcpInputCalls)} tcp_input calls avoided`);
   lines.push(`frames: ${num(s.framesIn)} in, ${num(s.framesOut)} out`);
-  return lines.join('\n');
+  return lines;
 }

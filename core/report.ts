@@ -151,15 +151,16 @@ export function formatTcpstat(t: Record<string, number>): string {
 }
 
 /**
- * Orders connection summaries for output with bounded memory: up to `hold` are kept and come out
- * sorted by stream index at the end; past that they are passed on in the order they finish.
+ * Orders connection summaries (or any per-connection records) for output with bounded memory: up
+ * to `hold` are kept and come out sorted by stream index at the end; past that they are passed on
+ * in the order they finish.
  */
-export class ConnOrder {
-  private held: ConnSummary[] | null = [];
+export class ConnOrder<T extends { readonly stream: number } = ConnSummary> {
+  private held: T[] | null = [];
 
-  constructor(private readonly out: (c: ConnSummary) => void, private readonly hold = 10000) {}
+  constructor(private readonly out: (c: T) => void, private readonly hold = 10000) {}
 
-  add(c: ConnSummary): void {
+  add(c: T): void {
     if (!this.held) return this.out(c);
     // a copy is kept, made natively: had the summaries themselves lived on here, V8 would have seen
     // connSummary's object literals survive and allocated every later summary in the old

@@ -24,12 +24,15 @@ export interface FuseOptions {
   readonly packetize?: (conn: Connection) => boolean;
   /** Records kept for the report, at most (FUSE_RECORDS); the rest are counted only. */
   readonly maxRecords?: number;
+  /** Given each connection's record as it leaves the table, instead of keeping it (a report that writes them as it goes). */
+  readonly onRecord?: (r: FuseRecord) => void;
 }
 
 /**
  * Per-connection records a report keeps at most: the first 100,000 connections to leave the table
  * (~200 bytes each, 20 MB). Past that they are counted, not kept, so that a capture of millions of
- * loopback connections (or of SYNs) does not grow the report without bound.
+ * loopback connections (or of SYNs) does not grow the report without bound. `sockcap fuse` takes
+ * each record as it comes instead (onRecord) and keeps none.
  */
 export const FUSE_RECORDS = 100_000;
 
@@ -259,11 +262,11 @@ export class TcpFuse implements StackHook {
     }
     const fused = st.phase === 'fused' || st.phase === 'unfused';
     if (fused) this.fusedConnections++;
-    if (this.records.length >= this.maxRecords) {
+    if (!this.opts.onRecord && this.records.length >= this.maxRecords) {
       this.omitted++;
       return;
     }
-    this.records.push({
+    const r: FuseRecord = {
       stream: conn.stream,
       client: conn.clientName,
       server: conn.serverName,
@@ -273,7 +276,9 @@ export class TcpFuse implements StackHook {
       segmentsBefore: st.segsIn,
       segmentsAfter: st.segsOut,
       delivered: { c2s: fu ? fu.delivered[0]! : 0, s2c: fu ? fu.delivered[1]! : 0 },
-    });
+    };
+    if (this.opts.onRecord) this.opts.onRecord(r);
+    else this.records.push(r);
   }
 }
 

@@ -90,12 +90,13 @@ test('an empty capture exits non-zero: nothing was processed', async (t) => {
   const r = await cli(['replay', '-'], empty);
   t.is(r.code, 6);
   t.regex(r.stderr, /no frames were read/);
-  // with --json too, exit 6; stdout holds replay's report (it is written as the run goes) and
-  // nothing else: no error object after it (oclif's, which exited 1)
+  // with --json too, exit 6; stdout holds replay's and fuse's reports (they are written as the run
+  // goes) and nothing else: no error object after them (oclif's, which exited 1)
   for (const cmd of [['replay'], ['fuse'], ['extract', '-o', join(tmp(t), 'x')]]) {
     const j = await cli([...cmd, '-', '--json'], empty);
     t.is(j.code, 6, `${cmd[0]}: ${j.stderr}`);
     if (cmd[0] === 'replay') t.is((JSON.parse(j.stdout) as { frames: number }).frames, 0);
+    else if (cmd[0] === 'fuse') t.is((JSON.parse(j.stdout) as { framesIn: number }).framesIn, 0);
     else t.is(j.stdout, '', cmd[0]);
     t.is(j.stderr.trim(), 'sockcap: no frames were read', cmd[0]);
   }
