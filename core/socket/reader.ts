@@ -34,9 +34,13 @@ function drainAll(so: Socket): void {
  */
 interface Hashed {
   readonly conn: Connection;
-  readonly c2s: Hash;
-  readonly s2c: Hash;
+  /** Made when the direction's first bytes are read: a hash costs ~640 bytes (node:crypto's native state), and most directions of a SYN flood never carry any. */
+  c2s: Hash | null;
+  s2c: Hash | null;
 }
+
+/** SHA-256 of nothing: the digest of a direction that carried no bytes. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /** The other socket of a socket's connection. */
 function peerOf(conn: Connection, so: Socket): Socket {
@@ -191,7 +195,7 @@ export class DrainApp implements SocketApp {
     }
     // c2s bytes arrive in the server's receive buffer, s2c in the client's; both sockets' upcall
     // argument is the connection, or with `hash` its hashes (digest finds them there too)
-    const arg: Connection | Hashed = this.hash ? { conn, c2s: sha256(), s2c: sha256() } : conn;
+    const arg: Connection | Hashed = this.hash ? { conn, c2s: null, s2c: null } : conn;
     this.reader(conn.server.so, arg);
     this.reader(conn.client.so, arg);
   }
@@ -242,7 +246,7 @@ export class DrainApp implements SocketApp {
     if (so.rcv.cc === 0) return;
     const conn = this.connOf(arg);
     const dir = dirOf(conn, so);
-    const hash = this.hash ? (arg as Hashed)[dir] : null;
+    const hash = this.hash ? ((arg as Hashed)[dir] ??= sha256()) : null;
     while (so.rcv.cc > 0) {
       const r = soreceive_stream(so, this.readSize);
       if (r.len === 0) return;
@@ -290,6 +294,6 @@ export class DrainApp implements SocketApp {
   digest(conn: Connection, dir: Dir): string | null {
     // the argument stays on the sockets after detach, for this, until they are reset
     const arg = conn.server.so.upcallArg as Connection | Hashed | null;
-    return arg && this.hash ? (arg as Hashed)[dir].digest('hex') : null;
+    return arg && this.hash ? ((arg as Hashed)[dir]?.digest('hex') ?? EMPTY_SHA256) : null;
   }
 }

@@ -83,23 +83,15 @@ test('follow: node 0 is the end that sent the first frame, as in tshark 4 (a cap
 
 test('follow keeps nothing per connection that has left (its peak RSS stays at replay\'s, not above it by the connections seen)', async (t) => {
   const { generate } = await import('../bench/gen.js');
-  const { readFileSync, writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { tmp } = await import('../helpers/cli.js');
+  const { tmp, withPeakRss } = await import('../helpers/cli.js');
   const d = tmp(t);
   const cap = join(d, 'many.pcap');
   // 60,000 short connections, then what a run's peak RSS was (written by a preloaded hook at exit)
   await generate({ path: cap, bytes: 40 << 20, flows: 60_000, perFlow: 100 });
-  const hook = join(d, 'maxrss.cjs');
-  writeFileSync(hook, `process.on('exit', () => require('fs').writeFileSync(process.env.MAXRSS_OUT, String(process.resourceUsage().maxRSS)));`);
-  const peak = async (args: string[]) => {
-    const out = join(d, `rss-${args[0]}`);
-    const r = await cli(args, undefined, { NODE_OPTIONS: `--require ${hook}`, MAXRSS_OUT: out });
-    t.true(r.code === 0, r.stderr);
-    return Number(readFileSync(out, 'utf8')) / 1024; // MiB
-  };
-  const follow = await peak(['follow', cap, '-z', '7', '--format', 'raw']);
-  const replay = await peak(['replay', cap, '--json', '-q']);
+  const peak = withPeakRss(t, d);
+  const follow = (await peak(['follow', cap, '-z', '7', '--format', 'raw'])).rss;
+  const replay = (await peak(['replay', cap, '--json', '-q'])).rss;
   t.log(`follow ${follow.toFixed(0)} MiB, replay ${replay.toFixed(0)} MiB`);
   t.true(follow < replay + 8, `follow ${follow.toFixed(0)} MiB, replay ${replay.toFixed(0)} MiB`);
 });

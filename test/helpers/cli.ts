@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -39,4 +39,20 @@ export function tmp(t: ExecutionContext): string {
   const d = mkdtempSync(join(tmpdir(), 'sockcap-'));
   t.teardown(() => rmSync(d, { recursive: true, force: true }));
   return d;
+}
+
+/**
+ * A runner of the CLI that also gives each run's peak RSS (MiB), written at exit by a hook the
+ * child preloads (its own maxRSS, not the test process's). A failed run fails the test.
+ */
+export function withPeakRss(t: ExecutionContext, dir: string): (args: string[]) => Promise<{ stdout: string; rss: number }> {
+  const hook = join(dir, 'maxrss.cjs');
+  writeFileSync(hook, `process.on('exit', () => require('fs').writeFileSync(process.env.MAXRSS_OUT, String(process.resourceUsage().maxRSS)));`);
+  let runs = 0;
+  return async (args) => {
+    const out = join(dir, `rss-${runs++}`);
+    const r = await cli(args, undefined, { NODE_OPTIONS: `--require ${hook}`, MAXRSS_OUT: out });
+    t.is(r.code, 0, r.stderr);
+    return { stdout: r.stdout, rss: Number(readFileSync(out, 'utf8')) / 1024 };
+  };
 }

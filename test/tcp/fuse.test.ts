@@ -7,7 +7,7 @@ import { put16 } from '../../core/wire/bytes.js';
 import { checksum } from '../../core/wire/checksum.js';
 import { TH_ACK, TH_FIN, TH_PUSH, TH_SYN, TH_URG } from '../../core/wire/tcp.js';
 import { pcapFile, tcpFrame } from '../helpers/build.js';
-import { cli, tmp } from '../helpers/cli.js';
+import { cli, tmp, withPeakRss } from '../helpers/cli.js';
 import { Conv, Timeline, writeStream } from '../helpers/conv.js';
 import { badFrames, fields, fuseRun } from '../helpers/model.js';
 import { formatFuseSummary, type FuseSummary } from '../../core/fuse-report.js';
@@ -223,16 +223,7 @@ test('sockcap fuse writes each record as its connection leaves (the first 10,000
   sequentialLoopback(cap, n);
   const lib = await fuseRun(t, cap);
   t.is(lib.summary.connections.length, n);
-  // each run's peak RSS, written by a preloaded hook at exit
-  const hook = join(dir, 'maxrss.cjs');
-  writeFileSync(hook, `process.on('exit', () => require('fs').writeFileSync(process.env.MAXRSS_OUT, String(process.resourceUsage().maxRSS)));`);
-  let runs = 0;
-  const run = async (args: string[]) => {
-    const out = join(dir, `rss-${runs++}`);
-    const r = await cli(args, undefined, { NODE_OPTIONS: `--require ${hook}`, MAXRSS_OUT: out });
-    t.is(r.code, 0, r.stderr);
-    return { stdout: r.stdout, rss: Number(readFileSync(out, 'utf8')) / 1024 };
-  };
+  const run = withPeakRss(t, dir);
   const json = await run(['fuse', cap, '--json']);
   const j = JSON.parse(json.stdout) as FuseSummary;
   t.is(j.connections.length, n);
