@@ -9,9 +9,9 @@ export type OutFormat = 'pcap' | 'pcapng';
 
 /**
  * An output capture whose format is settled at its first frame: the one asked for, pcapng for a
- * file named *.pcapng, or else the first input's (classic pcap keeps the input's link type, snaplen and resolution, the snaplen
- * raised if a later input's frame is longer: PcapWriter.grow; pcapng keeps one IDB per input
- * interface, each with its own).
+ * file named *.pcapng, or else the first input's (classic pcap keeps the input's link type,
+ * snaplen and resolution, the snaplen raised if a later input's frame is longer: PcapWriter.grow;
+ * pcapng keeps one IDB per input interface, each with its own).
  */
 export class CaptureOutput {
   private writer: FrameWriter | null = null;

@@ -34,7 +34,10 @@ function drainAll(so: Socket): void {
  */
 interface Hashed {
   readonly conn: Connection;
-  /** Made when the direction's first bytes are read: a hash costs ~640 bytes (node:crypto's native state), and most directions of a SYN flood never carry any. */
+  /**
+   * Made when the direction's first bytes are read: a hash costs ~640 bytes (node:crypto's native
+   * state), and many directions never carry any (a SYN flood's, the other side of one-way flows).
+   */
   c2s: Hash | null;
   s2c: Hash | null;
 }
