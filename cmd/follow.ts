@@ -50,6 +50,10 @@ export default class Follow extends SockcapCommand {
     // its header is printed from it) are kept: memory does not grow with the connections seen
     let streams = 0;
     let selected: ConnSummary | null = null;
+    // once the followed connection has left the table nothing later can add to what is printed (a
+    // late segment meets its tombstone, a new SYN on the same ports is another stream): reading
+    // stops there, at the end of the batch, instead of at the end of the capture
+    const done = new AbortController();
     const stack = new Stack(session, {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,
@@ -58,10 +62,11 @@ export default class Follow extends SockcapCommand {
       onConnection: (c) => {
         streams++;
         if (!selected && selectsFlow(sel, c.stream, c.client, c.server)) selected = c;
+        if (sel.stream !== null ? c.stream === sel.stream : c.stream === follower.followed) done.abort();
       },
     });
     const intr = new Interrupt();
-    const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush, signal: intr.signal });
+    const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush, signal: AbortSignal.any([intr.signal, done.signal]) });
     let found = follower.followed >= 0;
     if (!found && selected) {
       found = true;

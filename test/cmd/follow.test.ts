@@ -1,7 +1,8 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { fixture, HAS_TSHARK } from '../helpers/paths.js';
+import { CLI, fixture, HAS_TSHARK } from '../helpers/paths.js';
 import { cli } from '../helpers/cli.js';
 import { gapMarker, withGapMarkers } from '../../core/follow.js';
 import fc from 'fast-check';
@@ -182,3 +183,40 @@ test('withGapMarkers: for any chunking and any holes, the pieces are the data wi
   ), { numRuns: 500 });
   t.pass();
 });
+
+test('follow stops reading once the followed connection has left the table: on a stream that never ends (stdin held open) it prints the stream and exits, with what reading the whole capture prints', async (t) => {
+  // three-http-streams: stream 0 closes before the capture's end; its frames, then nothing more
+  // while stdin stays open (a capture being written, a pipe from a live tcpdump)
+  const cap = fixture('tcp/three-http-streams.pcap');
+  const file = readFileSync(cap);
+  const openStdin = async (args: string[]): Promise<{ code: number | null; out: string }> => {
+    const p = spawn(process.execPath, [CLI, 'follow', '-', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.setEncoding('latin1').on('data', (d: string) => (out += d));
+    p.stdin.write(file);
+    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((r) => p.on('close', r));
+    clearTimeout(timer);
+    p.stdin.destroy();
+    return { code, out };
+  };
+  const whole = await cli(['follow', cap, '-z', '0', '--format', 'hex']);
+  t.is(whole.code, 0, whole.stderr);
+  const all = await openStdin(['-z', '0', '--format', 'hex']);
+  t.is(all.code, 0, 'exited by itself, stdin still open');
+  t.is(all.out, whole.stdout);
+  const c2s = await openStdin(['-z', '0:c2s', '--format', 'hex']);
+  t.is(c2s.code, 0);
+  t.is(rawHex(c2s.out), rawHex(whole.stdout.split('\n').filter((l) => !l.startsWith('\t')).join('\n')));
+  // a selector by endpoints stops the same way once the connection it followed has left
+  const raw = await cli(['follow', cap, '-z', '0', '--format', 'raw']);
+  const ends = `${/^Node 0: (\S+)$/m.exec(raw.stdout)![1]}-${/^Node 1: (\S+)$/m.exec(raw.stdout)![1]}`;
+  const byEnds = await openStdin(['-z', ends, '--format', 'raw']);
+  t.is(byEnds.code, 0);
+  t.deepEqual(rawBytes(byEnds.out), rawBytes(raw.stdout));
+});
+
+/** The hex digits of follow's hex dump, in order (the dump's offsets and text column dropped). */
+function rawHex(out: string): string {
+  return out.split('\n').map((l) => /^\t?[0-9A-F]{8}  ((?:[0-9a-f]{2} {1,2})+)/.exec(l)?.[1]?.replace(/ /g, '') ?? '').join('');
+}
