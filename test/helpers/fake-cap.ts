@@ -5,8 +5,8 @@ import { join } from 'node:path';
  * A stand-in for the `cap` binding, for SOCKCAP_CAP_MODULE: one device, `fake0`, whose open()
  * delivers the frames of the classic little-endian pcap named by FAKE_CAP_PCAP, a few per turn of
  * the event loop, each copied into the caller's buffer as the binding copies libpcap's (the
- * buffer is reused, the event gives the length). Live capture's path from the binding on can
- * then be tested without root or traffic.
+ * buffer is reused, the event gives the length), then waits, open, until closed. Live capture's
+ * path from the binding on can then be tested without root or traffic.
  */
 const SOURCE = `'use strict';
 const { readFileSync } = require('node:fs');
@@ -29,10 +29,12 @@ class Cap {
       if (i < frames.length && !this.closed) setImmediate(turn);
     };
     setImmediate(turn);
+    // an open capture keeps the process alive, as the binding's poll handle does
+    this.alive = setInterval(() => {}, 1 << 30);
     return 'ETHERNET';
   }
   on(ev, fn) { if (ev === 'packet') this.onPacket = fn; }
-  close() { this.closed = true; }
+  close() { this.closed = true; clearInterval(this.alive); }
 }
 module.exports = { Cap };
 `;
