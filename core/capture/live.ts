@@ -95,6 +95,14 @@ export class LiveCapture {
   private stopped = false;
   private readonly ifidx: number;
   private readonly file: FileInfo;
+  /**
+   * Holds the process up until stop(): the binding's poll handle does while libpcap delivers, but
+   * if it ever stops (an interface that goes away), an empty event loop would end the process in
+   * the middle of the run (node exits 13, an unsettled await) with nothing reported or flushed.
+   * The capture then waits for Ctrl-C, -c or --duration like any quiet interface. Made once the
+   * interface is open (a constructor that throws leaves nothing running).
+   */
+  private readonly alive: ReturnType<typeof setInterval>;
 
   private constructor(private readonly o: LiveOptions, private readonly session: CaptureSession) {
     const { Cap } = loadCap(o.binding);
@@ -119,6 +127,7 @@ export class LiveCapture {
     session.files.push(this.file);
     // the binding's buffer is its snapshot length (65,535): it never has to cut a packet itself
     this.cap.on('packet', (n) => this.packet(n));
+    this.alive = setInterval(() => {}, 1 << 30);
   }
 
   /** Open an interface; SockcapError with a code when the binding, the device or the rights are missing. */
@@ -192,6 +201,7 @@ export class LiveCapture {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.alive);
     this.cap.close();
     const w = this.wake;
     this.wake = null;

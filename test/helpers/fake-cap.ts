@@ -29,8 +29,9 @@ class Cap {
       if (i < frames.length && !this.closed) setImmediate(turn);
     };
     setImmediate(turn);
-    // an open capture keeps the process alive, as the binding's poll handle does
-    this.alive = setInterval(() => {}, 1 << 30);
+    // an open capture keeps the process alive, as the binding's poll handle does (FAKE_CAP_GONE:
+    // as if that handle had stopped, an interface that went away)
+    if (!process.env.FAKE_CAP_GONE) this.alive = setInterval(() => {}, 1 << 30);
     return 'ETHERNET';
   }
   on(ev, fn) { if (ev === 'packet') this.onPacket = fn; }

@@ -63,11 +63,11 @@ test('live over the stand-in binding reports what replay reports for the same fr
   t.is(a.connections.length, 3);
 });
 
-test('live stopped by SIGTERM while the binding is still open: exit 0, the report, and an output capture that holds every frame delivered, as captured', async (t) => {
+for (const gone of [false, true]) test(`live stopped by SIGTERM while the binding is still open${gone ? ', its handle gone (an interface that went away: nothing else holds the event loop)' : ''}: exit 0, the report, and an output capture that holds every frame delivered, as captured`, async (t) => {
   const dir = tmp(t);
   const pcap = fixture('tcp/smtp.pcap');
   const out = join(dir, 'o.pcapng');
-  const p = spawn(process.execPath, [CLI, 'live', '-i', 'fake0', '-q', '-w', out], { env: { ...process.env, ...env(dir, pcap) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [CLI, 'live', '-i', 'fake0', '-q', '-w', out], { env: { ...process.env, ...env(dir, pcap), ...(gone ? { FAKE_CAP_GONE: '1' } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
