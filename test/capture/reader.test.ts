@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileChunks } from '../../core/capture/chunks.js';
+import { MAX_SECTION_IFACES } from '../../core/capture/pcapng-reader.js';
 import { promisify } from 'node:util';
 import { fixture, corpus, CORPUS, HAS_CORPUS, HAS_TSHARK } from '../helpers/paths.js';
 import { readAll } from '../helpers/read.js';
@@ -156,6 +157,40 @@ test('pcapng: block length not a multiple of 4, too small, and a packet for an u
     t.is(r.error?.offset, shbLen);
     t.regex(r.error!.message, re);
   }
+});
+
+test('pcapng: a section may describe MAX_SECTION_IFACES interfaces (a packet on the last is read); one more is a bad block at its offset, before memory grows with a file of nothing but interface blocks', async (t) => {
+  t.is(MAX_SECTION_IFACES, 65536);
+  const shb = Buffer.alloc(28);
+  shb.writeUInt32LE(0x0a0d0d0a, 0);
+  shb.writeUInt32LE(28, 4);
+  shb.writeUInt32LE(0x1a2b3c4d, 8);
+  shb.writeUInt16LE(1, 12);
+  shb.writeBigInt64LE(-1n, 16);
+  shb.writeUInt32LE(28, 24);
+  const idb = Buffer.alloc(20);
+  idb.writeUInt32LE(1, 0);
+  idb.writeUInt32LE(20, 4);
+  idb.writeUInt16LE(1, 8);
+  idb.writeUInt32LE(65535, 12);
+  idb.writeUInt32LE(20, 16);
+  const frame = Buffer.from(tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, seq: 1, flags: 2 }));
+  const epb = Buffer.alloc(32 + ((frame.length + 3) & ~3));
+  epb.writeUInt32LE(6, 0);
+  epb.writeUInt32LE(epb.length, 4);
+  epb.writeUInt32LE(MAX_SECTION_IFACES - 1, 8);
+  epb.writeUInt32LE(frame.length, 20);
+  epb.writeUInt32LE(frame.length, 24);
+  frame.copy(epb, 28);
+  epb.writeUInt32LE(epb.length, epb.length - 4);
+  const most = await readAll({ name: 'p', stream: chunked(Buffer.concat([shb, ...Array(MAX_SECTION_IFACES).fill(idb), epb]), 1 << 20) });
+  t.is(most.error, null);
+  t.is(most.frames.length, 1);
+  t.is(most.session.ifaces.length, MAX_SECTION_IFACES);
+  const over = await readAll({ name: 'p', stream: chunked(Buffer.concat([shb, ...Array(MAX_SECTION_IFACES + 1).fill(idb), epb]), 1 << 20) });
+  t.is(over.error?.code, 'ERR_BAD_BLOCK');
+  t.is(over.error?.offset, 28 + 20 * MAX_SECTION_IFACES);
+  t.regex(over.error!.message, /more than 65,536 interface description blocks in one section/);
 });
 
 test('fileChunks reads ahead and still yields the file exactly, in order, at any size around the chunk size', async (t) => {
