@@ -131,17 +131,18 @@ function walkOptions(cur: ChunkCursor, start: number, len: number, sec: Section,
 }
 
 /**
- * Interfaces one section may describe. The format sets no limit, but each costs a few hundred
- * bytes for the whole run (packets name them by number, the output writes them): a file of
- * nothing but interface blocks would otherwise turn 20 bytes of input into ~500 of memory, a
- * million of them into 500 MiB. Real captures have a handful.
+ * Interfaces a run's pcapng sections may describe, all sections and files together. The format
+ * sets no limit, but each interface is kept for the whole run (packets name them by number, -w
+ * writes them) at a few hundred bytes: a file of nothing but interface blocks, or of sections of
+ * one interface each, would turn 20-48 bytes of input into ~500 of memory, a million of them
+ * into 500 MiB. Real captures have a handful.
  */
-export const MAX_SECTION_IFACES = 65536;
+export const MAX_IFACES = 65536;
 
 function readIdb(cur: ChunkCursor, len: number, sec: Section, info: FileInfo, session: CaptureSession): Iface {
   if (len < 20) throw err(info, 'ERR_BAD_BLOCK', cur.abs, `interface description block too small (${len} bytes)`);
-  if (sec.ifaces.length >= MAX_SECTION_IFACES)
-    throw err(info, 'ERR_BAD_BLOCK', cur.abs, `more than ${MAX_SECTION_IFACES.toLocaleString('en-US')} interface description blocks in one section`);
+  if (session.ifaces.length >= MAX_IFACES)
+    throw err(info, 'ERR_BAD_BLOCK', cur.abs, `more than ${MAX_IFACES.toLocaleString('en-US')} interfaces in the run (interface description blocks of every section and file)`);
   const b = cur.buf;
   const u16 = sec.le ? le16 : be16;
   const u32 = sec.le ? le32 : be32;

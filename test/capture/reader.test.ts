@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileChunks } from '../../core/capture/chunks.js';
-import { MAX_SECTION_IFACES } from '../../core/capture/pcapng-reader.js';
+import { MAX_IFACES } from '../../core/capture/pcapng-reader.js';
 import { promisify } from 'node:util';
 import { fixture, corpus, CORPUS, HAS_CORPUS, HAS_TSHARK } from '../helpers/paths.js';
 import { readAll } from '../helpers/read.js';
@@ -159,8 +159,8 @@ test('pcapng: block length not a multiple of 4, too small, and a packet for an u
   }
 });
 
-test('pcapng: a section may describe MAX_SECTION_IFACES interfaces (a packet on the last is read); one more is a bad block at its offset, before memory grows with a file of nothing but interface blocks', async (t) => {
-  t.is(MAX_SECTION_IFACES, 65536);
+test('pcapng: a run may describe MAX_IFACES interfaces (a packet on the last is read); one more, in one section or in sections of their own, is a bad block at its offset, before memory grows with a file of nothing but interface blocks', async (t) => {
+  t.is(MAX_IFACES, 65536);
   const shb = Buffer.alloc(28);
   shb.writeUInt32LE(0x0a0d0d0a, 0);
   shb.writeUInt32LE(28, 4);
@@ -178,19 +178,23 @@ test('pcapng: a section may describe MAX_SECTION_IFACES interfaces (a packet on 
   const epb = Buffer.alloc(32 + ((frame.length + 3) & ~3));
   epb.writeUInt32LE(6, 0);
   epb.writeUInt32LE(epb.length, 4);
-  epb.writeUInt32LE(MAX_SECTION_IFACES - 1, 8);
+  epb.writeUInt32LE(MAX_IFACES - 1, 8);
   epb.writeUInt32LE(frame.length, 20);
   epb.writeUInt32LE(frame.length, 24);
   frame.copy(epb, 28);
   epb.writeUInt32LE(epb.length, epb.length - 4);
-  const most = await readAll({ name: 'p', stream: chunked(Buffer.concat([shb, ...Array(MAX_SECTION_IFACES).fill(idb), epb]), 1 << 20) });
+  const read = (parts: Buffer[]) => readAll({ name: 'p', stream: chunked(Buffer.concat(parts), 1 << 20) });
+  const most = await read([shb, ...Array(MAX_IFACES).fill(idb), epb]);
   t.is(most.error, null);
   t.is(most.frames.length, 1);
-  t.is(most.session.ifaces.length, MAX_SECTION_IFACES);
-  const over = await readAll({ name: 'p', stream: chunked(Buffer.concat([shb, ...Array(MAX_SECTION_IFACES + 1).fill(idb), epb]), 1 << 20) });
+  t.is(most.session.ifaces.length, MAX_IFACES);
+  const over = await read([shb, ...Array(MAX_IFACES + 1).fill(idb), epb]);
   t.is(over.error?.code, 'ERR_BAD_BLOCK');
-  t.is(over.error?.offset, 28 + 20 * MAX_SECTION_IFACES);
-  t.regex(over.error!.message, /more than 65,536 interface description blocks in one section/);
+  t.is(over.error?.offset, 28 + 20 * MAX_IFACES);
+  t.regex(over.error!.message, /more than 65,536 interfaces in the run/);
+  const sections = await read(Array(MAX_IFACES + 1).fill(Buffer.concat([shb, idb])));
+  t.is(sections.error?.code, 'ERR_BAD_BLOCK');
+  t.is(sections.error?.offset, 48 * MAX_IFACES + 28);
 });
 
 test('fileChunks reads ahead and still yields the file exactly, in order, at any size around the chunk size', async (t) => {
