@@ -150,7 +150,8 @@ function readIdb(cur: ChunkCursor, len: number, sec: Section, info: FileInfo, se
   let tsoffset = 0;
   let name: string | undefined;
   walkOptions(cur, 16, len, sec, info, (code, off, olen) => {
-    if (code === 2) name = b.toString('utf8', off, off + olen).replace(/\0+$/, '');
+    // the name is kept for the run and only shown: its first 256 bytes (an option may hold 64 KiB)
+    if (code === 2) name = b.toString('utf8', off, off + Math.min(olen, 256)).replace(/\0+$/, '');
     else if (code === 9 && olen >= 1) tsresol = b[off]!;
     else if (code === 14 && olen >= 8) {
       const hi = sec.le ? u32(b, off + 4) | 0 : u32(b, off) | 0;

@@ -197,6 +197,29 @@ test('pcapng: a run may describe MAX_IFACES interfaces (a packet on the last is 
   t.is(sections.error?.offset, 48 * MAX_IFACES + 28);
 });
 
+test('pcapng: an interface name (if_name) is kept to its first 256 bytes, whatever the option holds', async (t) => {
+  const shb = Buffer.alloc(28);
+  shb.writeUInt32LE(0x0a0d0d0a, 0);
+  shb.writeUInt32LE(28, 4);
+  shb.writeUInt32LE(0x1a2b3c4d, 8);
+  shb.writeUInt16LE(1, 12);
+  shb.writeBigInt64LE(-1n, 16);
+  shb.writeUInt32LE(28, 24);
+  const name = 'eth0-'.padEnd(60000, 'x');
+  const idb = Buffer.alloc(20 + 4 + 60000 + 4);
+  idb.writeUInt32LE(1, 0);
+  idb.writeUInt32LE(idb.length, 4);
+  idb.writeUInt16LE(1, 8);
+  idb.writeUInt32LE(65535, 12);
+  idb.writeUInt16LE(2, 16); // if_name
+  idb.writeUInt16LE(60000, 18);
+  idb.write(name, 20, 'latin1');
+  idb.writeUInt32LE(idb.length, idb.length - 4);
+  const r = await readAll({ name: 'p', stream: chunked(Buffer.concat([shb, idb]), 1 << 20) });
+  t.is(r.error, null);
+  t.is(r.session.ifaces[0]!.name, name.slice(0, 256));
+});
+
 test('fileChunks reads ahead and still yields the file exactly, in order, at any size around the chunk size', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sockcap-chunks-'));
   try {
