@@ -159,8 +159,8 @@ test('pcapng: block length not a multiple of 4, too small, and a packet for an u
   }
 });
 
-test('pcapng: a run may describe MAX_IFACES interfaces (a packet on the last is read); one more, in one section or in sections of their own, is a bad block at its offset, before memory grows with a file of nothing but interface blocks', async (t) => {
-  t.is(MAX_IFACES, 65536);
+/** A little-endian pcapng section header block without options (version 1.0, length unknown). */
+function shbBlock(): Buffer {
   const shb = Buffer.alloc(28);
   shb.writeUInt32LE(0x0a0d0d0a, 0);
   shb.writeUInt32LE(28, 4);
@@ -168,6 +168,12 @@ test('pcapng: a run may describe MAX_IFACES interfaces (a packet on the last is 
   shb.writeUInt16LE(1, 12);
   shb.writeBigInt64LE(-1n, 16);
   shb.writeUInt32LE(28, 24);
+  return shb;
+}
+
+test('pcapng: a run may describe MAX_IFACES interfaces (a packet on the last is read); one more, in one section or in sections of their own, is a bad block at its offset, before memory grows with a file of nothing but interface blocks', async (t) => {
+  t.is(MAX_IFACES, 65536);
+  const shb = shbBlock();
   const idb = Buffer.alloc(20);
   idb.writeUInt32LE(1, 0);
   idb.writeUInt32LE(20, 4);
@@ -198,13 +204,7 @@ test('pcapng: a run may describe MAX_IFACES interfaces (a packet on the last is 
 });
 
 test('pcapng: an interface name (if_name) is kept to its first 256 bytes, whatever the option holds', async (t) => {
-  const shb = Buffer.alloc(28);
-  shb.writeUInt32LE(0x0a0d0d0a, 0);
-  shb.writeUInt32LE(28, 4);
-  shb.writeUInt32LE(0x1a2b3c4d, 8);
-  shb.writeUInt16LE(1, 12);
-  shb.writeBigInt64LE(-1n, 16);
-  shb.writeUInt32LE(28, 24);
+  const shb = shbBlock();
   const name = 'eth0-'.padEnd(60000, 'x');
   const idb = Buffer.alloc(20 + 4 + 60000 + 4);
   idb.writeUInt32LE(1, 0);
