@@ -11,7 +11,7 @@ import { thousands } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, readFlag } from './inputs.js';
 import { Interrupt } from './interrupt.js';
 
 /**
@@ -43,6 +43,7 @@ export default class Extract extends SockcapCommand {
   static override args = fileArgs;
   static override flags = {
     ...readFlag,
+    ...memoryFlag,
     outdir: Flags.string({ char: 'o', summary: 'directory for the files (created if missing)', required: true }),
     template: Flags.string({ char: 'T', summary: 'file name template', default: '%A.%a-%B.%b' }),
     hash: Flags.boolean({ summary: 'SHA-256 of each file in the index' }),
@@ -101,6 +102,7 @@ export default class Extract extends SockcapCommand {
       app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c), 64 << 10),
       // the index has what it needs from FlowFiles: no connection summaries
       onConnection: null,
+      memoryBudget: memoryBudget(flags.memory),
     });
     const intr = new Interrupt();
     const res = await runPipeline(captureInputs(inputs), stack, {

@@ -9,7 +9,7 @@ import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
 import { Interrupt } from './interrupt.js';
-import { captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, readFlag } from './inputs.js';
 
 /** What follow prints at a hole that never filled (shared with `live --follow`). */
 export const gapsFlag = Flags.option({ options: ['marker', 'skip'] as const, default: 'marker' as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker, or nothing (the bytes after follow at once)' })();
@@ -25,6 +25,7 @@ export default class Follow extends SockcapCommand {
   static override args = fileArgs;
   static override flags = {
     ...readFlag,
+    ...memoryFlag,
     stream: Flags.string({ char: 'z', summary: 'stream index or 4-tuple to follow', required: true }),
     format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'output format (tshark\'s follow modes)' })(),
     direction: Flags.option({ options: ['both', 'c2s', 's2c'] as const, default: 'both' as const, summary: 'which direction to print' })(),
@@ -58,6 +59,7 @@ export default class Follow extends SockcapCommand {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,
       policy: flags.overlap,
+      memoryBudget: memoryBudget(flags.memory),
       app: new DrainApp(false, 1 << 20, follower.sink),
       onConnection: (c) => {
         streams++;

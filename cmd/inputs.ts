@@ -16,6 +16,22 @@ export const readFlag = {
   read: Flags.string({ char: 'r', summary: 'capture file to read, as with tcpdump -r (repeatable; read before files given as arguments)', multiple: true }),
 };
 
+/** `--memory`: the stack's budget for queued data and connection state (StackOptions.memoryBudget). */
+export const memoryFlag = {
+  memory: Flags.string({ summary: 'memory for queued data and connection state (256M, 1G; default 256M): past it the oldest connection is evicted, or the one growing skips its holes (both counted)' }),
+};
+
+const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** `--memory`'s value in bytes (256M, 1.5G, 512MiB, 1048576; K, M and G are powers of 1024), or undefined for the default. */
+export function memoryBudget(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)(?:i?b)?$/i.exec(s.trim());
+  const n = m ? Math.floor(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!) : NaN;
+  if (!(n >= 1 << 20)) throw new SockcapError('ERR_USAGE', `--memory '${s}' is not a size of at least 1M (256M, 1G, 1048576)`);
+  return n;
+}
+
 /** The files of a run: `-r` ones first, then the arguments; none is a usage error. */
 export function inputFiles(argv: readonly unknown[], read: readonly string[] | undefined): string[] {
   const files = [...(read ?? []), ...(argv as string[])];

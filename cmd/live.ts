@@ -16,6 +16,7 @@ import { ConnReport } from './conn-report.js';
 import { gapsFlag } from './follow.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
+import { memoryBudget, memoryFlag } from './inputs.js';
 
 export default class Live extends SockcapCommand {
   static override summary = 'Capture on an interface (libpcap) and run the traffic through the stack as it arrives.';
@@ -43,6 +44,7 @@ export default class Live extends SockcapCommand {
     gaps: gapsFlag,
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no live table on stderr' }),
+    ...memoryFlag,
     ...modelOptionFlags,
   };
 
@@ -73,6 +75,7 @@ export default class Live extends SockcapCommand {
       hooks: models.hooks,
       output: models.output(flags.write),
       onConnection: (c) => conns.add(c),
+      memoryBudget: memoryBudget(flags.memory),
     });
     const cap: LiveCapture = openLive({ binding: process.env.SOCKCAP_CAP_MODULE, iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
     process.stderr.write(`sockcap: listening on ${flags.interface}, link-type ${linktypeName(cap.linktype)} (${cap.linktype}), snapshot length ${cap.snaplen} bytes\n`);

@@ -4,13 +4,14 @@ import type { StackHook } from '../core/hook.js';
 import { type PipelineResult, runPipeline } from '../core/pipeline.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
-import { captureInputs, checkOutputNotInput, fileSession, readFlag } from './inputs.js';
+import { captureInputs, checkOutputNotInput, fileSession, memoryBudget, memoryFlag, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 
 /** Flags of the commands that model the stack and write its output (fuse, splice). */
 export const modelFlags = {
   ...readFlag,
+  ...memoryFlag,
   write: Flags.string({ char: 'w', summary: 'write the resulting traffic to this capture file (- for stdout)' }),
   'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: pcapng for a file named *.pcapng, else the first input\'s)' })(),
   quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),
@@ -18,11 +19,11 @@ export const modelFlags = {
 };
 
 /** Run the inputs through a stack with these hooks, writing its output with -w (the caller reports an interrupt after its own output). */
-export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean }, onBatch?: () => Promise<void>): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
+export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean; memory?: string }, onBatch?: () => Promise<void>): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
   checkOutputNotInput(f.write, files);
   const toStdout = f.write === '-';
   const session = fileSession();
-  const stack = new Stack(session, { hooks, output: !!f.write, app: new DrainApp(false), debug: f.debug, onConnection: null });
+  const stack = new Stack(session, { hooks, output: !!f.write, app: new DrainApp(false), debug: f.debug, onConnection: null, memoryBudget: memoryBudget(f.memory) });
   const output = f.write ? await CaptureOutput.open(toStdout ? process.stdout : f.write, session, f['out-format']) : undefined;
   const progress = startProgress(session, files, f.quiet || toStdout);
   const interrupt = new Interrupt();

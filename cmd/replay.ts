@@ -7,7 +7,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
 import { ConnReport } from './conn-report.js';
-import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, readFlag } from './inputs.js';
+import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 import { modelOptionFlags, Models } from './models.js';
@@ -24,6 +24,7 @@ export default class Replay extends SockcapCommand {
   static override args = fileArgs;
   static override flags = {
     ...readFlag,
+    ...memoryFlag,
     write: Flags.string({ char: 'w', summary: 'write the frames to this capture file (- for stdout)' }),
     count: Flags.integer({ char: 'c', summary: 'stop after this many frames', min: 1 }),
     'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: pcapng for a file named *.pcapng, else the first input\'s)' })(),
@@ -59,6 +60,7 @@ export default class Replay extends SockcapCommand {
       onConnection: (c) => conns.add(c),
       debug: flags.debug,
       tcp: flags.tcp,
+      memoryBudget: memoryBudget(flags.memory),
     });
     const output = flags.write ? await CaptureOutput.open(toStdout ? process.stdout : flags.write, session, flags['out-format']) : undefined;
     const progress = startProgress(session, files, flags.quiet || toStdout);

@@ -84,3 +84,18 @@ for (const gone of [false, true]) test(`live stopped by SIGTERM while the bindin
   t.is(written.error, null);
   t.deepEqual(written.frames.map((f) => f.hex), (await readAll({ name: pcap })).frames.map((f) => f.hex));
 });
+
+test('live --memory: the budget is live\'s too (past it the oldest connections are evicted and counted)', async (t) => {
+  const { generate } = await import('../bench/gen.js');
+  const dir = tmp(t);
+  const cap = join(dir, 'open.pcap');
+  await generate({ path: cap, bytes: 3000 * 400, flows: 3000, perFlow: 400 });
+  const frames = (JSON.parse((await cli(['replay', cap, '--json'])).stdout) as { frames: number }).frames;
+  const notes = async (more: string[]) => {
+    const r = await cli(['live', '-i', 'fake0', '-q', '-c', String(frames), '--json', ...more], undefined, env(dir, cap));
+    t.is(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { notes: Record<string, number> }).notes;
+  };
+  t.true((await notes(['--memory', '1M']))['tcp.pcb.evicted']! > 1000);
+  t.false('tcp.pcb.evicted' in (await notes([])));
+});
