@@ -55,6 +55,7 @@ export default class Extract extends SockcapCommand {
   async run(): Promise<{ files: number; bytes: number; connections: number; index: string; copiedBytes: number } | undefined> {
     const { argv, flags } = await this.parse(Extract);
     const inputs = inputFiles(argv, flags.read);
+    const budget = memoryBudget(flags.memory);
     const bad = templateError(flags.template);
     if (bad) this.fail(new SockcapError('ERR_USAGE', `template '${flags.template}' ${bad}`));
     try {
@@ -102,7 +103,7 @@ export default class Extract extends SockcapCommand {
       app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c), 64 << 10),
       // the index has what it needs from FlowFiles: no connection summaries
       onConnection: null,
-      memoryBudget: memoryBudget(flags.memory),
+      memoryBudget: budget,
     });
     const intr = new Interrupt();
     const res = await runPipeline(captureInputs(inputs), stack, {

@@ -208,4 +208,7 @@ test('--memory sets the budget of every command that runs the stack: past it the
     t.regex(b.stderr, /^sockcap: --memory '.*' is not a size of at least 1M/, bad);
   }
   t.is((await cli(['replay', cap, '-q', '--memory', '1.5G'])).code, 0);
+  // checked before anything is written: extract makes no directory, no index
+  t.is((await cli(['extract', cap, '-o', join(d, 'bad'), '--memory', '1x'])).code, 2);
+  t.false(existsSync(join(d, 'bad')));
 });
