@@ -11,11 +11,9 @@ import { type Ext, m_copym, Mbuf } from './mbuf/mbuf.js';
 import { Connection, Tombstone } from './net/in-pcb.js';
 import { PcbTable } from './net/pcb-table.js';
 import { IpReass } from './net/ip-reass.js';
-import { processFin, type Segment, tcp_drain, tcp_input, type TcpCtx } from './tcp/tcp-input.js';
-import { tcp_skip_gap } from './tcp/tcp-reass.js';
+import { type Segment, tcp_drain, tcp_input, tcp_skip_holes, type TcpCtx } from './tcp/tcp-input.js';
 import type { Tcpcb } from './tcp/tcpcb.js';
 import { tcpcheck } from './tcp/tcp-check.js';
-import { sorwakeup } from './socket/socket.js';
 import { addTcpstat, connSummary, type ConnSummary, newTcpstat } from './tcp/summary.js';
 import { DrainApp, type SocketApp } from './socket/reader.js';
 import type { Output, StackHook } from './hook.js';
@@ -451,9 +449,6 @@ export class Stack implements Ctx, Output {
   /** The global reassembly budget is exceeded: the connection that just grew skips its holes. */
   private overBudget(tp: Tcpcb): void {
     this.stats.note('tcp.reass.budget');
-    let wake = false;
-    while (this.reassBytes > this.reassRoom() && tcp_skip_gap(tp, this.tcpCtx)) wake = true;
-    if (wake) sorwakeup(tp.so);
-    processFin(tp); // a FIN that waited behind the skipped hole
+    tcp_skip_holes(tp, this.tcpCtx, () => this.reassBytes > this.reassRoom(), null);
   }
 }

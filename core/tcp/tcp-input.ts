@@ -98,13 +98,24 @@ function ackedHole(ctx: TcpCtx, tp: Tcpcb, ack: number, now: number): void {
   if (ackOff <= tp.q[0]!.off) return;
   if (tp.ackedHole !== tp.rcvOff) return tp.holeAcked(tp.rcvOff, now);
   if (now - tp.ackedHoleSeg < ACKED_HOLE_WAIT) return;
-  let wake = false;
-  while (tp.q.length > 0 && tp.q[0]!.off < ackOff && tcp_skip_gap(tp, ctx)) {
-    ctx.note('tcp.reass.acked');
-    wake = true;
+  tcp_skip_holes(tp, ctx, () => tp.q.length > 0 && tp.q[0]!.off < ackOff, 'tcp.reass.acked');
+}
+
+/**
+ * Skip tp's holes while `more()` holds (tcp_skip_gap: each recorded as a gap, the data after it
+ * delivered; counted as `note` when given), then wake the reader once and take a FIN that waited
+ * behind them: what a skip outside tcp_input's own segment needs (the receiver's ACKs, the
+ * stack's global budget). tcp_input's per-direction limits skip inline, before its processFin.
+ */
+export function tcp_skip_holes(tp: Tcpcb, ctx: TcpCtx, more: () => boolean, note: string | null): void {
+  let skipped = false;
+  while (more() && tcp_skip_gap(tp, ctx)) {
+    if (note) ctx.note(note);
+    skipped = true;
   }
-  if (wake) sorwakeup(tp.so);
-  processFin(tp); // a FIN behind the hole
+  if (!skipped) return;
+  sorwakeup(tp.so);
+  processFin(tp);
 }
 
 /** The sender's side: what it sent tells its ISS, state (SYN_SENT, FIN_WAIT_1...) and window. */
