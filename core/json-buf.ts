@@ -1,5 +1,5 @@
 import type { FlowIndexEntry } from './capture/flow-files.js';
-import type { ConnSummary, DirSummary } from './tcp/summary.js';
+import type { ConnSummary, DirSummary, GapEntry } from './tcp/summary.js';
 
 /** Size of each output buffer (allocated when first written, then filled across take() calls). */
 const SIZE = 1 << 20;
@@ -190,8 +190,8 @@ const COMMA_ARR_OPEN = lit(',[');
 const TRUE = lit('true');
 const FALSE = lit('false');
 
-/** JSON.stringify(gaps): [[offset, length], ...]. */
-function gapsJson(j: JsonBuf, gaps: ReadonlyArray<readonly [number, number]>): void {
+/** JSON.stringify(gaps): [[offset, length], [offset, length, "snaplen"], ...]. */
+function gapsJson(j: JsonBuf, gaps: readonly GapEntry[]): void {
   j.bytes(ARR_OPEN);
   for (let i = 0; i < gaps.length; i++) {
     const g = gaps[i]!;
@@ -199,6 +199,10 @@ function gapsJson(j: JsonBuf, gaps: ReadonlyArray<readonly [number, number]>): v
     j.num(g[0]);
     j.bytes(COMMA);
     j.num(g[1]);
+    if (g.length === 3) {
+      j.bytes(COMMA);
+      j.str(g[2]);
+    }
     j.bytes(ARR_CLOSE);
   }
   j.bytes(ARR_CLOSE);

@@ -5,6 +5,7 @@ import { SockcapError } from '../errors.js';
 import { O_MAKE, O_REOPEN, outputFileError, viewsAfter, viewsBefore, writeAllSync } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import type { Gap, Tcpcb } from '../tcp/tcpcb.js';
+import { type GapEntry, gapEntry } from '../tcp/summary.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
 import { SmallFileWriter } from './file-writer.js';
@@ -29,7 +30,7 @@ export interface FlowIndexEntry {
    * Holes that never filled, [offset in the file, length] (absent when none): where the bytes
    * after each follow at once (the default), or, with zero-filled gaps, the zeros standing in for it.
    */
-  gaps?: Array<[number, number]>;
+  gaps?: GapEntry[];
 }
 
 /**
@@ -267,10 +268,10 @@ export class FlowFiles {
         // the last byte of data, cut by the snaplen, is past the end: the file ends at its data,
         // as tcpflow's does)
         let before = 0;
-        e.gaps = gaps.map(([o, l]) => {
-          const g: [number, number] = [o + before, l];
-          if (this.zeroGaps) before += l;
-          return g;
+        e.gaps = gaps.map((g) => {
+          const at = g[0] + before;
+          if (this.zeroGaps) before += g[1];
+          return gapEntry(g, at);
         });
       }
       if (this.hash) e.sha256 = t.hash[s]!.digest('hex');

@@ -1,5 +1,17 @@
 import type { Connection, Dir } from '../net/in-pcb.js';
-import type { RcvStats, Tcpcb, TcpState } from './tcpcb.js';
+import type { Gap, RcvStats, Tcpcb, TcpState } from './tcpcb.js';
+
+/**
+ * A hole in a report (the JSON summaries, extract's index): [offset, length], with a third element
+ * "snaplen" when its bytes were on the wire but the snaplen cut them from frames that were
+ * captured (capture again with a larger snaplen); without it, segments that were never captured.
+ */
+export type GapEntry = [number, number] | [number, number, 'snaplen'];
+
+/** A recorded Gap as a report lists it, at `at` (its offset, or where a file has it). */
+export function gapEntry(g: Gap, at = g[0]): GapEntry {
+  return g[2] ? [at, g[1], 'snaplen'] : [at, g[1]];
+}
 
 /** One direction of a connection in the report. */
 export interface DirSummary {
@@ -8,8 +20,8 @@ export interface DirSummary {
   /** Bytes delivered to the receiving socket (what a reader got). */
   bytes: number;
   sha256?: string;
-  /** Holes skipped: [offset in the delivered bytes, length]. */
-  gaps: Array<[number, number]>;
+  /** Holes skipped: [offset in the delivered bytes, length], "snaplen" third when the snaplen cut them. */
+  gaps: GapEntry[];
   segments: number;
   /** Bytes received again (complete and partial duplicates). */
   retransmitted: number;
@@ -52,7 +64,7 @@ function dirSummary(c: Connection, dir: Dir, rx: Tcpcb, digest?: Digest): DirSum
     src: dir === 'c2s' ? c.clientName : c.serverName,
     dst: dir === 'c2s' ? c.serverName : c.clientName,
     bytes: rx.so.rcv.total,
-    gaps: rx.gaps.map(([o, l]) => [o, l]),
+    gaps: rx.gaps.map((g) => gapEntry(g)),
     segments: rx.rcvTotal,
     retransmitted: retransmitted(s),
     outOfOrder: s.oooSegs,
@@ -83,11 +95,11 @@ export function connSummary(c: Connection, digest?: Digest): ConnSummary {
 
 /** netstat -s style counters, named after BSD tcpstat fields where one exists. */
 export type Tcpstat = Record<'connections' | 'rcvtotal' | 'rcvbyte' | 'rcvdupbyte' | 'rcvoopack' | 'overlapbytes' |
-  'overlapconflicts' | 'gaps' | 'gapbytes' | 'resets' | 'midstream', number>;
+  'overlapconflicts' | 'gaps' | 'gapbytes' | 'snaplenbytes' | 'resets' | 'midstream', number>;
 
 export function newTcpstat(): Tcpstat {
   return { connections: 0, rcvtotal: 0, rcvbyte: 0, rcvdupbyte: 0, rcvoopack: 0, overlapbytes: 0, overlapconflicts: 0,
-    gaps: 0, gapbytes: 0, resets: 0, midstream: 0 };
+    gaps: 0, gapbytes: 0, snaplenbytes: 0, resets: 0, midstream: 0 };
 }
 
 /** Bytes received again: complete and partial duplicates. */
@@ -117,5 +129,8 @@ function addDir(t: Tcpstat, rx: Tcpcb): void {
   t.overlapbytes += s.overlapBytes;
   t.overlapconflicts += s.overlapConflicts;
   t.gaps += rx.gaps.length;
-  for (const g of rx.gaps) t.gapbytes += g[1];
+  for (const g of rx.gaps) {
+    t.gapbytes += g[1];
+    if (g[2]) t.snaplenbytes += g[1];
+  }
 }

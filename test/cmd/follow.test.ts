@@ -3,7 +3,8 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { CLI, fixture, HAS_TSHARK } from '../helpers/paths.js';
-import { cli } from '../helpers/cli.js';
+import { cli, tmp } from '../helpers/cli.js';
+import { join } from 'node:path';
 import { gapMarker, withGapMarkers } from '../../core/follow.js';
 import fc from 'fast-check';
 import { when } from '../helpers/skip.js';
@@ -148,6 +149,28 @@ test('follow --gaps skip: no markers, the bytes after a hole follow at once (as 
   t.is(s2c.toString('latin1'), 'HELLOBYE');
   const marked = rawBytes((await cli(['follow', cap, '-z', '0', '--format', 'raw'])).stdout);
   t.is(marked.c2s.toString('latin1'), 'abc[4 bytes missing in capture file]\0xyzQQ[5 bytes missing in capture file]\0RR');
+});
+
+test('replay --json and extract\'s index mark the holes the snaplen cut ("snaplen" third) apart from segments never captured; tcpstat counts their bytes', async (t) => {
+  const cap = holesCapture(t);
+  const r = await cli(['replay', cap, '--json']);
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { bytes: number; wireBytes: number; connections: Array<{ c2s: { gaps: unknown } }>; tcpstat: Record<string, number> };
+  // c2s: "abc", 4 bytes never captured, "xyz", "QQ" and the 6 bytes after it cut, 5 never captured, "RR"
+  t.deepEqual(j.connections[0]!.c2s.gaps, [[3, 4], [8, 6, 'snaplen'], [8, 5]]);
+  t.is(j.tcpstat.gapbytes, 15);
+  t.is(j.tcpstat.snaplenbytes, 6);
+  t.is(j.tcpstat.snaplenbytes, j.wireBytes - j.bytes, 'the bytes the capture\'s frames lost to the snaplen');
+  const text = await cli(['replay', cap]);
+  t.regex(text.stdout, /^\t6 snaplenbytes$/m);
+  for (const [mode, want] of [['skip', [[3, 4], [8, 6, 'snaplen'], [8, 5]]], ['zero', [[3, 4], [12, 6, 'snaplen'], [18, 5]]]] as const) {
+    const dir = join(tmp(t), mode);
+    const x = await cli(['extract', cap, '-o', dir, '-q', '--gaps', mode]);
+    t.is(x.code, 0, x.stderr);
+    const index = JSON.parse(readFileSync(join(dir, 'sockcap-index.json'), 'utf8')) as Array<{ dir: string; gaps?: unknown }>;
+    t.deepEqual(index.find((e) => e.dir === 'c2s')!.gaps, want, `--gaps ${mode}`);
+    t.is(index.find((e) => e.dir === 's2c')!.gaps, undefined);
+  }
 });
 
 test('withGapMarkers: for any chunking and any holes, the pieces are the data with one marker before the byte at each hole\'s offset (none for snaplen cuts), and no gap is passed over or shown twice', (t) => {

@@ -29,7 +29,7 @@ const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary
 const num = fc.oneof(fc.nat(), fc.integer(), fc.double(), fc.constantFrom(0, -0, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53, 1_700_000_000.000_01, Number.NaN, Infinity));
 const dir: fc.Arbitrary<DirSummary> = fc.record({
   src: text, dst: text, bytes: num,
-  gaps: fc.array(fc.tuple(num, num), { maxLength: 3 }),
+  gaps: fc.array(fc.oneof(fc.tuple(num, num), fc.tuple(num, num, fc.constant('snaplen' as const))), { maxLength: 3 }),
   segments: num, retransmitted: num, outOfOrder: num, overlapBytes: num, overlapConflicts: num,
 }).chain((d) => fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: undefined })
   .map((h) => (h === undefined ? d : { ...d, sha256: h })));
@@ -88,7 +88,7 @@ function rows(list: readonly ConnSummary[]): string {
 test('connRow writes the reference row (and hash lines), and formatConnRow the same without its newline, for any summary with ASCII names: padding, thousands separators, wide and negative numbers', (t) => {
   const ascii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 30 });
   const n = fc.oneof(fc.nat(), fc.nat({ max: 999_999_999_999 }), fc.integer({ min: -5000, max: 5000 }), fc.constantFrom(0, 999, 1000, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1));
-  const d = fc.record({ src: ascii, dst: ascii, bytes: n, gaps: fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 12 }), segments: n, retransmitted: n, outOfOrder: n, overlapBytes: n, overlapConflicts: n });
+  const d = fc.record({ src: ascii, dst: ascii, bytes: n, gaps: fc.array(fc.oneof(fc.tuple(fc.nat(), fc.nat()), fc.tuple(fc.nat(), fc.nat(), fc.constant('snaplen' as const))), { maxLength: 12 }), segments: n, retransmitted: n, outOfOrder: n, overlapBytes: n, overlapConflicts: n });
   const row = fc.record({
     stream: n, client: ascii, server: ascii, state: ascii, states: fc.constant({ client: 'CLOSED' as const, server: 'CLOSED' as const }),
     clientGuessed: fc.boolean(), frames: n, start: fc.double(), duration: fc.double({ min: 0, max: 1e7, noNaN: true }), c2s: d, s2c: d,

@@ -7,6 +7,7 @@ import type { Connection } from '../../core/net/in-pcb.js';
 import { Stack, type StackOptions } from '../../core/stack.js';
 import { TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN } from '../../core/wire/tcp.js';
 import { type SegSpec, tcpFrame } from '../helpers/build.js';
+import type { GapEntry } from '../../core/tcp/summary.js';
 
 /** A reader that collects every byte per direction (copies, for assertions only). */
 class Collect implements SocketApp {
@@ -65,7 +66,7 @@ const fin = (off: number, isn = ISN): SegSpec => ({ ...C, seq: (isn + 1 + off) >
 
 /** segments in → bytes out (gopacket's reassembly tables). */
 const reassembles = test.macro({
-  exec(t, segs: SegSpec[], want: { c2s: string; gaps?: Array<[number, number]>; policy?: 'first' | 'last'; snap?: number; conflicts?: number }) {
+  exec(t, segs: SegSpec[], want: { c2s: string; gaps?: GapEntry[]; policy?: 'first' | 'last'; snap?: number; conflicts?: number }) {
     const r = run(segs, { policy: want.policy, snap: want.snap });
     t.is(r.c2s, want.c2s);
     t.deepEqual(r.s.c2s.gaps, want.gaps ?? []);
@@ -93,7 +94,7 @@ test('permanent gap: skipped at the end and recorded', reassembles, [syn(), syna
 test('keep-alive byte below rcv_nxt does not corrupt the stream', reassembles,
   [syn(), synack(), data(0, 'abcd'), data(3, 'Z'), data(4, 'efgh')], { c2s: 'abcdefgh' });
 test('snaplen-truncated payload: unknown bytes recorded as a gap, not garbage', reassembles,
-  [syn(), synack(), data(0, 'x'.repeat(20)), data(20, 'y'.repeat(20))], { c2s: 'x'.repeat(6) + 'y'.repeat(6), gaps: [[6, 14], [12, 14]], snap: 14 + 20 + 20 + 6 });
+  [syn(), synack(), data(0, 'x'.repeat(20)), data(20, 'y'.repeat(20))], { c2s: 'x'.repeat(6) + 'y'.repeat(6), gaps: [[6, 14, 'snaplen'], [12, 14, 'snaplen']], snap: 14 + 20 + 20 + 6 });
 
 test('a frame shorter on the wire than its IP length: the bytes it holds are delivered, the rest is a hole (ip.tooshort)', (t) => {
   const segs = [syn(), synack(), data(0, 'abcd'), data(4, 'efghijkl'), data(12, 'mn'), fin(14)];

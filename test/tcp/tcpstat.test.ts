@@ -28,7 +28,10 @@ function fromSummaries(all: readonly ConnSummary[]): Tcpstat {
       t.overlapbytes += d.overlapBytes;
       t.overlapconflicts += d.overlapConflicts;
       t.gaps += d.gaps.length;
-      for (const g of d.gaps) t.gapbytes += g[1];
+      for (const g of d.gaps) {
+        t.gapbytes += g[1];
+        if (g[2] === 'snaplen') t.snaplenbytes += g[1];
+      }
     }
     if (c.state === 'RESET') t.resets++;
     if (c.clientGuessed) t.midstream++;
