@@ -55,7 +55,11 @@ export class CaptureFormatError extends SockcapError {
     readonly file: string,
     readonly offset: number,
     readonly detail: string,
+    /** The offset counts bytes of the decompressed data (a gzip input), not of the file. */
+    readonly decompressed = false,
+    /** What to do about it, after the offset. */
+    readonly hint = '',
   ) {
-    super(code, `${file}: ${detail} at byte offset ${offset}`);
+    super(code, `${file}: ${detail} at byte offset ${offset}${decompressed ? ' of the decompressed data' : ''}${hint ? `; ${hint}` : ''}`);
   }
 }

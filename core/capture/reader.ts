@@ -39,7 +39,7 @@ export async function* readCapture(input: CaptureInput, session: CaptureSession)
   } catch (e) {
     throw new SockcapError('ERR_OPEN', `${name}: cannot open: ${(e as Error).message}`, { cause: e });
   }
-  const info: FileInfo = { name, format: 'pcap', gzip: false, nanos: false, bigEndian: false, sections: 0, frames: 0, customBlocks: 0 };
+  const info: FileInfo = { name, format: null, gzip: false, nanos: false, bigEndian: false, sections: 0, frames: 0, customBlocks: 0 };
   session.files.push(info);
   if (first.done) throw new CaptureFormatError('ERR_TRUNCATED_HEADER', name, 0, 'empty file: no capture header');
   info.gzip = first.value[0] === 0x1f && first.value[1] === 0x8b;
@@ -51,10 +51,12 @@ export async function* readCapture(input: CaptureInput, session: CaptureSession)
       yield batch;
     }
   } catch (e) {
+    // a gzip input's offsets are the walker's, in the decompressed bytes (`zcat FILE | xxd` shows them)
+    if (e instanceof CaptureFormatError && info.gzip && !e.decompressed) throw new CaptureFormatError(e.code, e.file, e.offset, e.detail, true, e.hint);
     if (e instanceof SockcapError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? '';
     if (info.gzip && code.startsWith('Z_'))
-      throw new CaptureFormatError('ERR_GZIP', name, cur.abs, `gzip data is corrupt or cut short (${(e as Error).message})`);
+      throw new CaptureFormatError('ERR_GZIP', name, cur.abs, `gzip data is corrupt or cut short (${(e as Error).message})`, true);
     throw new SockcapError('ERR_OPEN', `${name}: read failed: ${(e as Error).message}`, { cause: e });
   } finally {
     // close the file even when the walk stopped early (an error, or a consumer that broke off)
@@ -72,9 +74,35 @@ async function* walk(cur: ChunkCursor, info: FileInfo, session: CaptureSession):
   if (le === PCAP_MAGIC_US || le === PCAP_MAGIC_NS || be === PCAP_MAGIC_US || be === PCAP_MAGIC_NS)
     yield* walkPcap(cur, info, session);
   else if (le === PCAPNG_SHB) yield* walkPcapng(cur, info, session);
-  else
-    throw new CaptureFormatError('ERR_BAD_MAGIC', info.name, 0,
-      `not a pcap or pcapng capture (magic 0x${be.toString(16).padStart(8, '0')})`);
+  else {
+    // (inside gzip, a command that decompresses the file would not help)
+    const packed = info.gzip ? null : compressedAs(cur.buf, cur.pos, cur.avail());
+    const magic = `(magic 0x${be.toString(16).padStart(8, '0')})`;
+    if (packed)
+      throw new CaptureFormatError('ERR_BAD_MAGIC', info.name, 0, `${packed[0]}-compressed, not a pcap or pcapng capture ${magic}`, false,
+        `sockcap decompresses gzip only: ${info.name === '-' ? `decompress it in the pipe, \`... | ${packed[1]} -dc | sockcap replay -\`` : `pipe it in, \`${packed[1]} -dc ${shellWord(info.name)} | sockcap replay -\``}`);
+    throw new CaptureFormatError('ERR_BAD_MAGIC', info.name, 0, `not a pcap or pcapng capture ${magic}`);
+  }
+}
+
+/**
+ * Compressed formats Wireshark's tools read (or users meet) but Node's zlib does not decompress,
+ * by their magic bytes: [name, the command that decompresses it]. gzip is read as is.
+ */
+const COMPRESSED: ReadonlyArray<readonly [magic: readonly number[], name: string, tool: string]> = [
+  [[0x28, 0xb5, 0x2f, 0xfd], 'zstd', 'zstd'],
+  [[0x04, 0x22, 0x4d, 0x18], 'lz4', 'lz4'],
+  [[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], 'xz', 'xz'],
+  [[0x42, 0x5a, 0x68], 'bzip2', 'bzip2'],
+];
+
+/** A file name as a shell word (quoted when it needs to be). */
+const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+function compressedAs(b: Uint8Array, o: number, avail: number): readonly [string, string] | null {
+  for (const [magic, name, tool] of COMPRESSED)
+    if (avail >= magic.length && magic.every((x, i) => b[o + i] === x)) return [name, tool];
+  return null;
 }
 
 /** Read several inputs in the order given, as one run. */

@@ -22,7 +22,8 @@ export interface Iface {
 /** What one input file turned out to be. */
 export interface FileInfo {
   readonly name: string;
-  format: 'pcap' | 'pcapng';
+  /** null until the magic bytes said which (and for good when they named neither). */
+  format: 'pcap' | 'pcapng' | null;
   gzip: boolean;
   nanos: boolean;
   bigEndian: boolean;

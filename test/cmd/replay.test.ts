@@ -3,12 +3,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { pcapFile, tcpFrame } from '../helpers/build.js';
 import { TH_SYN } from '../../core/wire/tcp.js';
-import { fixture } from '../helpers/paths.js';
+import { CLI, fixture } from '../helpers/paths.js';
 import { cli, collect, tmp, withPeakRss } from '../helpers/cli.js';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { thousands } from '../../core/report.js';
+import { when } from '../helpers/skip.js';
 
 test('replay prints frames, link types, protocols and drops', async (t) => {
   const r = await cli(['replay', fixture('tcp/smtp.pcap')]);
@@ -49,6 +51,61 @@ test('bad input: one line naming file and offset, distinct exit code, no stack t
   const missing = await cli(['replay', '/nonexistent.pcap']);
   t.is(missing.code, 4);
   t.notRegex(missing.stderr, /\n\s+at /);
+});
+
+test('a capture compressed with something other than gzip (zstd, lz4, xz, bzip2): one line naming the compression and the pipe that reads it, exit 3, and the report does not call it pcap', async (t) => {
+  const d = tmp(t);
+  for (const [name, magic, tool] of [['zstd', [0x28, 0xb5, 0x2f, 0xfd], 'zstd'], ['lz4', [0x04, 0x22, 0x4d, 0x18], 'lz4'],
+    ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], 'xz'], ['bzip2', [0x42, 0x5a, 0x68, 0x39], 'bzip2']] as const) {
+    const f = join(d, `c.${name}`);
+    writeFileSync(f, Buffer.from([...magic, ...Array.from({ length: 40 }, (_, i) => i)]));
+    const r = await cli(['replay', f]);
+    t.is(r.code, 3, name);
+    t.is(r.stderr, `sockcap: ${f}: ${name}-compressed, not a pcap or pcapng capture (magic 0x${Buffer.from(magic.slice(0, 4)).toString('hex')}) at byte offset 0; sockcap decompresses gzip only: pipe it in, \`${tool} -dc ${f} | sockcap replay -\`\n`);
+    t.regex(r.stdout, new RegExp(`^${f.replace(/[.]/g, '\\.')}: not a pcap or pcapng capture$`, 'm'));
+    const j = await cli(['replay', f, '--json']);
+    t.is(JSON.parse(j.stdout).files[0].format, null);
+  }
+  // not a magic the list knows: as before
+  const other = join(d, 'other');
+  writeFileSync(other, 'plain text, not a capture');
+  t.is((await cli(['replay', other])).stderr, `sockcap: ${other}: not a pcap or pcapng capture (magic 0x706c6169) at byte offset 0\n`);
+});
+
+/** Compressors installed here, for the test of the pipe the message suggests. */
+const PACKERS = ['zstd', 'lz4', 'xz', 'bzip2'].filter((x) => spawnSync('sh', ['-c', `command -v ${x}`]).status === 0);
+
+when(PACKERS.length > 0, 'needs one of zstd, lz4, xz, bzip2')('the pipe the message suggests for a compressed capture reads it: the report equals the plain file\'s (each tool installed here; the real tools compress)', async (t) => {
+  const tools = PACKERS;
+  const d = tmp(t);
+  const plain = await cli(['replay', fixture('tcp/smtp.pcap'), '--json']);
+  const want = JSON.parse(plain.stdout);
+  for (const tool of tools) {
+    const f = join(d, `smtp.pcap.${tool}`);
+    execFileSync('sh', ['-c', `${tool} -c < '${fixture('tcp/smtp.pcap')}' > '${f}'`]);
+    const r = await cli(['replay', f]);
+    t.is(r.code, 3, tool);
+    const pipe = /pipe it in, `([^`]+)`$/m.exec(r.stderr)?.[1];
+    t.truthy(pipe, r.stderr);
+    const out = spawnSync('sh', ['-c', `${pipe!.replace(/sockcap /, `'${process.execPath}' '${CLI}' `)} --json`], { encoding: 'utf8' });
+    t.is(out.status, 0, out.stderr);
+    const got = JSON.parse(out.stdout);
+    t.deepEqual(got.connections, want.connections, tool);
+    t.is(got.frames, 60);
+  }
+  t.log(`tried: ${tools.join(', ')}`);
+});
+
+test('a gzip capture\'s bad record is named at its offset in the decompressed data, the plain file\'s offset', async (t) => {
+  const d = tmp(t);
+  for (const bad of ['malformed/absurd-caplen.pcap', 'malformed/pcapng-invalid-version.pcapng']) {
+    const plain = await cli(['replay', fixture(bad)]);
+    const gz = join(d, 'x.gz');
+    writeFileSync(gz, gzipSync(readFileSync(fixture(bad))));
+    const r = await cli(['replay', gz]);
+    t.is(r.code, plain.code);
+    t.is(r.stderr, plain.stderr.replace(fixture(bad), gz).replace(/ at byte offset (\d+)/, ' at byte offset $1 of the decompressed data'));
+  }
 });
 
 test('a file that cannot be opened, anywhere in the list, fails the run before anything is read or written (as tcpdump -r): one line, exit 4, no report, no output', async (t) => {
