@@ -5,8 +5,11 @@ import { parseIp } from './wire/bytes.js';
 
 /**
  * A flow selector, as users write it: Wireshark's tcp.stream index (`3`), or a 4-tuple
- * (`10.0.0.1:5555-10.0.0.2:80`, `[::1]:5555-[::1]:80`, either order), optionally with a
- * direction (`3:c2s`, `10.0.0.1:5555>10.0.0.2:80` meaning the bytes that endpoint sent).
+ * (`10.0.0.1:5555-10.0.0.2:80`, `[::1]:5555-[::1]:80`, either order; tshark's follow spells it
+ * `10.0.0.1:5555,10.0.0.2:80`), optionally with a direction (`3:c2s`, `10.0.0.1:5555>10.0.0.2:80`
+ * meaning the bytes that endpoint sent); or the name of a file extract (or tcpflow) wrote, which
+ * is one direction (`010.000.000.001.05555-010.000.000.002.00080`, `::1.05555-::1.00080`, with
+ * extract's `-c<stream>` when the name was given before in its run).
  */
 export interface Selector {
   readonly text: string;
@@ -29,16 +32,38 @@ function endpoint(s: string, text: string): string {
 
 /** Parse a selector; a malformed one is a usage error naming it. */
 export function parseSelector(text: string): Selector {
+  const file = flowFileName(text);
+  if (file) return file;
   const dm = /^(.*):(c2s|s2c)$/.exec(text);
   const body = dm ? dm[1]! : text;
   const dir = dm ? (dm[2] as Dir) : null;
   if (/^\d+$/.test(body)) return { text, stream: Number(body), ends: null, from: null, dir };
   const arrow = body.indexOf('>');
-  const sep = arrow >= 0 ? arrow : body.search(/(?<=[\d\]])-(?=[\d[])/);
-  if (sep < 0) throw new SockcapError('ERR_USAGE', `bad flow selector '${text}': expected a stream index or A:p-B:q`);
+  const sep = arrow >= 0 ? arrow : body.search(/(?<=[\d\]])[-,](?=[\d[])/);
+  if (sep < 0) throw new SockcapError('ERR_USAGE', `bad flow selector '${text}': expected a stream index, A:p-B:q (or tshark's A:p,B:q) or a file name extract wrote`);
   const a = endpoint(body.slice(0, sep), text);
   const b = endpoint(body.slice(sep + 1), text);
   return { text, stream: null, ends: [a, b], from: arrow >= 0 ? a : null, dir };
+}
+
+/**
+ * A file name in the default template of extract and tcpflow (`%A.%a-%B.%b`: addresses zero padded
+ * over IPv4, ports to five digits; a path is allowed, its last part counts) as the direction it
+ * holds, or null when `text` is not one. Extract's `-c<stream>` suffix (a 4-tuple seen again)
+ * names the stream as well.
+ */
+function flowFileName(text: string): Selector | null {
+  const m = /^(.+?)\.(\d{5})-(.+?)\.(\d{5})(?:-c(\d+)(?:-(?:c2s|s2c)(?:-\d+)?)?)?$/.exec(text.slice(text.lastIndexOf('/') + 1));
+  if (!m) return null;
+  const addr = (s: string): Uint8Array | null =>
+    /^\d{3}(?:\.\d{3}){3}$/.test(s) ? parseIp(s.split('.').map(Number).join('.')) : s.includes(':') ? parseIp(s) : null;
+  const a = addr(m[1]!);
+  const b = addr(m[3]!);
+  const ap = Number(m[2]);
+  const bp = Number(m[4]);
+  if (!a || !b || ap > 65535 || bp > 65535) return null;
+  const from = endpointString(a, ap);
+  return { text, stream: m[5] === undefined ? null : Number(m[5]), ends: [from, endpointString(b, bp)], from, dir: null };
 }
 
 /** True when the selector names this connection. */

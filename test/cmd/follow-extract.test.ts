@@ -3,7 +3,8 @@ import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { pcapFile, tcpFrame } from '../helpers/build.js';
-import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
+import { TH_ACK, TH_FIN, TH_SYN } from '../../core/wire/tcp.js';
+import { rawBytes } from '../helpers/follow.js';
 import { Connection } from '../../core/net/in-pcb.js';
 import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js';
 import { flowName } from '../../core/capture/flow-name.js';
@@ -576,4 +577,49 @@ test('extract --json counts the bytes it copies: the small files\' (staged for t
   const r = await cli(['extract', cap, '-o', join(dir, 'out'), '--json']);
   t.is(r.code, 0, r.stderr);
   t.like(JSON.parse(r.stdout), { files: 3, bytes: 18 + 900 + 100_000, copiedBytes: 18 + 900 });
+});
+
+test('follow -z takes the name of a file extract wrote (its path too, IPv6 names, -c<stream> for a 4-tuple seen again) and prints that direction, the file\'s bytes; tshark\'s A:p,B:q selects as A:p-B:q does', async (t) => {
+  const d = tmp(t);
+  // the same 4-tuple twice (the second connection's names get -c1), then one over IPv6
+  const conn = (src: string, dst: string, sport: number, req: string, resp: string) => {
+    const c = { src, dst, sport, dport: 80 };
+    const s = { src: dst, dst: src, sport: 80, dport: sport };
+    return [
+      tcpFrame({ ...c, seq: 99, flags: TH_SYN }),
+      tcpFrame({ ...s, seq: 499, ack: 100, flags: TH_SYN | TH_ACK }),
+      tcpFrame({ ...c, seq: 100, ack: 500, payload: req }),
+      tcpFrame({ ...s, seq: 500, ack: 100 + req.length, payload: resp }),
+      tcpFrame({ ...c, seq: 100 + req.length, ack: 500 + resp.length, flags: TH_FIN | TH_ACK }),
+      tcpFrame({ ...s, seq: 500 + resp.length, ack: 101 + req.length, flags: TH_FIN | TH_ACK }),
+    ];
+  };
+  const frames = [...conn('10.0.0.1', '10.0.0.2', 40000, 'GET /a', 'first answer'), ...conn('10.0.0.1', '10.0.0.2', 40000, 'GET /bb', 'second'),
+    ...conn('2001:db8::1', '2001:db8::2', 40001, 'six', 'over IPv6')];
+  const cap = join(d, 'c.pcap');
+  writeFileSync(cap, pcapFile(frames.map((data, i) => ({ data, tsSec: 1_700_000_000 + i }))));
+  const out = join(d, 'x');
+  t.is((await cli(['extract', cap, '-o', out, '-q'])).code, 0);
+  const index = JSON.parse(readFileSync(join(out, 'sockcap-index.json'), 'utf8')) as FlowIndexEntry[];
+  t.is(index.length, 6);
+  t.true(index.some((e) => e.file.endsWith('-c1')) && index.some((e) => e.file.startsWith('2001:db8::')), index.map((e) => e.file).join(' '));
+  for (const e of index) {
+    for (const sel of [e.file, join(out, e.file)]) {
+      const r = await cli(['follow', cap, '-z', sel, '--format', 'raw']);
+      t.is(r.code, 0, r.stderr);
+      const got = rawBytes(r.stdout);
+      const other = e.dir === 'c2s' ? 's2c' : 'c2s';
+      t.true(got[e.dir].equals(readFileSync(join(out, e.file))), `${sel}: the file's bytes`);
+      t.is(got[other].length, 0, `${sel}: only its direction`);
+      t.regex(r.stdout, new RegExp(`^Filter: tcp\\.stream eq ${e.stream}$`, 'm'), `${sel}: stream ${e.stream}`);
+    }
+  }
+  const dash = await cli(['follow', cap, '-z', '[2001:db8::1]:40001-[2001:db8::2]:80']);
+  const comma = await cli(['follow', cap, '-z', '[2001:db8::1]:40001,[2001:db8::2]:80']);
+  t.is(comma.code, 0, comma.stderr);
+  t.is(comma.stdout, dash.stdout);
+  t.regex(comma.stdout, /over IPv6/);
+  const bad = await cli(['follow', cap, '-z', '010.000.000.001.40000-010.000.000.002']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /bad flow selector/);
 });
