@@ -14,7 +14,7 @@ import { DrainApp } from '../../core/socket/reader.js';
 import type { Dir } from '../../core/net/in-pcb.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fixture, corpus, HAS_CORPUS, HAS_TCPFLOW } from '../helpers/paths.js';
+import { CLI, fixture, corpus, HAS_CORPUS, HAS_TCPDUMP, HAS_TCPFLOW } from '../helpers/paths.js';
 import { cli, tmp } from '../helpers/cli.js';
 import { when } from '../helpers/skip.js';
 
@@ -622,4 +622,19 @@ test('follow -z takes the name of a file extract wrote (its path too, IPv6 names
   const bad = await cli(['follow', cap, '-z', '010.000.000.001.40000-010.000.000.002']);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /bad flow selector/);
+});
+
+when(HAS_TCPDUMP, 'needs tcpdump')('the README\'s filter pipe: tcpdump -r FILE -w - FILTER | sockcap extract - writes the files of the connections that passed the filter, byte for byte those of an extract of the whole file', async (t) => {
+  const d = tmp(t);
+  const cap = fixture('tcp/three-http-streams.pcap');
+  const all = join(d, 'all');
+  t.is((await cli(['extract', cap, '-o', all, '-q'])).code, 0);
+  const some = join(d, 'some');
+  const r = spawnSync('sh', ['-c', `tcpdump -r '${cap}' -w - 'tcp port 80 and host 98.139.240.23' 2>/dev/null | '${process.execPath}' '${CLI}' extract - -o '${some}' -q`], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const files = readdirSync(some).filter((f) => f !== 'sockcap-index.json').sort();
+  t.deepEqual(files, ['098.139.240.023.00080-172.016.133.132.52328', '172.016.133.132.52328-098.139.240.023.00080']);
+  for (const f of files) t.true(readFileSync(join(some, f)).equals(readFileSync(join(all, f))), f);
+  const index = JSON.parse(readFileSync(join(some, 'sockcap-index.json'), 'utf8')) as FlowIndexEntry[];
+  t.deepEqual(index.map((e) => e.stream), [0, 0], 'streams count the connections that passed');
 });
