@@ -7,6 +7,8 @@ import { checksum } from '../../core/wire/checksum.js';
 import { TH_ACK, TH_SYN } from '../../core/wire/tcp.js';
 import { tcpFrame } from '../helpers/build.js';
 import { TcpFuse } from '../../core/tcp/tcp-fuse.js';
+import { DrainApp } from '../../core/socket/reader.js';
+import { createHash } from 'node:crypto';
 
 /**
  * Adversarial traffic made by the test (issue: hardening): memory must stay under the budget with
@@ -195,4 +197,74 @@ test('the fuse hook adds under 160 bytes to a connection that does not fuse, and
   t.true(r.per - plain < 480, `fused: +${(r.per - plain).toFixed(0)} bytes`);
   t.true(r.per < CONN_BYTES, 'the budget does not undercount');
   t.log(`fuse hook: +${(notLocal - plain).toFixed(0)} bytes per connection that does not fuse, +${(r.per - plain).toFixed(0)} per one that fuses`);
+});
+
+/**
+ * Overlapping retransmissions with conflicting data (the issue's fourth adversarial capture): one
+ * connection, its first byte lost, 64 segments of 1,000 bytes queued behind the hole, then `n`
+ * retransmissions over the queue whose bytes all differ from what is queued, then the lost byte.
+ * `aligned`: each retransmission covers whole queued segments (1-3 of them), else 1,400 bytes at
+ * any offset. Returns the stack, the delivered stream's expected SHA-256 and the bytes queued
+ * just before the hole filled.
+ */
+function conflicting(n: number, policy: 'first' | 'last', aligned: boolean) {
+  const stack = new Stack(session(), { checksums: false, policy, app: new DrainApp(true) });
+  const c = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40000, dport: 80 };
+  const S = 64, L = 1000;
+  const frames: Uint8Array[] = [
+    tcpFrame({ ...c, seq: 999, flags: TH_SYN }),
+    tcpFrame({ src: c.dst, dst: c.src, sport: 80, dport: 40000, seq: 4999, ack: 1000, flags: TH_SYN | TH_ACK }),
+  ];
+  const want = Buffer.alloc(1 + S * L, 0x61);
+  want[0] = 0x21;
+  for (let k = 0; k < S; k++) frames.push(tcpFrame({ ...c, seq: 1001 + k * L, ack: 5000, flags: TH_ACK, payload: Buffer.alloc(L, 0x61) }));
+  const feed = (fs: Uint8Array[]) => {
+    for (let i = 0; i < fs.length; i += 8192) stack.input(fs.slice(i, i + 8192).map((f, j) => new Mbuf(f, 0, f.length, hdr(f.length, i + j))));
+  };
+  feed(frames);
+  let seed = 11;
+  const rnd = (m: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % m;
+  const rexmit: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const fill = 0x62 + (i % 25); // never the queued 'a'
+    const off = aligned ? 1 + rnd(S - 2) * L : 1 + rnd(S * L - 1400);
+    const len = aligned ? L * (1 + rnd(3)) : 1400;
+    const end = Math.min(off + len, 1 + S * L);
+    rexmit.push(tcpFrame({ ...c, seq: 1000 + off, ack: 5000, flags: TH_ACK, payload: Buffer.alloc(end - off, fill) }));
+    if (policy === 'last') want.fill(fill, off, end);
+  }
+  const t0 = process.hrtime.bigint();
+  feed(rexmit);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const tp = [...stack.pcbs.entries()][0]![1].server;
+  const queued = tp.qBytes;
+  const entries = tp.q.length;
+  feed([tcpFrame({ ...c, seq: 1000, ack: 5000, flags: TH_ACK, payload: '!' })]);
+  stack.finish();
+  return { stack, sha: createHash('sha256').update(want).digest('hex'), queued, entries, secs };
+}
+
+test('overlapping retransmissions with conflicting data (40,000 over 64 KB queued behind a hole): memory stays what was queued, every conflict is counted, the policy decides the bytes, cost stays linear', (t) => {
+  for (const [policy, aligned] of [['first', false], ['first', true], ['last', true]] as const) {
+    gc?.();
+    const base = process.memoryUsage().heapUsed;
+    const r = conflicting(40_000, policy, aligned);
+    gc?.();
+    const grew = process.memoryUsage().heapUsed - base;
+    const s = r.stack.finished[0]!.c2s;
+    const what = `${policy}${aligned ? ', aligned' : ''}`;
+    t.is(r.queued, 64_000, `${what}: the queue held the same bytes`);
+    t.true(r.entries <= 64 * 3, `${what}: ${r.entries} queue entries`);
+    t.is(s.bytes, 64_001);
+    t.deepEqual(s.gaps, []);
+    t.is(s.sha256, r.sha, `${what}: the delivered bytes are the ${policy} copies`);
+    t.true(s.overlapConflicts >= 40_000, `${what}: ${s.overlapConflicts} conflicts counted`);
+    t.true(s.overlapBytes >= 40_000 * 1000, `${what}: overlap bytes`);
+    t.true(grew < 32 << 20, `${what}: heap +${MiB(grew)} (the retransmitted frames included)`);
+  }
+  // linear: 4 times the retransmissions cost < 8 times as much
+  const small = conflicting(10_000, 'last', true).secs;
+  const big = conflicting(40_000, 'last', true).secs;
+  t.true(big < 8 * small, `10,000: ${small.toFixed(3)} s, 40,000: ${big.toFixed(3)} s`);
+  t.log(`conflicting retransmissions: ${((small / 10_000) * 1e6).toFixed(1)} µs each over 10,000, ${((big / 40_000) * 1e6).toFixed(1)} over 40,000`);
 });
