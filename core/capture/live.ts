@@ -123,7 +123,7 @@ export class LiveCapture {
     const unknown = /^Unknown linktype (\d+)$/.exec(lt);
     this.linktype = LINK[lt] ?? (unknown ? Number(unknown[1]) : -1);
     this.ifidx = session.addIface({ linktype: this.linktype, snaplen: this.snaplen, tsresol: 9, tsoffset: 0, bigEndian: false, name: o.iface, file: `live:${o.iface}` }).ifidx;
-    this.file = { name: `live:${o.iface}`, format: 'pcap', gzip: false, nanos: true, bigEndian: false, sections: 1, frames: 0, customBlocks: 0 };
+    this.file = { name: `live:${o.iface}`, format: 'pcap', gzip: false, nanos: true, bigEndian: false, sections: 1, frames: 0, snaplen: this.snaplen, customBlocks: 0 };
     session.files.push(this.file);
     // the binding's buffer is its snapshot length (65,535): it never has to cut a packet itself
     this.cap.on('packet', (n) => this.packet(n));

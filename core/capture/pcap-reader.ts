@@ -38,7 +38,7 @@ export async function* walkPcap(cur: ChunkCursor, info: FileInfo, session: Captu
     throw new CaptureFormatError('ERR_BAD_LINKTYPE', name, 20,
       `link type field has reserved bits set (0x${(ltField & 0x03ff0000).toString(16).padStart(8, '0')})`);
   const linktype = ltField & 0xffff;
-  Object.assign(info, { format: 'pcap', nanos, bigEndian: !le, sections: 1 });
+  Object.assign(info, { format: 'pcap', nanos, bigEndian: !le, sections: 1, snaplen });
   const iface = session.addIface({
     linktype, snaplen, tsresol: nanos ? 9 : 6, tsoffset: 0, bigEndian: !le, name: undefined, file: name,
   });

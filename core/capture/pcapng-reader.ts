@@ -159,8 +159,11 @@ function readIdb(cur: ChunkCursor, len: number, sec: Section, info: FileInfo, se
       tsoffset = hi * 4294967296 + lo;
     }
   });
+  const snaplen = u32(b, cur.pos + 12);
+  // the file's: the smallest of its interfaces' (0 is none, pcapng's "no limit")
+  if (snaplen && (info.snaplen === null || snaplen < info.snaplen)) info.snaplen = snaplen;
   return session.addIface({
-    linktype: u16(b, cur.pos + 8), snaplen: u32(b, cur.pos + 12), tsresol, tsoffset,
+    linktype: u16(b, cur.pos + 8), snaplen, tsresol, tsoffset,
     bigEndian: !sec.le, name, file: info.name,
   });
 }

@@ -39,7 +39,7 @@ export async function* readCapture(input: CaptureInput, session: CaptureSession)
   } catch (e) {
     throw new SockcapError('ERR_OPEN', `${name}: cannot open: ${(e as Error).message}`, { cause: e });
   }
-  const info: FileInfo = { name, format: null, gzip: false, nanos: false, bigEndian: false, sections: 0, frames: 0, customBlocks: 0 };
+  const info: FileInfo = { name, format: null, gzip: false, nanos: false, bigEndian: false, sections: 0, frames: 0, snaplen: null, customBlocks: 0 };
   session.files.push(info);
   if (first.done) throw new CaptureFormatError('ERR_TRUNCATED_HEADER', name, 0, 'empty file: no capture header');
   info.gzip = first.value[0] === 0x1f && first.value[1] === 0x8b;

@@ -29,6 +29,11 @@ export interface FileInfo {
   bigEndian: boolean;
   sections: number;
   frames: number;
+  /**
+   * The snaplen the capture declares (pcap's header; pcapng: the smallest of its interfaces'),
+   * null when it declares none (pcapng interfaces with 0) or the file is not a capture.
+   */
+  snaplen: number | null;
   /** pcapng custom blocks: not packets, but they take a frame number as in Wireshark. */
   customBlocks: number;
 }

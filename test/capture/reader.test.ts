@@ -10,6 +10,7 @@ import { fixture, corpus, CORPUS, HAS_CORPUS, HAS_TSHARK } from '../helpers/path
 import { readAll } from '../helpers/read.js';
 import { chunked, pcapFile, tcpFrame } from '../helpers/build.js';
 import { when } from '../helpers/skip.js';
+import { cli } from '../helpers/cli.js';
 
 const run = promisify(execFile);
 
@@ -290,4 +291,26 @@ test('a capture read through a pipe (a FIFO, as `<(tcpdump -w -)` gives) reads a
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the snaplen a file declares is in its FileInfo: pcap\'s header, pcapng\'s smallest over its interfaces (0, no limit, left out), null when none declares one; replay shows it', async (t) => {
+  const idb = (snaplen: number) => {
+    const b = Buffer.alloc(20);
+    b.writeUInt32LE(1, 0);
+    b.writeUInt32LE(20, 4);
+    b.writeUInt16LE(1, 8);
+    b.writeUInt32LE(snaplen, 12);
+    b.writeUInt32LE(20, 16);
+    return b;
+  };
+  const read = async (parts: Buffer[]) => (await readAll({ name: 'p', stream: chunked(Buffer.concat(parts), 1 << 20) })).session.files[0]!.snaplen;
+  t.is(await read([shbBlock(), idb(0), idb(1500), idb(96), idb(0)]), 96);
+  t.is(await read([shbBlock(), idb(0), idb(0)]), null);
+  t.is(await read([shbBlock(), idb(200), shbBlock(), idb(150)]), 150, 'over every section of the file');
+  const frame = tcpFrame({ payload: 'x'.repeat(20) });
+  t.is(await read([pcapFile([{ data: frame }], { snaplen: 40 })]), 40);
+  const r = await cli(['replay', fixture('link/three-sections.pcapng')]);
+  t.regex(r.stdout, /three-sections\.pcapng: pcapng, big-endian, \S*s, 3 section\(s\), snaplen 96, 8 frames/);
+  const j = JSON.parse((await cli(['replay', fixture('tcp/smtp.pcap'), '--json'])).stdout);
+  t.is(j.files[0].snaplen, 65535);
 });
