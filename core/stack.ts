@@ -329,7 +329,8 @@ export class Stack implements Ctx, Output {
     const b = m.buf;
     const o = m.off + thOff;
     const hlen = checkTcp(b, o, end - thOff);
-    if (typeof hlen === 'string') return this.stats.drop(hlen);
+    // a header cut short by the snaplen (the segment had more on the wire) is not a malformed one
+    if (typeof hlen === 'string') return this.stats.drop(hlen === 'tcp.short' && end < wireEnd ? 'tcp.truncated' : hlen);
     if (!this.limits.tcp) return;
     const conn = this.demux(m, b, o, ipOff, ipv, end, wireEnd, vlan);
     if (!conn) return;

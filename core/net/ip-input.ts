@@ -17,6 +17,9 @@ function tooShort(st: Ctx['stats'], totalLen: number, wireAvail: number, hdrLen:
   return wireAvail;
 }
 
+/** The snaplen cut the frame: a header it ends inside was whole on the wire (`*.truncated`, not `*.short`). */
+const cut = (m: Mbuf): boolean => m.hdr!.caplen < m.hdr!.origLen;
+
 /** Raw IP link types: the version nibble picks IPv4 or IPv6. */
 export function ip_input_any(ctx: Ctx, m: Mbuf, off: number): void {
   if (m.len - off < 1) return ctx.stats.drop('ip.short');
@@ -36,7 +39,7 @@ export function ip_input(ctx: Ctx, m: Mbuf, off: number, vlan = 0): void {
   const n = m.len - off;
   const o = m.off + off;
   const hlen = checkIpv4(m.buf, o, n);
-  if (typeof hlen !== 'number') return st.drop(hlen);
+  if (typeof hlen !== 'number') return st.drop(hlen === 'ip.short' && cut(m) ? 'ip.truncated' : hlen);
   st.ipv4++;
   const wireAvail = m.hdr!.origLen - (m.hdr!.caplen - n);
   const totalLen = tooShort(st, be16(m.buf, o + 2), wireAvail, hlen);
@@ -58,7 +61,7 @@ export function ip6_input(ctx: Ctx, m: Mbuf, off: number, vlan = 0): void {
   const st = ctx.stats;
   const n = m.len - off;
   const r = parseIpv6(m.buf, m.off + off, n);
-  if (typeof r === 'string') return st.drop(r);
+  if (typeof r === 'string') return st.drop(r === 'ip6.short' && cut(m) ? 'ip6.truncated' : r);
   st.ipv6++;
   if (r.payloadLen === 0 && r.exts.length > 0 && r.exts[0]!.type === 0) return st.drop('ip6.jumbo');
   const wireAvail = m.hdr!.origLen - (m.hdr!.caplen - n);

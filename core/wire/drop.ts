@@ -32,6 +32,7 @@ export type DropReason =
   | 'ip.fragdropped'
   | 'ip.fragtimeout'
   | 'tcp.short'
+  | 'tcp.truncated'
   | 'tcp.badoff'
   | 'tcp.badsum'
   | 'udp.short'

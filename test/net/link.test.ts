@@ -66,3 +66,21 @@ test('the connection table is VLAN-aware: one 4-tuple on two VLANs is two connec
   t.deepEqual(bytes, [12, 15, 8]);
   t.is(stack.stats.protocols.vlan, 4);
 });
+
+test('a header the snaplen cut is a *.truncated drop (the frame was longer on the wire); the same bytes as a whole frame are a malformed *.short one', async (t) => {
+  const v4 = tcpFrame({ payload: 'hello' });
+  const v6 = tcpFrame({ src: '2001:db8::1', dst: '2001:db8::2', payload: 'hello' });
+  const drops = async (data: Uint8Array, cutTo: number, snapped: boolean) => {
+    const rec = { data: data.subarray(0, cutTo), origLen: snapped ? data.length : cutTo };
+    const stack = new Stack(new CaptureSession());
+    const res = await runPipeline([{ name: 'x', stream: chunked(pcapFile([rec], { snaplen: cutTo }), 1 << 16) }], stack);
+    t.is(res.error, null);
+    return stack.stats.drops;
+  };
+  for (const [what, frame, cutTo, name] of [
+    ['inside the TCP header (tcpdump -s 40)', v4, 40, 'tcp'], ['inside the IPv4 header', v4, 24, 'ip'], ['inside the IPv6 header', v6, 40, 'ip6'],
+  ] as const) {
+    t.deepEqual(await drops(frame, cutTo, true), { [`${name}.truncated`]: 1 }, `${what}, cut by the snaplen`);
+    t.deepEqual(await drops(frame, cutTo, false), { [`${name}.short`]: 1 }, `${what}, a short frame`);
+  }
+});
