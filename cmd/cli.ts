@@ -4,3 +4,4 @@
  */
 export { execute } from '@oclif/core';
 export { COMMANDS } from './index.js';
+export { route } from './argv.js';

@@ -77,4 +77,9 @@ req.cache[bundle] = mod;
 (script.runInThisContext() as (...a: unknown[]) => void)(mod.exports, req, mod, bundle, dirname(bundle));
 mod.loaded = true;
 const cli = mod.exports as typeof import('./cli.js');
-await cli.execute({ dir: import.meta.url });
+const routed = cli.route(process.argv.slice(2), Object.keys(cli.COMMANDS));
+if ('error' in routed) {
+  process.stderr.write(`sockcap: ${routed.error}\n`);
+  process.exit(ERROR_EXIT.ERR_USAGE);
+}
+await cli.execute({ args: routed.args, dir: import.meta.url });

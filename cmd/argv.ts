@@ -1,0 +1,30 @@
+/**
+ * What the CLI does with its arguments before oclif sees them: `sockcap help [COMMAND]` and
+ * `sockcap -h` are the help oclif gives for `--help` (oclif's own help command is a plugin sockcap
+ * does not load, so they were "command not found"), and a word that names no command is one line
+ * with the nearest command, as git suggests one, instead of oclif's "command X:Y not found".
+ */
+export type Route = { args: string[] } | { error: string };
+
+export function route(argv: readonly string[], commands: readonly string[]): Route {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '--version') return { args: [...argv] };
+  if (first === '-h' || (first === 'help' && rest.length === 0)) return { args: ['--help'] };
+  if (first === 'help') return route([rest[0]!, '--help'], commands);
+  if (first.startsWith('-') || commands.includes(first)) return { args: [...argv] };
+  const near = commands.map((c) => [c, distance(first, c)] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1]);
+  // a capture named where a command goes (`sockcap x.pcap`): the command that reads one
+  const hint = near.length ? `did you mean '${near[0]![0]}'?` : /[./]/.test(first) ? `to read a capture: sockcap replay ${first}` : '';
+  return { error: `'${first}' is not a command${hint ? `: ${hint}` : ''} (commands: ${commands.join(', ')}; sockcap --help)` };
+}
+
+/** Levenshtein distance (commands are short words: the full table is nothing). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}

@@ -1,0 +1,42 @@
+import test from 'ava';
+import { route } from '../../cmd/argv.js';
+import { COMMANDS } from '../../cmd/index.js';
+import { cli } from '../helpers/cli.js';
+import { fixture } from '../helpers/paths.js';
+
+const names = Object.keys(COMMANDS);
+
+test('route: help and -h are --help, help COMMAND is COMMAND --help; commands, flags and no arguments pass as they are', (t) => {
+  t.deepEqual(route(['help'], names), { args: ['--help'] });
+  t.deepEqual(route(['-h'], names), { args: ['--help'] });
+  t.deepEqual(route(['help', 'follow'], names), { args: ['follow', '--help'] });
+  t.deepEqual(route([], names), { args: [] });
+  t.deepEqual(route(['--version'], names), { args: ['--version'] });
+  t.deepEqual(route(['replay', 'x.pcap', '-q'], names), { args: ['replay', 'x.pcap', '-q'] });
+  t.deepEqual(route(['help', 'nope'], names), { error: "'nope' is not a command (commands: extract, follow, fuse, live, replay, splice; sockcap --help)" });
+});
+
+test('route: a word that is no command names the nearest one (two edits at most), or the command that reads a capture when it looks like a file', (t) => {
+  const err = (w: string) => (route([w, 'x.pcap'], names) as { error: string }).error;
+  t.regex(err('replya'), /^'replya' is not a command: did you mean 'replay'\?/);
+  t.regex(err('extrct'), /did you mean 'extract'\?/);
+  t.regex(err('fues'), /did you mean 'fuse'\?/);
+  t.regex(err('folow'), /did you mean 'follow'\?/);
+  t.regex(err('capture.pcap'), /: to read a capture: sockcap replay capture\.pcap /);
+  t.notRegex(err('statistics'), /did you mean|to read/);
+});
+
+test('the CLI: help and -h print the commands (exit 0), help COMMAND its usage, an unknown command one line and exit 2', async (t) => {
+  for (const a of [['help'], ['-h']]) {
+    const r = await cli(a);
+    t.is(r.code, 0, r.stderr);
+    for (const c of names) t.regex(r.stdout, new RegExp(`^  ${c} `, 'm'));
+  }
+  const h = await cli(['help', 'follow']);
+  t.is(h.code, 0);
+  t.regex(h.stdout, /\$ sockcap follow /);
+  const bad = await cli(['replya', fixture('tcp/smtp.pcap')]);
+  t.is(bad.code, 2);
+  t.is(bad.stdout, '');
+  t.is(bad.stderr, "sockcap: 'replya' is not a command: did you mean 'replay'? (commands: extract, follow, fuse, live, replay, splice; sockcap --help)\n");
+});
