@@ -12,10 +12,35 @@ export function route(argv: readonly string[], commands: readonly string[]): Rou
   if (first === '-h' || (first === 'help' && rest.length === 0)) return { args: ['--help'] };
   if (first === 'help') return route([rest[0]!, '--help'], commands);
   if (first.startsWith('-') || commands.includes(first)) return { args: [...argv] };
-  const near = commands.map((c) => [c, distance(first, c)] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1]);
+  const near = nearest(first, commands);
   // a capture named where a command goes (`sockcap x.pcap`): the command that reads one
-  const hint = near.length ? `did you mean '${near[0]![0]}'?` : /[./]/.test(first) ? `to read a capture: sockcap replay ${first}` : '';
+  const hint = near ? `did you mean '${near}'?` : /[./]/.test(first) ? `to read a capture: sockcap replay ${first}` : '';
   return { error: `'${first}' is not a command${hint ? `: ${hint}` : ''} (commands: ${commands.join(', ')}; sockcap --help)` };
+}
+
+/** The word of `words` nearest to `w`, at most two edits away; null when none is. */
+export function nearest(w: string, words: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = 3;
+  for (const c of words) {
+    const d = distance(w, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best;
+}
+
+/**
+ * A mistyped flag (oclif's NonExistentFlagsError lists them): one line naming the nearest flag of
+ * the command, instead of oclif's error followed by the whole help.
+ */
+export function unknownFlags(command: string, given: readonly string[], flags: Readonly<Record<string, { allowNo?: boolean; char?: string }>>): string {
+  const names = ['json', 'help'];
+  for (const [k, f] of Object.entries(flags)) names.push(k, ...(f.allowNo ? [`no-${k}`] : []));
+  const one = (g: string) => {
+    const near = g.startsWith('--') ? nearest(g.slice(2).split('=')[0]!, names) : null;
+    return `${g}${near ? ` (did you mean --${near}?)` : ''}`;
+  };
+  return `${command}: unknown flag${given.length === 1 ? '' : 's'} ${given.map(one).join(', ')}; sockcap ${command} --help lists them`;
 }
 
 /** Levenshtein distance (commands are short words: the full table is nothing). */

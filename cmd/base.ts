@@ -1,5 +1,6 @@
 import { Command } from '@oclif/core';
-import { SockcapError } from '../core/errors.js';
+import { ERROR_EXIT, SockcapError } from '../core/errors.js';
+import { unknownFlags } from './argv.js';
 
 /**
  * Base of every sockcap command: known failures become one line on stderr and a distinct exit
@@ -27,8 +28,13 @@ export abstract class SockcapCommand extends Command {
     process.exitCode = err.exitCode;
   }
 
-  protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
+  protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number }; flags?: string[] }): Promise<unknown> {
     if (err instanceof SockcapError) this.fail(err);
+    // oclif's NonExistentFlagsError (its class is not exported by name; its message and list are)
+    if (Array.isArray(err.flags) && /^Nonexistent flags?:/.test(err.message)) {
+      process.stderr.write(`sockcap: ${unknownFlags(this.id ?? '', err.flags, this.ctor.flags ?? {})}\n`);
+      return this.exit(ERROR_EXIT.ERR_USAGE);
+    }
     // fail() inside run(): its one line is on stderr; oclif's catch would print the exit as an
     // error object after a --json report (two documents on stdout) and exit 1 instead
     if (err.code === 'EEXIT' && err.oclif?.exit !== undefined) throw err;

@@ -40,3 +40,16 @@ test('the CLI: help and -h print the commands (exit 0), help COMMAND its usage, 
   t.is(bad.stdout, '');
   t.is(bad.stderr, "sockcap: 'replya' is not a command: did you mean 'replay'? (commands: extract, follow, fuse, live, replay, splice; sockcap --help)\n");
 });
+
+test('a mistyped flag is one line naming the nearest flag of the command (--no- forms too), exit 2, no help dumped and nothing on stdout, with --json as well', async (t) => {
+  const r = await cli(['replay', '--jsn', fixture('tcp/smtp.pcap')]);
+  t.is(r.code, 2);
+  t.is(r.stdout, '');
+  t.is(r.stderr, 'sockcap: replay: unknown flag --jsn (did you mean --json?); sockcap replay --help lists them\n');
+  const x = await cli(['extract', fixture('tcp/smtp.pcap'), '-o', 'unused', '--hsh', '--no-checksum', '--zzz', '--json']);
+  t.is(x.code, 2);
+  t.is(x.stdout, '');
+  t.is(x.stderr, 'sockcap: extract: unknown flags --hsh (did you mean --hash?), --no-checksum, --zzz; sockcap extract --help lists them\n');
+  const n = await cli(['replay', '--no-checksum', fixture('tcp/smtp.pcap')]);
+  t.regex(n.stderr, /unknown flag --no-checksum \(did you mean --no-checksums\?\)/);
+});
