@@ -79,29 +79,28 @@ async function* walk(cur: ChunkCursor, info: FileInfo, session: CaptureSession):
     const packed = info.gzip ? null : compressedAs(cur.buf, cur.pos, cur.avail());
     const magic = `(magic 0x${be.toString(16).padStart(8, '0')})`;
     if (packed)
-      throw new CaptureFormatError('ERR_BAD_MAGIC', info.name, 0, `${packed[0]}-compressed, not a pcap or pcapng capture ${magic}`, false,
-        `sockcap decompresses gzip only: ${info.name === '-' ? `decompress it in the pipe, \`... | ${packed[1]} -dc | sockcap replay -\`` : `pipe it in, \`${packed[1]} -dc ${shellWord(info.name)} | sockcap replay -\``}`);
+      throw new CaptureFormatError('ERR_BAD_MAGIC', info.name, 0, `${packed}-compressed, not a pcap or pcapng capture ${magic}`, false,
+        `sockcap decompresses gzip only: ${info.name === '-' ? `decompress it in the pipe, \`... | ${packed} -dc | sockcap replay -\`` : `pipe it in, \`${packed} -dc ${shellWord(info.name)} | sockcap replay -\``}`);
     throw new CaptureFormatError('ERR_BAD_MAGIC', info.name, 0, `not a pcap or pcapng capture ${magic}`);
   }
 }
 
 /**
  * Compressed formats Wireshark's tools read (or users meet) but Node's zlib does not decompress,
- * by their magic bytes: [name, the command that decompresses it]. gzip is read as is.
+ * by their magic bytes; each is named as the command that decompresses it. gzip is read as is.
  */
-const COMPRESSED: ReadonlyArray<readonly [magic: readonly number[], name: string, tool: string]> = [
-  [[0x28, 0xb5, 0x2f, 0xfd], 'zstd', 'zstd'],
-  [[0x04, 0x22, 0x4d, 0x18], 'lz4', 'lz4'],
-  [[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], 'xz', 'xz'],
-  [[0x42, 0x5a, 0x68], 'bzip2', 'bzip2'],
+const COMPRESSED: ReadonlyArray<readonly [magic: readonly number[], name: string]> = [
+  [[0x28, 0xb5, 0x2f, 0xfd], 'zstd'],
+  [[0x04, 0x22, 0x4d, 0x18], 'lz4'],
+  [[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], 'xz'],
+  [[0x42, 0x5a, 0x68], 'bzip2'],
 ];
 
 /** A file name as a shell word (quoted when it needs to be). */
 const shellWord = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-function compressedAs(b: Uint8Array, o: number, avail: number): readonly [string, string] | null {
-  for (const [magic, name, tool] of COMPRESSED)
-    if (avail >= magic.length && magic.every((x, i) => b[o + i] === x)) return [name, tool];
+function compressedAs(b: Uint8Array, o: number, avail: number): string | null {
+  for (const [magic, name] of COMPRESSED) if (avail >= magic.length && magic.every((x, i) => b[o + i] === x)) return name;
   return null;
 }
 
