@@ -43,6 +43,25 @@ export function unknownFlags(command: string, given: readonly string[], flags: R
   return `${command}: unknown flag${given.length === 1 ? '' : 's'} ${given.map(one).join(', ')}; sockcap ${command} --help lists them`;
 }
 
+/** What oclif's parse errors end with (their class names are not exported; this is). */
+const HELP_TAIL = /\s*See more help with --help\s*$/;
+/** The one that does not: a flag given without its value (`--overlap` last on the line). */
+const NO_VALUE = /^Flag --\S+ expects /;
+
+/**
+ * oclif's other parse errors (a missing required flag, a value not among the options, a number
+ * that is not one) as one line, as every sockcap error is (DESIGN.md channel 3); null for any other
+ * error. oclif wrote them over two to four lines, indented, with its own prefix.
+ */
+export function parseErrorLine(command: string, message: string): string | null {
+  if (!HELP_TAIL.test(message) && !NO_VALUE.test(message)) return null;
+  const lines = message.replace(HELP_TAIL, '').replace(/^The following errors? occurred:/, '').split('\n').map((l) => l.trim()).filter(Boolean);
+  // "Parsing --count" then what was wrong with its value: one clause
+  if (lines.length > 1 && /^Parsing --\S+$/.test(lines[0]!)) lines.splice(0, 2, `${lines[0]}: ${lines[1]}`);
+  const text = lines.join('; ');
+  return `${command}: ${text.charAt(0).toLowerCase()}${text.slice(1)}; sockcap ${command} --help`;
+}
+
 /** Levenshtein distance (commands are short words: the full table is nothing). */
 function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);

@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core';
 import { ERROR_EXIT, SockcapError } from '../core/errors.js';
-import { unknownFlags } from './argv.js';
+import { parseErrorLine, unknownFlags } from './argv.js';
 
 /**
  * Base of every sockcap command: known failures become one line on stderr and a distinct exit
@@ -33,6 +33,11 @@ export abstract class SockcapCommand extends Command {
     // oclif's NonExistentFlagsError (its class is not exported by name; its message and list are)
     if (Array.isArray(err.flags) && /^Nonexistent flags?:/.test(err.message)) {
       process.stderr.write(`sockcap: ${unknownFlags(this.id ?? '', err.flags, this.ctor.flags ?? {})}\n`);
+      return this.exit(ERROR_EXIT.ERR_USAGE);
+    }
+    const line = parseErrorLine(this.id ?? '', err.message);
+    if (line !== null) {
+      process.stderr.write(`sockcap: ${line}\n`);
       return this.exit(ERROR_EXIT.ERR_USAGE);
     }
     // fail() inside run(): its one line is on stderr; oclif's catch would print the exit as an

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { route } from '../../cmd/argv.js';
+import { parseErrorLine, route } from '../../cmd/argv.js';
 import { COMMANDS } from '../../cmd/index.js';
 import { cli } from '../helpers/cli.js';
 import { fixture } from '../helpers/paths.js';
@@ -52,4 +52,24 @@ test('a mistyped flag is one line naming the nearest flag of the command (--no- 
   t.is(x.stderr, 'sockcap: extract: unknown flags --hsh (did you mean --hash?), --no-checksum, --zzz; sockcap extract --help lists them\n');
   const n = await cli(['replay', '--no-checksum', fixture('tcp/smtp.pcap')]);
   t.regex(n.stderr, /unknown flag --no-checksum \(did you mean --no-checksums\?\)/);
+});
+
+test('oclif\'s other parse errors are one sockcap line each, exit 2: a missing required flag, a value not among the options, a bad number, a flag without its value', async (t) => {
+  for (const [argv, line] of [
+    [['extract', fixture('tcp/smtp.pcap')], 'extract: missing required flag outdir; sockcap extract --help'],
+    [['follow', fixture('tcp/smtp.pcap'), '-z', '0', '--format', 'yaml'], 'follow: expected --format=yaml to be one of: raw, hex, ascii; sockcap follow --help'],
+    [['replay', fixture('tcp/smtp.pcap'), '-c', 'abc'], 'replay: parsing --count: Expected an integer but received: abc; sockcap replay --help'],
+    [['replay', fixture('tcp/smtp.pcap'), '--overlap'], 'replay: flag --overlap expects one of these values: first, last; sockcap replay --help'],
+  ] as const) {
+    const r = await cli([...argv]);
+    t.is(r.code, 2, argv.join(' '));
+    t.is(r.stdout, '');
+    t.is(r.stderr, `sockcap: ${line}\n`, argv.join(' '));
+  }
+});
+
+test('parseErrorLine: only oclif\'s parse errors (their help tail, or a flag without a value); several reasons joined on one line', (t) => {
+  t.is(parseErrorLine('x', 'ENOENT: no such file'), null);
+  t.is(parseErrorLine('x', 'The following errors occurred:\n  Missing required flag a\n  Missing required flag b\nSee more help with --help'),
+    'x: missing required flag a; Missing required flag b; sockcap x --help');
 });
