@@ -84,3 +84,26 @@ test('a header the snaplen cut is a *.truncated drop (the frame was longer on th
     t.deepEqual(await drops(frame, cutTo, false), { [`${name}.short`]: 1 }, `${what}, a short frame`);
   }
 });
+
+test('tunnels are not opened (README): TCP inside IP-in-IP and GRE is counted under its carrier protocol and makes no connection', async (t) => {
+  const inner = tcpFrame({ src: '192.168.0.1', dst: '192.168.0.2', flags: TH_ACK | TH_PUSH, payload: 'inner' }).subarray(14);
+  const outer = (proto: number, hdr: Uint8Array) => {
+    const f = tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2' });
+    const out = new Uint8Array(14 + 20 + hdr.length + inner.length);
+    out.set(f.subarray(0, 34), 0);
+    out[14 + 9] = proto;
+    out[14 + 2] = (20 + hdr.length + inner.length) >> 8;
+    out[14 + 3] = (20 + hdr.length + inner.length) & 0xff;
+    out.set(hdr, 34);
+    out.set(inner, 34 + hdr.length);
+    return out;
+  };
+  for (const [proto, hdr] of [[4, new Uint8Array(0)], [47, Uint8Array.of(0, 0, 0x08, 0x00)]] as const) {
+    const stack = new Stack(new CaptureSession());
+    const res = await runPipeline([{ name: 'x', stream: chunked(pcapFile([{ data: outer(proto, hdr) }]), 1 << 16) }], stack);
+    t.is(res.error, null);
+    t.is(stack.stats.protocols[`ip.proto${proto}`], 1);
+    t.is(stack.stats.protocols.tcp ?? 0, 0);
+    t.is(stack.tcpstat.connections, 0);
+  }
+});
