@@ -30,10 +30,20 @@ export function nearest(w: string, words: readonly string[]): string | null {
 }
 
 /**
- * A mistyped flag (oclif's NonExistentFlagsError lists them): one line naming the nearest flag of
- * the command, instead of oclif's error followed by the whole help.
+ * oclif's usage error `err` as one line (without "sockcap: "), or null when `err` is not one: a
+ * mistyped flag (NonExistentFlagsError: its class is not exported by name, its message and list
+ * are) names the nearest flag of the command; the others are put on one line.
  */
-export function unknownFlags(command: string, given: readonly string[], flags: Readonly<Record<string, { allowNo?: boolean; char?: string }>>): string {
+export function usageLine(command: string, err: { message: string; flags?: unknown }, flags: Readonly<Record<string, { allowNo?: boolean; char?: string }>>): string | null {
+  if (Array.isArray(err.flags) && /^Nonexistent flags?:/.test(err.message)) return unknownFlags(command, err.flags as string[], flags);
+  return parseErrorLine(command, err.message);
+}
+
+/**
+ * A mistyped flag: one line naming the nearest flag of the command, instead of oclif's error
+ * followed by the whole help.
+ */
+function unknownFlags(command: string, given: readonly string[], flags: Readonly<Record<string, { allowNo?: boolean; char?: string }>>): string {
   const names = ['json', 'help'];
   for (const [k, f] of Object.entries(flags)) names.push(k, ...(f.allowNo ? [`no-${k}`] : []));
   const one = (g: string) => {

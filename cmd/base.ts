@@ -1,6 +1,6 @@
 import { Command } from '@oclif/core';
 import { ERROR_EXIT, SockcapError } from '../core/errors.js';
-import { parseErrorLine, unknownFlags } from './argv.js';
+import { usageLine } from './argv.js';
 
 /**
  * Base of every sockcap command: known failures become one line on stderr and a distinct exit
@@ -28,14 +28,9 @@ export abstract class SockcapCommand extends Command {
     process.exitCode = err.exitCode;
   }
 
-  protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number }; flags?: string[] }): Promise<unknown> {
+  protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number }; flags?: unknown }): Promise<unknown> {
     if (err instanceof SockcapError) this.fail(err);
-    // oclif's NonExistentFlagsError (its class is not exported by name; its message and list are)
-    if (Array.isArray(err.flags) && /^Nonexistent flags?:/.test(err.message)) {
-      process.stderr.write(`sockcap: ${unknownFlags(this.id ?? '', err.flags, this.ctor.flags ?? {})}\n`);
-      return this.exit(ERROR_EXIT.ERR_USAGE);
-    }
-    const line = parseErrorLine(this.id ?? '', err.message);
+    const line = usageLine(this.id ?? '', err, this.ctor.flags ?? {});
     if (line !== null) {
       process.stderr.write(`sockcap: ${line}\n`);
       return this.exit(ERROR_EXIT.ERR_USAGE);

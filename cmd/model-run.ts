@@ -8,12 +8,17 @@ import { captureInputs, checkOutputNotInput, fileSession, memoryBudget, memoryFl
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 
+/** `--out-format` of every command that writes a capture with -w (CaptureOutput picks the default). */
+export const outFormatFlag = {
+  'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: pcapng for a file named *.pcapng, else the first input\'s)' })(),
+};
+
 /** Flags of the commands that model the stack and write its output (fuse, splice). */
 export const modelFlags = {
   ...readFlag,
   ...memoryFlag,
   write: Flags.string({ char: 'w', summary: 'write the resulting traffic to this capture file (- for stdout)' }),
-  'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: pcapng for a file named *.pcapng, else the first input\'s)' })(),
+  ...outFormatFlag,
   quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),
   debug: Flags.boolean({ summary: 'check socket-buffer and reassembly invariants after every batch (slow)' }),
 };

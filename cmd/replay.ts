@@ -11,6 +11,7 @@ import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, 
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 import { modelOptionFlags, Models } from './models.js';
+import { outFormatFlag } from './model-run.js';
 
 export default class Replay extends SockcapCommand {
   static override summary = 'Run captures through the stack and report what it saw.';
@@ -27,7 +28,7 @@ export default class Replay extends SockcapCommand {
     ...memoryFlag,
     write: Flags.string({ char: 'w', summary: 'write the frames to this capture file (- for stdout)' }),
     count: Flags.integer({ char: 'c', summary: 'stop after this many frames', min: 1 }),
-    'out-format': Flags.option({ options: ['pcap', 'pcapng'] as const, summary: 'output format (default: pcapng for a file named *.pcapng, else the first input\'s)' })(),
+    ...outFormatFlag,
     'verify-checksums': Flags.boolean({ summary: 'drop packets with bad IP/TCP checksums instead of counting them' }),
     checksums: Flags.boolean({ allowNo: true, default: true, summary: 'compute TCP checksums to count bad ones (--no-checksums: faster, bad ones go uncounted)' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no progress on stderr' }),

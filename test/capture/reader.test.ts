@@ -160,6 +160,17 @@ test('pcapng: block length not a multiple of 4, too small, and a packet for an u
   }
 });
 
+/** A little-endian pcapng interface description block without options: Ethernet, this snaplen. */
+function idbBlock(snaplen: number): Buffer {
+  const idb = Buffer.alloc(20);
+  idb.writeUInt32LE(1, 0);
+  idb.writeUInt32LE(20, 4);
+  idb.writeUInt16LE(1, 8);
+  idb.writeUInt32LE(snaplen, 12);
+  idb.writeUInt32LE(20, 16);
+  return idb;
+}
+
 /** A little-endian pcapng section header block without options (version 1.0, length unknown). */
 function shbBlock(): Buffer {
   const shb = Buffer.alloc(28);
@@ -175,12 +186,7 @@ function shbBlock(): Buffer {
 test('pcapng: a run may describe MAX_IFACES interfaces (a packet on the last is read); one more, in one section or in sections of their own, is a bad block at its offset, before memory grows with a file of nothing but interface blocks', async (t) => {
   t.is(MAX_IFACES, 65536);
   const shb = shbBlock();
-  const idb = Buffer.alloc(20);
-  idb.writeUInt32LE(1, 0);
-  idb.writeUInt32LE(20, 4);
-  idb.writeUInt16LE(1, 8);
-  idb.writeUInt32LE(65535, 12);
-  idb.writeUInt32LE(20, 16);
+  const idb = idbBlock(65535);
   const frame = Buffer.from(tcpFrame({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, seq: 1, flags: 2 }));
   const epb = Buffer.alloc(32 + ((frame.length + 3) & ~3));
   epb.writeUInt32LE(6, 0);
@@ -294,19 +300,10 @@ test('a capture read through a pipe (a FIFO, as `<(tcpdump -w -)` gives) reads a
 });
 
 test('the snaplen a file declares is in its FileInfo: pcap\'s header, pcapng\'s smallest over its interfaces (0, no limit, left out), null when none declares one; replay shows it', async (t) => {
-  const idb = (snaplen: number) => {
-    const b = Buffer.alloc(20);
-    b.writeUInt32LE(1, 0);
-    b.writeUInt32LE(20, 4);
-    b.writeUInt16LE(1, 8);
-    b.writeUInt32LE(snaplen, 12);
-    b.writeUInt32LE(20, 16);
-    return b;
-  };
   const read = async (parts: Buffer[]) => (await readAll({ name: 'p', stream: chunked(Buffer.concat(parts), 1 << 20) })).session.files[0]!.snaplen;
-  t.is(await read([shbBlock(), idb(0), idb(1500), idb(96), idb(0)]), 96);
-  t.is(await read([shbBlock(), idb(0), idb(0)]), null);
-  t.is(await read([shbBlock(), idb(200), shbBlock(), idb(150)]), 150, 'over every section of the file');
+  t.is(await read([shbBlock(), idbBlock(0), idbBlock(1500), idbBlock(96), idbBlock(0)]), 96);
+  t.is(await read([shbBlock(), idbBlock(0), idbBlock(0)]), null);
+  t.is(await read([shbBlock(), idbBlock(200), shbBlock(), idbBlock(150)]), 150, 'over every section of the file');
   const frame = tcpFrame({ payload: 'x'.repeat(20) });
   t.is(await read([pcapFile([{ data: frame }], { snaplen: 40 })]), 40);
   const r = await cli(['replay', fixture('link/three-sections.pcapng')]);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { pcapFile, tcpFrame } from '../helpers/build.js';
 import { TH_SYN } from '../../core/wire/tcp.js';
-import { CLI, fixture } from '../helpers/paths.js';
+import { CLI, fixture, onPath } from '../helpers/paths.js';
 import { cli, collect, tmp, withPeakRss } from '../helpers/cli.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
@@ -73,7 +73,7 @@ test('a capture compressed with something other than gzip (zstd, lz4, xz, bzip2)
 });
 
 /** Compressors installed here, for the test of the pipe the message suggests. */
-const PACKERS = ['zstd', 'lz4', 'xz', 'bzip2'].filter((x) => spawnSync('sh', ['-c', `command -v ${x}`]).status === 0);
+const PACKERS = ['zstd', 'lz4', 'xz', 'bzip2'].filter(onPath);
 
 when(PACKERS.length > 0, 'needs one of zstd, lz4, xz, bzip2')('the pipe the message suggests for a compressed capture reads it: the report equals the plain file\'s (each tool installed here; the real tools compress)', async (t) => {
   const tools = PACKERS;

@@ -28,10 +28,10 @@ function has(cmd: string): boolean {
 }
 
 export const HAS_TSHARK = has('tshark');
-/** tcpflow on the PATH (it exits 1 on --version, so has() cannot tell). */
-export const HAS_TCPFLOW = spawnSync('sh', ['-c', 'command -v tcpflow']).status === 0;
-/** tcpdump on the PATH (its --version goes to stdout on some builds, stderr on others). */
-export const HAS_TCPDUMP = spawnSync('sh', ['-c', 'command -v tcpdump']).status === 0;
+/** A command on the PATH, found by the shell (for tools whose --version exits non-zero, as tcpflow's does). */
+export const onPath = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+export const HAS_TCPFLOW = onPath('tcpflow');
+export const HAS_TCPDUMP = onPath('tcpdump');
 
 /** The CLI entry point (tests run against the build `npm test` just made). */
 export const CLI = join(ROOT, 'dist', 'cmd', 'run.js');
