@@ -284,7 +284,7 @@ function processData(ctx: TcpCtx, rx: Tcpcb, off: number, seg: Segment): void {
   if (m && end > off) tcp_reass_insert(rx, { off, end, m }, ctx);
   if (wend > end) tcp_reass_insert(rx, { off: end, end: wend, m: null }, ctx);
   let wake = tcp_flush_queue(rx, ctx);
-  while ((rx.qBytes > ctx.reassLimit || rx.q.length > ctx.reassSegs) && tcp_skip_gap(rx, ctx)) {
+  while ((rx.qBytes > ctx.reassLimit || rx.qMbufs > ctx.reassSegs) && tcp_skip_gap(rx, ctx)) {
     ctx.note('tcp.reass.limit');
     wake = true;
   }

@@ -17,13 +17,19 @@ export type TcpState =
   | 'CLOSE_WAIT' | 'CLOSING' | 'LAST_ACK' | 'TIME_WAIT';
 
 /**
- * A reassembly queue entry (BSD struct tcpqent): bytes [off, end) of the stream, as an Mbuf chain
+ * A reassembly queue entry (BSD struct tseg_qent): bytes [off, end) of the stream, as an Mbuf chain
  * that references capture memory; `m` null means bytes known to exist but not captured (snaplen).
+ * Unlike BSD's one entry per segment, an entry is a run: segments that meet are joined into one
+ * chain (tcp_reass_insert), so a retransmission over many queued pieces meets one entry.
  */
 export interface ReassEntry {
   off: number;
   end: number;
   m: Mbuf | null;
+  /** The chain's last Mbuf (null with `m`), so that a run grows at its end in one step. */
+  tail: Mbuf | null;
+  /** Mbufs in the chain; 1 for a run of cut bytes (what the segment limit counts). */
+  n: number;
 }
 
 /**
@@ -40,7 +46,7 @@ export class RcvStats {
   /** Out-of-order segments and bytes (tcps_rcvoopack, tcps_rcvoobyte). */
   oooSegs = 0;
   oooBytes = 0;
-  /** Bytes that overlapped queued data, and overlaps whose bytes differed. */
+  /** Bytes that overlapped queued data, and segments whose bytes differed from the queued ones they overlapped. */
   overlapBytes = 0;
   overlapConflicts = 0;
   /** Bytes after FIN or after a reset, ignored (tcps_rcvafterclose). */
@@ -57,9 +63,10 @@ const NO_STATS: Readonly<RcvStats> = Object.freeze(new RcvStats());
  */
 class TcpcbRare extends SocketRare {
   stats: RcvStats | null = null;
-  /** The out-of-order queue and the captured bytes it holds. */
+  /** The out-of-order queue, the captured bytes it holds and its entries' Mbufs (ReassEntry.n). */
   q: readonly ReassEntry[] = NO_SEGS;
   qBytes = 0;
+  qMbufs = 0;
   /** ISNs of every SYN seen before any data, when there were several. */
   isns: number[] | null = null;
   /** Holes skipped, in the order delivered (see Gap). */
@@ -179,7 +186,10 @@ export class Tcpcb extends Socket {
   /** Empty the queue (its bytes are the caller's to account for). */
   clearq(): void {
     const r = this.trare;
-    if (r) r.q = NO_SEGS;
+    if (r) {
+      r.q = NO_SEGS;
+      r.qMbufs = 0;
+    }
   }
 
   /** Captured bytes held in `q`. */
@@ -188,6 +198,14 @@ export class Tcpcb extends Socket {
   }
   set qBytes(n: number) {
     if (n !== 0 || this.rare) this.town().qBytes = n;
+  }
+
+  /** Mbufs held in `q` (each entry's `n`): what the queue's segment limit bounds. */
+  get qMbufs(): number {
+    return this.trare?.qMbufs ?? 0;
+  }
+  set qMbufs(n: number) {
+    if (n !== 0 || this.rare) this.town().qMbufs = n;
   }
 
   /** Holes skipped, in the order delivered (see Gap). */

@@ -96,13 +96,13 @@ function outOfOrder(n: number, order: 'ascending' | 'descending' | 'random', opt
     const seq = 1000 + perm[i]!;
     b[o + 38] = seq >>> 24; b[o + 39] = (seq >>> 16) & 0xff; b[o + 40] = (seq >>> 8) & 0xff; b[o + 41] = seq & 0xff;
     b[o + 54] = 0x61 + (perm[i]! % 26);
-    if ((i & 1023) === 0) for (const [, c] of stack.pcbs.entries()) maxQ = Math.max(maxQ, c.server.q.length);
+    if ((i & 1023) === 0) for (const [, c] of stack.pcbs.entries()) maxQ = Math.max(maxQ, c.server.qMbufs);
   });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   return { stack, r, secs, maxQ };
 }
 
-test('100,000 out-of-order segments ahead of a hole, in any order: the queue stays under its segment limit, the hole is skipped and counted, cost stays linear', (t) => {
+test('100,000 out-of-order segments ahead of a hole, in any order: the queue stays under its segment (Mbuf) limit, the hole is skipped and counted, cost stays linear', (t) => {
   for (const order of ['ascending', 'descending', 'random'] as const) {
     const { stack, maxQ, r } = outOfOrder(100_000, order);
     t.true(maxQ <= 16384 + 1, `${order}: queue reached ${maxQ}`);
@@ -225,12 +225,15 @@ function conflicting(n: number, policy: 'first' | 'last', aligned: boolean) {
   let seed = 11;
   const rnd = (m: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % m;
   const rexmit: Uint8Array[] = [];
+  // a segment conflicts when any byte it overlaps differs from the queued one: counted once
+  let conflicts = 0;
   for (let i = 0; i < n; i++) {
     const fill = 0x62 + (i % 25); // never the queued 'a'
     const off = aligned ? 1 + rnd(S - 2) * L : 1 + rnd(S * L - 1400);
     const len = aligned ? L * (1 + rnd(3)) : 1400;
     const end = Math.min(off + len, 1 + S * L);
     rexmit.push(tcpFrame({ ...c, seq: 1000 + off, ack: 5000, flags: TH_ACK, payload: Buffer.alloc(end - off, fill) }));
+    if (!want.subarray(off, end).every((x) => x === fill)) conflicts++;
     if (policy === 'last') want.fill(fill, off, end);
   }
   const t0 = process.hrtime.bigint();
@@ -241,7 +244,7 @@ function conflicting(n: number, policy: 'first' | 'last', aligned: boolean) {
   const entries = tp.q.length;
   feed([tcpFrame({ ...c, seq: 1000, ack: 5000, flags: TH_ACK, payload: '!' })]);
   stack.finish();
-  return { stack, sha: createHash('sha256').update(want).digest('hex'), queued, entries, secs };
+  return { stack, sha: createHash('sha256').update(want).digest('hex'), queued, entries, secs, conflicts };
 }
 
 test('overlapping retransmissions with conflicting data (40,000 over 64 KB queued behind a hole): memory stays what was queued, every conflict is counted, the policy decides the bytes, cost stays linear', (t) => {
@@ -254,11 +257,12 @@ test('overlapping retransmissions with conflicting data (40,000 over 64 KB queue
     const s = r.stack.finished[0]!.c2s;
     const what = `${policy}${aligned ? ', aligned' : ''}`;
     t.is(r.queued, 64_000, `${what}: the queue held the same bytes`);
-    t.true(r.entries <= 64 * 3, `${what}: ${r.entries} queue entries`);
+    t.is(r.entries, 1, `${what}: the queued segments meet, one run (${r.entries} entries)`);
     t.is(s.bytes, 64_001);
     t.deepEqual(s.gaps, []);
     t.is(s.sha256, r.sha, `${what}: the delivered bytes are the ${policy} copies`);
-    t.true(s.overlapConflicts >= 40_000, `${what}: ${s.overlapConflicts} conflicts counted`);
+    t.is(s.overlapConflicts, r.conflicts, `${what}: every segment that differed from what was queued counted once`);
+    t.true(r.conflicts > 39_000);
     t.true(s.overlapBytes >= 40_000 * 1000, `${what}: overlap bytes`);
     t.true(grew < 32 << 20, `${what}: heap +${MiB(grew)} (the retransmitted frames included)`);
   }
@@ -267,4 +271,72 @@ test('overlapping retransmissions with conflicting data (40,000 over 64 KB queue
   const big = conflicting(40_000, 'last', true).secs;
   t.true(big < 8 * small, `10,000: ${small.toFixed(3)} s, 40,000: ${big.toFixed(3)} s`);
   t.log(`conflicting retransmissions: ${((small / 10_000) * 1e6).toFixed(1)} µs each over 10,000, ${((big / 40_000) * 1e6).toFixed(1)} over 40,000`);
+});
+
+/**
+ * A queue cut into pieces (the reassembly amplification): a hole at offset 0, then `P` one-byte
+ * segments at the odd offsets 1..2P-1 (a byte missing between each two), then `n` retransmissions
+ * of all 2P bytes, `identical` to the stream or each of one letter that differs from it; then the
+ * hole. With `fragmented` false the same retransmissions meet one queued segment of 2P bytes
+ * instead. Returns the queue after the retransmissions, their time, and the expected stream.
+ */
+function fragmented(n: number, policy: 'first' | 'last', identical: boolean, pieces: boolean) {
+  const P = 8000;
+  const stack = new Stack(session(), { checksums: false, policy, app: new DrainApp(true) });
+  const c = { src: '10.0.0.1', dst: '10.0.0.2', sport: 40001, dport: 80 };
+  const stream = Buffer.from(Array.from({ length: 2 * P + 1 }, (_, k) => 0x61 + (k % 26)));
+  const seg = (off: number, payload: Uint8Array) => tcpFrame({ ...c, seq: 1000 + off, ack: 5000, flags: TH_ACK, payload });
+  const frames: Uint8Array[] = [
+    tcpFrame({ ...c, seq: 999, flags: TH_SYN }),
+    tcpFrame({ src: c.dst, dst: c.src, sport: 80, dport: c.sport, seq: 4999, ack: 1000, flags: TH_SYN | TH_ACK }),
+  ];
+  if (pieces) for (let k = 1; k < 2 * P; k += 2) frames.push(seg(k, stream.subarray(k, k + 1)));
+  else frames.push(seg(1, stream.subarray(1)));
+  let at = 0;
+  const feed = (fs: Uint8Array[]) => {
+    for (let i = 0; i < fs.length; i += 4096) stack.input(fs.slice(i, i + 4096).map((f) => new Mbuf(f, 0, f.length, hdr(f.length, at++))));
+  };
+  feed(frames);
+  const want = Buffer.from(stream);
+  const rexmit: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const bytes = identical ? stream.subarray(1) : Buffer.alloc(2 * P, 0x41 + (i % 26));
+    rexmit.push(seg(1, bytes));
+    if (identical) continue;
+    // first: the queued bytes stay, the holes take the first retransmission's; last: the last one's
+    if (policy === 'last') want.set(bytes, 1);
+    else if (i === 0 && pieces) for (let k = 2; k <= 2 * P; k += 2) want[k] = bytes[k - 1]!;
+  }
+  const t0 = process.hrtime.bigint();
+  feed(rexmit);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const tp = [...stack.pcbs.entries()][0]![1].server;
+  const q = { entries: tp.q.length, mbufs: tp.qMbufs, bytes: tp.qBytes };
+  feed([seg(0, stream.subarray(0, 1))]);
+  stack.finish();
+  return { s: stack.finished[0]!.c2s, q, secs, sha: createHash('sha256').update(want).digest('hex') };
+}
+
+test('a retransmission over a queue cut into 8,000 one-byte pieces costs what one over a single queued segment does: the pieces and the holes it fills become one run, every policy keeps its bytes', (t) => {
+  const N = 2000;
+  for (const policy of ['first', 'last'] as const) {
+    for (const identical of [true, false]) {
+      const what = `${policy}, ${identical ? 'identical' : 'conflicting'}`;
+      const cut = fragmented(N, policy, identical, true);
+      const one = fragmented(N, policy, identical, false);
+      // first with other bytes: the queued pieces stay, joined by the hole fills between them
+      const mbufs = policy === 'first' && !identical ? 16_000 : 1;
+      t.deepEqual(cut.q, { entries: 1, mbufs, bytes: 16_000 }, `${what}: one run of ${mbufs} Mbuf(s)`);
+      t.deepEqual(one.q, { entries: 1, mbufs: 1, bytes: 16_000 }, what);
+      for (const r of [cut, one]) {
+        t.is(r.s.bytes, 16_001, what);
+        t.deepEqual(r.s.gaps, [], what);
+        t.is(r.s.overlapConflicts, identical ? 0 : N, `${what}: conflicts`);
+      }
+      t.is(cut.s.sha256, cut.sha, `${what}: the delivered bytes are the ${policy} copies`);
+      t.is(one.s.sha256, one.sha, what);
+      t.true(cut.secs < 8 * one.secs + 0.05, `${what}: ${N} retransmissions over the pieces took ${cut.secs.toFixed(3)} s, over one segment ${one.secs.toFixed(3)} s`);
+      t.log(`${what}: ${((cut.secs / N) * 1e6).toFixed(1)} µs a retransmission over the pieces, ${((one.secs / N) * 1e6).toFixed(1)} over one segment`);
+    }
+  }
 });

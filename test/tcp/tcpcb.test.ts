@@ -61,16 +61,18 @@ test('the state, the SYN options and the flags share their fields without touchi
 
 test('the rare fields (ISNs, gaps, counters, queue) read as empty until used, and reset() empties them', (t) => {
   const tp = new Tcpcb();
-  t.deepEqual([tp.q.length, tp.qBytes], [0, 0]);
+  t.deepEqual([tp.q.length, tp.qBytes, tp.qMbufs], [0, 0, 0]);
   tp.qBytes = 0;
+  tp.qMbufs = 0;
   tp.clearq();
   t.is((tp as unknown as { rare: unknown }).rare, null, 'clearing what is not there makes nothing');
-  tp.segq().push({ off: 5, end: 9, m: null });
+  tp.segq().push({ off: 5, end: 9, m: null, tail: null, n: 1 });
   tp.qBytes += 4;
-  t.deepEqual([tp.q.length, tp.qBytes, tp.empty], [1, 4, false]);
+  tp.qMbufs += 1;
+  t.deepEqual([tp.q.length, tp.qBytes, tp.qMbufs, tp.empty], [1, 4, 1, false]);
   tp.clearq();
   tp.qBytes = 0;
-  t.deepEqual([tp.q.length, tp.empty], [0, true]);
+  t.deepEqual([tp.q.length, tp.qMbufs, tp.empty], [0, 0, true]);
   t.is(tp.isns, null);
   t.deepEqual(tp.gaps, []);
   t.is(tp.rcvStats.dupSegs, 0);
@@ -88,7 +90,7 @@ test('the rare fields (ISNs, gaps, counters, queue) read as empty until used, an
   t.is(tp.finSeqEarly, 7, 'clearing the ISNs keeps the early FIN');
   tp.state = 'ESTABLISHED';
   tp.mss = 1460;
-  tp.segq().push({ off: 0, end: 1, m: null });
+  tp.segq().push({ off: 0, end: 1, m: null, tail: null, n: 1 });
   tp.reset();
   t.is(tp.q.length, 0);
   t.deepEqual([tp.isns, tp.gaps, tp.rcvStats.dupSegs, tp.finSeqEarly, tp.state, tp.mss, tp.wscale], [null, [], 0, -1, 'CLOSED', 0, -1]);
