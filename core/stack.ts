@@ -2,7 +2,7 @@ import type { Batch, CaptureSession, Iface } from './capture/session.js';
 import type { Ctx, InputOptions } from './ctx.js';
 import { if_input } from './net/if.js';
 import { Stats } from './stats.js';
-import { checkTcp, parseTcpOptions, TH_ACK, TH_SYN, TH_URG, tcpAck, tcpFlags, tcpSeq, tcpUrp, tcpWindow } from './wire/tcp.js';
+import { checkTcp, synOptions, type SynOptions, TH_ACK, TH_SYN, TH_URG, tcpAck, tcpFlags, tcpSeq, tcpUrp, tcpWindow } from './wire/tcp.js';
 import { be16 } from './wire/bytes.js';
 import { fold16, sum16, sumDv } from './wire/checksum.js';
 import { MIRROR_WINDOW, SimdSum } from './wire/checksum-simd.js';
@@ -89,6 +89,7 @@ export class Stack implements Ctx, Output {
   /** WebAssembly SIMD checksums over a mirror of the read chunk (null: DataView sums only). */
   private readonly simd: SimdSum | null;
   private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, win: 0, m: null, plen: 0, wlen: 0, opts: null, urp: 0 };
+  private readonly synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, timestamps: false };
   private readonly hooks: readonly StackHook[];
   /**
    * Output frames in order, when the stack produces them (hooks, or `output`): the caller writes
@@ -347,7 +348,7 @@ export class Stack implements Ctx, Output {
     seg.m = plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new Mbuf(b, o + hlen, plen, null, m.ext);
     seg.plen = Math.max(0, plen);
     seg.wlen = Math.max(0, wireEnd - thOff - hlen);
-    seg.opts = flags & TH_SYN ? parseTcpOptions(b, o + 20, hlen - 20) : null;
+    seg.opts = flags & TH_SYN ? synOptions(b, o + 20, hlen - 20, this.synOpts) : null;
     seg.urp = flags & TH_URG ? tcpUrp(b, o) : 0;
     conn.seen(this.nowSec, this.nowNsec);
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);

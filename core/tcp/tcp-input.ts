@@ -1,6 +1,6 @@
 import { m_adj, m_unpin, type Mbuf } from '../mbuf/mbuf.js';
 import { socantrcvmore, soappend, sorwakeup } from '../socket/socket.js';
-import { TH_ACK, TH_FIN, TH_RST, TH_SYN, TH_URG, type TcpOptions } from '../wire/tcp.js';
+import { TH_ACK, TH_FIN, TH_RST, TH_SYN, TH_URG, type SynOptions } from '../wire/tcp.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt } from './seq.js';
 import { type ReassCtx, tcp_flush_queue, tcp_reass_insert, tcp_skip_gap } from './tcp-reass.js';
 import type { Tcpcb } from './tcpcb.js';
@@ -17,8 +17,8 @@ export interface Segment {
   plen: number;
   /** Payload bytes on the wire (more than plen when the snaplen cut the frame). */
   wlen: number;
-  /** Options, parsed for SYN segments only. */
-  opts: TcpOptions | null;
+  /** Options, read for SYN segments only. */
+  opts: SynOptions | null;
   /** Urgent pointer (meaningful with TH_URG). */
   urp: number;
 }
@@ -151,10 +151,10 @@ function tcpOutputSeen(tx: Tcpcb, seg: Segment): void {
 function processSyn(ctx: TcpCtx, rx: Tcpcb, tx: Tcpcb, seg: Segment): void {
   const o = seg.opts;
   if (o) {
-    tx.mss = o.mss ?? 0;
-    tx.wscale = o.wscale === undefined ? -1 : Math.min(o.wscale, 14); // RFC 7323 §2.3: clamp to 14
-    tx.sackPermitted = !!o.sackPermitted;
-    tx.timestamps = !!o.ts;
+    tx.mss = o.mss;
+    tx.wscale = Math.min(o.wscale, 14); // RFC 7323 §2.3: clamp to 14
+    tx.sackPermitted = o.sackPermitted;
+    tx.timestamps = o.timestamps;
   }
   if (rx.rcvKnown && seg.seq === rx.irs) {
     rx.counts.dupSegs++; // a retransmitted SYN

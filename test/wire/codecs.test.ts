@@ -5,7 +5,7 @@ import { emitSll, emitSll2, parseSll, parseSll2 } from '../../core/wire/sll.js';
 import { emitLoop, parseLoop } from '../../core/wire/loop.js';
 import { emitIpv4, ipv4BadSum, parseIpv4 } from '../../core/wire/ipv4.js';
 import { emitIpv6, parseIpv6 } from '../../core/wire/ipv6.js';
-import { emitTcp, parseTcp } from '../../core/wire/tcp.js';
+import { emitTcp, parseTcp, parseTcpOptions, synOptions, type SynOptions } from '../../core/wire/tcp.js';
 import { emitUdp, parseUdp } from '../../core/wire/udp.js';
 import { checksum, sum16, fold, fold16, sumDv } from '../../core/wire/checksum.js';
 import { ip6ToString, parseIp } from '../../core/wire/bytes.js';
@@ -69,6 +69,23 @@ test('TCP options are parsed into fields', (t) => {
   if (typeof s === 'string') return t.fail(s);
   t.deepEqual(s.options.sack, [[16, 32]]);
   t.deepEqual(s.options.unknown?.map((u) => [u.kind, Buffer.from(u.data).toString('hex')]), [[254, 'abcd']]);
+});
+
+test('what tcp_input reads of a SYN (synOptions, into one object used again) is what parseTcpOptions parses, for any options area, malformed ones included', (t) => {
+  const into: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, timestamps: false };
+  // options made mostly of the kinds a SYN carries, with lengths right, wrong or running past the area
+  const opt = fc.oneof(
+    fc.constantFrom([0], [1], [2, 4, 5, 0xb4], [3, 3, 7], [4, 2], [8, 10, 0, 0, 0, 1, 0, 0, 0, 0], [2, 3, 1], [3, 4, 1, 1], [8, 9]),
+    fc.tuple(fc.nat(255), fc.nat(12)).map(([k, l]) => [k, l, ...Array<number>(Math.max(0, l - 2)).fill(7)]),
+  );
+  fc.assert(fc.property(fc.array(opt, { maxLength: 8 }), fc.nat(3), (opts, cut) => {
+    const area = Uint8Array.from([...opts.flat(), 0xee, 0xee, 0xee]);
+    const n = Math.max(0, area.length - 3 - cut); // the bytes after it are the payload's
+    const want = parseTcpOptions(area, 0, n);
+    const got = synOptions(area, 0, n, into);
+    t.is(got, into);
+    t.deepEqual({ ...got }, { mss: want.mss ?? 0, wscale: want.wscale ?? -1, sackPermitted: !!want.sackPermitted, timestamps: !!want.ts });
+  }), { numRuns: 3000 });
 });
 
 test('a TCP option running past the header is marked malformed, not thrown', (t) => {
