@@ -20,7 +20,6 @@ export const spliceOptionFlags = {
   oobinline: Flags.boolean({ allowNo: true, default: true, summary: 'SO_OOBINLINE on the source: urgent bytes are spliced as urgent data (--no-oobinline: tcp_input pulls them out, the splice drops them)' }),
 };
 
-/** Splice specs from `--from/--to` and repeatable `--splice FROM=TO`, with the shared options. */
 /** `--at`/`--until`: a frame number or a capture time. */
 function when(text: string | undefined, flag: string): SpliceSpec['at'] {
   if (text === undefined) return undefined;
@@ -30,11 +29,26 @@ function when(text: string | undefined, flag: string): SpliceSpec['at'] {
   return { time };
 }
 
+/**
+ * `--until` no later than `--at` (both frame numbers, or both times) would dissolve the splice as
+ * it is made: a usage error, not a splice that moves only what was buffered. A frame number and a
+ * time cannot be compared before the capture is read.
+ */
+function order(at: SpliceSpec['at'], until: SpliceSpec['at'], f: { at?: string; until?: string }): void {
+  if (!at || !until) return;
+  const a = at.frame ?? at.time;
+  const u = until.frame ?? until.time;
+  if ((at.frame === undefined) !== (until.frame === undefined) || a === undefined || u === undefined || u > a) return;
+  throw new SockcapError('ERR_USAGE', `--until ${f.until} is not after --at ${f.at}: the splice would be dissolved as it is made`);
+}
+
+/** Splice specs from `--from/--to` and repeatable `--splice FROM=TO`, with the shared options. */
 export function spliceSpecs(f: { from?: string; to?: string; splice?: string[]; max?: number; idle?: string; close: 'fin' | 'keep'; at?: string; until?: string; oobinline: boolean }): SpliceSpec[] {
   const idle = f.idle === undefined ? undefined : parseDuration(f.idle);
   if (idle === null) throw new SockcapError('ERR_USAGE', `--idle '${f.idle}' is not a duration (500ms, 1.5s, 2m)`);
   const at = when(f.at, '--at');
   const until = when(f.until, '--until');
+  order(at, until, f);
   const pairs: Array<[string, string]> = (f.splice ?? []).map((p) => {
     const i = p.indexOf('=');
     if (i < 0) throw new SockcapError('ERR_USAGE', `--splice '${p}': expected FROM=TO`);
