@@ -14,7 +14,7 @@ import { IpReass } from './net/ip-reass.js';
 import { type Segment, tcp_drain, tcp_input, tcp_skip_holes, type TcpCtx } from './tcp/tcp-input.js';
 import type { Tcpcb } from './tcp/tcpcb.js';
 import { tcpcheck } from './tcp/tcp-check.js';
-import { addTcpstat, connSummary, type ConnSummary, newTcpstat } from './tcp/summary.js';
+import { addTcpstat, connSummary, type ConnSummary, type Digest, newTcpstat } from './tcp/summary.js';
 import { DrainApp, type SocketApp } from './socket/reader.js';
 import type { Output, StackHook } from './hook.js';
 import type { PktHdr } from './mbuf/mbuf.js';
@@ -79,6 +79,8 @@ export class Stack implements Ctx, Output {
   private nowSec = 0;
   private nowNsec = 0;
   private readonly app: SocketApp;
+  /** The app's digest, bound once (a bound function a connection was ~70 bytes of garbage each). */
+  private readonly digest: Digest | undefined;
   private readonly tombTtl: number;
   private readonly debug: boolean;
   private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; budget: number; checksums: boolean; tcp: boolean };
@@ -110,6 +112,7 @@ export class Stack implements Ctx, Output {
   ) {
     this.opts = { verifyChecksums: opts.verifyChecksums ?? false };
     this.app = opts.app ?? new DrainApp(false);
+    this.digest = this.app.digest?.bind(this.app);
     this.onConnection = opts.onConnection === undefined ? (c) => this.finished.push(c) : opts.onConnection;
     this.tombTtl = opts.tombstoneTtl ?? 60;
     this.debug = opts.debug ?? false;
@@ -264,7 +267,7 @@ export class Stack implements Ctx, Output {
     this.pcbs.remove(h, c);
     addTcpstat(this.tcpstat, c);
     // a summary is ~1 KB of objects and strings: made only for someone who takes it
-    if (this.onConnection) this.onConnection(connSummary(c, this.app.digest?.bind(this.app)));
+    if (this.onConnection) this.onConnection(connSummary(c, this.digest));
     if (tomb) {
       // whole seconds: an integer field stays unboxed (a double costs a 16-byte box per tombstone)
       const expires = Math.ceil(this.now + this.tombTtl);

@@ -129,7 +129,10 @@ function addDir(t: Tcpstat, rx: Tcpcb): void {
   t.overlapbytes += s.overlapBytes;
   t.overlapconflicts += s.overlapConflicts;
   t.gaps += rx.gaps.length;
-  for (const g of rx.gaps) {
+  const gaps = rx.gaps;
+  // indexed: a for-of made an iterator for every direction of every connection, gaps or not
+  for (let i = 0; i < gaps.length; i++) {
+    const g = gaps[i]!;
     t.gapbytes += g[1];
     if (g[2]) t.snaplenbytes += g[1];
   }
