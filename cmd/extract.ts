@@ -11,7 +11,7 @@ import { thousands } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, readFlag } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, readFlag } from './inputs.js';
 import { Interrupt } from './interrupt.js';
 
 /**
@@ -53,8 +53,8 @@ export default class Extract extends SockcapCommand {
   };
 
   async run(): Promise<{ files: number; bytes: number; connections: number; index: string; copiedBytes: number } | undefined> {
-    const { argv, flags } = await this.parse(Extract);
-    const inputs = inputFiles(argv, flags.read);
+    const { flags } = await this.parse(Extract);
+    const { files: inputs, filter } = inputFiles(this.argv, Extract.flags, flags.read);
     const budget = memoryBudget(flags.memory);
     const bad = templateError(flags.template);
     if (bad) this.fail(new SockcapError('ERR_USAGE', `template '${flags.template}' ${bad}`));
@@ -90,7 +90,7 @@ export default class Extract extends SockcapCommand {
       jb.written();
     };
     // FlowFiles' writes in the thread pool hold references to the read chunks until they end
-    const session = fileSession();
+    const session = fileSession(filter);
     const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => {
       jb.raw(entries++ ? ',\n' : '\n');
       indexJson(jb, e);
@@ -134,7 +134,7 @@ export default class Extract extends SockcapCommand {
       this.failAfter(err);
       return out;
     }
-    if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
+    if (res.frames === 0) this.fail(nothingRead(session));
     return out;
   }
 }

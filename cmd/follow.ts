@@ -34,7 +34,8 @@ export default class Follow extends SockcapCommand {
   };
 
   async run(): Promise<void> {
-    const { argv, flags } = await this.parse(Follow);
+    const { flags } = await this.parse(Follow);
+    const { files, filter } = inputFiles(this.argv, Follow.flags, flags.read);
     const sel = parseSelector(flags.stream);
     const format = flags.format as FollowFormat;
     let pending: string[] = [];
@@ -46,7 +47,7 @@ export default class Follow extends SockcapCommand {
       if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     };
     // the follower renders what it reads into text at once
-    const session = fileSession();
+    const session = fileSession(filter);
     // of the connections that leave, only the count and the one selected (if it carried no data,
     // its header is printed from it) are kept: memory does not grow with the connections seen
     let streams = 0;
@@ -68,7 +69,7 @@ export default class Follow extends SockcapCommand {
       },
     });
     const intr = new Interrupt();
-    const res = await runPipeline(captureInputs(inputFiles(argv, flags.read)), stack, { onBatch: flush, signal: AbortSignal.any([intr.signal, done.signal]) });
+    const res = await runPipeline(captureInputs(files), stack, { onBatch: flush, signal: AbortSignal.any([intr.signal, done.signal]) });
     let found = follower.followed >= 0;
     if (!found && selected) {
       found = true;

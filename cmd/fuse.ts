@@ -4,7 +4,7 @@ import type { FuseRecord } from '../core/tcp/tcp-fuse.js';
 import { ConnReport, type ItemFormat } from './conn-report.js';
 import { SockcapCommand } from './base.js';
 import { modelFlags, runModel } from './model-run.js';
-import { fileArgs, inputFiles } from './inputs.js';
+import { fileArgs, inputFiles, nothingRead } from './inputs.js';
 import { fuseFlags, makeFuse } from './fuse-flags.js';
 
 export default class Fuse extends SockcapCommand {
@@ -23,20 +23,20 @@ export default class Fuse extends SockcapCommand {
   };
 
   async run(): Promise<unknown> {
-    const { argv, flags } = await this.parse(Fuse);
-    const files = inputFiles(argv, flags.read);
+    const { flags } = await this.parse(Fuse);
+    const inputs = inputFiles(this.argv, Fuse.flags, flags.read);
     // records are written as connections leave (the first 10,000 sorted), as replay's are: memory
     // holds the connections in flight, and every connection is listed however many there are
     const conns = new ConnReport<FuseRecord>(this.jsonEnabled(), flags.write === '-' ? process.stderr : process.stdout, null, FUSE_ROWS);
     const fuse = makeFuse(flags, (r) => conns.add(r));
-    const { stack, res, interrupt } = await runModel(files, [fuse], flags, () => conns.flush());
+    const { stack, res, interrupt } = await runModel(inputs, [fuse], flags, () => conns.flush());
     const summary = fuseSummary(fuse, stack.stats.frames, stack.outFrames);
     const { connections: _, ...rest } = summary;
     await conns.end(rest, [formatFuseTotals(summary).join('\n')]);
     interrupt.report(res.frames);
     const claim = fuseClaimError(summary);
     if (res.error) this.failAfter(res.error);
-    else if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
+    else if (res.frames === 0) this.fail(nothingRead(stack.session));
     else if (claim) this.failAfter(claim);
     // the report has been written (ConnReport): nothing for oclif to print
     return undefined;

@@ -3,17 +3,19 @@ import { CHUNK_SIZE } from '../core/capture/chunks.js';
 import type { CaptureInput } from '../core/capture/reader.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { ChunkZone } from '../core/capture/zone.js';
-import { closeSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { CaptureFilter } from '../core/capture/bpf.js';
+import { LINKTYPE } from '../core/capture/linktypes.js';
 import { SockcapError } from '../core/errors.js';
 
 /** Capture files as arguments (any number; `-` is stdin). */
 export const fileArgs = {
-  file: Args.string({ description: 'capture files, read in the order given (- for stdin; or -r FILE)', required: false }),
+  file: Args.string({ description: 'capture files, read in the order given (- for stdin; or -r FILE), then an optional capture filter in tcpdump\'s language (tcp port 80)', required: false }),
 };
 
 /** `-r FILE`, as tcpdump and tshark spell it. */
 export const readFlag = {
-  read: Flags.string({ char: 'r', summary: 'capture file to read, as with tcpdump -r (repeatable; read before files given as arguments)', multiple: true }),
+  read: Flags.string({ char: 'r', summary: 'capture file to read, as with tcpdump -r (repeatable; read before files given as arguments)', multiple: true, multipleNonGreedy: true }),
 };
 
 /** `--memory`: the stack's budget for queued data and connection state (StackOptions.memoryBudget). */
@@ -32,12 +34,75 @@ export function memoryBudget(s: string | undefined): number | undefined {
   return n;
 }
 
-/** The files of a run: `-r` ones first, then the arguments; none is a usage error. */
-export function inputFiles(argv: readonly unknown[], read: readonly string[] | undefined): string[] {
-  const files = [...(read ?? []), ...(argv as string[])];
-  if (!files.length) throw new SockcapError('ERR_USAGE', 'no capture file: give one as an argument or with -r FILE');
+/** The capture files of a run and its capture filter (null: none). */
+export interface RunInputs {
+  files: string[];
+  filter: CaptureFilter | null;
+}
+
+/**
+ * The arguments that are not flags or flags' values, in the order given: oclif's non-strict argv
+ * reorders repeated words, which a filter cannot afford. Everything after `--` is taken as is.
+ */
+export function positional(raw: readonly string[], defs: Record<string, { type: string; char?: string }>): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, d] of Object.entries(defs)) {
+    if (d.type === 'boolean') continue;
+    takesValue.add(`--${name}`);
+    if (d.char) takesValue.add(`-${d.char}`);
+  }
+  const words: string[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const a = raw[i]!;
+    if (a === '--') {
+      words.push(...raw.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('-') && a.length > 1) {
+      if (takesValue.has(a)) i++;
+      continue;
+    }
+    words.push(a);
+  }
+  return words;
+}
+
+/** A word that names a capture: `-`, a path that exists, or a name with a capture's extension. */
+const CAPTURE_NAME = /\.(pcap|pcapng|cap|dmp|trc|ntar|gz)$/i;
+const isFileWord = (w: string): boolean => w === '-' || CAPTURE_NAME.test(w) || existsSync(w);
+
+/**
+ * The files of a run, `-r` ones first, then the arguments up to the first word that names no
+ * capture; that word and those after it are the capture filter, as tcpdump takes one after
+ * `-r FILE` (`sockcap replay a.pcap b.pcap tcp port 80`). No file is a usage error, and so is a
+ * capture named after the filter began. A filter is compiled at once (for Ethernet), so a syntax
+ * error is a usage error before anything is read.
+ */
+export function inputFiles(raw: readonly string[], defs: Record<string, { type: string; char?: string }>, read: readonly string[] | undefined): RunInputs {
+  const words = positional(raw, defs);
+  let i = 0;
+  while (i < words.length && isFileWord(words[i]!)) i++;
+  const rest = words.slice(i);
+  const late = rest.find(isFileWord);
+  if (late !== undefined) throw new SockcapError('ERR_USAGE', `capture files go before the filter: '${late}' follows '${rest.slice(0, rest.indexOf(late)).join(' ')}'`);
+  const files = [...(read ?? []), ...words.slice(0, i)];
+  if (!files.length) throw new SockcapError('ERR_USAGE', `no capture file: give one as an argument or with -r FILE${rest.length ? ` ('${rest[0]}' is no file, so it began a filter)` : ''}`);
   for (const f of files) if (f !== '-') checkReadable(f);
-  return files;
+  const filter = rest.length ? new CaptureFilter(rest.join(' ')) : null;
+  try {
+    filter?.program(LINKTYPE.ETHERNET);
+  } catch (e) {
+    // a mistyped file name begins a filter that does not compile: say what it was taken for
+    if (e instanceof SockcapError && /[/.]/.test(rest[0]!)) throw new SockcapError(e.code, `'${rest[0]}' is no file, so it began a filter: ${e.message}`, { cause: e });
+    throw e;
+  }
+  return { files, filter };
+}
+
+/** The error of a run that read no frame: none at all, or none the filter let through. */
+export function nothingRead(session: CaptureSession): SockcapError {
+  const f = session.filter;
+  return new SockcapError('ERR_NOTHING', f && f.rejected ? `no frames passed the filter '${f.expr}' (${f.rejected} read)` : 'no frames were read');
 }
 
 /**
@@ -72,9 +137,10 @@ export function captureInputs(files: readonly string[]): CaptureInput[] {
  * counts its references (queues, -w's pending writes, extract's writes in flight, the splice
  * model's kept frames).
  */
-export function fileSession(): CaptureSession {
+export function fileSession(filter: CaptureFilter | null = null): CaptureSession {
   const session = new CaptureSession();
   session.zone = new ChunkZone(CHUNK_SIZE);
+  session.filter = filter;
   return session;
 }
 

@@ -8,6 +8,7 @@ import { Follower, type FollowFormat, type FollowGaps } from '../core/follow.js'
 import { runPipeline } from '../core/pipeline.js';
 import { formatReplaySummary, replaySummary } from '../core/report.js';
 import { parseSelector } from '../core/selector.js';
+import { positional } from './inputs.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { parseDuration } from '../core/splice-report.js';
 import { Stack } from '../core/stack.js';
@@ -50,7 +51,7 @@ export default class Live extends SockcapCommand {
 
   async run(): Promise<unknown> {
     const { flags } = await this.parse(Live);
-    const filter = filterWords(this.argv, Live.flags);
+    const filter = positional(this.argv, Live.flags).join(' ');
     if (flags.list) {
       const devs = liveDevices(process.env.SOCKCAP_CAP_MODULE);
       const lines = devs.map((d, i) => `${i + 1}.${d.name}${d.description ? ` (${d.description})` : ''}${d.addresses.length ? ` [${d.addresses.map((a) => a.addr).join(', ')}]` : ''}${d.flags ? ` {${d.flags}}` : ''}`);
@@ -118,29 +119,3 @@ function stdoutDrained(): Promise<void> {
   return new Promise((r) => (process.stdout.writableNeedDrain ? process.stdout.once('drain', () => r()) : r()));
 }
 
-/**
- * The BPF filter words, in the order given: every argument that is not a flag or a flag's value.
- * (oclif's non-strict argv reorders repeated words, which a filter cannot afford.)
- */
-export function filterWords(raw: readonly string[], defs: Record<string, { type: string; char?: string }>): string {
-  const takesValue = new Set<string>();
-  for (const [name, d] of Object.entries(defs)) {
-    if (d.type === 'boolean') continue;
-    takesValue.add(`--${name}`);
-    if (d.char) takesValue.add(`-${d.char}`);
-  }
-  const words: string[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    const a = raw[i]!;
-    if (a === '--') {
-      words.push(...raw.slice(i + 1));
-      break;
-    }
-    if (a.startsWith('-') && a.length > 1) {
-      if (takesValue.has(a)) i++;
-      continue;
-    }
-    words.push(a);
-  }
-  return words.join(' ');
-}

@@ -4,7 +4,7 @@ import type { StackHook } from '../core/hook.js';
 import { type PipelineResult, runPipeline } from '../core/pipeline.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
-import { captureInputs, checkOutputNotInput, fileSession, memoryBudget, memoryFlag, readFlag } from './inputs.js';
+import { captureInputs, checkOutputNotInput, fileSession, memoryBudget, memoryFlag, readFlag, type RunInputs } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 
@@ -24,10 +24,10 @@ export const modelFlags = {
 };
 
 /** Run the inputs through a stack with these hooks, writing its output with -w (the caller reports an interrupt after its own output). */
-export async function runModel(files: string[], hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean; memory?: string }, onBatch?: () => Promise<void>): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
+export async function runModel({ files, filter }: RunInputs, hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean; memory?: string }, onBatch?: () => Promise<void>): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
   checkOutputNotInput(f.write, files);
   const toStdout = f.write === '-';
-  const session = fileSession();
+  const session = fileSession(filter);
   const stack = new Stack(session, { hooks, output: !!f.write, app: new DrainApp(false), debug: f.debug, onConnection: null, memoryBudget: memoryBudget(f.memory) });
   const output = f.write ? await CaptureOutput.open(toStdout ? process.stdout : f.write, session, f['out-format']) : undefined;
   const progress = startProgress(session, files, f.quiet || toStdout);

@@ -7,7 +7,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
 import { ConnReport } from './conn-report.js';
-import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, readFlag } from './inputs.js';
+import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, readFlag } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 import { modelOptionFlags, Models } from './models.js';
@@ -40,8 +40,8 @@ export default class Replay extends SockcapCommand {
   };
 
   async run(): Promise<void> {
-    const { argv, flags } = await this.parse(Replay);
-    const files = inputFiles(argv, flags.read);
+    const { flags } = await this.parse(Replay);
+    const { files, filter } = inputFiles(this.argv, Replay.flags, flags.read);
     checkOutputNotInput(flags.write, files);
     const json = this.jsonEnabled();
     const toStdout = flags.write === '-';
@@ -49,7 +49,7 @@ export default class Replay extends SockcapCommand {
     // connections are written as they finish: memory holds what is in flight, not the whole run
     const conns = new ConnReport(json, report);
     const flush = () => conns.flush();
-    const session = fileSession();
+    const session = fileSession(filter);
     const models = new Models(flags);
     const stack = new Stack(session, {
       hooks: models.hooks,
@@ -79,6 +79,6 @@ export default class Replay extends SockcapCommand {
     intr.report(res.frames);
     if (res.error) return this.failAfter(res.error);
     if (mr.claim) return this.failAfter(mr.claim);
-    if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
+    if (res.frames === 0) this.fail(nothingRead(session));
   }
 }

@@ -4,7 +4,7 @@ import { SpliceModel } from '../core/splice-model.js';
 import { formatSplices } from '../core/splice-report.js';
 import { SockcapCommand } from './base.js';
 import { modelFlags, runModel } from './model-run.js';
-import { fileArgs, inputFiles } from './inputs.js';
+import { fileArgs, inputFiles, nothingRead } from './inputs.js';
 import { spliceOptionFlags, spliceSpecs } from './splice-flags.js';
 
 export default class Splice extends SockcapCommand {
@@ -26,18 +26,18 @@ export default class Splice extends SockcapCommand {
   };
 
   async run(): Promise<unknown> {
-    const { argv, flags } = await this.parse(Splice);
-    const files = inputFiles(argv, flags.read);
+    const { flags } = await this.parse(Splice);
+    const inputs = inputFiles(this.argv, Splice.flags, flags.read);
     const specs = spliceSpecs(flags);
     if (!specs.length) throw new SockcapError('ERR_USAGE', 'nothing to splice: give --from and --to, or --splice FROM=TO');
     const model = new SpliceModel(specs);
-    const { stack, res, report, interrupt } = await runModel(files, [model], flags);
+    const { stack, res, report, interrupt } = await runModel(inputs, [model], flags);
     const splices = model.records();
     const result = { splices, copiedBytes: splices.reduce((a, s) => a + s.copiedBytes, 0), framesIn: stack.stats.frames, framesOut: stack.outFrames };
     if (!this.jsonEnabled()) report.write(`${formatSplices(splices)}\nframes: ${result.framesIn} in, ${result.framesOut} out\n`);
     interrupt.report(res.frames);
     if (res.error) this.failAfter(res.error);
-    else if (res.frames === 0) this.fail(new SockcapError('ERR_NOTHING', 'no frames were read'));
+    else if (res.frames === 0) this.fail(nothingRead(stack.session));
     return result;
   }
 }

@@ -7,7 +7,7 @@ import type { ChunkStats } from './capture/zone.js';
 
 /** The `replay` summary: stable JSON shape (scripts rely on these keys). */
 export interface ReplaySummary {
-  files: Array<{ name: string; format: string | null; gzip: boolean; nanos: boolean; bigEndian: boolean; sections: number; frames: number; snaplen: number | null; customBlocks: number }>;
+  files: Array<{ name: string; format: string | null; gzip: boolean; nanos: boolean; bigEndian: boolean; sections: number; frames: number; snaplen: number | null; customBlocks: number; filtered?: number }>;
   frames: number;
   bytes: number;
   wireBytes: number;
@@ -84,7 +84,7 @@ export function formatReplaySummary(s: ReplaySummary): string {
   const lines: string[] = [];
   for (const f of s.files)
     if (f.format === null) lines.push(`${f.name}: ${f.gzip ? 'gzip-compressed, ' : ''}not a pcap or pcapng capture`);
-    else lines.push(`${f.name}: ${f.format}${f.gzip ? ' (gzip)' : ''}, ${f.bigEndian ? 'big' : 'little'}-endian, ${f.nanos ? 'ns' : 'µs'}${f.format === 'pcapng' ? `, ${f.sections} section(s)` : ''}${f.snaplen === null ? '' : `, snaplen ${f.snaplen}`}, ${num(f.frames)} frames${f.customBlocks ? ` (+${f.customBlocks} custom blocks)` : ''}`);
+    else lines.push(`${f.name}: ${f.format}${f.gzip ? ' (gzip)' : ''}, ${f.bigEndian ? 'big' : 'little'}-endian, ${f.nanos ? 'ns' : 'µs'}${f.format === 'pcapng' ? `, ${f.sections} section(s)` : ''}${f.snaplen === null ? '' : `, snaplen ${f.snaplen}`}, ${num(f.frames)} frames${f.filtered ? `, ${num(f.filtered)} filtered out` : ''}${f.customBlocks ? ` (+${f.customBlocks} custom blocks)` : ''}`);
   lines.push(`frames: ${num(s.frames)}   bytes: ${num(s.bytes)} captured, ${num(s.wireBytes)} on the wire   capture time: ${s.duration.toFixed(6)} s`);
   const lt = Object.entries(s.linktypes).map(([k, v]) => `${linktypeName(Number(k))} (${k}) ${num(v)}`);
   lines.push(`link types: ${lt.join(', ') || '-'}`);

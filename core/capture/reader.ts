@@ -48,7 +48,8 @@ export async function* readCapture(input: CaptureInput, session: CaptureSession)
   try {
     for await (const batch of walk(cur, info, session)) {
       session.bytesInFlight = session.bytesRead + cur.abs;
-      yield batch;
+      const out = session.filter ? filtered(batch, session, info) : batch;
+      if (out.length) yield out;
     }
   } catch (e) {
     // a gzip input's offsets are the walker's, in the decompressed bytes (`zcat FILE | xxd` shows them)
@@ -107,4 +108,13 @@ function compressedAs(b: Uint8Array, o: number, avail: number): string | null {
 /** Read several inputs in the order given, as one run. */
 export async function* readCaptures(inputs: readonly CaptureInput[], session: CaptureSession): AsyncGenerator<Batch> {
   for (const input of inputs) yield* readCapture(input, session);
+}
+
+/** The frames of `batch` that pass the capture filter (libpcap's pcap_offline_filter); the rest counted in the file's `filtered`. */
+function filtered(batch: Batch, session: CaptureSession, info: FileInfo): Batch {
+  const f = session.filter!;
+  const out: Batch = [];
+  for (const m of batch) if (f.match(m, session.ifaces[m.hdr!.ifidx]!.bigEndian)) out.push(m);
+  info.filtered = (info.filtered ?? 0) + batch.length - out.length;
+  return out;
 }

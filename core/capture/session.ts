@@ -1,5 +1,6 @@
 import type { Mbuf } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
+import type { CaptureFilter } from './bpf.js';
 
 /** One capture interface: a classic pcap file, or one pcapng IDB. */
 export interface Iface {
@@ -36,6 +37,8 @@ export interface FileInfo {
   snaplen: number | null;
   /** pcapng custom blocks: not packets, but they take a frame number as in Wireshark. */
   customBlocks: number;
+  /** Frames the capture filter rejected (only when the run has one). */
+  filtered?: number;
 }
 
 /** A batch of frames: each an Mbuf over capture memory with its packet header set. */
@@ -63,6 +66,11 @@ export class CaptureSession {
    * long as anything views them; a ChunkZone reuses them, for consumers that keep no views.
    */
   zone: ChunkZone | null = null;
+  /**
+   * The capture filter file readers apply (tcpdump's language; null: every frame is read). Frames it
+   * rejects keep their frame numbers, so the numbers are the file's, as Wireshark shows them.
+   */
+  filter: CaptureFilter | null = null;
   /** Bytes copied because a record straddled two read chunks (the one copy file input makes). */
   straddleBytes = 0;
   /** Bytes of input consumed (decompressed), over all finished files. */

@@ -1,0 +1,160 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bpfFilter, CaptureFilter, parseBpf } from '../../core/capture/bpf.js';
+import { readCaptures } from '../../core/capture/reader.js';
+import { CaptureSession } from '../../core/capture/session.js';
+import { SockcapError } from '../../core/errors.js';
+import { Mbuf } from '../../core/mbuf/mbuf.js';
+import { corpus, CORPUS, fixture, HAS_CORPUS, HAS_TCPDUMP } from '../helpers/paths.js';
+import { when } from '../helpers/skip.js';
+
+/** A program from `code jt jf k` lines, as tcpdump -ddd prints one. */
+const prog = (...ins: Array<[number, number, number, number]>) => parseBpf(`${ins.length}\n${ins.map((i) => i.join(' ')).join('\n')}\n`);
+const run = (p: Int32Array, bytes: number[], wirelen = bytes.length) => bpfFilter(p, Uint8Array.from([0xee, ...bytes]), 1, bytes.length, wirelen);
+
+test('parseBpf refuses what bpf_validate refuses: unknown codes, jumps out of the program, scratch words out of range, division by a constant 0, no return at the end, text that is no program', (t) => {
+  const bad: Array<[string, RegExp]> = [
+    ['1\n255 0 0 0\n', /unknown code/],
+    ['2\n21 0 5 1\n6 0 0 0\n', /jumps out/],
+    ['2\n5 0 0 7\n6 0 0 0\n', /jumps out/],
+    ['2\n96 0 0 16\n6 0 0 0\n', /scratch word 16/],
+    ['2\n52 0 0 0\n6 0 0 0\n', /divides by 0/],
+    ['1\n0 0 0 1\n', /does not end with a return/],
+    ['tcpdump: syntax error\n', /not a BPF program/],
+    ['2\n6 0 0 1\n', /not a BPF program/],
+    ['1\n6 0 0\n', /not 'code jt jf k'/],
+  ];
+  for (const [text, why] of bad) t.throws(() => parseBpf(text), { instanceOf: RangeError, message: why }, text);
+});
+
+test('the interpreter: loads (absolute, indexed, the IP header length), scratch memory, every ALU operation on unsigned 32-bit values, jumps, and returns, as libpcap\'s bpf_filter() computes them', (t) => {
+  // A = word at 0; A op= k; return A
+  const op = (code: number, k: number, word: number[]) => run(prog([0x20, 0, 0, 0], [code, 0, 0, k], [0x16, 0, 0, 0]), word);
+  const w = [0xff, 0xff, 0xff, 0xfe]; // 0xfffffffe
+  t.is(op(0x04, 3, w), 1, 'add wraps');
+  t.is(op(0x14, 0xffffffff, [0, 0, 0, 1]), 2, 'sub wraps');
+  t.is(op(0x24, 2, w), 0xfffffffc, 'mul wraps');
+  t.is(op(0x34, 3, w), 0x55555554, 'div is unsigned');
+  t.is(op(0x94, 7, w), 0xfffffffe % 7, 'mod is unsigned');
+  t.is(op(0x44, 1, w), 0xffffffff);
+  t.is(op(0x54, 0xff, w), 0xfe);
+  t.is(op(0xa4, 0xffffffff, w), 1);
+  t.is(op(0x64, 4, w), 0xffffffe0);
+  t.is(op(0x74, 28, w), 0xf);
+  t.is(op(0x84, 0, [0, 0, 0, 1]), 0xffffffff, 'neg');
+  // shifts by X of 32 or more give 0; division by X = 0 rejects the packet
+  const byX = (code: number, x: number) => run(prog([0x01, 0, 0, x], [0x20, 0, 0, 0], [code, 0, 0, 0], [0x16, 0, 0, 0]), w);
+  t.is(byX(0x6c, 32), 0);
+  t.is(byX(0x7c, 40), 0);
+  t.is(byX(0x3c, 0), 0);
+  t.is(byX(0x9c, 0), 0);
+  t.is(byX(0x3c, 2), 0x7fffffff);
+  // halfword, byte, indexed and MSH loads; a load past the captured bytes rejects
+  const bytes = [0x45, 0, 0x12, 0x34, 0xab, 0xcd, 0xef, 0x01];
+  t.is(run(prog([0x28, 0, 0, 2], [0x16, 0, 0, 0]), bytes), 0x1234);
+  t.is(run(prog([0x30, 0, 0, 4], [0x16, 0, 0, 0]), bytes), 0xab);
+  t.is(run(prog([0xb1, 0, 0, 0], [0x87, 0, 0, 0], [0x16, 0, 0, 0]), bytes), 20, 'x = 4 * (ip_hl)');
+  t.is(run(prog([0x01, 0, 0, 4], [0x48, 0, 0, 1], [0x16, 0, 0, 0]), bytes), 0xcdef, 'indexed');
+  t.is(run(prog([0x20, 0, 0, 5], [0x06, 0, 0, 1]), bytes), 0, 'a word past the end');
+  t.is(run(prog([0x01, 0, 0, 0xffffffff], [0x50, 0, 0, 2], [0x06, 0, 0, 1]), bytes), 0, 'an index that wraps');
+  t.is(run(prog([0x80, 0, 0, 0], [0x16, 0, 0, 0]), bytes, 1500), 1500, 'len is the length on the wire');
+  // scratch memory, tax/txa, the conditional jumps (unsigned) and ja
+  t.is(run(prog([0x00, 0, 0, 7], [0x02, 0, 0, 3], [0x00, 0, 0, 0], [0x60, 0, 0, 3], [0x07, 0, 0, 0], [0x87, 0, 0, 0], [0x16, 0, 0, 0]), bytes), 7);
+  const cond = (code: number, k: number) => run(prog([0x20, 0, 0, 0], [code, 0, 1, k], [0x06, 0, 0, 1], [0x06, 0, 0, 2]), w);
+  t.deepEqual([cond(0x15, 0xfffffffe), cond(0x25, 0x7fffffff), cond(0x35, 0xfffffffe), cond(0x45, 1), cond(0x45, 2)], [1, 1, 1, 2, 1]);
+  t.is(run(prog([0x05, 0, 0, 1], [0x06, 0, 0, 1], [0x06, 0, 0, 9]), bytes), 9, 'ja skips');
+});
+
+test('a CaptureFilter compiles once per link type and byte order, counts what it rejects, and lets frames of a link type sockcap does not decode through', (t) => {
+  const asked: string[] = [];
+  // accept frames whose first byte is 1
+  const f = new CaptureFilter('first byte is 1', (expr, lt, be) => {
+    asked.push(`${lt}${be ? ' big-endian' : ''}`);
+    return '4\n48 0 0 0\n21 0 1 1\n6 0 0 65535\n6 0 0 0\n';
+  });
+  const frame = (lt: number, b: number) => new Mbuf(Uint8Array.from([b, 0, 0, 0]), 0, 4, { caplen: 4, origLen: 4, tsSec: 0, tsNsec: 0, linktype: lt, ifidx: 0, frameNo: 1 });
+  t.deepEqual([frame(1, 1), frame(1, 2), frame(101, 1), frame(101, 0), frame(147, 0)].map((m) => f.match(m)), [true, false, true, false, true]);
+  t.deepEqual([f.match(frame(0, 1), true), f.match(frame(0, 1), false), f.match(frame(0, 1), true)], [true, true, true]);
+  t.deepEqual(asked, ['1', '101', '0 big-endian', '0'], 'once per link type and byte order');
+  t.is(f.rejected, 2);
+  const bad = new CaptureFilter('x', () => { throw new SockcapError('ERR_USAGE', 'no'); });
+  t.throws(() => bad.match(frame(1, 1)), { message: 'no' });
+});
+
+test('a session\'s filter is applied as the file is read: the frames that pass keep their frame numbers in the file, the rest are counted in the file\'s filtered', async (t) => {
+  const file = fixture('tcp/smtp.pcap');
+  const udp = (m: Mbuf) => m.buf[m.off + 23] === 17;
+  const all: Mbuf[] = [];
+  for await (const b of readCaptures([{ name: file }], new CaptureSession())) all.push(...b);
+  const session = new CaptureSession();
+  // ldb [23]; jeq #17; accept or not: UDP over untagged IPv4
+  session.filter = new CaptureFilter('udp', () => '4\n48 0 0 23\n21 0 1 17\n6 0 0 65535\n6 0 0 0\n');
+  const got: number[] = [];
+  for await (const b of readCaptures([{ name: file }], session)) got.push(...b.map((m) => m.hdr!.frameNo));
+  t.deepEqual(got, all.filter(udp).map((m) => m.hdr!.frameNo));
+  t.true(got.length > 0);
+  t.notDeepEqual(got, got.map((_, i) => i + 1), 'not numbered again from 1');
+  t.is(session.files[0]!.filtered, all.length - got.length);
+  t.is(session.frames, all.length);
+});
+
+/**
+ * The frames' bytes, in order, of a capture file (null when sockcap cannot read it whole), each
+ * cut to the file's snaplen as libpcap's reader cuts a record longer than that.
+ */
+async function frames(file: string, f: CaptureFilter | null = null): Promise<string[] | null> {
+  const out: string[] = [];
+  const session = new CaptureSession();
+  try {
+    for await (const batch of readCaptures([{ name: file }], session)) {
+      const cut = session.files[0]!.snaplen || Infinity;
+      for (const m of batch) if (!f || f.match(m)) out.push(Buffer.from(m.buf.subarray(m.off, m.off + Math.min(m.len, cut))).toString('base64'));
+    }
+  } catch (e) {
+    if (e instanceof SockcapError && e.code === 'ERR_USAGE') throw e; // the filter, not the file
+    return null;
+  }
+  return out;
+}
+
+/** The frames `tcpdump -r FILE -w - EXPR` keeps, or null when tcpdump refuses the file or the filter. */
+async function tcpdumpPasses(file: string, expr: string, dir: string): Promise<string[] | null> {
+  const out = join(dir, 'tcpdump.pcap');
+  const r = spawnSync('tcpdump', ['-r', file, '-w', out, '--', expr], { encoding: 'utf8' });
+  return r.status === 0 ? frames(out) : null;
+}
+
+const FILTERS = ['tcp', 'udp or icmp', 'ip6', 'tcp port 80 or tcp port 25', 'net 10.0.0.0/8 and not host 10.0.0.1', 'tcp[tcpflags] & (tcp-syn|tcp-fin) != 0', 'vlan and tcp', 'greater 600', 'ip[6:2] & 0x3fff != 0', 'arp'];
+
+when(HAS_TCPDUMP, 'needs tcpdump')('a capture filter passes the packets tcpdump -r passes, packet for packet, over every fixture and corpus capture both read (Ethernet, VLAN, SLL, SLL2, raw IP, loopback, IPv6, fragments), or both refuse the filter for the link type', async (t) => {
+  const files = readdirSync(fixture('')).flatMap((d) => (d.includes('.') ? [] : readdirSync(fixture(d)).filter((f) => /\.pcap(ng)?$/.test(f)).map((f) => fixture(`${d}/${f}`))));
+  if (HAS_CORPUS) files.push(...readdirSync(CORPUS).filter((f) => /\.pcap(ng)?$/.test(f)).map(corpus));
+  else t.log(`no corpus at ${CORPUS}: fixtures only`);
+  const dir = mkdtempSync(join(tmpdir(), 'sockcap-bpf-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let compared = 0;
+  let packets = 0;
+  for (const expr of FILTERS) {
+    const f = new CaptureFilter(expr);
+    for (const file of files) {
+      const want = await tcpdumpPasses(file, expr, dir);
+      let got: string[] | null;
+      try {
+        got = await frames(file, f);
+      } catch (e) {
+        // the filter does not apply to the link type (vlan on SLL2): tcpdump must refuse it too
+        t.true(e instanceof SockcapError && want === null, `${file}: '${expr}': ${(e as Error).message}`);
+        continue;
+      }
+      if (want === null || got === null) continue; // a file one of the two cannot read whole
+      t.deepEqual(got, want, `${file}: '${expr}'`);
+      compared++;
+      packets += want.length;
+    }
+  }
+  t.true(compared > FILTERS.length * 5, `${compared} file and filter pairs compared`);
+  t.log(`${compared} file and filter pairs, ${packets} packets passed, the same as tcpdump's`);
+});
