@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { type CaptureInput, readCaptures } from './capture/reader.js';
+import { CaptureFilter } from './capture/bpf.js';
 import { CaptureSession } from './capture/session.js';
 import type { Connection } from './net/in-pcb.js';
 import { type Socket, soreceive_stream } from './socket/socket.js';
@@ -24,6 +25,12 @@ export interface CapturedConnection {
 export type OpenOptions = Omit<StackOptions, 'app' | 'onConnection'> & {
   /** Bytes a direction's Readable buffers before the capture waits for its reader. Default 1 MiB. */
   highWaterMark?: number;
+  /**
+   * A capture filter in tcpdump's language (`tcp port 80`): frames it rejects are not processed
+   * (see CaptureFilter: compiled by tcpdump, which must be installed; a bad filter throws a
+   * SockcapError with code ERR_USAGE).
+   */
+  filter?: string;
 };
 
 type Input = string | CaptureInput | AsyncIterable<Uint8Array>;
@@ -105,7 +112,9 @@ class StreamApp implements SocketApp {
  */
 export async function* open(inputs: Input | Input[], opts: OpenOptions = {}): AsyncGenerator<CapturedConnection> {
   const app = new StreamApp(opts.highWaterMark ?? 1 << 20);
-  const stack = new Stack(new CaptureSession(), { ...opts, app, onConnection: (s) => app.finished(s) });
+  const session = new CaptureSession();
+  if (opts.filter) session.filter = new CaptureFilter(opts.filter);
+  const stack = new Stack(session, { ...opts, app, onConnection: (s) => app.finished(s) });
   const list = (Array.isArray(inputs) ? inputs : [inputs]).map(toInput);
   for await (const batch of readCaptures(list, stack.session)) {
     stack.input(batch);

@@ -6,6 +6,7 @@
 export { open, type CapturedConnection, type OpenOptions } from './api.js';
 export { CaptureSession, type Batch, type Iface, type FileInfo } from './capture/session.js';
 export { readCapture, readCaptures, type CaptureInput } from './capture/reader.js';
+export { CaptureFilter, bpfFilter, parseBpf, type BpfProgram, type BpfCompiler } from './capture/bpf.js';
 export { ChunkZone } from './capture/zone.js';
 export { CHUNK_SIZE } from './capture/chunks.js';
 export { CaptureOutput, type OutFormat } from './capture/output.js';

@@ -4,7 +4,8 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { open } from '../../core/index.js';
-import { fixture } from '../helpers/paths.js';
+import { fixture, HAS_TCPDUMP } from '../helpers/paths.js';
+import { when } from '../helpers/skip.js';
 
 /** A slow consumer: backpressure must hold the capture back, not lose or reorder bytes. */
 function slowHasher(delayEvery: number): { sink: Writable; digest: () => string } {
@@ -54,4 +55,16 @@ test('open(): summaries resolve, and the client/server names are the report\'s',
   }
   await Promise.all(work);
   t.is(work.length, 1);
+});
+
+when(HAS_TCPDUMP, 'needs tcpdump')('open() with a filter: only the connections the filter passes, with their bytes', async (t) => {
+  const seen: string[] = [];
+  for await (const conn of open(fixture('tcp/three-http-streams.pcap'), { filter: 'host 98.139.161.29' })) {
+    const [a, b] = await Promise.all([conn.c2s.toArray(), conn.s2c.toArray()]);
+    seen.push(`${conn.server} ${Buffer.concat(a).length} ${Buffer.concat(b).length}`);
+  }
+  t.deepEqual(seen, ['98.139.161.29:80 377 441']);
+  await t.throwsAsync(async () => {
+    for await (const _ of open(fixture('tcp/smtp.pcap'), { filter: 'tcp prot 25' }));
+  }, { message: /syntax error/ });
 });
