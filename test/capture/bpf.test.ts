@@ -1,4 +1,5 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,6 +67,24 @@ test('the interpreter: loads (absolute, indexed, the IP header length), scratch 
   const cond = (code: number, k: number) => run(prog([0x20, 0, 0, 0], [code, 0, 1, k], [0x06, 0, 0, 1], [0x06, 0, 0, 2]), w);
   t.deepEqual([cond(0x15, 0xfffffffe), cond(0x25, 0x7fffffff), cond(0x35, 0xfffffffe), cond(0x45, 1), cond(0x45, 2)], [1, 1, 1, 2, 1]);
   t.is(run(prog([0x05, 0, 0, 1], [0x06, 0, 0, 1], [0x06, 0, 0, 9]), bytes), 9, 'ja skips');
+});
+
+test('any program parseBpf accepts runs to a return on any bytes: no exception, an unsigned 32-bit result', (t) => {
+  const codes = [0x06, 0x16, 0x0e, 0x20, 0x28, 0x30, 0x40, 0x48, 0x50, 0x80, 0x00, 0x60, 0x01, 0x61, 0x81, 0xb1, 0x02, 0x03, 0x04, 0x0c, 0x14, 0x1c, 0x24, 0x2c, 0x34, 0x3c, 0x44, 0x4c, 0x54, 0x5c, 0x64, 0x6c, 0x74, 0x7c, 0x84, 0x94, 0x9c, 0xa4, 0xac, 0x05, 0x15, 0x1d, 0x25, 0x2d, 0x35, 0x3d, 0x45, 0x4d, 0x07, 0x87];
+  const ins = fc.tuple(fc.constantFrom(...codes), fc.nat(4), fc.nat(4), fc.oneof(fc.nat(20), fc.nat(0xffffffff)));
+  let ran = 0;
+  fc.assert(fc.property(fc.array(ins, { minLength: 1, maxLength: 24 }), fc.uint8Array({ maxLength: 64 }), fc.nat(100), (list, bytes, extra) => {
+    let p: Int32Array;
+    try {
+      p = parseBpf(`${list.length + 1}\n${[...list, [6, 0, 0, 1]].map((i) => i.join(' ')).join('\n')}\n`);
+    } catch (e) {
+      return e instanceof RangeError;
+    }
+    ran++;
+    const r = bpfFilter(p, bytes, 0, bytes.length, bytes.length + extra);
+    return Number.isInteger(r) && r >= 0 && r <= 0xffffffff;
+  }), { numRuns: 3000 });
+  t.true(ran > 300, `${ran} programs ran`);
 });
 
 test('a CaptureFilter compiles once per link type and byte order, counts what it rejects, and lets frames of a link type sockcap does not decode through', (t) => {
