@@ -1,4 +1,3 @@
-import { SockcapError } from '../core/errors.js';
 import { FUSE_HEADER, formatFuseRow, formatFuseTotals, fuseClaimError, fuseSummary } from '../core/fuse-report.js';
 import type { FuseRecord } from '../core/tcp/tcp-fuse.js';
 import { ConnReport, type ItemFormat } from './conn-report.js';

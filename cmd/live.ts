@@ -8,7 +8,6 @@ import { Follower, type FollowFormat, type FollowGaps } from '../core/follow.js'
 import { runPipeline } from '../core/pipeline.js';
 import { formatReplaySummary, replaySummary } from '../core/report.js';
 import { parseSelector } from '../core/selector.js';
-import { positional } from './inputs.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { parseDuration } from '../core/splice-report.js';
 import { Stack } from '../core/stack.js';
@@ -17,7 +16,7 @@ import { ConnReport } from './conn-report.js';
 import { gapsFlag } from './follow.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
-import { memoryBudget, memoryFlag } from './inputs.js';
+import { memoryBudget, memoryFlag, positional } from './inputs.js';
 
 export default class Live extends SockcapCommand {
   static override summary = 'Capture on an interface (libpcap) and run the traffic through the stack as it arrives.';

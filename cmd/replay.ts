@@ -1,6 +1,5 @@
 import { Flags } from '@oclif/core';
 import { CaptureOutput } from '../core/capture/output.js';
-import { SockcapError } from '../core/errors.js';
 import { runPipeline } from '../core/pipeline.js';
 import { formatReplaySummary, replaySummary } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
