@@ -13,9 +13,15 @@ export const fileArgs = {
   file: Args.string({ description: 'capture files, read in the order given (- for stdin; or -r FILE), then an optional capture filter in tcpdump\'s language (tcp port 80)', required: false }),
 };
 
-/** `-r FILE`, as tcpdump and tshark spell it. */
+/** `-n`: sockcap never resolves names, and takes tcpdump's and tshark's flag for it, typed by habit. */
+export const numericFlag = {
+  numeric: Flags.boolean({ char: 'n', summary: 'addresses and ports as numbers, as with tcpdump -n (they always are: accepted, changes nothing)' }),
+};
+
+/** `-r FILE`, as tcpdump and tshark spell it (and `-n`, which goes with it). */
 export const readFlag = {
   read: Flags.string({ char: 'r', summary: 'capture file to read, as with tcpdump -r (repeatable; read before files given as arguments)', multiple: true, multipleNonGreedy: true }),
+  ...numericFlag,
 };
 
 /** `--memory`: the stack's budget for queued data and connection state (StackOptions.memoryBudget). */

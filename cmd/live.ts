@@ -16,7 +16,7 @@ import { ConnReport } from './conn-report.js';
 import { gapsFlag } from './follow.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
-import { memoryBudget, memoryFlag, positional } from './inputs.js';
+import { memoryBudget, memoryFlag, numericFlag, positional } from './inputs.js';
 
 export default class Live extends SockcapCommand {
   static override summary = 'Capture on an interface (libpcap) and run the traffic through the stack as it arrives.';
@@ -30,6 +30,7 @@ export default class Live extends SockcapCommand {
   static override strict = false;
   static override enableJsonFlag = true;
   static override flags = {
+    ...numericFlag,
     interface: Flags.string({ char: 'i', summary: 'interface to capture on (see --list)' }),
     list: Flags.boolean({ char: 'D', summary: 'list the interfaces libpcap can capture on, and exit' }),
     write: Flags.string({ char: 'w', summary: 'write the frames (or, with --fuse/--splice, the resulting traffic) to this capture file' }),

@@ -73,3 +73,14 @@ test('parseErrorLine: only oclif\'s parse errors (their help tail, or a flag wit
   t.is(parseErrorLine('x', 'The following errors occurred:\n  Missing required flag a\n  Missing required flag b\nSee more help with --help'),
     'x: missing required flag a; Missing required flag b; sockcap x --help');
 });
+
+test('-n, typed from tcpdump and tshark by habit, is accepted by every command and changes nothing', async (t) => {
+  const smtp = fixture('tcp/smtp.pcap');
+  const relay = fixture('splice/relay-lo.pcap');
+  for (const args of [['replay', smtp, '--json'], ['follow', '-z', '0', smtp], ['splice', relay, '--from', '0:c2s', '--to', '1:s2c', '--json'], ['fuse', relay, '--json']]) {
+    const [plain, n] = await Promise.all([cli(args), cli([args[0]!, '-n', ...args.slice(1)])]);
+    t.is(n.code, 0, n.stderr);
+    t.is(n.stdout, plain.stdout, args.join(' '));
+  }
+  t.regex((await cli(['live', '--help'])).stdout, /-n, --numeric/);
+});
