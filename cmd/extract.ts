@@ -107,6 +107,7 @@ export default class Extract extends SockcapCommand {
     });
     const intr = new Interrupt();
     const res = await runPipeline(captureInputs(inputs), stack, {
+      count: flags.count,
       signal: intr.signal,
       onBatch: async () => {
         files.check();

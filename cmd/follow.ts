@@ -69,7 +69,7 @@ export default class Follow extends SockcapCommand {
       },
     });
     const intr = new Interrupt();
-    const res = await runPipeline(captureInputs(files), stack, { onBatch: flush, signal: AbortSignal.any([intr.signal, done.signal]) });
+    const res = await runPipeline(captureInputs(files), stack, { count: flags.count, onBatch: flush, signal: AbortSignal.any([intr.signal, done.signal]) });
     let found = follower.followed >= 0;
     if (!found && selected) {
       found = true;

@@ -24,7 +24,7 @@ export const modelFlags = {
 };
 
 /** Run the inputs through a stack with these hooks, writing its output with -w (the caller reports an interrupt after its own output). */
-export async function runModel({ files, filter }: RunInputs, hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean; memory?: string }, onBatch?: () => Promise<void>): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
+export async function runModel({ files, filter }: RunInputs, hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean; memory?: string; count?: number }, onBatch?: () => Promise<void>): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
   checkOutputNotInput(f.write, files);
   const toStdout = f.write === '-';
   const session = fileSession(filter);
@@ -34,7 +34,7 @@ export async function runModel({ files, filter }: RunInputs, hooks: StackHook[],
   const interrupt = new Interrupt();
   let res;
   try {
-    res = await runPipeline(captureInputs(files), stack, { output, signal: interrupt.signal, onBatch });
+    res = await runPipeline(captureInputs(files), stack, { count: f.count, output, signal: interrupt.signal, onBatch });
   } finally {
     progress.stop();
   }

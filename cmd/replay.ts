@@ -26,7 +26,6 @@ export default class Replay extends SockcapCommand {
     ...readFlag,
     ...memoryFlag,
     write: Flags.string({ char: 'w', summary: 'write the frames to this capture file (- for stdout)' }),
-    count: Flags.integer({ char: 'c', summary: 'stop after this many frames', min: 1 }),
     ...outFormatFlag,
     'verify-checksums': Flags.boolean({ summary: 'drop packets with bad IP/TCP checksums instead of counting them' }),
     checksums: Flags.boolean({ allowNo: true, default: true, summary: 'compute TCP checksums to count bad ones (--no-checksums: faster, bad ones go uncounted)' }),

@@ -1,7 +1,9 @@
 import test from 'ava';
 import { parseErrorLine, route } from '../../cmd/argv.js';
 import { COMMANDS } from '../../cmd/index.js';
-import { cli } from '../helpers/cli.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, tmp } from '../helpers/cli.js';
 import { fixture } from '../helpers/paths.js';
 
 const names = Object.keys(COMMANDS);
@@ -83,4 +85,37 @@ test('-n, typed from tcpdump and tshark by habit, is accepted by every command a
     t.is(n.stdout, plain.stdout, args.join(' '));
   }
   t.regex((await cli(['live', '--help'])).stdout, /-n, --numeric/);
+});
+
+test('-c N stops every file command after N frames: its output is the command\'s on the first N frames written by replay -c N -w', async (t) => {
+  const d = tmp(t);
+  const cases: Array<[string, number, string[]]> = [
+    [fixture('tcp/three-http-streams.pcap'), 12, ['follow', '-z', '1', '--format', 'hex']],
+    [fixture('tcp/smtp.pcap'), 20, ['replay', '--json']],
+    [fixture('splice/relay-lo.pcap'), 30, ['splice', '--from', '0:c2s', '--to', '1:s2c', '--json']],
+    [fixture('splice/relay-lo.pcap'), 30, ['fuse', '--json']],
+  ];
+  for (const [file, n, [cmd, ...rest]] of cases) {
+    const cut = join(d, `${cmd}-first-${n}.pcap`);
+    t.is((await cli(['replay', file, '-c', String(n), '-w', cut, '-q', '--json'])).code, 0);
+    const [a, b] = await Promise.all([cli([cmd!, file, '-c', String(n), ...rest]), cli([cmd!, cut, ...rest])]);
+    t.is(a.code, b.code, `${cmd}: ${a.stderr}`);
+    const same = (s: string) => s.replaceAll(file, 'F').replaceAll(cut, 'F');
+    if (cmd === 'replay') {
+      // the report names its file and its frame count there: the rest is the same
+      const [ja, jb] = [JSON.parse(a.stdout), JSON.parse(b.stdout)] as Array<{ frames: number; files: unknown; chunks: unknown }>;
+      t.is(ja.frames, n);
+      t.deepEqual({ ...ja, files: null, chunks: null }, { ...jb, files: null, chunks: null });
+    } else t.is(same(a.stdout), same(b.stdout), cmd);
+  }
+  const x = join(d, 'x');
+  const y = join(d, 'y');
+  const cut = join(d, 'http-first-14.pcap');
+  await cli(['replay', fixture('tcp/three-http-streams.pcap'), '-c', '14', '-w', cut, '-q']);
+  t.is((await cli(['extract', fixture('tcp/three-http-streams.pcap'), '-c', '14', '-o', x, '-q'])).code, 0);
+  t.is((await cli(['extract', cut, '-o', y, '-q'])).code, 0);
+  const files = readdirSync(x).filter((f) => f !== 'sockcap-index.json').sort();
+  t.deepEqual(files, readdirSync(y).filter((f) => f !== 'sockcap-index.json').sort());
+  t.true(files.length > 0);
+  for (const f of files) t.true(readFileSync(join(x, f)).equals(readFileSync(join(y, f))), f);
 });
