@@ -3,7 +3,7 @@ import { CHUNK_SIZE } from '../core/capture/chunks.js';
 import type { CaptureInput } from '../core/capture/reader.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { ChunkZone } from '../core/capture/zone.js';
-import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { CaptureFilter } from '../core/capture/bpf.js';
 import { LINKTYPE } from '../core/capture/linktypes.js';
 import { SockcapError } from '../core/errors.js';
@@ -74,9 +74,12 @@ export function positional(raw: readonly string[], defs: Record<string, { type: 
   return words;
 }
 
-/** A word that names a capture: `-`, a path that exists, or a name with a capture's extension. */
+/**
+ * A word that names a capture: `-`, a name with a capture's extension, or a path that exists and
+ * is no directory (a directory named like a filter word, `tcp` or `host`, is a filter word).
+ */
 const CAPTURE_NAME = /\.(pcap|pcapng|cap|dmp|trc|ntar|gz)$/i;
-const isFileWord = (w: string): boolean => w === '-' || CAPTURE_NAME.test(w) || existsSync(w);
+const isFileWord = (w: string): boolean => w === '-' || CAPTURE_NAME.test(w) || statSync(w, { throwIfNoEntry: false })?.isDirectory() === false;
 
 /**
  * The files of a run, `-r` ones first, then the arguments up to the first word that names no

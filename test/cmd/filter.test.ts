@@ -2,7 +2,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli, tmp } from '../helpers/cli.js';
+import { cli, collect, tmp } from '../helpers/cli.js';
 import { CLI, fixture, HAS_TCPDUMP } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 
@@ -29,6 +29,12 @@ when(HAS_TCPDUMP, 'needs tcpdump')('replay FILE FILTER: the frames tcpdump passe
   t.regex(text.stdout, /^0 +172\.16\.133\.132:54615 +98\.139\.161\.29:80 /m, 'the one connection is stream 0');
   const plain = await cli(['replay', HTTP]);
   t.notRegex(plain.stdout, /filtered/, 'no filter, no count');
+});
+
+when(HAS_TCPDUMP, 'needs tcpdump')('a directory named like a filter word is a filter word: replay smtp.pcap tcp port 25, run where a directory tcp/ is', async (t) => {
+  const r = await collect(process.execPath, [CLI, 'replay', 'tcp/smtp.pcap', 'tcp', 'port', '25', '--json'], { cwd: fixture('') });
+  t.is(r.code, 0, r.stderr);
+  t.is((JSON.parse(r.stdout) as { frames: number }).frames, tcpdumpCount(SMTP, 'tcp port 25'));
 });
 
 when(HAS_TCPDUMP, 'needs tcpdump')('extract FILE FILTER writes the files the tcpdump pipe in the README writes, byte for byte; follow takes a filter too', async (t) => {

@@ -4,14 +4,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, tmp } from '../helpers/cli.js';
 import { mutate, mutation, runs } from '../helpers/fuzz.js';
-import { fixture } from '../helpers/paths.js';
+import { fixture, HAS_TCPDUMP } from '../helpers/paths.js';
 
 /*
  * The commands on mutated captures, as a user runs them: whatever the damage, a command ends with
  * a documented exit code and never a stack trace; a file it rejects is named with a byte offset;
  * what it writes (an output capture, extract's index) is whole and reads back. The library-level
  * fuzz (capture.test.ts) covers the readers and the stack far more often; this covers what the
- * commands add on top (output writers, extract's files and names, follow's printing, the models).
+ * commands add on top (output writers, extract's files and names, follow's printing, the models,
+ * a capture filter).
  */
 
 const SEEDS = ['tcp/three-http-streams.pcap', 'splice/relay-lo.pcap', 'link/many-interfaces.pcapng', 'ip/frag-http-req.pcap', 'tcp/smtp.pcap.gz']
@@ -34,7 +35,8 @@ test('fuzz: every command on a mutated capture ends with a documented exit code 
     writeFileSync(file, mutate(seed.bytes, ms));
     const runs: Array<[string, string[]]> = [
       ['replay', ['replay', file, '-w', join(dir, 'out.pcapng'), '--json']],
-      ['extract', ['extract', file, '-o', join(dir, 'x'), '--json']],
+      // with a capture filter (one that compiles for every link type sockcap decodes) when tcpdump is here
+      ['extract', ['extract', file, ...(HAS_TCPDUMP ? ['tcp', 'or', 'udp'] : []), '-o', join(dir, 'x'), '--json']],
       ['follow', ['follow', file, '-z', '0', '--format', 'hex']],
       ['fuse', ['fuse', file, '-w', join(dir, 'fused.pcap'), '--json']],
       ['splice', ['splice', file, '--from', '0:c2s', '--to', '1', '-w', join(dir, 'spliced.pcap'), '-q']],

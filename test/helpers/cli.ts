@@ -18,11 +18,11 @@ export function cli(args: string[], stdin?: Uint8Array, env?: Record<string, str
 
 /**
  * Run any program and collect its exit code and output. `stdout` may be a descriptor to give it
- * instead of a pipe (then `stdout` in the result is empty).
+ * instead of a pipe (then `stdout` in the result is empty); `cwd` is where it runs.
  */
-export function collect(cmd: string, args: string[], o: { stdin?: Uint8Array; env?: Record<string, string>; stdout?: number } = {}): Promise<CliResult> {
+export function collect(cmd: string, args: string[], o: { stdin?: Uint8Array; env?: Record<string, string>; stdout?: number; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['pipe', o.stdout ?? 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env });
+    const p = spawn(cmd, args, { stdio: ['pipe', o.stdout ?? 'pipe', 'pipe'], env: o.env ? { ...process.env, ...o.env } : process.env, cwd: o.cwd });
     let stdout = '';
     let stderr = '';
     p.stdout?.setEncoding('latin1').on('data', (d: string) => (stdout += d));
