@@ -186,7 +186,12 @@ export class CaptureFilter {
     const key = bigEndian ? -1 - lt : lt;
     let p = this.progs.get(key);
     if (!p) {
-      p = parseBpf(this.compile(this.expr, lt, bigEndian));
+      const text = this.compile(this.expr, lt, bigEndian);
+      try {
+        p = parseBpf(text);
+      } catch (e) {
+        throw new SockcapError('ERR_USAGE', `filter '${this.expr}' (link type ${linktypeName(lt)}): the compiled program is not one sockcap runs (${(e as Error).message})`);
+      }
       this.progs.set(key, p);
     }
     return p;
@@ -202,8 +207,14 @@ export class CaptureFilter {
   }
 }
 
-/** `tcpdump -r HEADER -ddd EXPR` (see the top of this file): the program, or a usage error with tcpdump's own words. */
-function tcpdumpCompile(expr: string, linktype: number, bigEndian: boolean): string {
+/** How long tcpdump may take to compile a filter before the run gives up (never a hang). */
+const COMPILE_TIMEOUT_MS = 10_000;
+
+/**
+ * `tcpdump -r HEADER -ddd EXPR` (see the top of this file): the program, or a usage error with
+ * tcpdump's own words. `tool` and `timeoutMs` are for tests (a stand-in that hangs or is missing).
+ */
+export function tcpdumpCompile(expr: string, linktype: number, bigEndian: boolean, tool = 'tcpdump', timeoutMs = COMPILE_TIMEOUT_MS): string {
   const dir = mkdtempSync(join(tmpdir(), 'sockcap-filter-'));
   try {
     const h = Buffer.alloc(24);
@@ -215,9 +226,10 @@ function tcpdumpCompile(expr: string, linktype: number, bigEndian: boolean): str
     w32(262144, 16);
     w32(linktype, 20);
     writeFileSync(join(dir, 'h.pcap'), h);
-    return execFileSync('tcpdump', ['-r', join(dir, 'h.pcap'), '-ddd', '--', expr], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(tool, ['-r', join(dir, 'h.pcap'), '-ddd', '--', expr], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
   } catch (e) {
-    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    const err = e as NodeJS.ErrnoException & { stderr?: string; signal?: string };
+    if (err.code === 'ETIMEDOUT' || err.signal === 'SIGTERM') throw new SockcapError('ERR_USAGE', `filter '${expr}': tcpdump did not compile it within ${timeoutMs / 1000} s`);
     if (err.code === 'ENOENT')
       throw new SockcapError('ERR_USAGE', `filter '${expr}': a capture filter on files is compiled by tcpdump (libpcap's compiler), which is not installed (apt-get install tcpdump), or filter in a pipe: tcpdump -r FILE -w - '${expr}' | sockcap ...`);
     const why = (err.stderr ?? '').split('\n').filter((l) => l.startsWith('tcpdump: ')).at(-1)?.slice(9) ?? err.message;

@@ -1,10 +1,10 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bpfFilter, CaptureFilter, parseBpf } from '../../core/capture/bpf.js';
+import { bpfFilter, CaptureFilter, parseBpf, tcpdumpCompile } from '../../core/capture/bpf.js';
 import { readCaptures } from '../../core/capture/reader.js';
 import { CaptureSession } from '../../core/capture/session.js';
 import { SockcapError } from '../../core/errors.js';
@@ -101,6 +101,11 @@ test('a CaptureFilter compiles once per link type and byte order, counts what it
   t.is(f.rejected, 2);
   const bad = new CaptureFilter('x', () => { throw new SockcapError('ERR_USAGE', 'no'); });
   t.throws(() => bad.match(frame(1, 1)), { message: 'no' });
+  // text the compiler gave that is no program is a usage error naming the filter, not a crash
+  const odd = new CaptureFilter('y', () => 'Warning: something\n2\n6 0 0 1\n');
+  const e = t.throws(() => odd.match(frame(1, 1)), { instanceOf: SockcapError });
+  t.is(e?.code, 'ERR_USAGE');
+  t.regex(e?.message ?? '', /^filter 'y' \(link type EN10MB\): the compiled program is not one sockcap runs \(not a BPF program/);
 });
 
 test('a session\'s filter is applied as the file is read: the frames that pass keep their frame numbers in the file, the rest are counted in the file\'s filtered', async (t) => {
@@ -118,6 +123,27 @@ test('a session\'s filter is applied as the file is read: the frames that pass k
   t.notDeepEqual(got, got.map((_, i) => i + 1), 'not numbered again from 1');
   t.is(session.files[0]!.filtered, all.length - got.length);
   t.is(session.frames, all.length);
+});
+
+test('the compiler as a program: one missing says to install tcpdump or use the pipe; one that hangs is stopped, a usage error; one that fails gives its last tcpdump: line', (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'sockcap-fake-tcpdump-'));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  const fake = (name: string, body: string) => {
+    const f = join(d, name);
+    writeFileSync(f, `#!/bin/sh\n${body}\n`);
+    chmodSync(f, 0o755);
+    return f;
+  };
+  const code = (f: () => unknown) => t.throws(f, { instanceOf: SockcapError });
+  const missing = code(() => tcpdumpCompile('tcp', 1, false, join(d, 'nothing-here')));
+  t.regex(missing?.message ?? '', /^filter 'tcp': a capture filter on files is compiled by tcpdump .* which is not installed \(apt-get install tcpdump\), or filter in a pipe: tcpdump -r FILE -w - 'tcp' \| sockcap \.\.\.$/);
+  const t0 = Date.now();
+  const hung = code(() => tcpdumpCompile('tcp', 1, false, fake('hangs', 'sleep 30'), 300));
+  t.is(hung?.message, "filter 'tcp': tcpdump did not compile it within 0.3 s");
+  t.true(Date.now() - t0 < 10_000);
+  const fails = code(() => tcpdumpCompile('tcp', 1, false, fake('fails', 'echo "reading from file x" >&2; echo "tcpdump: it is broken" >&2; exit 1')));
+  t.is(fails?.message, "filter 'tcp' (link type EN10MB): it is broken");
+  t.is(fails?.code, 'ERR_USAGE');
 });
 
 /**
