@@ -75,11 +75,16 @@ export function positional(raw: readonly string[], defs: Record<string, { type: 
 }
 
 /**
- * A word that names a capture: `-`, a name with a capture's extension, or a path that exists and
- * is no directory (a directory named like a filter word, `tcp` or `host`, is a filter word).
+ * A word that names a capture: `-`, a name with a capture's extension, or a path that exists: a
+ * bare word naming a directory (`tcp` where a directory tcp/ is) is a filter word, a directory
+ * given as a path (`./tcp`, `/tmp/x`) is a capture the run then cannot open.
  */
 const CAPTURE_NAME = /\.(pcap|pcapng|cap|dmp|trc|ntar|gz)$/i;
-const isFileWord = (w: string): boolean => w === '-' || CAPTURE_NAME.test(w) || statSync(w, { throwIfNoEntry: false })?.isDirectory() === false;
+function isFileWord(w: string): boolean {
+  if (w === '-' || CAPTURE_NAME.test(w)) return true;
+  const st = statSync(w, { throwIfNoEntry: false });
+  return st !== undefined && (!st.isDirectory() || w.includes('/'));
+}
 
 /**
  * The files of a run, `-r` ones first, then the arguments up to the first word that names no
