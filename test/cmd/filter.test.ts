@@ -29,6 +29,14 @@ when(HAS_TCPDUMP, 'needs tcpdump')('replay FILE FILTER: the frames tcpdump passe
   t.regex(text.stdout, /^0 +172\.16\.133\.132:54615 +98\.139\.161\.29:80 /m, 'the one connection is stream 0');
   const plain = await cli(['replay', HTTP]);
   t.notRegex(plain.stdout, /filtered/, 'no filter, no count');
+  // the filter reads what the reader decompressed, and standard input alike
+  const port25 = tcpdumpCount(SMTP, 'tcp port 25');
+  for (const [args, stdin] of [[[`${SMTP}.gz`], undefined], [['-'], readFileSync(SMTP)]] as const) {
+    const r2 = await cli(['replay', ...args, 'tcp', 'port', '25', '--json'], stdin);
+    t.is(r2.code, 0, r2.stderr);
+    const j2 = JSON.parse(r2.stdout) as { frames: number; files: Array<{ filtered: number }> };
+    t.deepEqual([j2.frames, j2.files[0]!.filtered], [port25, 60 - port25], args[0]);
+  }
 });
 
 when(HAS_TCPDUMP, 'needs tcpdump')('a directory named like a filter word is a filter word: replay smtp.pcap tcp port 25, run where a directory tcp/ is', async (t) => {
