@@ -1,7 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SockcapError } from '../errors.js';
 import type { Mbuf } from '../mbuf/mbuf.js';
 import { linktypeName, linktypeSupported } from './linktypes.js';
@@ -10,7 +7,7 @@ import { linktypeName, linktypeSupported } from './linktypes.js';
  * Capture filters for files: the tcpdump filter language (pcap-filter(7)) applied as libpcap
  * applies one to a savefile (pcap_offline_filter), to each frame as it is read. libpcap's
  * compiler is the language's definition and `cap` exposes it only for live capture, so the
- * program comes from `tcpdump -r HEADER -ddd` (libpcap's pcap_compile on a savefile: no
+ * program comes from `tcpdump -r - -ddd` fed HEADER (libpcap's pcap_compile on a savefile: no
  * interface, no privileges), once per link type and byte order the files hold, and runs here in a
  * classic BPF interpreter: libpcap's bpf_filter(), instruction for instruction. HEADER is a pcap
  * file header alone with that link type and byte order: compiled for a savefile, not a dead
@@ -211,22 +208,21 @@ export class CaptureFilter {
 const COMPILE_TIMEOUT_MS = 10_000;
 
 /**
- * `tcpdump -r HEADER -ddd EXPR` (see the top of this file): the program, or a usage error with
+ * `tcpdump -r - -ddd EXPR` fed HEADER (see the top of this file): the program, or a usage error with
  * tcpdump's own words. `tool` and `timeoutMs` are for tests (a stand-in that hangs or is missing).
  */
 export function tcpdumpCompile(expr: string, linktype: number, bigEndian: boolean, tool = 'tcpdump', timeoutMs = COMPILE_TIMEOUT_MS): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sockcap-filter-'));
+  const h = Buffer.alloc(24);
+  const w32 = (v: number, o: number) => (bigEndian ? h.writeUInt32BE(v, o) : h.writeUInt32LE(v, o));
+  const w16 = (v: number, o: number) => (bigEndian ? h.writeUInt16BE(v, o) : h.writeUInt16LE(v, o));
+  w32(0xa1b2c3d4, 0);
+  w16(2, 4);
+  w16(4, 6);
+  w32(262144, 16);
+  w32(linktype, 20);
   try {
-    const h = Buffer.alloc(24);
-    const w32 = (v: number, o: number) => (bigEndian ? h.writeUInt32BE(v, o) : h.writeUInt32LE(v, o));
-    const w16 = (v: number, o: number) => (bigEndian ? h.writeUInt16BE(v, o) : h.writeUInt16LE(v, o));
-    w32(0xa1b2c3d4, 0);
-    w16(2, 4);
-    w16(4, 6);
-    w32(262144, 16);
-    w32(linktype, 20);
-    writeFileSync(join(dir, 'h.pcap'), h);
-    return execFileSync(tool, ['-r', join(dir, 'h.pcap'), '-ddd', '--', expr], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    // the header on its standard input: no file to make (or to be refused in a read-only /tmp)
+    return execFileSync(tool, ['-r', '-', '-ddd', '--', expr], { input: h, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string; signal?: string };
     if (err.code === 'ETIMEDOUT' || err.signal === 'SIGTERM') throw new SockcapError('ERR_USAGE', `filter '${expr}': tcpdump did not compile it within ${timeoutMs / 1000} s`);
@@ -234,7 +230,5 @@ export function tcpdumpCompile(expr: string, linktype: number, bigEndian: boolea
       throw new SockcapError('ERR_USAGE', `filter '${expr}': a capture filter on files is compiled by tcpdump (libpcap's compiler), which is not installed (apt-get install tcpdump), or filter in a pipe: tcpdump -r FILE -w - '${expr}' | sockcap ...`);
     const why = (err.stderr ?? '').split('\n').filter((l) => l.startsWith('tcpdump: ')).at(-1)?.slice(9) ?? err.message;
     throw new SockcapError('ERR_USAGE', `filter '${expr}' (link type ${linktypeName(linktype)}): ${why}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
