@@ -11,9 +11,10 @@ import { linktypeName, linktypeSupported } from './linktypes.js';
  * interface, no privileges), once per link type and byte order the files hold, and runs here in a
  * classic BPF interpreter: libpcap's bpf_filter(), instruction for instruction. HEADER is a pcap
  * file header alone with that link type and byte order: compiled for a savefile, not a dead
- * handle, the program takes what libpcap takes from one (BSD loopback's address family as any
- * BSD numbers IPv6, in the file's byte order). No library fits: the npm packages that filter
- * packets bind libpcap for live capture only, as `cap` does.
+ * handle, the program tests what libpcap tests in one (on BSD loopback, AF_INET6 as each BSD
+ * numbers it, in the file's byte order; on a dead handle, only the compiling host's value). No
+ * library fits: the npm packages that filter packets bind libpcap for live capture only, as
+ * `cap` does.
  */
 
 /** A compiled program: four Int32 words an instruction (code, jt, jf, k), as `tcpdump -ddd` prints them. */
@@ -56,6 +57,8 @@ export function parseBpf(text: string): BpfProgram {
     if (f.length !== 4 || f.some((x) => !Number.isInteger(x))) throw new RangeError(`BPF instruction ${i} is not 'code jt jf k': ${lines[i + 1]}`);
     const [code, jt, jf, k] = f as [number, number, number, number];
     if (!VALID.has(code)) throw new RangeError(`BPF instruction ${i}: unknown code 0x${code.toString(16)}`);
+    // jump offsets are unsigned bytes: a negative one would jump back (and loop)
+    if (jt < 0 || jt > 255 || jf < 0 || jf > 255) throw new RangeError(`BPF instruction ${i}: jump offsets ${jt}, ${jf} are not bytes`);
     const cls = code & 7;
     if (cls === JMP && (code === (JMP | JA) ? i + 1 + (k >>> 0) >= n : i + 1 + Math.max(jt, jf) >= n)) throw new RangeError(`BPF instruction ${i} jumps out of the program`);
     if (((cls === LD || cls === LDX) && (code & 0xe0) === MEM) || cls === ST || cls === STX) {

@@ -16,11 +16,12 @@ import { when } from '../helpers/skip.js';
 const prog = (...ins: Array<[number, number, number, number]>) => parseBpf(`${ins.length}\n${ins.map((i) => i.join(' ')).join('\n')}\n`);
 const run = (p: Int32Array, bytes: number[], wirelen = bytes.length) => bpfFilter(p, Uint8Array.from([0xee, ...bytes]), 1, bytes.length, wirelen);
 
-test('parseBpf refuses what bpf_validate refuses: unknown codes, jumps out of the program, scratch words out of range, division by a constant 0, no return at the end, text that is no program', (t) => {
+test('parseBpf refuses what bpf_validate refuses: unknown codes, jumps out of the program or backwards, scratch words out of range, division by a constant 0, no return at the end, text that is no program', (t) => {
   const bad: Array<[string, RegExp]> = [
     ['1\n255 0 0 0\n', /unknown code/],
     ['2\n21 0 5 1\n6 0 0 0\n', /jumps out/],
     ['2\n5 0 0 7\n6 0 0 0\n', /jumps out/],
+    ['3\n6 0 0 1\n21 -2 0 1\n6 0 0 0\n', /not bytes/],
     ['2\n96 0 0 16\n6 0 0 0\n', /scratch word 16/],
     ['2\n52 0 0 0\n6 0 0 0\n', /divides by 0/],
     ['1\n0 0 0 1\n', /does not end with a return/],
