@@ -11,7 +11,7 @@ import { thousands } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, readFlag } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, readFlags } from './inputs.js';
 import { Interrupt } from './interrupt.js';
 
 /**
@@ -42,7 +42,7 @@ export default class Extract extends SockcapCommand {
   static override enableJsonFlag = true;
   static override args = fileArgs;
   static override flags = {
-    ...readFlag,
+    ...readFlags,
     ...memoryFlag,
     outdir: Flags.string({ char: 'o', summary: 'directory for the files (created if missing)', required: true }),
     template: Flags.string({ char: 'T', summary: 'file name template', default: '%A.%a-%B.%b' }),

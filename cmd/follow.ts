@@ -9,7 +9,7 @@ import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
 import { Interrupt } from './interrupt.js';
-import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, readFlag } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, readFlags } from './inputs.js';
 
 /** What follow prints at a hole that never filled (shared with `live --follow`). */
 export const gapsFlag = Flags.option({ options: ['marker', 'skip'] as const, default: 'marker' as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker, or nothing (the bytes after follow at once)' })();
@@ -24,7 +24,7 @@ export default class Follow extends SockcapCommand {
   static override strict = false;
   static override args = fileArgs;
   static override flags = {
-    ...readFlag,
+    ...readFlags,
     ...memoryFlag,
     stream: Flags.string({ char: 'z', summary: 'stream index, 4-tuple, or a file name extract wrote, to follow', required: true }),
     format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'output format (tshark\'s follow modes)' })(),

@@ -18,10 +18,15 @@ export const numericFlag = {
   numeric: Flags.boolean({ char: 'n', summary: 'addresses and ports as numbers, as with tcpdump -n (they always are: accepted, changes nothing)' }),
 };
 
-/** `-r FILE`, as tcpdump and tshark spell it, with the flags that go with it: `-n`, and `-c N`. */
-export const readFlag = {
-  read: Flags.string({ char: 'r', summary: 'capture file to read, as with tcpdump -r (repeatable; read before files given as arguments)', multiple: true, multipleNonGreedy: true }),
+/** `-c N`, as tcpdump counts: frames a filter passes (the files' or libpcap's). */
+export const countFlag = {
   count: Flags.integer({ char: 'c', summary: 'stop after this many frames (those the filter passes, as tcpdump -c counts)', min: 1 }),
+};
+
+/** `-r FILE`, as tcpdump and tshark spell it, with the flags that go with it: `-c N` and `-n`. */
+export const readFlags = {
+  read: Flags.string({ char: 'r', summary: 'capture file to read, as with tcpdump -r (repeatable; read before files given as arguments)', multiple: true, multipleNonGreedy: true }),
+  ...countFlag,
   ...numericFlag,
 };
 

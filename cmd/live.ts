@@ -16,7 +16,7 @@ import { ConnReport } from './conn-report.js';
 import { gapsFlag } from './follow.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
-import { memoryBudget, memoryFlag, numericFlag, positional } from './inputs.js';
+import { countFlag, memoryBudget, memoryFlag, numericFlag, positional } from './inputs.js';
 
 export default class Live extends SockcapCommand {
   static override summary = 'Capture on an interface (libpcap) and run the traffic through the stack as it arrives.';
@@ -34,7 +34,7 @@ export default class Live extends SockcapCommand {
     interface: Flags.string({ char: 'i', summary: 'interface to capture on (see --list)' }),
     list: Flags.boolean({ char: 'D', summary: 'list the interfaces libpcap can capture on, and exit' }),
     write: Flags.string({ char: 'w', summary: 'write the frames (or, with --fuse/--splice, the resulting traffic) to this capture file' }),
-    count: Flags.integer({ char: 'c', summary: 'stop after this many frames', min: 1 }),
+    ...countFlag,
     duration: Flags.string({ summary: 'stop after this long (10s, 2m)' }),
     snaplen: Flags.integer({ char: 's', summary: 'bytes kept per packet (the binding captures at most 65535)', min: 1 }),
     'no-promisc': Flags.boolean({ char: 'p', summary: 'do not put the interface in promiscuous mode (not supported by the binding: it always does)' }),

@@ -4,7 +4,7 @@ import type { StackHook } from '../core/hook.js';
 import { type PipelineResult, runPipeline } from '../core/pipeline.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
-import { captureInputs, checkOutputNotInput, fileSession, memoryBudget, memoryFlag, readFlag, type RunInputs } from './inputs.js';
+import { captureInputs, checkOutputNotInput, fileSession, memoryBudget, memoryFlag, readFlags, type RunInputs } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 
@@ -15,7 +15,7 @@ export const outFormatFlag = {
 
 /** Flags of the commands that model the stack and write its output (fuse, splice). */
 export const modelFlags = {
-  ...readFlag,
+  ...readFlags,
   ...memoryFlag,
   write: Flags.string({ char: 'w', summary: 'write the resulting traffic to this capture file (- for stdout)' }),
   ...outFormatFlag,

@@ -6,7 +6,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
 import { ConnReport } from './conn-report.js';
-import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, readFlag } from './inputs.js';
+import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, readFlags } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 import { modelOptionFlags, Models } from './models.js';
@@ -23,7 +23,7 @@ export default class Replay extends SockcapCommand {
   static override enableJsonFlag = true;
   static override args = fileArgs;
   static override flags = {
-    ...readFlag,
+    ...readFlags,
     ...memoryFlag,
     write: Flags.string({ char: 'w', summary: 'write the frames to this capture file (- for stdout)' }),
     ...outFormatFlag,
