@@ -22,6 +22,8 @@ export interface ReplaySummary {
   duration: number;
   /** Bytes copied because a record straddled two read chunks. */
   straddleBytes: number;
+  /** The capture filter the files were read through, when there was one (each file's `filtered` counts what it rejected). */
+  filter?: string;
   /** The read chunks, when they came from a zone (reused once nothing references them). */
   chunks?: ChunkStats;
   /** TCP connections, by stream index. */
@@ -48,6 +50,7 @@ export function replaySummary(stack: Stack, error: SockcapError | null): ReplayS
     end: has ? st.lastTs : null,
     duration: has ? st.lastTs - st.firstTs : 0,
     straddleBytes: stack.session.straddleBytes,
+    ...(stack.session.filter ? { filter: stack.session.filter.expr } : {}),
     ...(stack.session.zone ? { chunks: stack.session.zone.stats() } : {}),
     connections: [],
     tcpstat: {},
@@ -85,6 +88,7 @@ export function formatReplaySummary(s: ReplaySummary): string {
   for (const f of s.files)
     if (f.format === null) lines.push(`${f.name}: ${f.gzip ? 'gzip-compressed, ' : ''}not a pcap or pcapng capture`);
     else lines.push(`${f.name}: ${f.format}${f.gzip ? ' (gzip)' : ''}, ${f.bigEndian ? 'big' : 'little'}-endian, ${f.nanos ? 'ns' : 'µs'}${f.format === 'pcapng' ? `, ${f.sections} section(s)` : ''}${f.snaplen === null ? '' : `, snaplen ${f.snaplen}`}, ${num(f.frames)} frames${f.filtered ? `, ${num(f.filtered)} filtered out` : ''}${f.customBlocks ? ` (+${f.customBlocks} custom blocks)` : ''}`);
+  if (s.filter !== undefined) lines.push(`filter: ${s.filter}`);
   lines.push(`frames: ${num(s.frames)}   bytes: ${num(s.bytes)} captured, ${num(s.wireBytes)} on the wire   capture time: ${s.duration.toFixed(6)} s`);
   const lt = Object.entries(s.linktypes).map(([k, v]) => `${linktypeName(Number(k))} (${k}) ${num(v)}`);
   lines.push(`link types: ${lt.join(', ') || '-'}`);

@@ -17,7 +17,8 @@ when(HAS_TCPDUMP, 'needs tcpdump')('replay FILE FILTER: the frames tcpdump passe
   const expr = 'host 98.139.240.23 or host 98.138.19.88 and tcp port 80';
   const r = await cli(['replay', HTTP, ...expr.split(' '), '--json']);
   t.is(r.code, 0, r.stderr);
-  const j = JSON.parse(r.stdout) as { frames: number; files: Array<{ frames: number; filtered: number }>; connections: Array<{ server: string; frames: number }> };
+  const j = JSON.parse(r.stdout) as { frames: number; filter: string; files: Array<{ frames: number; filtered: number }>; connections: Array<{ server: string; frames: number }> };
+  t.is(j.filter, expr, 'the report names the filter');
   const want = tcpdumpCount(HTTP, expr);
   t.is(want, 19);
   t.is(j.frames, want);
@@ -25,10 +26,11 @@ when(HAS_TCPDUMP, 'needs tcpdump')('replay FILE FILTER: the frames tcpdump passe
   t.deepEqual(j.connections.map((c) => c.server).sort(), ['98.138.19.88:80', '98.139.240.23:80']);
   const text = await cli(['replay', '-r', HTTP, 'host', '98.139.161.29']);
   t.is(text.code, 0, text.stderr);
-  t.regex(text.stdout, /28 frames, 19 filtered out/);
+  t.regex(text.stdout, /28 frames, 19 filtered out\nfilter: host 98\.139\.161\.29\n/);
   t.regex(text.stdout, /^0 +172\.16\.133\.132:54615 +98\.139\.161\.29:80 /m, 'the one connection is stream 0');
   const plain = await cli(['replay', HTTP]);
-  t.notRegex(plain.stdout, /filtered/, 'no filter, no count');
+  t.notRegex(plain.stdout, /filter/, 'no filter, no count and no line');
+  t.false('filter' in (JSON.parse((await cli(['replay', HTTP, '--json'])).stdout) as object));
   // the filter reads what the reader decompressed, and standard input alike
   const port25 = tcpdumpCount(SMTP, 'tcp port 25');
   for (const [args, stdin] of [[[`${SMTP}.gz`], undefined], [['-'], readFileSync(SMTP)]] as const) {
