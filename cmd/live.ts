@@ -102,7 +102,9 @@ export default class Live extends SockcapCommand {
     }
     if (output) await output.close();
     if (follow) await stdoutDrained();
-    const { connections: _, ...rs } = replaySummary(stack, res.error);
+    const { connections: _, ...summary } = replaySummary(stack, res.error);
+    // libpcap's filter, named as replay names a file's
+    const rs = filter ? { ...summary, filter } : summary;
     const live = { ...cap.stats, libpcapDrops: 'not exposed by the cap binding' };
     const mr = models.report(stack);
     const liveLine = `live: ${cap.stats.received.toLocaleString('en-US')} packets received, ${cap.stats.dropped.toLocaleString('en-US')} dropped by sockcap's queue (at most ${cap.stats.maxQueued.toLocaleString('en-US')} waiting); libpcap's own drop counters are not exposed by the binding`;

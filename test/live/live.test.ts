@@ -124,6 +124,7 @@ live('live -i lo: real loopback connections reassemble to what was sent; -w read
     const r = await done;
     t.is(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
+    t.is(j.filter, filter.join(' '), 'the report names the filter');
     t.is(j.live.dropped, 0, 'no drops in sockcap\'s queue');
     t.is(j.connections.length, 4);
     for (const c of j.connections) {
