@@ -126,7 +126,7 @@ export function tcp_reass_insert(tp: Tcpcb, seg: Seg, ctx: ReassCtx): void {
     was += bytes(q[k]!);
     wasN += q[k]!.n;
   }
-  const out = merge(tp, q.slice(from, to), lo - from, hi - from, seg, ctx.policy);
+  const out = merge(tp, q, from, lo, hi, to, seg, ctx.policy);
   let now = 0;
   let nowN = 0;
   for (const p of out) {
@@ -140,16 +140,17 @@ export function tcp_reass_insert(tp: Tcpcb, seg: Seg, ctx: ReassCtx): void {
 }
 
 /**
- * The entries that replace `olds` (the queued entries `seg` overlaps, olds[lo, hi), with the ones
- * it meets before and after): pieces of the segment where it wins or fills a hole, the queued
+ * The entries that replace q[from, to) (the queued entries `seg` overlaps, q[lo, hi), with the
+ * ones it meets before and after): pieces of the segment where it wins or fills a hole, the queued
  * entries or their pieces where they win, joined into runs. Counts the overlap and a conflict.
+ * Reads q, changes only entries it joins to (the caller splices the result in).
  */
-function merge(tp: Tcpcb, olds: ReassEntry[], lo: number, hi: number, seg: Seg, policy: OverlapPolicy): ReassEntry[] {
-  const out: ReassEntry[] = lo > 0 ? [olds[0]!] : [];
+function merge(tp: Tcpcb, q: readonly ReassEntry[], from: number, lo: number, hi: number, to: number, seg: Seg, policy: OverlapPolicy): ReassEntry[] {
+  const out: ReassEntry[] = from < lo ? [q[from]!] : [];
   let r = seg.off; // the segment's bytes from r on are still to be taken
   let conflicts = false;
   for (let k = lo; k < hi; k++) {
-    const old = olds[k]!;
+    const old = q[k]!;
     const s = Math.max(old.off, seg.off);
     const t = Math.min(old.end, seg.end);
     tp.counts.overlapBytes += t - s;
@@ -170,7 +171,7 @@ function merge(tp: Tcpcb, olds: ReassEntry[], lo: number, hi: number, seg: Seg, 
     }
   }
   take(out, seg, r, seg.end);
-  if (hi < olds.length) add(out, olds[hi]!);
+  if (hi < to) add(out, q[hi]!);
   if (conflicts) tp.counts.overlapConflicts++;
   return out;
 }

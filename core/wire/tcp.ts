@@ -120,26 +120,17 @@ export function synOptions(b: Uint8Array, o: number, n: number, into: SynOptions
 /** Parse the options area [o, o+n). BSD tcp_dooptions(): stop at EOL or at a bad length. */
 export function parseTcpOptions(b: Uint8Array, o: number, n: number): TcpOptions {
   const opts: TcpOptions = { order: [] };
-  let i = o;
   const end = o + n;
-  while (i < end) {
+  for (let i = o; i < end; ) {
     const kind = b[i]!;
     opts.order!.push(kind);
-    if (kind === TCPOPT_EOL) break;
-    if (kind === TCPOPT_NOP) {
-      i++;
-      continue;
-    }
-    if (i + 1 >= end) {
-      opts.malformed = true;
+    const len = optionLen(b, i, end);
+    if (len === 0) {
+      // where the walk stops: an EOL ends the options, anything else there is a bad length
+      if (kind !== TCPOPT_EOL) opts.malformed = true;
       break;
     }
-    const len = b[i + 1]!;
-    if (len < 2 || i + len > end) {
-      opts.malformed = true;
-      break;
-    }
-    readOption(opts, kind, b, i, len);
+    if (kind !== TCPOPT_NOP) readOption(opts, kind, b, i, len);
     i += len;
   }
   return opts;
