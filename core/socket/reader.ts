@@ -131,16 +131,18 @@ export const LOWAT_WAIT_BYTES = 32 << 20;
 /**
  * A reader still below LOWAT_SLOW_BYTES after this much capture reads then, unless the other
  * direction of its connection has that much buffered. Such a flow brings so little per stretch
- * of capture (under 1/4096 of it: as when more than ~4,000 flows share the link) that it will not
+ * of capture (under 1/2048 of it: as when more than ~2,000 flows share the link) that it will not
  * reach the mark soon, and its few bytes pin a 4 MiB read chunk for each 4 MiB of capture it sleeps
  * through. A busy connection's quiet direction sleeps on: its bytes are in the chunks its other
  * direction pins anyway, and reading it early would only make more, smaller writes. The rest sleep
  * to LOWAT_WAIT_BYTES. Measured: extract on 100,000 short flows (1.5 KB a direction spread over ~60
- * MB of capture), peak RSS 267 -> 240 MiB, every direction still one write; on 2,000 bulk flows
- * (~4 KiB each per 8 MiB, a tenth of that back) 92,000 reads against 90,000, the same time (reading
- * every slow direction early made 120,000 and cost ~11%).
+ * MB of capture), peak RSS 267 -> 240 MiB at 8 MiB, 240 -> 229 at 4 MiB, with 400,000 writes for
+ * the 300,000 files at each; on 2,000 bulk flows (~1.5 KiB each per 3 MiB round, a tenth of that
+ * back) 92,900 writes at 4 MiB against 92,200 at 8 and 90,000 with no early reads, the same time.
+ * At 2 MiB the bulk flows' directions are still below the mark when it runs out: 160,000 writes,
+ * four times the opens, ~10% slower, for 6 MiB less on the short flows.
  */
-export const LOWAT_SLOW_WAIT_BYTES = 8 << 20;
+export const LOWAT_SLOW_WAIT_BYTES = 4 << 20;
 export const LOWAT_SLOW_BYTES = 2 << 10;
 
 /**
