@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `sockcap` executable. oclif and the commands come from one CommonJS bundle,
  * dist/sockcap.cjs (made by `npm run build` from cli.ts: one file to load instead of ~150), which
@@ -20,12 +20,11 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { heapFlag } from './heap-flags.js';
+import { heapFlag, semiSpaceFlag } from './heap-flags.js';
 import { ERROR_EXIT } from '../core/errors.js';
 
 // before anything is allocated or compiled (the code cache's flag hash then always sees it set)
-const flag = heapFlag(process.execArgv, process.env.NODE_OPTIONS);
-if (flag) setFlagsFromString(flag);
+for (const flag of [heapFlag(process.execArgv, process.env.NODE_OPTIONS), semiSpaceFlag(process.execArgv, process.env.NODE_OPTIONS)]) if (flag) setFlagsFromString(flag);
 
 // `sockcap follow ... | head`: a reader that went away is not an error. Any other failure to
 // write the output (a full disk, /dev/full) is one line and ERR_WRITE's exit status, as a file's is

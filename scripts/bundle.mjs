@@ -6,7 +6,7 @@
 // of an ES module. The library (dist/core) stays unbundled ES modules.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 
 // import.meta.url (live.ts loads `cap` relative to itself) has no CommonJS meaning: the bundle's own URL
 // (an injected module has to be ES syntax; __filename is the bundle's own, in CommonJS)
@@ -31,5 +31,7 @@ await build({
 const code = readFileSync('dist/sockcap.cjs', 'utf8');
 const ascii = code.replace(/[^\x00-\x7f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 if (ascii !== code) writeFileSync('dist/sockcap.cjs', ascii);
+// the executable (package.json bin) runs by its first line, which gives node its flags (tsc writes 0644)
+chmodSync('dist/cmd/run.js', 0o755);
 // one run writes the code cache (dist/sockcap.cjs.v8cache) with the functions a replay compiles
 execFileSync(process.execPath, ['dist/cmd/run.js', 'replay', 'fixtures/tcp/smtp.pcap', '-q', '--json'], { stdio: 'ignore' });

@@ -9,7 +9,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, CLI } from '../helpers/paths.js';
+import { ROOT, CLI, cliNodeFlags } from '../helpers/paths.js';
+
+/** node's flags as the executable gives them (its young generation): the bench runs sockcap as users do. */
+const NODE_FLAGS = cliNodeFlags();
 import { generate } from './gen.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -98,10 +101,10 @@ async function benchLoopback(): Promise<string> {
   const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
   const jobs: Job[] = [];
   jobs.push(job('minimal walker', process.execPath, [WALKER, file]));
-  jobs.push(job('sockcap replay', process.execPath, [CLI, 'replay', file, '-q', '--json']));
-  jobs.push(job('sockcap replay --fuse', process.execPath, [CLI, 'replay', file, '-q', '--json', '--fuse']));
-  jobs.push(job('sockcap replay -w /dev/null', process.execPath, [CLI, 'replay', file, '-q', '--json', '-w', '/dev/null']));
-  jobs.push(job('sockcap fuse -w /dev/null', process.execPath, [CLI, 'fuse', file, '-q', '--json', '-w', '/dev/null']));
+  jobs.push(job('sockcap replay', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json']));
+  jobs.push(job('sockcap replay --fuse', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json', '--fuse']));
+  jobs.push(job('sockcap replay -w /dev/null', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json', '-w', '/dev/null']));
+  jobs.push(job('sockcap fuse -w /dev/null', process.execPath, [...NODE_FLAGS, CLI, 'fuse', file, '-q', '--json', '-w', '/dev/null']));
   const d = mkdtempSync(join(OUT, 'bench-tcpflow-'));
   if (has('tcpflow')) jobs.push(job('tcpflow -FX (flows only)', 'tcpflow', ['-FX', '-r', file, '-o', d], () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); }));
   const rows = measure(file, jobs);
@@ -121,7 +124,7 @@ const streamFiles = (dir: string) => readdirSync(dir).filter((f) => f !== 'sockc
 function sameAsTcpflow(file: string, defaultDir: string, tcpflowDir: string): string {
   const zeroDir = mkdtempSync(join(OUT, 'bench-extract-zero-'));
   try {
-    const r = spawnSync(process.execPath, [CLI, 'extract', file, '-o', zeroDir, '-q', '--gaps', 'zero'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...NODE_FLAGS, CLI, 'extract', file, '-o', zeroDir, '-q', '--gaps', 'zero'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
     if (r.status !== 0) return `extract --gaps zero failed: ${r.stderr.slice(-300)}`;
     const theirs = streamFiles(tcpflowDir);
     const holes = new Set((JSON.parse(readFileSync(join(defaultDir, 'sockcap-index.json'), 'utf8')) as Array<{ file: string; gaps?: unknown }>).filter((e) => e.gaps).map((e) => e.file));
@@ -165,13 +168,13 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
   const jobs: Job[] = [];
   jobs.push(job('minimal walker', process.execPath, [WALKER, file]));
   jobs.push(job('minimal walker, fresh chunks', process.execPath, [WALKER, file, '--fresh']));
-  jobs.push(job('sockcap replay', process.execPath, [CLI, 'replay', file, '-q', '--json']));
-  jobs.push(job('sockcap replay --no-checksums', process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-checksums']));
-  jobs.push(job('sockcap replay --no-tcp (read + decode to TCP)', process.execPath, [CLI, 'replay', file, '-q', '--json', '--no-tcp']));
+  jobs.push(job('sockcap replay', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json']));
+  jobs.push(job('sockcap replay --no-checksums', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json', '--no-checksums']));
+  jobs.push(job('sockcap replay --no-tcp (read + decode to TCP)', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json', '--no-tcp']));
   const ex = mkdtempSync(join(OUT, 'bench-extract-'));
   const d = mkdtempSync(join(OUT, 'bench-tcpflow-'));
   const fresh = (dir: string) => () => { rmSync(dir, { recursive: true, force: true }); mkdirSync(dir); };
-  jobs.push(job('sockcap extract -o', process.execPath, [CLI, 'extract', file, '-o', ex, '-q'], fresh(ex)));
+  jobs.push(job('sockcap extract -o', process.execPath, [...NODE_FLAGS, CLI, 'extract', file, '-o', ex, '-q'], fresh(ex)));
   if (has('tcpdump')) jobs.push(job('tcpdump -r -w /dev/null', 'tcpdump', ['-r', file, '-w', '/dev/null']));
   if (has('tcpflow')) {
     jobs.push(job('tcpflow -FX (flows only)', 'tcpflow', ['-FX', '-r', file, '-o', d], fresh(d)));

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { fixture, ROOT } from '../helpers/paths.js';
+import { cliNodeFlags, fixture, ROOT } from '../helpers/paths.js';
 import { tmp } from '../helpers/cli.js';
 
 test('the CLI bundle (dist/sockcap.cjs) holds every command, and package.json points oclif at it', async (t) => {
@@ -81,4 +81,29 @@ test('the CLI sets V8\'s old-generation growth to 30% unless the user gave node 
   // the entry point sets it before it loads the bundle
   const run = readFileSync(join(ROOT, 'dist', 'cmd', 'run.js'), 'utf8');
   t.true(run.indexOf('setFlagsFromString(flag)') > 0 && run.indexOf('setFlagsFromString(flag)') < run.indexOf('new Script('));
+});
+
+test('the executable gives node a 4 MiB semi-space on its first line, as npm start does; started without it, sockcap sets it for V8\'s flag hash, so both share one code cache', async (t) => {
+  const { semiSpaceFlag, SEMI_SPACE_MB } = (await import(pathToFileURL(join(ROOT, 'dist', 'cmd', 'heap-flags.js')).href)) as typeof import('../../cmd/heap-flags.js');
+  t.is(semiSpaceFlag([], undefined), `--max-semi-space-size=${SEMI_SPACE_MB}`);
+  t.is(semiSpaceFlag(['--heap-growing-percent=80'], '--enable-source-maps'), '--max-semi-space-size=4');
+  t.is(semiSpaceFlag(['--max-semi-space-size=16'], undefined), null);
+  t.is(semiSpaceFlag([], '--max_semi_space_size=8'), null);
+  const flags = cliNodeFlags();
+  t.deepEqual(flags, [`--max-semi-space-size=${SEMI_SPACE_MB}`]);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  t.is(pkg.scripts.start, `node ${flags.join(' ')} dist/cmd/run.js`, 'npm start runs it with the flags of its first line');
+  const { dir, run } = copyCli(t);
+  const first = run();
+  t.regex(first.stderr, /code cache none, written/);
+  // run as the executable: node then has the flag from the first line (what a --require'd script sees)
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('execArgv ' + JSON.stringify(process.execArgv) + '\\n'));\n");
+  const exe = spawnSync(join(dir, 'dist', 'cmd', 'run.js'), ['replay', fixture('tcp/smtp.pcap'), '-q', '--json', '--hash'],
+    { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose', NODE_OPTIONS: `--require=${probe}` } });
+  t.is(exe.status, 0, exe.stderr);
+  t.regex(exe.stderr, /execArgv \["--max-semi-space-size=4"\]/);
+  t.regex(exe.stderr, /code cache used/, 'the cache a run without the flag wrote');
+  t.is(exe.stdout, first.stdout);
+  t.regex(run().stderr, /code cache used/, 'and the other way round');
 });

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,3 +35,14 @@ export const HAS_TCPDUMP = onPath('tcpdump');
 
 /** The CLI entry point (tests run against the build `npm test` just made). */
 export const CLI = join(ROOT, 'dist', 'cmd', 'run.js');
+
+/**
+ * The node flags the executable's first line gives (`#!/usr/bin/env -S node FLAGS`): what the
+ * benchmark passes, so that it measures sockcap as `sockcap` and `npm start` run it.
+ */
+export function cliNodeFlags(): string[] {
+  const first = readFileSync(CLI, 'latin1').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env(?: -S)? node((?: --?[\w-]+(?:=\S+)?)*)$/.exec(first);
+  if (!m) throw new Error(`${CLI}: its first line is not "#!/usr/bin/env [-S] node [flags]": ${first}`);
+  return m[1]!.split(' ').filter(Boolean);
+}
