@@ -16,10 +16,12 @@ export const HEAP_GROWING_PERCENT = 30;
  * gives node on its first line (`#!/usr/bin/env -S node --max-semi-space-size=4`; `npm start`
  * gives it too): V8 sizes the young generation when it makes the heap, before any script runs, so
  * the CLI cannot set it itself. V8's default lets it grow to 16 MiB each, 32 MiB of every peak.
- * Measured (interleaved runs, the benchmark captures): peak RSS of bulk replay 113 -> 92 MiB and
- * bulk extract 170 -> 155, replay of 100,000 short flows 193 -> 180 and their extract 224 -> 212,
- * in the same times; at 2 MiB the short flows' objects that live (connection state, and bytes
- * waiting for a reader) are promoted sooner and the old generation holds more: 190 and 220 MiB.
+ * Measured (medians of 5-8 interleaved runs, the benchmark captures): peak RSS of bulk replay 113
+ * -> 92 MiB and bulk extract 180 -> 160, replay of 100,000 short flows 197 -> 182 and their extract
+ * 226 -> 212; times the same on bulk replay, 3-5% more on the short flows and bulk extract (the
+ * scavenger runs four times as often), within the machine's noise. At 2 MiB the short flows'
+ * objects that live (connection state, bytes waiting for a reader) are promoted sooner and the
+ * old generation holds more: 190 and 220 MiB.
  */
 export const SEMI_SPACE_MB = 4;
 

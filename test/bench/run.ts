@@ -10,10 +10,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, CLI, cliNodeFlags } from '../helpers/paths.js';
+import { generate } from './gen.js';
 
 /** node's flags as the executable gives them (its young generation): the bench runs sockcap as users do. */
 const NODE_FLAGS = cliNodeFlags();
-import { generate } from './gen.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DATA = join(ROOT, 'bench-data');
@@ -190,7 +190,7 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
 }
 
 const only = process.env.BENCH_ONLY;
-const parts = [`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; runs per row: ${RUNS}; files written to ${OUT}`];
+const parts = [`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}${NODE_FLAGS.length ? ` (sockcap with ${NODE_FLAGS.join(' ')})` : ''}; runs per row: ${RUNS}; files written to ${OUT}`];
 for (const k of ['bulk', 'short'] as const) if (!only || only === k) parts.push(await bench(k));
 if (!only || only === 'loopback') parts.push(await benchLoopback());
 console.log(parts.join('\n'));
