@@ -48,6 +48,10 @@ export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterabl
   const limit = opts.count ?? Infinity;
   try {
     const source = Array.isArray(inputs) ? readCaptures(inputs as readonly CaptureInput[], stack.session) : (inputs as AsyncIterable<Batch>);
+    // a command's frames from files (its chunks come from a zone: nothing keeps views past the
+    // batch) go back to the readers' pool once processed, unless the stack keeps frames or they
+    // are written out
+    const pool = Array.isArray(inputs) && stack.session.zone !== null && !opts.output && !stack.keepsFrames ? stack.session.pool : null;
     for await (let batch of source) {
       if (res.frames + batch.length >= limit) {
         batch = batch.slice(0, limit - res.frames);
@@ -61,6 +65,7 @@ export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterabl
       }
       await opts.onBatch?.();
       if (stack.out) stack.out.length = 0;
+      pool?.recycle(batch);
       if (res.stoppedAtCount) break;
       if (opts.signal?.aborted) {
         res.interrupted = true;

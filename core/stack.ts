@@ -190,6 +190,16 @@ export class Stack implements Ctx, Output {
     return this.session.memory;
   }
 
+  /**
+   * True when a frame may be kept past its batch: hooks (the models) see every frame and keep some
+   * (headers to copy, frames to send later), and output frames go out after the batch. Without
+   * either, the stack keeps what it needs of a frame as new Mbufs (payload, fragments), so the
+   * frames themselves can be made again (FramePool).
+   */
+  get keepsFrames(): boolean {
+    return this.hooks.length > 0 || this.out !== null;
+  }
+
   get hdr(): PktHdr {
     return this.cur!.hdr!;
   }

@@ -1,5 +1,4 @@
 import { CaptureFormatError } from '../errors.js';
-import { Mbuf, PacketHeader } from '../mbuf/mbuf.js';
 import { be16, be32, le16, le32 } from '../wire/bytes.js';
 import type { ChunkCursor } from './chunks.js';
 import { type Batch, type CaptureSession, type FileInfo, MAX_BATCH } from './session.js';
@@ -106,6 +105,7 @@ function records(cur: ChunkCursor, batch: Batch, rc: RecordCtx, info: FileInfo, 
   const ext = cur.ext;
   const start = cur.pos;
   const taken = batch.length;
+  const pool = session.pool;
   let p = start;
   let st = FULL;
   while (batch.length < MAX_BATCH) {
@@ -123,15 +123,18 @@ function records(cur: ChunkCursor, batch: Batch, rc: RecordCtx, info: FileInfo, 
       st = NEED_REC;
       break;
     }
-    batch.push(new Mbuf(buf, p + PCAP_REC_HDR_LEN, caplen, new PacketHeader(
+    batch.push(pool.frame(
+      buf,
+      p + PCAP_REC_HDR_LEN,
       caplen,
+      ext,
       rc.le ? le32(buf, p + 12) : be32(buf, p + 12),
       rc.le ? le32(buf, p) : be32(buf, p),
       (rc.le ? le32(buf, p + 4) : be32(buf, p + 4)) * rc.fracMul,
       rc.linktype,
       rc.ifidx,
       ++session.frames,
-    ), ext));
+    ));
     p += need;
   }
   if (p > start) cur.advance(p - start);

@@ -1,5 +1,5 @@
 import { CaptureFormatError } from '../errors.js';
-import { Mbuf, PacketHeader, type PktHdr } from '../mbuf/mbuf.js';
+import type { Mbuf } from '../mbuf/mbuf.js';
 import { be16, be32, le16, le32 } from '../wire/bytes.js';
 import type { ChunkCursor } from './chunks.js';
 import { ticksToTime } from './pcapng-time.js';
@@ -191,7 +191,7 @@ function readPacket(cur: ChunkCursor, len: number, type: number, sec: Section, i
   }
   const iface = sec.ifaces[ifid];
   if (!iface) throw err(info, 'ERR_BAD_BLOCK', cur.abs, `packet refers to interface ${ifid}, which the section has not described`);
-  const hdr: PktHdr = new PacketHeader(caplen, origLen, 0, 0, iface.linktype, iface.ifidx, ++session.frames);
-  if (type !== SPB) ticksToTime(hi, lo, iface.tsresol, iface.tsoffset, hdr);
-  return new Mbuf(b, p + dataOff, caplen, hdr, cur.ext);
+  const m = session.pool.frame(b, p + dataOff, caplen, cur.ext, origLen, 0, 0, iface.linktype, iface.ifidx, ++session.frames);
+  if (type !== SPB) ticksToTime(hi, lo, iface.tsresol, iface.tsoffset, m.hdr!);
+  return m;
 }

@@ -1,5 +1,6 @@
 import type { Mbuf } from '../mbuf/mbuf.js';
 import type { ChunkZone } from './zone.js';
+import { FramePool } from './frame-pool.js';
 import type { CaptureFilter } from './bpf.js';
 
 /** One capture interface: a classic pcap file, or one pcapng IDB. */
@@ -71,6 +72,8 @@ export class CaptureSession {
    * rejects keep their frame numbers, so the numbers are the file's, as Wireshark shows them.
    */
   filter: CaptureFilter | null = null;
+  /** Where file readers make their frames (objects of frames given back are made again). */
+  readonly pool = new FramePool(MAX_BATCH);
   /** Bytes copied because a record straddled two read chunks (the one copy file input makes). */
   straddleBytes = 0;
   /** Bytes of input consumed (decompressed), over all finished files. */

@@ -66,10 +66,13 @@ export class IpReass {
     }
     if (!f.more) d.total = f.off + f.len;
     if (f.off === 0) {
-      // the queue holds the first fragment's frame (its headers are rebuilt from it) and each piece
+      // the queue holds the first fragment's frame (its headers are rebuilt from it) and each piece;
+      // a copy of the frame's Mbuf and header: the reader may make the frame's objects again once
+      // its batch is done (FramePool)
       if (d.first) m_unpin(d.first.m);
-      m_pin(m);
-      d.first = { m, ipOff, dataOff: f.dataOff, proto: f.proto, upper: f.upper };
+      const fm = new Mbuf(m.buf, m.off, m.len, m.hdr && { ...m.hdr }, m.ext);
+      m_pin(fm);
+      d.first = { m: fm, ipOff, dataOff: f.dataOff, proto: f.proto, upper: f.upper };
     }
     this.insert(d, { off: f.off, end: f.off + f.len, m: new Mbuf(m.buf, m.off + f.dataOff, f.len, null, m.ext) });
     this.bytes += f.len;
