@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { SockcapError } from '../errors.js';
 import type { Mbuf } from '../mbuf/mbuf.js';
+import { be16, be32 } from '../wire/bytes.js';
 import { linktypeName, linktypeSupported } from './linktypes.js';
+import { MAX_STANDARD_CAPLEN, pcapFileHeader } from './pcap-reader.js';
 
 /**
  * Capture filters for files: the tcpdump filter language (pcap-filter(7)) applied as libpcap
@@ -90,13 +92,13 @@ export function bpfFilter(prog: BpfProgram, b: Uint8Array, o: number, caplen: nu
       case LD | W | ABS: case LD | W | IND: {
         const at = code === (LD | W | IND) ? (x >>> 0) + ku : ku;
         if (at + 4 > caplen) return 0;
-        a = (b[o + at]! << 24) | (b[o + at + 1]! << 16) | (b[o + at + 2]! << 8) | b[o + at + 3]!;
+        a = be32(b, o + at) | 0;
         break;
       }
       case LD | H | ABS: case LD | H | IND: {
         const at = code === (LD | H | IND) ? (x >>> 0) + ku : ku;
         if (at + 2 > caplen) return 0;
-        a = (b[o + at]! << 8) | b[o + at + 1]!;
+        a = be16(b, o + at);
         break;
       }
       case LD | B | ABS: case LD | B | IND: {
@@ -215,14 +217,7 @@ const COMPILE_TIMEOUT_MS = 10_000;
  * tcpdump's own words. `tool` and `timeoutMs` are for tests (a stand-in that hangs or is missing).
  */
 export function tcpdumpCompile(expr: string, linktype: number, bigEndian: boolean, tool = 'tcpdump', timeoutMs = COMPILE_TIMEOUT_MS): string {
-  const h = Buffer.alloc(24);
-  const w32 = (v: number, o: number) => (bigEndian ? h.writeUInt32BE(v, o) : h.writeUInt32LE(v, o));
-  const w16 = (v: number, o: number) => (bigEndian ? h.writeUInt16BE(v, o) : h.writeUInt16LE(v, o));
-  w32(0xa1b2c3d4, 0);
-  w16(2, 4);
-  w16(4, 6);
-  w32(262144, 16);
-  w32(linktype, 20);
+  const h = pcapFileHeader(linktype, MAX_STANDARD_CAPLEN, false, bigEndian);
   try {
     // the header on its standard input: no file to make (or to be refused in a read-only /tmp)
     return execFileSync(tool, ['-r', '-', '-ddd', '--', expr], { input: h, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs });

@@ -12,6 +12,18 @@ export const MAX_STANDARD_CAPLEN = 262144;
 /** Absolute ceiling on any record: beyond it the length field is corrupt. */
 export const MAX_RECORD = 256 << 20;
 
+/** A classic pcap file header (version 2.4, µs or ns magic) in either byte order. */
+export function pcapFileHeader(linktype: number, snaplen: number, nanos = false, bigEndian = false): Uint8Array {
+  const h = new Uint8Array(PCAP_HDR_LEN);
+  const dv = new DataView(h.buffer);
+  dv.setUint32(0, nanos ? PCAP_MAGIC_NS : PCAP_MAGIC_US, !bigEndian);
+  dv.setUint16(4, 2, !bigEndian);
+  dv.setUint16(6, 4, !bigEndian);
+  dv.setUint32(16, snaplen, !bigEndian);
+  dv.setUint32(20, linktype, !bigEndian);
+  return h;
+}
+
 /**
  * Classic pcap walker (both byte orders, µs and ns magic, version 2.x). Yields batches of frames
  * whose bytes are views into the read chunks, then throws a CaptureFormatError at the first

@@ -3,7 +3,7 @@ import type { Mbuf } from '../mbuf/mbuf.js';
 
 import { timeToTicks } from './pcapng-time.js';
 import { PCAPNG_SHB } from './pcapng-reader.js';
-import { PCAP_MAGIC_NS, PCAP_MAGIC_US } from './pcap-reader.js';
+import { pcapFileHeader } from './pcap-reader.js';
 import type { Iface } from './session.js';
 import type { ByteSink } from './sink.js';
 
@@ -79,7 +79,7 @@ export class PcapWriter implements FrameWriter {
   frames = 0;
   private readonly slab = new HeaderSlab();
   /** The file header, and the snapshot length it declares: no record may be longer. */
-  private readonly head = new Uint8Array(24);
+  private readonly head: Uint8Array;
   private snaplen: number;
 
   constructor(
@@ -88,14 +88,9 @@ export class PcapWriter implements FrameWriter {
     snaplen: number,
     private readonly nanos: boolean,
   ) {
-    const h = this.head;
     this.snaplen = snaplen;
-    le32put(h, 0, nanos ? PCAP_MAGIC_NS : PCAP_MAGIC_US);
-    h[4] = 2;
-    h[6] = 4;
-    le32put(h, 16, snaplen);
-    le32put(h, 20, linktype);
-    sink.push(h);
+    this.head = pcapFileHeader(linktype, snaplen, nanos);
+    sink.push(this.head);
   }
 
   writeFrame(m: Mbuf): void {

@@ -66,11 +66,11 @@ export class IpReass {
     }
     if (!f.more) d.total = f.off + f.len;
     if (f.off === 0) {
-      // the queue holds the first fragment's frame (its headers are rebuilt from it) and each piece;
-      // a copy of the frame's Mbuf and header: the reader may make the frame's objects again once
-      // its batch is done (FramePool)
+      // the queue holds the first fragment's frame (its headers are rebuilt from its bytes) and each
+      // piece, as Mbufs of its own: the reader may make the frame's objects again once its batch is
+      // done (FramePool); the datagram's packet header is the last fragment's (deliver)
       if (d.first) m_unpin(d.first.m);
-      const fm = new Mbuf(m.buf, m.off, m.len, m.hdr && { ...m.hdr }, m.ext);
+      const fm = new Mbuf(m.buf, m.off, m.len, null, m.ext);
       m_pin(fm);
       d.first = { m: fm, ipOff, dataOff: f.dataOff, proto: f.proto, upper: f.upper };
     }
