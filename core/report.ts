@@ -24,8 +24,15 @@ export interface ReplaySummary {
   straddleBytes: number;
   /** The capture filter the files were read through, when there was one (each file's `filtered` counts what it rejected). */
   filter?: string;
+  /**
+   * Link types sockcap does not decode whose frames the filter could not be compiled for (libpcap:
+   * "USB link-layer type filtering not implemented"): their frames were rejected, counted here.
+   */
+  unfilterable?: Array<{ linktype: number; frames: number; reason: string }>;
   /** The read chunks, when they came from a zone (reused once nothing references them). */
   chunks?: ChunkStats;
+  /** Frames whose objects were made again from frames already processed (FramePool), with `chunks`. */
+  framesReused?: number;
   /** TCP connections, by stream index. */
   connections: ConnSummary[];
   /** Kernel-style TCP counters over every connection (netstat -s, named after tcpstat fields). */
@@ -51,7 +58,10 @@ export function replaySummary(stack: Stack, error: SockcapError | null): ReplayS
     duration: has ? st.lastTs - st.firstTs : 0,
     straddleBytes: stack.session.straddleBytes,
     ...(stack.session.filter ? { filter: stack.session.filter.expr } : {}),
-    ...(stack.session.zone ? { chunks: stack.session.zone.stats() } : {}),
+    ...(stack.session.filter?.unfilterable.size
+      ? { unfilterable: [...stack.session.filter.unfilterable].map(([linktype, u]) => ({ linktype, frames: u.frames, reason: u.reason })) }
+      : {}),
+    ...(stack.session.zone ? { chunks: stack.session.zone.stats(), framesReused: stack.session.pool.reused } : {}),
     connections: [],
     tcpstat: {},
   };
@@ -89,6 +99,8 @@ export function formatReplaySummary(s: ReplaySummary): string {
     if (f.format === null) lines.push(`${f.name}: ${f.gzip ? 'gzip-compressed, ' : ''}not a pcap or pcapng capture`);
     else lines.push(`${f.name}: ${f.format}${f.gzip ? ' (gzip)' : ''}, ${f.bigEndian ? 'big' : 'little'}-endian, ${f.nanos ? 'ns' : 'µs'}${f.format === 'pcapng' ? `, ${f.sections} section(s)` : ''}${f.snaplen === null ? '' : `, snaplen ${f.snaplen}`}, ${num(f.frames)} frames${f.filtered ? `, ${num(f.filtered)} filtered out` : ''}${f.customBlocks ? ` (+${f.customBlocks} custom blocks)` : ''}`);
   if (s.filter !== undefined) lines.push(`filter: ${s.filter}`);
+  for (const u of s.unfilterable ?? [])
+    lines.push(`filter: ${num(u.frames)} frame${u.frames === 1 ? '' : 's'} of ${linktypeName(u.linktype)} (${u.linktype}) rejected: libpcap cannot filter that link type (tcpdump: ${u.reason})`);
   lines.push(`frames: ${num(s.frames)}   bytes: ${num(s.bytes)} captured, ${num(s.wireBytes)} on the wire   capture time: ${s.duration.toFixed(6)} s`);
   const lt = Object.entries(s.linktypes).map(([k, v]) => `${linktypeName(Number(k))} (${k}) ${num(v)}`);
   lines.push(`link types: ${lt.join(', ') || '-'}`);
@@ -99,7 +111,7 @@ export function formatReplaySummary(s: ReplaySummary): string {
   const nt = Object.entries(s.notes).map(([k, v]) => `${k} ${num(v)}`);
   if (nt.length) lines.push(`noted (not dropped): ${nt.join(', ')}`);
   const ch = s.chunks;
-  if (ch && ch.allocated) lines.push(`read chunks: ${num(ch.allocated)} of ${mib(ch.size)}, reused ${num(ch.reused)} time${ch.reused === 1 ? '' : 's'}, at most ${num(ch.peakPinned)} pinned after the reader moved on${ch.forgotten ? ` (${num(ch.forgotten)} left to the garbage collector)` : ''}`);
+  if (ch && ch.allocated) lines.push(`read chunks: ${num(ch.allocated)} of ${mib(ch.size)}, reused ${num(ch.reused)} time${ch.reused === 1 ? '' : 's'}, at most ${num(ch.peakPinned)} pinned after the reader moved on${ch.forgotten ? ` (${num(ch.forgotten)} left to the garbage collector)` : ''}${s.framesReused ? `; ${num(s.framesReused)} frames made from processed ones` : ''}`);
   if (s.tcpstat.connections) lines.push(formatTcpstat(s.tcpstat));
   return lines.join('\n');
 }

@@ -166,15 +166,41 @@ function alu(op: number, a: number, v: number): number {
 export type BpfCompiler = (expr: string, linktype: number, bigEndian: boolean) => string;
 
 /**
+ * libpcap's compiler refused the expression for a link type (a syntax error, or what it cannot
+ * test there: `ether host` on raw IP, any filter on USB): tcpdump ran and said why, as opposed to
+ * not running at all (missing, hung).
+ */
+export class FilterRefused extends SockcapError {
+  constructor(
+    expr: string,
+    linktype: number,
+    /** tcpdump's reason, in its words. */
+    readonly why: string,
+  ) {
+    super('ERR_USAGE', `filter '${expr}' (link type ${linktypeName(linktype)}): ${why}`);
+  }
+}
+
+/** The program of a link type the filter cannot be applied to: every frame rejected (ret #0). */
+const REJECT_ALL: BpfProgram = Int32Array.of(RET, 0, 0, 0);
+
+/**
  * A capture filter over the link types of a run: the program for each link type (and byte order)
- * compiled when a frame of it is first seen. Frames of a link type sockcap does not decode pass
- * (the stack counts them as it would without a filter).
+ * compiled when a frame of it is first seen. The filter is applied to every frame, whatever its
+ * link type, as libpcap applies it to a savefile: frames of a link type sockcap does not decode
+ * are filtered too (a PPP interface of a pcapng file, say: libpcap compiles `tcp port 80` for it),
+ * so that `-w` writes only what the filter passed. Where libpcap cannot filter such a link type
+ * (tcpdump: "USB link-layer type filtering not implemented"), its frames cannot match and are
+ * rejected, and `unfilterable` says why; for a link type sockcap decodes, an expression that does
+ * not apply is a usage error.
  */
 export class CaptureFilter {
   private readonly progs = new Map<number, BpfProgram>();
   private readonly mem = new Int32Array(MEMWORDS);
   /** Frames the filter rejected. */
   rejected = 0;
+  /** Link types sockcap does not decode whose frames the filter could not be compiled for (so rejected): libpcap's reason, and the frames. */
+  readonly unfilterable = new Map<number, { reason: string; frames: number }>();
 
   constructor(
     /** The filter expression, as tcpdump takes it. */
@@ -183,12 +209,24 @@ export class CaptureFilter {
     private readonly compile: BpfCompiler = tcpdumpCompile,
   ) {}
 
-  /** The program for link type `lt` in a file of this byte order, compiled now if it was not (a usage error when the expression does not apply to it). */
+  /**
+   * The program for link type `lt` in a file of this byte order, compiled now if it was not. When
+   * the expression does not compile for it, a usage error for a link type sockcap decodes, and
+   * REJECT_ALL (recorded in `unfilterable`) for one it does not.
+   */
   program(lt: number, bigEndian = false): BpfProgram {
     const key = bigEndian ? -1 - lt : lt;
     let p = this.progs.get(key);
     if (!p) {
-      const text = this.compile(this.expr, lt, bigEndian);
+      let text: string;
+      try {
+        text = this.compile(this.expr, lt, bigEndian);
+      } catch (e) {
+        if (!(e instanceof FilterRefused) || linktypeSupported(lt)) throw e;
+        this.unfilterable.set(lt, { reason: e.why, frames: 0 });
+        this.progs.set(key, REJECT_ALL);
+        return REJECT_ALL;
+      }
       try {
         p = parseBpf(text);
       } catch (e) {
@@ -202,8 +240,13 @@ export class CaptureFilter {
   /** True when the frame passes (libpcap: a non-zero accept length); `bigEndian`: its file's (or section's) byte order. */
   match(m: Mbuf, bigEndian = false): boolean {
     const h = m.hdr!;
-    if (!linktypeSupported(h.linktype)) return true;
-    const ok = bpfFilter(this.program(h.linktype, bigEndian), m.buf, m.off, m.len, h.origLen, this.mem) !== 0;
+    const p = this.program(h.linktype, bigEndian);
+    if (p === REJECT_ALL) {
+      this.unfilterable.get(h.linktype)!.frames++;
+      this.rejected++;
+      return false;
+    }
+    const ok = bpfFilter(p, m.buf, m.off, m.len, h.origLen, this.mem) !== 0;
     if (!ok) this.rejected++;
     return ok;
   }
@@ -227,6 +270,6 @@ export function tcpdumpCompile(expr: string, linktype: number, bigEndian: boolea
     if (err.code === 'ENOENT')
       throw new SockcapError('ERR_USAGE', `filter '${expr}': a capture filter on files is compiled by tcpdump (libpcap's compiler), which is not installed (apt-get install tcpdump), or filter in a pipe: tcpdump -r FILE -w - '${expr}' | sockcap ...`);
     const why = (err.stderr ?? '').split('\n').filter((l) => l.startsWith('tcpdump: ')).at(-1)?.slice(9) ?? err.message;
-    throw new SockcapError('ERR_USAGE', `filter '${expr}' (link type ${linktypeName(linktype)}): ${why}`);
+    throw new FilterRefused(expr, linktype, why);
   }
 }

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bpfFilter, CaptureFilter, parseBpf, tcpdumpCompile } from '../../core/capture/bpf.js';
+import { bpfFilter, CaptureFilter, FilterRefused, parseBpf, tcpdumpCompile } from '../../core/capture/bpf.js';
 import { readCaptures } from '../../core/capture/reader.js';
 import { CaptureSession } from '../../core/capture/session.js';
 import { SockcapError } from '../../core/errors.js';
@@ -12,6 +12,7 @@ import { Mbuf } from '../../core/mbuf/mbuf.js';
 import { corpus, CORPUS, fixture, HAS_CORPUS, HAS_TCPDUMP } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 import { pcapFile, tcpFrame } from '../helpers/build.js';
+import { cli, tmp } from '../helpers/cli.js';
 
 /** A program from `code jt jf k` lines, as tcpdump -ddd prints one. */
 const prog = (...ins: Array<[number, number, number, number]>) => parseBpf(`${ins.length}\n${ins.map((i) => i.join(' ')).join('\n')}\n`);
@@ -89,18 +90,29 @@ test('any program parseBpf accepts runs to a return on any bytes: no exception, 
   t.true(ran > 300, `${ran} programs ran`);
 });
 
-test('a CaptureFilter compiles once per link type and byte order, counts what it rejects, and lets frames of a link type sockcap does not decode through', (t) => {
+test('a CaptureFilter compiles once per link type and byte order, counts what it rejects, and filters frames of a link type sockcap does not decode as well; where libpcap refuses such a link type, its frames are rejected and the reason kept', (t) => {
   const asked: string[] = [];
-  // accept frames whose first byte is 1
+  // accept frames whose first byte is 1; libpcap cannot filter link types 189 (USB) and 147 (USER0)
   const f = new CaptureFilter('first byte is 1', (expr, lt, be) => {
     asked.push(`${lt}${be ? ' big-endian' : ''}`);
+    if (lt === 189 || lt === 147) throw new FilterRefused(expr, lt, `DLT ${lt} link-layer type filtering not implemented`);
     return '4\n48 0 0 0\n21 0 1 1\n6 0 0 65535\n6 0 0 0\n';
   });
   const frame = (lt: number, b: number) => new Mbuf(Uint8Array.from([b, 0, 0, 0]), 0, 4, { caplen: 4, origLen: 4, tsSec: 0, tsNsec: 0, linktype: lt, ifidx: 0, frameNo: 1 });
-  t.deepEqual([frame(1, 1), frame(1, 2), frame(101, 1), frame(101, 0), frame(147, 0)].map((m) => f.match(m)), [true, false, true, false, true]);
+  // 9 (PPP) is not decoded by sockcap, but libpcap filters it: its frames are filtered like any
+  t.deepEqual([frame(1, 1), frame(1, 2), frame(101, 1), frame(101, 0), frame(9, 0), frame(9, 1), frame(189, 1), frame(189, 0), frame(147, 1)].map((m) => f.match(m)),
+    [true, false, true, false, false, true, false, false, false]);
   t.deepEqual([f.match(frame(0, 1), true), f.match(frame(0, 1), false), f.match(frame(0, 1), true)], [true, true, true]);
-  t.deepEqual(asked, ['1', '101', '0 big-endian', '0'], 'once per link type and byte order');
-  t.is(f.rejected, 2);
+  t.deepEqual(asked, ['1', '101', '9', '189', '147', '0 big-endian', '0'], 'once per link type and byte order, refused ones too');
+  t.is(f.rejected, 6);
+  t.deepEqual([...f.unfilterable], [[189, { reason: 'DLT 189 link-layer type filtering not implemented', frames: 2 }], [147, { reason: 'DLT 147 link-layer type filtering not implemented', frames: 1 }]]);
+  // refused for a link type sockcap decodes: the expression does not apply there, a usage error
+  const eth = new CaptureFilter('z', (expr, lt) => { throw new FilterRefused(expr, lt, 'not for this one'); });
+  t.throws(() => eth.match(frame(1, 1)), { instanceOf: FilterRefused, message: "filter 'z' (link type EN10MB): not for this one" });
+  // a compiler that did not run (tcpdump missing, hung) is an error for any link type, not a rejection
+  const gone = new CaptureFilter('w', () => { throw new SockcapError('ERR_USAGE', 'tcpdump is not installed'); });
+  t.throws(() => gone.match(frame(189, 1)), { message: 'tcpdump is not installed' });
+  t.is(gone.unfilterable.size, 0);
   const bad = new CaptureFilter('x', () => { throw new SockcapError('ERR_USAGE', 'no'); });
   t.throws(() => bad.match(frame(1, 1)), { message: 'no' });
   // text the compiler gave that is no program is a usage error naming the filter, not a crash
@@ -146,6 +158,11 @@ test('the compiler as a program: one missing says to install tcpdump or use the 
   const fails = code(() => tcpdumpCompile('tcp', 1, false, fake('fails', 'echo "reading from file x" >&2; echo "tcpdump: it is broken" >&2; exit 1')));
   t.is(fails?.message, "filter 'tcp' (link type EN10MB): it is broken");
   t.is(fails?.code, 'ERR_USAGE');
+  // only a refusal (tcpdump ran and said why) may reject the frames of a link type sockcap does not decode
+  t.true(fails instanceof FilterRefused);
+  t.is((fails as FilterRefused).why, 'it is broken');
+  t.false(missing instanceof FilterRefused);
+  t.false(hung instanceof FilterRefused);
 });
 
 /**
@@ -240,4 +257,87 @@ when(HAS_TCPDUMP, 'needs tcpdump')('NULL and LOOP captures written in either byt
   for (const [expr, counts] of passed) t.true(counts.every((n) => n === counts[0]), `'${expr}' passes ${counts.join(', ')} frames`);
   t.is(passed.get('ip')![0], 3);
   t.true(passed.get('ip6')![0]! >= 3, 'the BSD families at least');
+});
+
+/** A little-endian pcapng file: one interface per link type given, then each frame on its interface. */
+function pcapng(linktypes: readonly number[], frames: ReadonlyArray<[iface: number, data: Uint8Array]>): Buffer {
+  const block = (type: number, body: Buffer) => {
+    const len = 12 + ((body.length + 3) & ~3);
+    const b = Buffer.alloc(len);
+    b.writeUInt32LE(type, 0);
+    b.writeUInt32LE(len, 4);
+    body.copy(b, 8);
+    b.writeUInt32LE(len, len - 4);
+    return b;
+  };
+  const shb = Buffer.alloc(16);
+  shb.writeUInt32LE(0x1a2b3c4d, 0);
+  shb.writeUInt16LE(1, 4);
+  shb.writeBigInt64LE(-1n, 8);
+  const parts = [block(0x0a0d0d0a, shb)];
+  for (const lt of linktypes) {
+    const idb = Buffer.alloc(8);
+    idb.writeUInt16LE(lt, 0);
+    idb.writeUInt32LE(65535, 4);
+    parts.push(block(1, idb));
+  }
+  frames.forEach(([iface, data], i) => {
+    const epb = Buffer.alloc(20 + data.length);
+    epb.writeUInt32LE(iface, 0);
+    epb.writeUInt32LE(i, 8); // timestamp (low word), one µs apart
+    epb.writeUInt32LE(data.length, 12);
+    epb.writeUInt32LE(data.length, 16);
+    Buffer.from(data).copy(epb, 20);
+    parts.push(block(6, epb));
+  });
+  return Buffer.concat(parts);
+}
+
+/** PPP in HDLC-like framing (RFC 1662: address, control, protocol), as LINKTYPE_PPP carries it, around an IP packet. */
+const ppp = (ip: Uint8Array, proto = 0x0021) => Buffer.concat([Buffer.from([0xff, 0x03, proto >> 8, proto & 0xff]), ip]);
+
+when(HAS_TCPDUMP, 'needs tcpdump')('frames of link types sockcap does not decode are filtered as tcpdump -r filters them (PPP); where libpcap cannot filter one (USB), tcpdump refuses the file and sockcap rejects its frames', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sockcap-bpf-lt-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ip = (sport: number, dport: number) => tcpFrame({ sport, dport }).subarray(14);
+  const pppFile = join(dir, 'ppp.pcap');
+  writeFileSync(pppFile, pcapFile([{ data: ppp(ip(40000, 80)) }, { data: ppp(ip(40001, 25)) }, { data: ppp(Buffer.alloc(20), 0xc021) }, { data: ppp(ip(40002, 80)) }], { linktype: 9 }));
+  const usbFile = join(dir, 'usb.pcap');
+  writeFileSync(usbFile, pcapFile([{ data: Buffer.alloc(64, 1) }, { data: Buffer.alloc(48, 2) }], { linktype: 189 }));
+  for (const expr of ['tcp', 'tcp port 80', 'not tcp port 25', 'ip']) {
+    const want = await tcpdumpPasses(pppFile, expr, dir);
+    t.not(want, null, `tcpdump filters PPP with '${expr}'`);
+    const f = new CaptureFilter(expr);
+    t.deepEqual(await frames(pppFile, f), want, `PPP: '${expr}'`);
+    t.is(f.unfilterable.size, 0);
+    t.is(await tcpdumpPasses(usbFile, expr, dir), null, `tcpdump refuses '${expr}' on USB`);
+    const u = new CaptureFilter(expr);
+    t.deepEqual(await frames(usbFile, u), [], `USB: '${expr}' passes nothing`);
+    t.like(u.unfilterable.get(189), { frames: 2 });
+    t.regex(u.unfilterable.get(189)!.reason, /USB link-layer type filtering not implemented/);
+  }
+  t.deepEqual((await frames(pppFile, new CaptureFilter('tcp port 80')))!.length, 2);
+});
+
+when(HAS_TCPDUMP, 'needs tcpdump')('replay -w with a filter writes only what the filter passed, whatever the link type; the report names the link type the filter could not apply to and counts its frames', async (t) => {
+  const dir = tmp(t);
+  const eth = (sport: number, dport: number) => tcpFrame({ sport, dport });
+  const input = join(dir, 'mixed.pcapng');
+  writeFileSync(input, pcapng([1, 9, 189], [
+    [0, eth(40000, 80)], [1, ppp(eth(40001, 80).subarray(14))], [2, Buffer.alloc(64, 7)], [0, eth(40002, 25)],
+    [1, ppp(eth(40003, 25).subarray(14))], [2, Buffer.alloc(40, 8)], [1, ppp(Buffer.alloc(20), 0xc021)],
+  ]));
+  const out = join(dir, 'out.pcapng');
+  const r = await cli(['replay', input, 'tcp', 'port', '80', '-w', out, '--json']);
+  t.is(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  t.is(s.filter, 'tcp port 80');
+  t.is(s.files[0].filtered, 5);
+  t.deepEqual(s.unfilterable, [{ linktype: 189, frames: 2, reason: 'USB link-layer type filtering not implemented' }]);
+  const kept: Array<[number, number]> = [];
+  for await (const b of readCaptures([{ name: out }], new CaptureSession())) for (const m of b) kept.push([m.hdr!.linktype, m.len]);
+  t.deepEqual(kept, [[1, eth(40000, 80).length], [9, eth(40001, 80).length - 14 + 4]], 'the Ethernet and the PPP frame to port 80, nothing else');
+  const text = await cli(['replay', input, 'tcp', 'port', '80']);
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /^filter: 2 frames of LINKTYPE_189 \(189\) rejected: libpcap cannot filter that link type \(tcpdump: USB link-layer type filtering not implemented\)$/m);
 });

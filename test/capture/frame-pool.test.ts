@@ -11,7 +11,7 @@ import { runPipeline } from '../../core/pipeline.js';
 import { DrainApp } from '../../core/socket/reader.js';
 import { Stack } from '../../core/stack.js';
 import { pcapFile } from '../helpers/build.js';
-import { tmp } from '../helpers/cli.js';
+import { cli, tmp } from '../helpers/cli.js';
 import { fixture } from '../helpers/paths.js';
 
 test('FramePool: a frame is new until frames are given back, then made of their objects with every field set again; a foreign or marked header is not taken back, nor more than it keeps', (t) => {
@@ -91,4 +91,22 @@ test('a command\'s frames are made again from the frames of batches it finished,
   t.deepEqual(straddled.streams, whole.streams);
   t.true(straddled.refs.length > 0);
   t.deepEqual(straddled.refs, straddled.refs.map(() => 0), 'every retired chunk let go of');
+});
+
+test('replay reports the frames made again (JSON framesReused, the read chunks line), and none when -w writes the frames after their batch', async (t) => {
+  const dir = tmp(t);
+  const file = join(dir, 'many.pcap');
+  const n = MAX_BATCH * 2 + 100;
+  // one frame more than two batches: the second and third batches are made of the first's objects
+  writeFileSync(file, pcapFile(Array.from({ length: n }, (_, i) => ({ data: Uint8Array.of(i & 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x88, 0xb5) }))));
+  const r = await cli(['replay', file, '--json', '-q']);
+  t.is(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  t.is(s.frames, n);
+  t.is(s.framesReused, n - MAX_BATCH, 'every frame after the first batch');
+  const text = await cli(['replay', file, '-q']);
+  t.regex(text.stdout, new RegExp(`^read chunks: .*; ${(n - MAX_BATCH).toLocaleString('en-US')} frames made from processed ones$`, 'm'));
+  const w = await cli(['replay', file, '--json', '-q', '-w', join(dir, 'out.pcap')]);
+  t.is(w.code, 0, w.stderr);
+  t.is(JSON.parse(w.stdout).framesReused, 0);
 });
