@@ -25,6 +25,19 @@ export interface PktHdr {
   frameNo: number;
   /** Splices this data went through (OpenBSD m_pkthdr.ph_loopcnt); absent means 0. */
   loopcnt?: number;
+  /**
+   * Tunnels the packet was carried in (1: decapsulated once), for the header of a packet taken
+   * out of a tunnel (net/tunnel.ts); absent for a captured frame.
+   */
+  tunnel?: number;
+  /**
+   * For a tunnel's packet inside one captured frame: where it starts in that frame (`at` bytes
+   * after the frame's first byte, which is `at` bytes before this packet's in the same memory) and
+   * the outer headers' length and checksum fields, outermost first, as (kind, offset in the frame,
+   * argument) triples (net/tunnel.ts ENCAP_*): what sending on the same path must set again
+   * (HeaderTemplate). Absent when the packet was made contiguous out of IP fragments.
+   */
+  encap?: { readonly at: number; readonly fix: readonly number[] };
 }
 
 /**
@@ -202,6 +215,15 @@ export function m_copydata(m: Mbuf | null, off: number, len: number, out: Uint8A
     len -= k;
     off = 0;
   }
+}
+
+/**
+ * `m` is a frame as it was captured, or a tunnel's packet inside one (PktHdr.encap), whose headers
+ * the models may send again: not a datagram IP reassembly put together (a chain, no packet header,
+ * or a tunnel's packet made contiguous out of fragments).
+ */
+export function m_captured(m: Mbuf): boolean {
+  return m.hdr !== null && m.next === null && (m.hdr.tunnel === undefined || m.hdr.encap !== undefined);
 }
 
 /** Views of every non-empty piece of a chain, in order (for hashing and writing without copies). */

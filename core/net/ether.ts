@@ -10,16 +10,19 @@ import { ip6_input, ip_input } from './ip-input.js';
 /** Deepest VLAN stack followed (QinQinQ and beyond); deeper frames are dropped as unsupported. */
 const MAX_VLAN_DEPTH = 8;
 
-/** BSD ether_input(): Ethernet II, then any depth of 802.1Q/802.1ad tags, then the payload. */
-export function ether_input(ctx: Ctx, m: Mbuf, off: number): void {
+/**
+ * BSD ether_input(): Ethernet II, then any depth of 802.1Q/802.1ad tags, then the payload. `net`
+ * is the network the frame came from: 0 for a captured frame, a tunnel's for one a tunnel carried.
+ */
+export function ether_input(ctx: Ctx, m: Mbuf, off: number, net = 0): void {
   if (m.len - off < ETHER_HDR_LEN) return ctx.stats.drop('ether.short');
-  ethertype_input(ctx, m, off + ETHER_HDR_LEN, be16(m.buf, m.off + off + 12));
+  ethertype_input(ctx, m, off + ETHER_HDR_LEN, be16(m.buf, m.off + off + 12), net);
 }
 
 /** Dispatch on an ethertype found at the link layer (Ethernet, SLL, SLL2, NULL mapped to it). */
-export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number): void {
+export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number, net = 0): void {
   // the VLAN ids, outermost first, folded into one number: each VLAN stack is its own network
-  let vlan = 0;
+  let vlan = net;
   for (let depth = 0; isVlanType(type); depth++) {
     if (depth === MAX_VLAN_DEPTH) return ctx.stats.drop('ether.unsupported');
     if (m.len - off < VLAN_TAG_LEN) return ctx.stats.drop('vlan.short');

@@ -3,6 +3,7 @@ import type { Mbuf } from '../mbuf/mbuf.js';
 import { be16 } from '../wire/bytes.js';
 import { checkIpv4, ipv4BadSum, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
 import { parseIpv6 } from '../wire/ipv6.js';
+import { ip_tunnel_input, udp_tunnel_input } from './tunnel.js';
 
 /**
  * A frame shorter on the wire than its IP length says. BSD ip_input drops it (ips_tooshort); a
@@ -87,12 +88,13 @@ export function transport(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number, proto
       return ctx.tcpInput(m, ipOff, thOff, ipv, ipOff + capLen, ipOff + totalLen, vlan);
     case IPPROTO_UDP:
       st.udp++;
+      udp_tunnel_input(ctx, m, ipOff, thOff, ipv, ipOff + capLen, ipOff + totalLen, vlan);
       return;
     case IPPROTO_ICMP:
     case IPPROTO_ICMPV6:
       st.proto(ipv === 4 ? 'icmp' : 'icmp6');
       return;
     default:
-      st.proto(`ip.proto${proto}`);
+      if (!ip_tunnel_input(ctx, m, ipOff, thOff, proto, ipv, ipOff + capLen, ipOff + totalLen, vlan)) st.proto(`ip.proto${proto}`);
   }
 }

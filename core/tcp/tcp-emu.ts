@@ -1,7 +1,7 @@
 import type { Hash } from 'node:crypto';
 import { sha256 } from '../sha256.js';
 import type { Output, SegmentFrame } from '../hook.js';
-import { m_copym, m_pin, m_unpin, Mbuf } from '../mbuf/mbuf.js';
+import { m_captured, m_copym, m_pin, m_unpin, Mbuf } from '../mbuf/mbuf.js';
 import type { Connection } from '../net/in-pcb.js';
 import { HeaderTemplate } from '../net/ip-output.js';
 import { sbappendstream, sbdrop } from '../socket/sockbuf.js';
@@ -38,7 +38,7 @@ class Path {
   win = -1;
 
   saw(f: SegmentFrame, seg: Segment): void {
-    if (f.m.next || !f.m.hdr) return; // reassembled fragments: no frame to take headers from
+    if (!m_captured(f.m)) return; // reassembled fragments or a tunnel's packet: no frame to take headers from
     // the frames are kept (their headers are read when the model sends): they hold their chunks
     m_unpin(this.m);
     m_pin(f.m);
@@ -312,7 +312,7 @@ export class SpliceDrain implements ProtoSw {
 
   /** Write the peer's segment `f` again with `ack`; `tpl` is its own path (null: reassembled, not written). */
   private rewrite(f: SegmentFrame, seg: Segment, ack: number, tpl: HeaderTemplate | null, out: Output): void {
-    if (!tpl || f.m.next || !f.m.hdr) return;
+    if (!tpl || !m_captured(f.m)) return;
     const b = f.m.buf;
     const o = f.m.off + f.thOff;
     const opts = stripSack(capturedOptions(b, o, f.hlen));

@@ -1,5 +1,5 @@
 import type { Output, SegmentFrame, StackHook } from '../hook.js';
-import { Mbuf } from '../mbuf/mbuf.js';
+import { m_captured, Mbuf } from '../mbuf/mbuf.js';
 import { type Connection, wordsAt } from '../net/in-pcb.js';
 import { HeaderTemplate } from '../net/ip-output.js';
 import { be16 } from '../wire/bytes.js';
@@ -176,7 +176,7 @@ export class TcpFuse implements StackHook {
     const tx = c2s ? conn.client : conn.server;
     const rx = c2s ? conn.server : conn.client;
     if (seg.flags & TH_SYN) return this.check(conn, st, tx, seg.seq, 0, out, null); // a handshake retransmission
-    if ((f.m.next || !f.m.hdr) && seg.wlen > 0 && this.violation === null)
+    if (!m_captured(f.m) && seg.wlen > 0 && this.violation === null)
       this.violation = `captured frame ${out.hdr.frameNo} (stream ${conn.stream}): a segment that came in IP fragments, whose first fragments were written as captured`;
     const off = seqDiff(seg.seq, seqAdd(tx.iss, 1));
     const urgent = (seg.flags & TH_URG) !== 0 && seg.wlen > 0;

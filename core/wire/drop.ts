@@ -37,7 +37,14 @@ export type DropReason =
   | 'tcp.badsum'
   | 'udp.short'
   | 'udp.badlen'
-  | 'udp.badsum';
+  | 'udp.badsum'
+  | 'gre.short'
+  | 'gre.unsupported'
+  | 'erspan.short'
+  | 'vxlan.short'
+  | 'geneve.short'
+  | 'ppp.short'
+  | 'tunnel.depth';
 
 /** True when a decoder's result is a drop reason rather than a parsed value. */
 export function isDrop(x: unknown): x is DropReason {

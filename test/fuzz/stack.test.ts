@@ -133,3 +133,68 @@ test('fuzz: random segment streams whose copies of a byte differ (overlap, retra
     }), runs(1500));
   t.true(conflicted > 0, `${conflicted} runs counted a conflict (the property must have covered copies that differ)`);
 });
+
+test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE, VXLAN, Geneve; outer IPv4 or IPv6), nested: no exception, every frame counted, the stack\'s invariants hold', (t) => {
+  const outer = (inner: Uint8Array, kind: number, v6: boolean): Uint8Array => {
+    // kind 0: IP proto 4, 1: IP proto 41, 2: GRE, 3: UDP to VXLAN's port, 4: UDP to Geneve's
+    const udp = kind >= 3;
+    const body = udp ? new Uint8Array(8 + inner.length) : inner;
+    if (udp) {
+      body[2] = kind === 3 ? 0x12 : 0x17;
+      body[3] = kind === 3 ? 0xb5 : 0xc1;
+      body[4] = (body.length >> 8) & 0xff;
+      body[5] = body.length & 0xff;
+      body.set(inner, 8);
+    }
+    const f = tcpFrame({ src: v6 ? '2001:db8::1' : '10.0.0.1', dst: v6 ? '2001:db8::2' : '10.0.0.2', payload: body });
+    const ipOff = 14;
+    const proto = [4, 41, 47, 17, 17][kind]!;
+    // the TCP header is replaced by the tunnel: the IP packet is cut to its header and the body
+    const hl = v6 ? 40 : 20;
+    const out = new Uint8Array(14 + hl + body.length);
+    out.set(f.subarray(0, 14 + hl));
+    out.set(body, 14 + hl);
+    if (v6) {
+      out[ipOff + 6] = proto;
+      out[ipOff + 4] = (body.length >> 8) & 0xff;
+      out[ipOff + 5] = body.length & 0xff;
+    } else {
+      out[ipOff + 9] = proto;
+      out[ipOff + 2] = ((hl + body.length) >> 8) & 0xff;
+      out[ipOff + 3] = (hl + body.length) & 0xff;
+    }
+    return out;
+  };
+  // a layer: its kind, outer IPv6 or IPv4, a valid tunnel header or random bytes in its place
+  const layer = fc.tuple(fc.nat(4), fc.boolean(), fc.option(fc.uint8Array({ maxLength: 24 }), { freq: 3 }));
+  /** The tunnel header a kind puts in front of an IP packet whose first byte is `first`. */
+  const valid = (kind: number, first: number): number[] => {
+    const v6 = first >> 4 === 6;
+    const eth = [0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 4, v6 ? 0x86 : 0x08, v6 ? 0xdd : 0x00];
+    if (kind === 2) return [0, 0, v6 ? 0x86 : 0x08, v6 ? 0xdd : 0x00];
+    if (kind === 3) return [0x08, 0, 0, 0, 0, 0, 1, 0, ...eth];
+    if (kind === 4) return [0, 0, 0x65, 0x58, 0, 0, 2, 0, ...eth];
+    return [];
+  };
+  let opened = 0;
+  let deepest = 0;
+  fc.assert(fc.property(fc.array(fc.tuple(fc.array(layer, { minLength: 1, maxLength: 6 }), fc.uint8Array({ maxLength: 120 })), { maxLength: 30 }), (frames) => {
+    const stack = new Stack(session(), { debug: true });
+    const built = frames.map(([layers, tail]) => {
+      // innermost first: random bytes, each layer's random header bytes in front, then its outer header
+      let p: Uint8Array = tail;
+      for (const [kind, v6, junk] of layers) p = outer(Uint8Array.from([...(junk ?? valid(kind, p[0] ?? 0)), ...p]), kind, v6).subarray(14);
+      const f = new Uint8Array(14 + p.length);
+      f.set([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, p[0]! >> 4 === 6 ? 0x86 : 0x08, p[0]! >> 4 === 6 ? 0xdd : 0x00]);
+      f.set(p, 14);
+      return f;
+    });
+    stack.input(built.map((b, n) => new Mbuf(b, 0, b.length, { caplen: b.length, origLen: b.length, tsSec: 1000 + n, tsNsec: 0, linktype: 1, ifidx: 1, frameNo: n + 1 })));
+    stack.finish();
+    for (const k of ['ipip', 'gre', 'vxlan', 'geneve']) opened += stack.stats.protocols[k] ?? 0;
+    deepest = Math.max(deepest, stack.stats.drops['tunnel.depth'] ?? 0);
+    return stack.stats.frames === frames.length;
+  }), runs(300));
+  t.true(opened > 100, `${opened} tunnel headers opened`);
+  t.true(deepest > 0, 'some packets were nested too deep');
+});

@@ -1,0 +1,152 @@
+import type { Ctx } from '../ctx.js';
+import { m_copydata, Mbuf, type PktHdr } from '../mbuf/mbuf.js';
+import { be16 } from '../wire/bytes.js';
+import {
+  ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_PPTP_LEN, ENCAP_UDP, GENEVE_PORT, INNER_ETHER, INNER_IPV4, INNER_IPV6,
+  INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, parseGeneve, parseGre, parsePpp, parseVxlan, type TunnelHdr, VXLAN_PORT,
+} from '../wire/tunnel.js';
+import { ether_input } from './ether.js';
+import { ip6_input, ip_input } from './ip-input.js';
+
+/**
+ * Tunnels most packets are nested in at most (an overlay in an overlay is two); deeper nesting is
+ * dropped as `tunnel.depth`, so that a crafted packet of tunnel headers costs a bounded amount.
+ */
+export const MAX_TUNNEL_DEPTH = 4;
+
+/** Tunnel kinds, folded into the network number with the tunnel's own id. */
+const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6 } as const;
+
+/**
+ * The network a tunnel's packets belong to: the outer packet's (its VLAN stack, its own tunnels),
+ * the kind of tunnel and its id (key, VNI, session, call id). Like a VLAN, a tunnel is a network of
+ * its own: its inner addresses are an overlay's, and the same 4-tuple outside the tunnel or in
+ * another VNI is another connection. The tunnel's outer addresses are not part of it, so the two
+ * directions of a connection meet even when they come through different endpoints (mirrored
+ * traffic sent from two VTEPs, asymmetric GRE).
+ */
+function tunnelNet(net: number, kind: number, id: number): number {
+  return (Math.imul(net ^ 0x2545f491, 0x9e3779b1) + Math.imul(kind, 0x85ebca6b) + Math.imul(id, 0xc2b2ae35)) | 0;
+}
+
+/**
+ * The packet a tunnel carries, as a frame of its own (BSD: gif_input and gre_input hand the inner
+ * packet to ip_input after m_adj): bytes [off, capEnd) of the outer frame `m`, which has wireEnd
+ * bytes on the wire. No payload is copied: the new Mbuf points into the frame's memory with the
+ * frame's chunk (ext). A datagram IP reassembly put together (an Mbuf chain) is made contiguous
+ * first (m_pullup of all of it: headers of the inner packet can sit anywhere in it), the one copy
+ * here, for tunnels carried in fragments only. The packet header says how deep in tunnels the
+ * packet was and, when it lies in one captured frame, where and what of the outer headers must be
+ * set again to send on its path (`fix`: this tunnel's outer fields, as offsets from `m.off`).
+ */
+function innerFrame(m: Mbuf, off: number, capEnd: number, wireEnd: number, fix: readonly number[]): Mbuf {
+  const h = m.hdr!;
+  // where m itself lies in its captured frame; none when it was made contiguous
+  const outer = h.tunnel === undefined ? { at: 0, fix: [] } : h.encap;
+  const hdr: PktHdr = {
+    caplen: capEnd - off, origLen: wireEnd - off, tsSec: h.tsSec, tsNsec: h.tsNsec, linktype: h.linktype,
+    ifidx: h.ifidx, frameNo: h.frameNo, tunnel: (h.tunnel ?? 0) + 1,
+    ...(h.loopcnt === undefined ? {} : { loopcnt: h.loopcnt }),
+  };
+  if (!m.next) {
+    if (outer) {
+      const all = [...outer.fix];
+      // into the frame's offsets: each field's, and the IP header's of a UDP one
+      for (let i = 0; i < fix.length; i += 3) all.push(fix[i]!, fix[i + 1]! + outer.at, fix[i]! === ENCAP_UDP ? fix[i + 2]! + outer.at : fix[i + 2]!);
+      hdr.encap = { at: outer.at + off, fix: all };
+    }
+    return new Mbuf(m.buf, m.off + off, capEnd - off, hdr, m.ext);
+  }
+  const flat = new Uint8Array(capEnd - off);
+  m_copydata(m, off, capEnd - off, flat);
+  return new Mbuf(flat, 0, flat.length, hdr);
+}
+
+/** Hand a decapsulated packet to the input routine of what it is. */
+function inner_input(ctx: Ctx, m: Mbuf, what: number, net: number): void {
+  switch (what) {
+    case INNER_IPV4:
+      return ip_input(ctx, m, 0, net);
+    case INNER_IPV6:
+      return ip6_input(ctx, m, 0, net);
+    case INNER_ETHER:
+      return ether_input(ctx, m, 0, net);
+    case INNER_PPP: {
+      const r = parsePpp(m.buf, m.off, m.len);
+      if (typeof r === 'string') return ctx.stats.drop(r);
+      if (r[0] === INNER_IPV4) return ip_input(ctx, m, r[1], net);
+      if (r[0] === INNER_IPV6) return ip6_input(ctx, m, r[1], net);
+      return ctx.stats.proto('ppp.other');
+    }
+    default:
+      ctx.stats.proto('tunnel.other');
+  }
+}
+
+/** The outer packet is already this deep in tunnels: one more is refused. */
+function tooDeep(ctx: Ctx, m: Mbuf): boolean {
+  if ((m.hdr!.tunnel ?? 0) < MAX_TUNNEL_DEPTH) return false;
+  ctx.stats.drop('tunnel.depth');
+  return true;
+}
+
+/**
+ * IP protocols 4 (IPv4 in IP), 41 (IPv6 in IP) and 47 (GRE) at `thOff` of `m`, whose IP header is
+ * at `ipOff` (version `ipv`), in a datagram whose bytes end at `capEnd` captured and `wireEnd` on
+ * the wire (offsets from m.off). Returns false for any other protocol (the caller counts it).
+ */
+export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number, proto: number, ipv: 4 | 6, capEnd: number, wireEnd: number, net: number): boolean {
+  const ipFix = ipv === 4 ? ENCAP_IP4 : ENCAP_IP6;
+  if (proto === IPPROTO_GRE) {
+    const r = parseGre(m.buf, m.off + thOff, chainLen(m, capEnd) - thOff);
+    if (typeof r === 'string') {
+      ctx.stats.drop(r);
+      return true;
+    }
+    const fix = [ipFix, ipOff, 0];
+    if (r.name === 'pptp') fix.push(ENCAP_PPTP_LEN, thOff, r.hlen);
+    else if (m.buf[m.off + thOff]! & 0x80) fix.push(ENCAP_GRE_CSUM, thOff, 0);
+    decap(ctx, m, thOff, r, capEnd, wireEnd, net, fix);
+    return true;
+  }
+  if (proto !== IPPROTO_IPIP && proto !== 41) return false;
+  ctx.stats.proto('ipip');
+  if (tooDeep(ctx, m)) return true;
+  inner_input(ctx, innerFrame(m, thOff, capEnd, wireEnd, [ipFix, ipOff, 0]), proto === IPPROTO_IPIP ? INNER_IPV4 : INNER_IPV6, tunnelNet(net, KIND.ipip, 0));
+  return true;
+}
+
+/**
+ * UDP at `thOff` (its IP header at `ipOff`, version `ipv`): VXLAN and Geneve by their destination
+ * ports. Returns false when the datagram is not one of them (the caller counts it as UDP).
+ */
+export function udp_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6, capEnd: number, wireEnd: number, net: number): boolean {
+  const n = chainLen(m, capEnd) - thOff;
+  if (n < 8) return false;
+  const o = m.off + thOff;
+  const dport = be16(m.buf, o + 2);
+  if (dport !== VXLAN_PORT && dport !== GENEVE_PORT) return false;
+  const r = dport === VXLAN_PORT ? parseVxlan(m.buf, o + 8, n - 8) : parseGeneve(m.buf, o + 8, n - 8);
+  if (r === null) return false;
+  if (typeof r === 'string') {
+    ctx.stats.drop(r);
+    return true;
+  }
+  r.hlen += 8;
+  decap(ctx, m, thOff, r, capEnd, wireEnd, net, [ipv === 4 ? ENCAP_IP4 : ENCAP_IP6, ipOff, 0, ENCAP_UDP, thOff, ipOff]);
+  return true;
+}
+
+function decap(ctx: Ctx, m: Mbuf, off: number, r: TunnelHdr, capEnd: number, wireEnd: number, net: number, fix: readonly number[]): void {
+  ctx.stats.proto(r.name);
+  if (tooDeep(ctx, m)) return;
+  inner_input(ctx, innerFrame(m, off + r.hlen, capEnd, wireEnd, fix), r.inner, tunnelNet(net, KIND[r.name], r.id));
+}
+
+/**
+ * Bytes of the datagram in m's first Mbuf up to `capEnd`: a header is parsed where it was
+ * captured, and a reassembled datagram (a chain) holds its first bytes in its first Mbuf.
+ */
+function chainLen(m: Mbuf, capEnd: number): number {
+  return Math.min(m.len, capEnd);
+}
