@@ -3,7 +3,7 @@ import { m_copydata, Mbuf, type PktHdr } from '../mbuf/mbuf.js';
 import { be16 } from '../wire/bytes.js';
 import {
   ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_PPTP_LEN, ENCAP_UDP, GENEVE_PORT, INNER_ETHER, INNER_IPV4, INNER_IPV6,
-  INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, parseGeneve, parseGre, parsePpp, parseVxlan, type TunnelHdr, VXLAN_PORT,
+  INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, parseGeneve, parseGre, parsePpp, parseVxlan, type TunnelHdr, VXLAN_PORT,
 } from '../wire/tunnel.js';
 import { ether_input } from './ether.js';
 import { ip6_input, ip_input } from './ip-input.js';
@@ -109,7 +109,7 @@ export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number,
     decap(ctx, m, thOff, r, capEnd, wireEnd, net, fix);
     return true;
   }
-  if (proto !== IPPROTO_IPIP && proto !== 41) return false;
+  if (proto !== IPPROTO_IPIP && proto !== IPPROTO_IPV6) return false;
   ctx.stats.proto('ipip');
   if (tooDeep(ctx, m)) return true;
   inner_input(ctx, innerFrame(m, thOff, capEnd, wireEnd, [ipFix, ipOff, 0]), proto === IPPROTO_IPIP ? INNER_IPV4 : INNER_IPV6, tunnelNet(net, KIND.ipip, 0));
