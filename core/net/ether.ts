@@ -2,8 +2,8 @@ import type { Ctx } from '../ctx.js';
 import type { Mbuf } from '../mbuf/mbuf.js';
 import { be16 } from '../wire/bytes.js';
 import {
-  ETHER_HDR_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_PPPOE_SESSION, isVlanType,
-  PPP_IPV4, PPP_IPV6, PPPOE_HDR_LEN, VLAN_TAG_LEN,
+  ETHER_HDR_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MCAST,
+  ETHERTYPE_PPPOE_SESSION, isVlanType, MPLS_LABEL_LEN, PPP_IPV4, PPP_IPV6, PPPOE_HDR_LEN, VLAN_TAG_LEN,
 } from '../wire/ethernet.js';
 import { ip6_input, ip_input } from './ip-input.js';
 
@@ -14,13 +14,17 @@ const MAX_VLAN_DEPTH = 8;
  * BSD ether_input(): Ethernet II, then any depth of 802.1Q/802.1ad tags, then the payload. `net`
  * is the network the frame came from: 0 for a captured frame, a tunnel's for one a tunnel carried.
  */
-export function ether_input(ctx: Ctx, m: Mbuf, off: number, net = 0): void {
+export function ether_input(ctx: Ctx, m: Mbuf, off: number, net = 0, inPw = false): void {
   if (m.len - off < ETHER_HDR_LEN) return ctx.stats.drop('ether.short');
-  ethertype_input(ctx, m, off + ETHER_HDR_LEN, be16(m.buf, m.off + off + 12), net);
+  ethertype_input(ctx, m, off + ETHER_HDR_LEN, be16(m.buf, m.off + off + 12), net, inPw);
 }
 
-/** Dispatch on an ethertype found at the link layer (Ethernet, SLL, SLL2, NULL mapped to it). */
-export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number, net = 0): void {
+/**
+ * Dispatch on an ethertype found at the link layer (Ethernet, SLL, SLL2, NULL mapped to it).
+ * `inPw`: the frame came in an MPLS pseudowire, which may not carry MPLS again (a frame of
+ * nothing but nested pseudowires would recurse once per 22 bytes).
+ */
+export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number, net = 0, inPw = false): void {
   // the VLAN ids, outermost first, folded into one number: each VLAN stack is its own network
   let vlan = net;
   for (let depth = 0; isVlanType(type); depth++) {
@@ -38,6 +42,10 @@ export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number, ne
       return ip6_input(ctx, m, off, vlan);
     case ETHERTYPE_PPPOE_SESSION:
       return pppoe_input(ctx, m, off, vlan);
+    case ETHERTYPE_MPLS:
+    case ETHERTYPE_MPLS_MCAST:
+      if (inPw) return ctx.stats.drop('mpls.unsupported');
+      return mpls_input(ctx, m, off, vlan);
     case ETHERTYPE_ARP:
       ctx.stats.proto('arp');
       return;
@@ -55,4 +63,38 @@ function pppoe_input(ctx: Ctx, m: Mbuf, off: number, vlan: number): void {
   if (proto === PPP_IPV4) return ip_input(ctx, m, off + PPPOE_HDR_LEN, vlan);
   if (proto === PPP_IPV6) return ip6_input(ctx, m, off + PPPOE_HDR_LEN, vlan);
   ctx.stats.drop('pppoe.unsupported');
+}
+
+/** Deepest MPLS label stack followed; deeper is dropped as mpls.unsupported. */
+const MAX_MPLS_LABELS = 16;
+
+/**
+ * MPLS (RFC 3032): the label stack down to its bottom-of-stack entry, then what it carries, which
+ * MPLS does not say: guessed by the first nibble, as tshark does, IPv4 (4), IPv6 (6), or a
+ * pseudowire control word (0, RFC 4385) and the Ethernet frame after it (RFC 4448). Labels are
+ * not part of the network: they change hop by hop and differ between a connection's directions.
+ */
+function mpls_input(ctx: Ctx, m: Mbuf, off: number, vlan: number): void {
+  const st = ctx.stats;
+  st.proto('mpls');
+  for (let n = 0; ; n++) {
+    if (n === MAX_MPLS_LABELS) return st.drop('mpls.unsupported');
+    if (m.len - off < MPLS_LABEL_LEN) return st.drop('mpls.short');
+    const bos = m.buf[m.off + off + 2]! & 1;
+    off += MPLS_LABEL_LEN;
+    if (bos) break;
+  }
+  if (m.len - off < 1) return st.drop('mpls.short');
+  switch (m.buf[m.off + off]! >> 4) {
+    case 4:
+      return ip_input(ctx, m, off, vlan);
+    case 6:
+      return ip6_input(ctx, m, off, vlan);
+    case 0:
+      if (m.len - off < 4) return st.drop('mpls.short');
+      st.proto('mpls.pw');
+      return ether_input(ctx, m, off + 4, vlan, true);
+    default:
+      st.proto('mpls.other');
+  }
 }

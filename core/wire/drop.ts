@@ -44,7 +44,9 @@ export type DropReason =
   | 'vxlan.short'
   | 'geneve.short'
   | 'ppp.short'
-  | 'tunnel.depth';
+  | 'tunnel.depth'
+  | 'mpls.short'
+  | 'mpls.unsupported';
 
 /** True when a decoder's result is a drop reason rather than a parsed value. */
 export function isDrop(x: unknown): x is DropReason {

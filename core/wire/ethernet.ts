@@ -10,6 +10,10 @@ export const ETHERTYPE_QINQ = 0x88a8;
 export const ETHERTYPE_QINQ_OLD = 0x9100;
 export const ETHERTYPE_IPV6 = 0x86dd;
 export const ETHERTYPE_PPPOE_SESSION = 0x8864;
+export const ETHERTYPE_MPLS = 0x8847;
+export const ETHERTYPE_MPLS_MCAST = 0x8848;
+/** One MPLS label stack entry (RFC 3032): label, traffic class, bottom of stack, TTL. */
+export const MPLS_LABEL_LEN = 4;
 
 /** Parsed Ethernet II header (802.3 length frames are reported as type < 0x0600). */
 export interface EthernetRepr {

@@ -32,17 +32,17 @@ export async function hookRun<H extends StackHook>(t: ExecutionContext, input: B
   return { hook, conns, frames, outPath, path, stack };
 }
 
-/** tshark fields of every frame (tab-separated rows). */
-export function fields(path: string, f: string[], filter?: string): string[][] {
-  const args = ['-r', path, '-n', '-o', 'tcp.relative_sequence_numbers:FALSE', '-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-T', 'fields', ...f.flatMap((x) => ['-e', x])];
+/** tshark fields of every frame (tab-separated rows); `extra`: more of tshark's arguments (-d decode-as). */
+export function fields(path: string, f: string[], filter?: string, extra: readonly string[] = []): string[][] {
+  const args = ['-r', path, '-n', ...extra, '-o', 'tcp.relative_sequence_numbers:FALSE', '-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-T', 'fields', ...f.flatMap((x) => ['-e', x])];
   if (filter) args.push('-Y', filter);
   const out = execFileSync('tshark', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   return out.split('\n').filter(Boolean).map((l) => l.split('\t'));
 }
 
 /** Output frames that are malformed or carry a bad IP/TCP checksum, by tshark. */
-export function badFrames(path: string): string[] {
-  return fields(path, ['frame.number'], '_ws.malformed || _ws.expert.severity == "error" || tcp.checksum.status == 0 || ip.checksum.status == 0').map((r) => r[0]!);
+export function badFrames(path: string, extra: readonly string[] = []): string[] {
+  return fields(path, ['frame.number'], '_ws.malformed || _ws.expert.severity == "error" || tcp.checksum.status == 0 || ip.checksum.status == 0', extra).map((r) => r[0]!);
 }
 
 

@@ -96,8 +96,8 @@ function udp(dport: number, body: Uint8Array): Uint8Array {
   return cat(h, body);
 }
 
-/** Each tunnel, wrapping one Ethernet frame of the inner conversation; `proto`: what the report counts. */
-const TUNNELS: Array<{ name: string; proto: string; wrap: (f: Uint8Array, i: number) => Uint8Array }> = [
+/** Each tunnel, wrapping one Ethernet frame of the inner conversation; `proto`: what the report counts; `decodeAs`: what tshark must be told to decode it. */
+const TUNNELS: Array<{ name: string; proto: string; wrap: (f: Uint8Array, i: number) => Uint8Array; decodeAs?: string[] }> = [
   { name: 'IPv4 in IPv4 (proto 4) / IPv6 in IPv4 (proto 41)', proto: 'ipip', wrap: (f) => outerIp(ip(f), v6of(f) ? 41 : 4) },
   { name: 'IP in IPv6 (over an IPv6 outer header)', proto: 'ipip', wrap: (f) => outerIp(ip(f), v6of(f) ? 41 : 4, { src: '2001:db8:ff::1', dst: '2001:db8:ff::2' }) },
   { name: 'GRE, no options', proto: 'gre', wrap: (f) => outerIp(cat(greHdr(v6of(f) ? 0x86dd : 0x0800), ip(f)), 47) },
@@ -158,6 +158,22 @@ const TUNNELS: Array<{ name: string; proto: string; wrap: (f: Uint8Array, i: num
   },
 ];
 
+/** Ethernet with MPLS labels (the last one bottom of stack), then `payload`. */
+function mpls(labels: readonly number[], payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(14 + 4 * labels.length + payload.length);
+  emitEthernet({ dst: MAC_B, src: MAC_A, ethertype: 0x8847 }, out, 0);
+  labels.forEach((l, i) => put32(out, 14 + 4 * i, ((l << 12) | (i === labels.length - 1 ? 0x100 : 0) | 64) >>> 0));
+  out.set(payload, 14 + 4 * labels.length);
+  return out;
+}
+
+TUNNELS.push(
+  // labels differ by direction (as label switching makes them): still one connection
+  { name: 'MPLS, two labels', proto: 'mpls', wrap: (f) => mpls([1000 + (f[14 + 9]! & 1), 16], ip(f)) },
+  // MPLS does not say what it carries: tshark guesses IP by the first nibble, and is told the pseudowire
+  { name: 'MPLS pseudowire (control word, Ethernet)', proto: 'mpls', wrap: (f) => mpls([2000], cat(new Uint8Array(4), f)), decodeAs: ['-d', 'mpls.label==2000,pwethcw'] },
+);
+
 /** What a replay says of each connection: addresses, bytes and hashes of both directions. */
 function streams(json: string): unknown[] {
   return JSON.parse(json).connections.map((c: { client: string; server: string; state: string; c2s: { bytes: number; sha256: string; gaps: unknown[] }; s2c: { bytes: number; sha256: string; gaps: unknown[] } }) =>
@@ -170,7 +186,7 @@ async function replay(file: string): Promise<{ s: Record<string, any>; streams: 
   return { s: JSON.parse(r.stdout), streams: streams(r.stdout) };
 }
 
-test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, Geneve) is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
+test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, Geneve) and under MPLS (labels, pseudowire) is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
   const dir = tmp(t);
   const inner = [...await framesOf(fixture('tcp/smtp.pcap')), ...v6Conversation()];
   const plainFile = join(dir, 'plain.pcap');
@@ -193,15 +209,15 @@ when(HAS_TSHARK, 'needs tshark')('the tunnelled captures the tests build are wha
   const inner = [...await framesOf(fixture('tcp/smtp.pcap')), ...v6Conversation()];
   const plainFile = join(dir, 'plain.pcap');
   writeFileSync(plainFile, pcapFile(inner.map((data) => ({ data }))));
-  const segs = (file: string) => fields(file, ['tcp.srcport', 'tcp.dstport', 'tcp.seq', 'tcp.len'], 'tcp').map((r) => r.join(' '));
+  const segs = (file: string, decodeAs: string[] = []) => fields(file, ['tcp.srcport', 'tcp.dstport', 'tcp.seq', 'tcp.len'], 'tcp', decodeAs).map((r) => r.join(' '));
   const want = segs(plainFile);
   t.true(want.length > 50);
   t.true(badFrames(plainFile).length > 0, 'smtp.pcap has frames with bad checksums (offload), kept as they are');
   for (const tu of TUNNELS) {
     const file = join(dir, `${tu.proto}-${TUNNELS.indexOf(tu)}.pcap`);
     writeFileSync(file, pcapFile(inner.map((f, i) => ({ data: tu.wrap(f, i) }))));
-    t.deepEqual(badFrames(file), badFrames(plainFile), `${tu.name}: tshark finds nothing malformed, and the same bad inner checksums as the plain capture has`);
-    t.deepEqual(segs(file), want, `${tu.name}: tshark sees the same segments inside`);
+    t.deepEqual(badFrames(file, tu.decodeAs), badFrames(plainFile), `${tu.name}: tshark finds nothing malformed, and the same bad inner checksums as the plain capture has`);
+    t.deepEqual(segs(file, tu.decodeAs), want, `${tu.name}: tshark sees the same segments inside`);
   }
 });
 
@@ -226,7 +242,7 @@ test('a tunnel is a network of its own: the same 4-tuple outside it and in two V
   t.deepEqual(one.streams, [three.streams[0]]);
 });
 
-test(`tunnels nest to ${MAX_TUNNEL_DEPTH} deep; a packet deeper than that is dropped as tunnel.depth, and a truncated or unknown tunnel header is a counted drop`, async (t) => {
+test(`tunnels nest to ${MAX_TUNNEL_DEPTH} deep; a packet deeper than that is dropped as tunnel.depth, and a truncated or unknown tunnel header or MPLS label stack is a counted drop`, async (t) => {
   const dir = tmp(t);
   const conv = v6Conversation();
   const nest = (f: Uint8Array, depth: number) => {
@@ -252,11 +268,16 @@ test(`tunnels nest to ${MAX_TUNNEL_DEPTH} deep; a packet deeper than that is dro
     { data: outerIp(Uint8Array.of(0, 2, 0x08, 0), 47) },
     { data: outerIp(udp(4789, Uint8Array.of(0x08, 0, 0)), 17) },
     { data: outerIp(udp(4789, Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 1, 2)), 17) }, // no I flag: plain UDP
+    { data: mpls(Array.from({ length: 17 }, (_, i) => i + 16), ip(conv[0]!)) }, // 17 labels
+    { data: mpls([16], new Uint8Array(0)).subarray(0, 16) }, // a label cut short
+    { data: mpls([16], cat(new Uint8Array(4), mpls([17], ip(conv[0]!)))) }, // a pseudowire carrying MPLS again
+    { data: mpls([16], Uint8Array.of(0x51, 0, 0, 0)) }, // neither IP nor a control word
   ];
   const badFile = join(dir, 'bad.pcap');
   writeFileSync(badFile, pcapFile(bad));
   const b = await replay(badFile);
-  t.deepEqual(b.s.drops, { 'gre.short': 1, 'gre.unsupported': 2, 'vxlan.short': 1 });
+  t.deepEqual(b.s.drops, { 'gre.short': 1, 'gre.unsupported': 2, 'vxlan.short': 1, 'mpls.unsupported': 2, 'mpls.short': 1 });
+  t.is(b.s.protocols['mpls.other'], 1);
   t.is(b.s.frames, bad.length);
 });
 
@@ -294,9 +315,9 @@ test('-w writes tunnelled frames as captured', async (t) => {
 });
 
 /** tshark's view of every TCP segment in a capture, and the frames whose outer or inner checksums are wrong. */
-function tsharkView(file: string): { segs: string[]; badOuter: string[] } {
-  const segs = fields(file, ['frame.number', 'tcp.srcport', 'tcp.dstport', 'tcp.seq', 'tcp.ack', 'tcp.len', 'tcp.flags'], 'tcp').map((r) => r.join(' '));
-  const out = spawnSync('tshark', ['-r', file, '-n', '-o', 'udp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-T', 'fields', '-e', 'frame.number',
+function tsharkView(file: string, decodeAs: string[] = []): { segs: string[]; badOuter: string[] } {
+  const segs = fields(file, ['frame.number', 'tcp.srcport', 'tcp.dstport', 'tcp.seq', 'tcp.ack', 'tcp.len', 'tcp.flags'], 'tcp', decodeAs).map((r) => r.join(' '));
+  const out = spawnSync('tshark', ['-r', file, '-n', ...decodeAs, '-o', 'udp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-T', 'fields', '-e', 'frame.number',
     '-Y', '_ws.malformed || _ws.expert.severity == "error" || udp.checksum.status == 0 || gre.checksum.status == 0 || ip.checksum.status == 0'], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(`tshark: ${out.stderr}`);
   return { segs, badOuter: out.stdout.split('\n').filter(Boolean) };
@@ -317,14 +338,14 @@ when(HAS_TSHARK, 'needs tshark')('a splice of tunnelled connections writes its s
   const want = await spliceOf(plain);
   const wantView = tsharkView(want.out);
   t.true(wantView.segs.length > 20);
-  const kinds = TUNNELS.filter((k) => ['GRE with checksum, key and sequence number', 'GRE transparent Ethernet bridging (gretap, NVGRE)', 'IP in IPv6 (over an IPv6 outer header)', 'PPTP (GRE version 1, PPP)', 'VXLAN', 'ERSPAN type III with its platform subheader'].includes(k.name));
-  t.is(kinds.length, 6);
+  const kinds = TUNNELS.filter((k) => ['GRE with checksum, key and sequence number', 'GRE transparent Ethernet bridging (gretap, NVGRE)', 'IP in IPv6 (over an IPv6 outer header)', 'PPTP (GRE version 1, PPP)', 'VXLAN', 'ERSPAN type III with its platform subheader', 'MPLS, two labels', 'MPLS pseudowire (control word, Ethernet)'].includes(k.name));
+  t.is(kinds.length, 8);
   for (const tu of kinds) {
     const file = join(dir, `${TUNNELS.indexOf(tu)}.pcap`);
     writeFileSync(file, pcapFile(inner.map((f, i) => ({ data: tu.wrap(f, i) }))));
     const got = await spliceOf(file);
     t.deepEqual(got.s.splices.map((x: { spliced: number; integrity: string }) => [x.spliced, x.integrity]), want.s.splices.map((x: { spliced: number; integrity: string }) => [x.spliced, x.integrity]), tu.name);
-    const view = tsharkView(got.out);
+    const view = tsharkView(got.out, tu.decodeAs);
     t.deepEqual(view.segs, wantView.segs, `${tu.name}: the same segments, frame for frame`);
     t.deepEqual(view.badOuter, [], `${tu.name}: outer headers well formed`);
     if (tu.proto !== 'vxlan' && !tu.name.startsWith('GRE with checksum')) continue;
@@ -332,7 +353,7 @@ when(HAS_TSHARK, 'needs tshark')('a splice of tunnelled connections writes its s
     const b = readFileSync(got.out);
     b[b.length - 1] ^= 0x40;
     writeFileSync(`${got.out}.bad`, b);
-    t.deepEqual(tsharkView(`${got.out}.bad`).badOuter, [String(got.frames)], `${tu.name}: a changed byte is seen`);
+    t.deepEqual(tsharkView(`${got.out}.bad`, tu.decodeAs).badOuter, [String(got.frames)], `${tu.name}: a changed byte is seen`);
   }
 });
 
