@@ -38,6 +38,8 @@ export interface PktHdr {
    * (HeaderTemplate). Absent when the packet was made contiguous out of IP fragments.
    */
   encap?: { readonly at: number; readonly fix: readonly number[] };
+  /** A datagram IP reassembly put together from fragments: its bytes are no captured frame's. */
+  reassembled?: boolean;
 }
 
 /**
@@ -219,11 +221,13 @@ export function m_copydata(m: Mbuf | null, off: number, len: number, out: Uint8A
 
 /**
  * `m` is a frame as it was captured, or a tunnel's packet inside one (PktHdr.encap), whose headers
- * the models may send again: not a datagram IP reassembly put together (a chain, no packet header,
- * or a tunnel's packet made contiguous out of fragments).
+ * the models may send again: not a datagram IP reassembly put together (a chain, or one small
+ * enough to fit its first Mbuf: its header says so), no packet header, nor a tunnel's packet made
+ * contiguous out of fragments.
  */
 export function m_captured(m: Mbuf): boolean {
-  return m.hdr !== null && m.next === null && (m.hdr.tunnel === undefined || m.hdr.encap !== undefined);
+  const h = m.hdr;
+  return h !== null && m.next === null && h.reassembled !== true && (h.tunnel === undefined || h.encap !== undefined);
 }
 
 /** Views of every non-empty piece of a chain, in order (for hashing and writing without copies). */

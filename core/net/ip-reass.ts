@@ -150,7 +150,7 @@ export class IpReass {
     const pulled = new Uint8Array(pull);
     copyChain(payload, pulled);
     head.set(pulled, ipHdr);
-    const nm = new Mbuf(head, 0, head.length, { ...last.hdr!, caplen: ipHdr + d.total, origLen: ipHdr + d.total });
+    const nm = new Mbuf(head, 0, head.length, { ...last.hdr!, caplen: ipHdr + d.total, origLen: ipHdr + d.total, reassembled: true });
     nm.next = m_copym(payload, pull, d.total - pull);
     transport(this.ctx, nm, 0, ipHdr + first.upper, first.proto, ipv, ipHdr + d.total, ipHdr + d.total, d.vlan);
   }

@@ -41,12 +41,13 @@ function tunnelNet(net: number, kind: number, id: number): number {
  */
 function innerFrame(m: Mbuf, off: number, capEnd: number, wireEnd: number, fix: readonly number[]): Mbuf {
   const h = m.hdr!;
-  // where m itself lies in its captured frame; none when it was made contiguous
-  const outer = h.tunnel === undefined ? { at: 0, fix: [] } : h.encap;
+  // where m itself lies in its captured frame; none when IP reassembly or a tunnel before made it
+  const outer = h.reassembled ? undefined : h.tunnel === undefined ? { at: 0, fix: [] } : h.encap;
   const hdr: PktHdr = {
     caplen: capEnd - off, origLen: wireEnd - off, tsSec: h.tsSec, tsNsec: h.tsNsec, linktype: h.linktype,
     ifidx: h.ifidx, frameNo: h.frameNo, tunnel: (h.tunnel ?? 0) + 1,
     ...(h.loopcnt === undefined ? {} : { loopcnt: h.loopcnt }),
+    ...(h.reassembled ? { reassembled: true } : {}),
   };
   if (!m.next) {
     if (outer) {
