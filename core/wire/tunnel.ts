@@ -36,7 +36,8 @@ export interface TunnelHdr {
   name: 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'geneve';
 }
 
-/** Outer header fields a packet sent on a tunnel's path sets again (PktHdr.encap's triples). */
+// Outer header fields a packet sent on a tunnel's path sets again (PktHdr.encap's triples).
+
 /** IPv4 header at the offset: total length, header checksum. */
 export const ENCAP_IP4 = 1;
 /** IPv6 header at the offset: payload length. */

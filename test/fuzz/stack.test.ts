@@ -134,7 +134,7 @@ test('fuzz: random segment streams whose copies of a byte differ (overlap, retra
   t.true(conflicted > 0, `${conflicted} runs counted a conflict (the property must have covered copies that differ)`);
 });
 
-test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE, VXLAN, Geneve; outer IPv4 or IPv6), nested: no exception, every frame counted, the stack\'s invariants hold', (t) => {
+test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE, VXLAN, Geneve; outer IPv4 or IPv6), nested, under random MPLS label stacks: no exception, every frame counted, the stack\'s invariants hold', (t) => {
   const outer = (inner: Uint8Array, kind: number, v6: boolean): Uint8Array => {
     // kind 0: IP proto 4, 1: IP proto 41, 2: GRE, 3: UDP to VXLAN's port, 4: UDP to Geneve's
     const udp = kind >= 3;
@@ -178,23 +178,31 @@ test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE,
   };
   let opened = 0;
   let deepest = 0;
-  fc.assert(fc.property(fc.array(fc.tuple(fc.array(layer, { minLength: 1, maxLength: 6 }), fc.uint8Array({ maxLength: 120 })), { maxLength: 30 }), (frames) => {
+  let labelled = 0;
+  // MPLS label stack entries in front of the outermost IP packet (random bytes: any label, any bottom-of-stack bit)
+  const labels = fc.array(fc.uint8Array({ minLength: 4, maxLength: 4 }), { maxLength: 20 });
+  fc.assert(fc.property(fc.array(fc.tuple(fc.array(layer, { minLength: 1, maxLength: 6 }), fc.uint8Array({ maxLength: 120 }), labels), { maxLength: 30 }), (frames) => {
     const stack = new Stack(session(), { debug: true });
-    const built = frames.map(([layers, tail]) => {
+    const built = frames.map(([layers, tail, mpls]) => {
       // innermost first: random bytes, each layer's random header bytes in front, then its outer header
       let p: Uint8Array = tail;
       for (const [kind, v6, junk] of layers) p = outer(Uint8Array.from([...(junk ?? valid(kind, p[0] ?? 0)), ...p]), kind, v6).subarray(14);
-      const f = new Uint8Array(14 + p.length);
-      f.set([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, p[0]! >> 4 === 6 ? 0x86 : 0x08, p[0]! >> 4 === 6 ? 0xdd : 0x00]);
-      f.set(p, 14);
+      const stackBytes = mpls.flatMap((l) => [...l]);
+      const f = new Uint8Array(14 + stackBytes.length + p.length);
+      const type = mpls.length ? [0x88, 0x47] : p[0]! >> 4 === 6 ? [0x86, 0xdd] : [0x08, 0x00];
+      f.set([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, ...type]);
+      f.set(stackBytes, 14);
+      f.set(p, 14 + stackBytes.length);
       return f;
     });
     stack.input(built.map((b, n) => new Mbuf(b, 0, b.length, { caplen: b.length, origLen: b.length, tsSec: 1000 + n, tsNsec: 0, linktype: 1, ifidx: 1, frameNo: n + 1 })));
     stack.finish();
     for (const k of ['ipip', 'gre', 'vxlan', 'geneve']) opened += stack.stats.protocols[k] ?? 0;
+    labelled += stack.stats.protocols.mpls ?? 0;
     deepest = Math.max(deepest, stack.stats.drops['tunnel.depth'] ?? 0);
     return stack.stats.frames === frames.length;
   }), runs(300));
   t.true(opened > 100, `${opened} tunnel headers opened`);
   t.true(deepest > 0, 'some packets were nested too deep');
+  t.true(labelled > 100, `${labelled} MPLS label stacks followed`);
 });
