@@ -1,6 +1,7 @@
 import type { Iface } from './capture/session.js';
 import type { Mbuf } from './mbuf/mbuf.js';
 import type { Stats } from './stats.js';
+import type { NetNames } from './net/net-names.js';
 
 /** Options that change how packets are judged. */
 export interface InputOptions {
@@ -14,6 +15,8 @@ export interface InputOptions {
  */
 export interface Ctx {
   readonly stats: Stats;
+  /** Names of the networks (VLAN stacks, tunnels) the decoders fold into lookup keys. */
+  readonly nets: NetNames;
   readonly ifaces: readonly Iface[];
   readonly opts: InputOptions;
   /**

@@ -176,6 +176,7 @@ const OBJ_STREAM = lit('{"stream":');
 const K_CLIENT = lit(',"client":');
 const K_SERVER = lit(',"server":');
 const K_STATE = lit(',"state":');
+const K_NET = lit(',"net":');
 const K_STATES_CLIENT = lit(',"states":{"client":');
 const K_STATES_END_CLIENT_GUESSED = lit('},"clientGuessed":');
 const K_FRAMES = lit(',"frames":');
@@ -243,6 +244,10 @@ export function connJson(j: JsonBuf, c: ConnSummary): void {
   j.str(c.client);
   j.bytes(K_SERVER);
   j.str(c.server);
+  if (c.net !== undefined) {
+    j.bytes(K_NET);
+    j.str(c.net);
+  }
   j.bytes(K_STATE);
   j.str(c.state);
   j.bytes(K_STATES_CLIENT);

@@ -1,3 +1,4 @@
+import { NetNames } from './net/net-names.js';
 import type { Batch, CaptureSession, Iface } from './capture/session.js';
 import type { Ctx, InputOptions } from './ctx.js';
 import { if_input } from './net/if.js';
@@ -40,6 +41,7 @@ const MAX_TOMBSTONES = 65536;
  */
 export class Stack implements Ctx, Output {
   readonly stats = new Stats();
+  readonly nets = new NetNames();
   readonly opts: InputOptions;
   readonly pcbs = new PcbTable();
   /** Connections that have left the table, in the order they left (without onConnection). */
@@ -277,7 +279,7 @@ export class Stack implements Ctx, Output {
     this.pcbs.remove(h, c);
     addTcpstat(this.tcpstat, c);
     // a summary is ~1 KB of objects and strings: made only for someone who takes it
-    if (this.onConnection) this.onConnection(connSummary(c, this.digest));
+    if (this.onConnection) this.onConnection(connSummary(c, this.digest, this.nets));
     if (tomb) {
       // whole seconds: an integer field stays unboxed (a double costs a 16-byte box per tombstone)
       const expires = Math.ceil(this.now + this.tombTtl);

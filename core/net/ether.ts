@@ -27,6 +27,7 @@ export function ether_input(ctx: Ctx, m: Mbuf, off: number, net = 0, inPw = fals
 export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number, net = 0, inPw = false): void {
   // the VLAN ids, outermost first, folded into one number: each VLAN stack is its own network
   let vlan = net;
+  const tags = off;
   for (let depth = 0; isVlanType(type); depth++) {
     if (depth === MAX_VLAN_DEPTH) return ctx.stats.drop('ether.unsupported');
     if (m.len - off < VLAN_TAG_LEN) return ctx.stats.drop('vlan.short');
@@ -35,6 +36,7 @@ export function ethertype_input(ctx: Ctx, m: Mbuf, off: number, type: number, ne
     type = be16(m.buf, m.off + off + 2);
     off += VLAN_TAG_LEN;
   }
+  if (vlan !== net && ctx.nets.wants(vlan)) nameVlans(ctx, m, tags, off, vlan, net);
   switch (type) {
     case ETHERTYPE_IPV4:
       return ip_input(ctx, m, off, vlan);
@@ -97,4 +99,11 @@ function mpls_input(ctx: Ctx, m: Mbuf, off: number, vlan: number): void {
     default:
       st.proto('mpls.other');
   }
+}
+
+/** Name the VLAN stack of tags [from, to) the first time a frame of it is seen: "vlan 100.200", outermost first. */
+function nameVlans(ctx: Ctx, m: Mbuf, from: number, to: number, vlan: number, net: number): void {
+  const ids: number[] = [];
+  for (let o = from; o < to; o += VLAN_TAG_LEN) ids.push(be16(m.buf, m.off + o) & 0xfff);
+  ctx.nets.set(vlan, ctx.nets.inside(net, `vlan ${ids.join('.')}`));
 }

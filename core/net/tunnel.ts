@@ -25,9 +25,14 @@ const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6 } as con
  * directions of a connection meet even when they come through different endpoints (mirrored
  * traffic sent from two VTEPs, asymmetric GRE).
  */
-function tunnelNet(net: number, kind: number, id: number): number {
-  return (Math.imul(net ^ 0x2545f491, 0x9e3779b1) + Math.imul(kind, 0x85ebca6b) + Math.imul(id, 0xc2b2ae35)) | 0;
+function tunnelNet(ctx: Ctx, net: number, name: keyof typeof KIND, id: number): number {
+  const t = (Math.imul(net ^ 0x2545f491, 0x9e3779b1) + Math.imul(KIND[name], 0x85ebca6b) + Math.imul(id, 0xc2b2ae35)) | 0;
+  if (ctx.nets.wants(t)) ctx.nets.set(t, ctx.nets.inside(net, name === 'ipip' ? 'ipip' : `${name} ${ID_NAME[name]}${id >>> 0}`));
+  return t;
 }
+
+/** What each kind's id is, in a network's name. */
+const ID_NAME = { ipip: '', gre: 'key ', erspan: 'session ', pptp: 'call ', vxlan: 'vni ', geneve: 'vni ' } as const;
 
 /**
  * The packet a tunnel carries, as a frame of its own (BSD: gif_input and gre_input hand the inner
@@ -113,7 +118,7 @@ export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number,
   if (proto !== IPPROTO_IPIP && proto !== IPPROTO_IPV6) return false;
   ctx.stats.proto('ipip');
   if (tooDeep(ctx, m)) return true;
-  inner_input(ctx, innerFrame(m, thOff, capEnd, wireEnd, [ipFix, ipOff, 0]), proto === IPPROTO_IPIP ? INNER_IPV4 : INNER_IPV6, tunnelNet(net, KIND.ipip, 0));
+  inner_input(ctx, innerFrame(m, thOff, capEnd, wireEnd, [ipFix, ipOff, 0]), proto === IPPROTO_IPIP ? INNER_IPV4 : INNER_IPV6, tunnelNet(ctx, net, 'ipip', 0));
   return true;
 }
 
@@ -141,7 +146,7 @@ export function udp_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number
 function decap(ctx: Ctx, m: Mbuf, off: number, r: TunnelHdr, capEnd: number, wireEnd: number, net: number, fix: readonly number[]): void {
   ctx.stats.proto(r.name);
   if (tooDeep(ctx, m)) return;
-  inner_input(ctx, innerFrame(m, off + r.hlen, capEnd, wireEnd, fix), r.inner, tunnelNet(net, KIND[r.name], r.id));
+  inner_input(ctx, innerFrame(m, off + r.hlen, capEnd, wireEnd, fix), r.inner, tunnelNet(ctx, net, r.name, r.id));
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Connection, Dir } from '../net/in-pcb.js';
+import type { NetNames } from '../net/net-names.js';
 import type { Gap, RcvStats, Tcpcb, TcpState } from './tcpcb.js';
 
 /**
@@ -35,6 +36,8 @@ export interface ConnSummary {
   stream: number;
   client: string;
   server: string;
+  /** The network the connection was in, when not the capture's own: its VLAN stack and tunnels ("vlan 100 vxlan vni 5001"). */
+  net?: string;
   /** RESET, CLOSED (both FINs), HALF_CLOSED, ESTABLISHED, SYN_SENT, SYN_RECEIVED. */
   state: string;
   states: { client: TcpState; server: TcpState };
@@ -77,11 +80,12 @@ function dirSummary(c: Connection, dir: Dir, rx: Tcpcb, digest?: Digest): DirSum
 }
 
 /** Summarise a connection that has left the table (its readers have read everything). */
-export function connSummary(c: Connection, digest?: Digest): ConnSummary {
+export function connSummary(c: Connection, digest?: Digest, nets?: NetNames): ConnSummary {
   return {
     stream: c.stream,
     client: c.clientName,
     server: c.serverName,
+    ...(c.vlan !== 0 && nets ? { net: nets.get(c.vlan)! } : {}),
     state: connState(c),
     states: { client: c.client.state, server: c.server.state },
     clientGuessed: c.guessed,

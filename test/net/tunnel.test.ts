@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { CaptureSession } from '../../core/capture/session.js';
 import { readCaptures } from '../../core/capture/reader.js';
 import { MAX_TUNNEL_DEPTH } from '../../core/net/tunnel.js';
+import { MAX_NET_NAMES, NetNames } from '../../core/net/net-names.js';
 import { put16, put32 } from '../../core/wire/bytes.js';
 import { checksum } from '../../core/wire/checksum.js';
 import { emitEthernet, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../core/wire/ethernet.js';
@@ -246,6 +247,7 @@ test('a tunnel is a network of its own: the same 4-tuple outside it and in two V
   writeFileSync(file, pcapFile([...conv, ...conv.map((f) => vx(f, 1)), ...conv.map((f) => vx(f, 2))].map((data) => ({ data }))));
   const three = await replay(file);
   t.is(three.streams.length, 3);
+  t.deepEqual(three.s.connections.map((c: { net?: string }) => c.net), [undefined, 'vxlan vni 1', 'vxlan vni 2'], 'each connection names its network');
   t.true(three.streams.every((s) => JSON.stringify(s) === JSON.stringify(three.streams[0])), 'each the whole conversation');
   // client to server from VTEP .1, server to client from VTEP .9: one connection
   const asym = join(dir, 'asym.pcap');
@@ -393,4 +395,22 @@ when(HAS_TSHARK, 'needs tshark')('fuse of tunnelled loopback connections: the sa
     t.deepEqual(view.segs, wantView.segs, `${tu.name}: the same segments`);
     t.deepEqual(view.badOuter, [], `${tu.name}: outer headers well formed`);
   }
+});
+
+test('network names are kept up to their cap (a capture of a million GRE keys must not grow memory with it): past it a network is named by its number', (t) => {
+  t.is(MAX_NET_NAMES, 65536);
+  const n = new NetNames(2);
+  t.true(n.wants(5));
+  n.set(5, 'vlan 10');
+  t.false(n.wants(5), 'named already');
+  n.set(6, 'vxlan vni 1');
+  t.false(n.wants(7), 'full');
+  n.set(7, 'gre key 3');
+  t.is(n.get(5), 'vlan 10');
+  t.is(n.get(6), 'vxlan vni 1');
+  t.is(n.get(7), 'net 7');
+  t.is(n.get(-1), 'net ffffffff');
+  t.is(n.get(0), undefined, 'the capture\'s own network has no name');
+  t.is(n.inside(5, 'gre key 3'), 'vlan 10 gre key 3');
+  t.is(n.inside(0, 'gre key 3'), 'gre key 3');
 });

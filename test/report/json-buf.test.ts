@@ -34,10 +34,10 @@ const dir: fc.Arbitrary<DirSummary> = fc.record({
 }).chain((d) => fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: undefined })
   .map((h) => (h === undefined ? d : { ...d, sha256: h })));
 const conn: fc.Arbitrary<ConnSummary> = fc.record({
-  stream: num, client: text, server: text, state: text,
+  stream: num, client: text, server: text, net: fc.option(text, { nil: undefined }), state: text,
   states: fc.record({ client: fc.constantFrom('CLOSED', 'ESTABLISHED', 'TIME_WAIT'), server: fc.constantFrom('LISTEN', 'CLOSE_WAIT') }),
   clientGuessed: fc.boolean(), frames: num, start: num, duration: num, c2s: dir, s2c: dir,
-});
+}).map(({ net, stream, client, server, ...rest }) => (net === undefined ? { stream, client, server, ...rest } : { stream, client, server, net, ...rest }));
 
 test('connJson writes JSON.stringify\'s bytes for any summary (strings needing escapes, non-ASCII, floats, NaN, large and negative numbers), across buffer boundaries', (t) => {
   fc.assert(fc.property(fc.array(conn, { maxLength: 20 }), (list) => written(list) === list.map((c) => JSON.stringify(c)).join(',')), { numRuns: 500 });
@@ -56,8 +56,9 @@ async function summaries(file: string): Promise<ConnSummary[]> {
 }
 
 test('connJson over real summaries equals JSON.stringify (a key added to connSummary and not to connJson fails here)', async (t) => {
-  const list = [...await summaries(fixture('tcp/three-http-streams.pcap')), ...await summaries(fixture('tcp/smtp.pcap'))];
+  const list = [...await summaries(fixture('tcp/three-http-streams.pcap')), ...await summaries(fixture('tcp/smtp.pcap')), ...await summaries(fixture('link/qinqinq.pcap'))];
   t.true(list.length >= 4);
+  t.deepEqual(list.filter((c) => c.net !== undefined).map((c) => c.net), ['vlan 30.20.10'], 'the QinQinQ connection names its VLAN stack, outermost first (as tshark lists vlan.id)');
   t.is(written(list), list.map((c) => JSON.stringify(c)).join(','));
 });
 
@@ -74,7 +75,7 @@ when(HAS_CORPUS, 'needs ../shared/corpus')('connJson equals JSON.stringify for e
 /** The table's row as the template-literal formatter wrote it before connRow (the reference layout). */
 function referenceRow(c: ConnSummary): string {
   const num = thousands;
-  const row = `${String(c.stream).padEnd(6)}  ${(c.client + (c.clientGuessed ? '?' : '')).padEnd(22)}  ${c.server.padEnd(22)}  ${c.state.padEnd(11)}  ${num(c.c2s.bytes).padStart(13)}  ${num(c.s2c.bytes).padStart(13)}  ${num(c.c2s.retransmitted + c.s2c.retransmitted).padStart(9)}  ${num(c.c2s.outOfOrder + c.s2c.outOfOrder).padStart(6)}  ${num(c.c2s.overlapBytes + c.s2c.overlapBytes).padStart(8)}  ${String(c.c2s.gaps.length + c.s2c.gaps.length).padStart(4)}  ${c.duration.toFixed(3)}s`;
+  const row = `${String(c.stream).padEnd(6)}  ${(c.client + (c.clientGuessed ? '?' : '')).padEnd(22)}  ${c.server.padEnd(22)}  ${c.state.padEnd(11)}  ${num(c.c2s.bytes).padStart(13)}  ${num(c.s2c.bytes).padStart(13)}  ${num(c.c2s.retransmitted + c.s2c.retransmitted).padStart(9)}  ${num(c.c2s.outOfOrder + c.s2c.outOfOrder).padStart(6)}  ${num(c.c2s.overlapBytes + c.s2c.overlapBytes).padStart(8)}  ${String(c.c2s.gaps.length + c.s2c.gaps.length).padStart(4)}  ${c.duration.toFixed(3)}s${c.net === undefined ? '' : `  ${c.net}`}`;
   return c.c2s.sha256 ? `${row}\n        sha256 c2s ${c.c2s.sha256}\n        sha256 s2c ${c.s2c.sha256}` : row;
 }
 
@@ -92,8 +93,12 @@ test('connRow writes the reference row (and hash lines), and formatConnRow the s
   const row = fc.record({
     stream: n, client: ascii, server: ascii, state: ascii, states: fc.constant({ client: 'CLOSED' as const, server: 'CLOSED' as const }),
     clientGuessed: fc.boolean(), frames: n, start: fc.double(), duration: fc.double({ min: 0, max: 1e7, noNaN: true }), c2s: d, s2c: d,
-    hash: fc.boolean(),
-  }).map(({ hash, ...c }): ConnSummary => (hash ? { ...c, c2s: { ...c.c2s, sha256: 'a'.repeat(64) }, s2c: { ...c.s2c, sha256: 'b'.repeat(64) } } : c));
+    hash: fc.boolean(), net: fc.option(ascii, { nil: undefined }),
+  }).map(({ hash, net, stream, client, server, ...rest }): ConnSummary => {
+    // a network name, when there is one, comes right after the server (connSummary's key order)
+    const s: ConnSummary = net === undefined ? { stream, client, server, ...rest } : { stream, client, server, net, ...rest };
+    return hash ? { ...s, c2s: { ...s.c2s, sha256: 'a'.repeat(64) }, s2c: { ...s.s2c, sha256: 'b'.repeat(64) } } : s;
+  });
   fc.assert(fc.property(fc.array(row, { maxLength: 10 }), (list) => rows(list) === list.map((c) => `${referenceRow(c)}\n`).join('') && list.every((c) => formatConnRow(c) === referenceRow(c))), { numRuns: 1000 });
   t.pass();
 });
