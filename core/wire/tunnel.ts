@@ -82,12 +82,13 @@ export function parseGre(b: Uint8Array, o: number, n: number): TunnelHdr | DropR
   if (n < hlen) return 'gre.short';
   const key = f & 0x20 ? be32(b, o + keyAt) | 0 : 0;
   if (proto === GRE_ERSPAN_2 || proto === GRE_ERSPAN_3) {
-    if (proto === GRE_ERSPAN_2 && !(f & 0x10)) return { inner: INNER_ETHER, hlen, id: key, name: 'erspan' }; // type I
+    if (proto === GRE_ERSPAN_2 && !(f & 0x10)) return { inner: INNER_ETHER, hlen, id: 0, name: 'erspan' }; // type I: no session
     const e = o + hlen;
     const elen = proto === GRE_ERSPAN_2 ? 8 : 12 + (n >= hlen + 12 && b[e + 11]! & 1 ? 8 : 0);
     if (n < hlen + elen) return 'erspan.short';
     hlen += elen;
-    return { inner: INNER_ETHER, hlen, id: (key ^ Math.imul(be16(b, e + 2) & 0x3ff, 0x10001)) | 0, name: 'erspan' };
+    // the network is the mirror session (10 bits); ERSPAN's GRE carries no key
+    return { inner: INNER_ETHER, hlen, id: be16(b, e + 2) & 0x3ff, name: 'erspan' };
   }
   return { inner: etherType(proto), hlen, id: key, name: 'gre' };
 }

@@ -248,6 +248,14 @@ test('a tunnel is a network of its own: the same 4-tuple outside it and in two V
   const three = await replay(file);
   t.is(three.streams.length, 3);
   t.deepEqual(three.s.connections.map((c: { net?: string }) => c.net), [undefined, 'vxlan vni 1', 'vxlan vni 2'], 'each connection names its network');
+  // the other kinds' names: what their ids are
+  for (const [tu, net] of [['GRE with checksum, key and sequence number', `gre key ${0xdeadbeef}`], ['ERSPAN type II', 'erspan session 42'],
+    ['ERSPAN type III with its platform subheader', 'erspan session 42'], ['PPTP (GRE version 1, PPP)', `pptp call ${0x1234}`],
+    ['Geneve with an option', 'geneve vni 77'], ['IP in IPv6 (over an IPv6 outer header)', 'ipip']] as const) {
+    const f = join(dir, 'named.pcap');
+    writeFileSync(f, pcapFile(conv.map((fr, i) => ({ data: TUNNELS.find((k) => k.name === tu)!.wrap(fr, i) }))));
+    t.deepEqual((await replay(f)).s.connections.map((c: { net?: string }) => c.net), [net], tu);
+  }
   t.true(three.streams.every((s) => JSON.stringify(s) === JSON.stringify(three.streams[0])), 'each the whole conversation');
   // client to server from VTEP .1, server to client from VTEP .9: one connection
   const asym = join(dir, 'asym.pcap');
