@@ -147,8 +147,12 @@ export function connRow(j: JsonBuf, c: ConnSummary): void {
   j.pad(String(a.gaps.length + z.gaps.length), 4, true);
   j.raw('  ');
   j.text(c.duration.toFixed(3));
-  j.raw(c.net === undefined ? 's\n' : 's  ');
-  if (c.net !== undefined) j.text(`${c.net}\n`);
+  j.raw('s');
+  if (c.net !== undefined) {
+    j.raw('  ');
+    j.text(c.net);
+  }
+  j.raw('\n');
   if (a.sha256) j.text(`        sha256 c2s ${a.sha256}\n        sha256 s2c ${z.sha256}\n`);
 }
 

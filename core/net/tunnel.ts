@@ -46,26 +46,34 @@ const ID_NAME = { ipip: '', gre: 'key ', erspan: 'session ', pptp: 'call ', vxla
  */
 function innerFrame(m: Mbuf, off: number, capEnd: number, wireEnd: number, fix: readonly number[]): Mbuf {
   const h = m.hdr!;
-  // where m itself lies in its captured frame; none when IP reassembly or a tunnel before made it
-  const outer = h.reassembled ? undefined : h.tunnel === undefined ? { at: 0, fix: [] } : h.encap;
   const hdr: PktHdr = {
     caplen: capEnd - off, origLen: wireEnd - off, tsSec: h.tsSec, tsNsec: h.tsNsec, linktype: h.linktype,
     ifidx: h.ifidx, frameNo: h.frameNo, tunnel: (h.tunnel ?? 0) + 1,
-    ...(h.loopcnt === undefined ? {} : { loopcnt: h.loopcnt }),
-    ...(h.reassembled ? { reassembled: true } : {}),
   };
-  if (!m.next) {
-    if (outer) {
-      const all = [...outer.fix];
-      // into the frame's offsets: each field's, and the IP header's of a UDP one
-      for (let i = 0; i < fix.length; i += 3) all.push(fix[i]!, fix[i + 1]! + outer.at, fix[i]! === ENCAP_UDP ? fix[i + 2]! + outer.at : fix[i + 2]!);
-      hdr.encap = { at: outer.at + off, fix: all };
-    }
-    return new Mbuf(m.buf, m.off + off, capEnd - off, hdr, m.ext);
+  if (h.loopcnt !== undefined) hdr.loopcnt = h.loopcnt;
+  if (h.reassembled) hdr.reassembled = true;
+  if (m.next) {
+    const flat = new Uint8Array(capEnd - off);
+    m_copydata(m, off, capEnd - off, flat);
+    return new Mbuf(flat, 0, flat.length, hdr);
   }
-  const flat = new Uint8Array(capEnd - off);
-  m_copydata(m, off, capEnd - off, flat);
-  return new Mbuf(flat, 0, flat.length, hdr);
+  // where the packet lies in its captured frame: none in a datagram IP reassembly put together
+  if (!h.reassembled) {
+    if (h.tunnel === undefined) hdr.encap = { at: off, fix };
+    else if (h.encap) hdr.encap = { at: h.encap.at + off, fix: inFrame(h.encap, fix) };
+  }
+  return new Mbuf(m.buf, m.off + off, capEnd - off, hdr, m.ext);
+}
+
+/**
+ * The outer fields of a tunnel inside a tunnel's packet, which lies at `outer.at` of its captured
+ * frame: after the enclosing tunnels' fields, in the frame's offsets (each field's, and the IP
+ * header's of a UDP one).
+ */
+function inFrame(outer: NonNullable<PktHdr['encap']>, fix: readonly number[]): number[] {
+  const all = [...outer.fix];
+  for (let i = 0; i < fix.length; i += 3) all.push(fix[i]!, fix[i + 1]! + outer.at, fix[i]! === ENCAP_UDP ? fix[i + 2]! + outer.at : fix[i + 2]!);
+  return all;
 }
 
 /** Hand a decapsulated packet to the input routine of what it is. */
@@ -116,9 +124,7 @@ export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number,
     return true;
   }
   if (proto !== IPPROTO_IPIP && proto !== IPPROTO_IPV6) return false;
-  ctx.stats.proto('ipip');
-  if (tooDeep(ctx, m)) return true;
-  inner_input(ctx, innerFrame(m, thOff, capEnd, wireEnd, [ipFix, ipOff, 0]), proto === IPPROTO_IPIP ? INNER_IPV4 : INNER_IPV6, tunnelNet(ctx, net, 'ipip', 0));
+  decap(ctx, m, thOff, { inner: proto === IPPROTO_IPIP ? INNER_IPV4 : INNER_IPV6, hlen: 0, id: 0, name: 'ipip' }, capEnd, wireEnd, net, [ipFix, ipOff, 0]);
   return true;
 }
 

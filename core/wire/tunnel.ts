@@ -1,5 +1,6 @@
 import { be16, be32 } from './bytes.js';
 import type { DropReason } from './drop.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, PPP_IPV4, PPP_IPV6 } from './ethernet.js';
 
 /**
  * Tunnel headers: what sits between an outer IP (or UDP) header and the packet it carries. Each
@@ -33,7 +34,7 @@ export interface TunnelHdr {
   /** The network the tunnel names (key, VNI, session, call id), 0 if none. */
   id: number;
   /** What to count the tunnel as in the report's protocols. */
-  name: 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'geneve';
+  name: 'ipip' | 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'geneve';
 }
 
 // Outer header fields a packet sent on a tunnel's path sets again (PktHdr.encap's triples).
@@ -56,7 +57,7 @@ const GRE_ERSPAN_3 = 0x22eb;
 const GRE_PPP = 0x880b; // PPTP's enhanced GRE (version 1)
 
 function etherType(t: number): number {
-  return t === 0x0800 ? INNER_IPV4 : t === 0x86dd ? INNER_IPV6 : t === GRE_TEB ? INNER_ETHER : INNER_OTHER;
+  return t === ETHERTYPE_IPV4 ? INNER_IPV4 : t === ETHERTYPE_IPV6 ? INNER_IPV6 : t === GRE_TEB ? INNER_ETHER : INNER_OTHER;
 }
 
 /**
@@ -125,5 +126,5 @@ export function parsePpp(b: Uint8Array, o: number, n: number): [number, number] 
     proto = be16(b, o + h);
     h += 2;
   }
-  return [proto === 0x21 ? INNER_IPV4 : proto === 0x57 ? INNER_IPV6 : INNER_OTHER, h];
+  return [proto === PPP_IPV4 ? INNER_IPV4 : proto === PPP_IPV6 ? INNER_IPV6 : INNER_OTHER, h];
 }
