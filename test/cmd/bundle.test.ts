@@ -72,10 +72,11 @@ test('the code cache: a cache that cannot be written is none, and the run goes o
   t.true(r.stdout.includes('"connections"'));
 });
 
-test('the CLI sets V8\'s old-generation growth to 30% unless the user gave node a --heap-growing-percent (flag or NODE_OPTIONS)', async (t) => {
+test('the CLI sets V8\'s old-generation growth (15%) unless the user gave node a --heap-growing-percent (flag or NODE_OPTIONS)', async (t) => {
   const { heapFlag, HEAP_GROWING_PERCENT } = (await import(pathToFileURL(join(ROOT, 'dist', 'cmd', 'heap-flags.js')).href)) as typeof import('../../cmd/heap-flags.js');
   t.is(heapFlag([], undefined), `--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  t.is(heapFlag(['--max-semi-space-size=32'], '--enable-source-maps'), '--heap-growing-percent=30');
+  t.is(HEAP_GROWING_PERCENT, 15);
+  t.is(heapFlag(['--max-semi-space-size=32'], '--enable-source-maps'), '--heap-growing-percent=15');
   t.is(heapFlag(['--heap-growing-percent=80'], undefined), null);
   t.is(heapFlag([], '--max-old-space-size=900 --heap_growing_percent=10'), null);
   // the entry point sets it before it loads the bundle
