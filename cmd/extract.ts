@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FlowFiles, type FlowIndexEntry } from '../core/capture/flow-files.js';
-import { templateError } from '../core/capture/flow-name.js';
+import { DEFAULT_TEMPLATE, templateError } from '../core/capture/flow-name.js';
 import { indexJson, JsonBuf } from '../core/json-buf.js';
 import { O_MAKE, outputFileError } from '../core/capture/sink.js';
 import { SockcapError } from '../core/errors.js';
@@ -36,7 +36,7 @@ function mkdirs(dir: string): void {
 
 export default class Extract extends SockcapCommand {
   static override summary = 'Write every direction of every TCP connection to its own file, in one pass.';
-  static override description = `The same TCP input path as replay; each socket's reader writes what it reads to a file named like tcpflow's (source and destination address and port, zero padded so names sort), and an index (sockcap-index.json) lists every file with its stream, endpoints, length and, with --hash, SHA-256. Directions that carried no bytes get no file. Template tokens: %A %a source address and port, %B %b destination, %# stream index, %d direction (c2s/s2c), %T start time (epoch seconds).`;
+  static override description = `The same TCP input path as replay; each socket's reader writes what it reads to a file named like tcpflow's (source and destination address and port, zero padded so names sort), and an index (sockcap-index.json) lists every file with its stream, endpoints, length and, with --hash, SHA-256. Directions that carried no bytes get no file. A connection in a VLAN or a tunnel has its network after the ports, as tcpflow writes a VLAN (--100; --30.20.10 for a VLAN stack, --vxlan-vni-5001). Template tokens (tcpflow's -T): %A %a source address and port, %B %b destination, %T start time (ISO 8601, UTC), %t start time (epoch seconds), %V '--' when the connection is in a network of its own, %v that network, %# stream index, %d direction (c2s/s2c), %% a '%'.`;
   static override examples = ['<%= config.bin %> extract fixtures/tcp/three-http-streams.pcap -o /tmp/flows'];
   static override strict = false;
   static override enableJsonFlag = true;
@@ -45,7 +45,7 @@ export default class Extract extends SockcapCommand {
     ...readFlags,
     ...memoryFlag,
     outdir: Flags.string({ char: 'o', summary: 'directory for the files (created if missing)', required: true }),
-    template: Flags.string({ char: 'T', summary: 'file name template', default: '%A.%a-%B.%b' }),
+    template: Flags.string({ char: 'T', summary: 'file name template', default: DEFAULT_TEMPLATE }),
     hash: Flags.boolean({ summary: 'SHA-256 of each file in the index' }),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
     gaps: Flags.option({ options: ['skip', 'zero'] as const, default: 'skip' as const, summary: 'holes that never filled: skipped (the bytes after follow at once) or left as zeros, every byte at its stream offset as tcpflow writes it; the index lists them either way' })(),
@@ -105,6 +105,7 @@ export default class Extract extends SockcapCommand {
       onConnection: null,
       memoryBudget: budget,
     });
+    files.nets = stack.nets;
     const intr = new Interrupt();
     const res = await runPipeline(captureInputs(inputs), stack, {
       count: flags.count,

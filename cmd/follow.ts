@@ -64,10 +64,11 @@ export default class Follow extends SockcapCommand {
       app: new DrainApp(false, 1 << 20, follower.sink),
       onConnection: (c) => {
         streams++;
-        if (!selected && selectsFlow(sel, c.stream, c.client, c.server)) selected = c;
+        if (!selected && selectsFlow(sel, c.stream, c.client, c.server, c.net)) selected = c;
         if (sel.stream !== null ? c.stream === sel.stream : c.stream === follower.followed) done.abort();
       },
     });
+    follower.nets = stack.nets;
     const intr = new Interrupt();
     const res = await runPipeline(captureInputs(files), stack, { count: flags.count, onBatch: flush, signal: AbortSignal.any([intr.signal, done.signal]) });
     let found = follower.followed >= 0;

@@ -8,7 +8,7 @@ import { parseIp } from '../core/wire/bytes.js';
 export const fuseFlags = {
   local: Flags.string({ summary: 'addresses of this host besides loopback (comma-separated, repeatable): connections between them fuse', multiple: true }),
   'fuse-seq': Flags.option({ options: ['freeze', 'advance'] as const, default: 'freeze' as const, summary: 'freeze: fused bytes take no sequence space (FreeBSD); advance: they do (Solaris)' })(),
-  packetize: Flags.string({ summary: 'never fuse this connection (stream index or 4-tuple; repeatable)', multiple: true }),
+  packetize: Flags.string({ summary: 'never fuse this connection (stream index, 4-tuple, or a file name extract wrote; repeatable)', multiple: true }),
 };
 
 /** The fusing model the flags ask for; bad addresses or selectors are usage errors. */
@@ -19,5 +19,5 @@ export function makeFuse(f: { local?: string[]; 'fuse-seq': 'freeze' | 'advance'
     return ip;
   });
   const sels = (f.packetize ?? []).map(parseSelector);
-  return new TcpFuse({ local, seq: f['fuse-seq'], packetize: sels.length ? (c) => sels.some((s) => selects(s, c)) : undefined, onRecord });
+  return new TcpFuse({ local, seq: f['fuse-seq'], packetize: sels.length ? (c, nets) => sels.some((s) => selects(s, c, nets)) : undefined, onRecord });
 }

@@ -78,6 +78,7 @@ export default class Live extends SockcapCommand {
       onConnection: (c) => conns.add(c),
       memoryBudget: memoryBudget(flags.memory),
     });
+    if (follow) follow.nets = stack.nets;
     const cap: LiveCapture = openLive({ binding: process.env.SOCKCAP_CAP_MODULE, iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
     process.stderr.write(`sockcap: listening on ${flags.interface}, link-type ${linktypeName(cap.linktype)} (${cap.linktype}), snapshot length ${cap.snaplen} bytes\n`);
     const output = flags.write ? await CaptureOutput.open(flags.write, session) : undefined;

@@ -2,6 +2,7 @@ import type { Connection, Dir } from './net/in-pcb.js';
 import { type Selector, selectedDir, selects } from './selector.js';
 import { viewsAfter, viewsBefore } from './capture/sink.js';
 import type { Gap } from './tcp/tcpcb.js';
+import type { NetNames } from './net/net-names.js';
 
 /** Output formats of `follow`, as `tshark -z follow,tcp,<mode>` names them. */
 export type FollowFormat = 'raw' | 'hex' | 'ascii';
@@ -125,6 +126,8 @@ export class Follower {
   private readonly shownBytes = { c2s: 0, s2c: 0 };
   /** The next gap of each direction's receiver not yet printed. */
   private readonly nextGap = { c2s: 0, s2c: 0 };
+  /** The run's network names (the Stack's), for a selector that names a network (a file name with `--100`). */
+  nets: NetNames | null = null;
 
   constructor(
     private readonly sel: Selector,
@@ -135,7 +138,7 @@ export class Follower {
   ) {}
 
   readonly sink = (c: Connection, dir: Dir, chunk: Uint8Array[]): void => {
-    if (this.followed >= 0 ? c.stream !== this.followed : !selects(this.sel, c)) return;
+    if (this.followed >= 0 ? c.stream !== this.followed : !selects(this.sel, c, this.nets)) return;
     if (this.followed < 0) {
       this.followed = c.stream;
       this.serverFirst = c.firstFromServer;

@@ -1,5 +1,6 @@
 import type { Mbuf, PktHdr } from './mbuf/mbuf.js';
 import type { Connection } from './net/in-pcb.js';
+import type { NetNames } from './net/net-names.js';
 import type { Segment } from './tcp/tcp-input.js';
 
 /** Where a TCP segment sits in the frame that carried it (offsets from `m.off`). Valid during the call only. */
@@ -29,6 +30,8 @@ export interface Output {
   readonly memory: WeakSet<ArrayBufferLike>;
   /** Run `task` once the current frame has been processed and written (BSD softnet task queue). */
   sched(task: () => void): void;
+  /** The run's network names (a selector that names a network is matched against them). */
+  readonly nets?: NetNames;
 }
 
 /**

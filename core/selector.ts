@@ -2,6 +2,7 @@ import { SockcapError } from './errors.js';
 import type { Connection, Dir } from './net/in-pcb.js';
 import { endpointString } from './net/in-pcb.js';
 import { parseIp } from './wire/bytes.js';
+import { type NetNames, netToken } from './net/net-names.js';
 
 /**
  * A flow selector, as users write it: Wireshark's tcp.stream index (`3`), or a 4-tuple
@@ -9,7 +10,8 @@ import { parseIp } from './wire/bytes.js';
  * `10.0.0.1:5555,10.0.0.2:80`), optionally with a direction (`3:c2s`, `10.0.0.1:5555>10.0.0.2:80`
  * meaning the bytes that endpoint sent); or the name of a file extract (or tcpflow) wrote, which
  * is one direction (`010.000.000.001.05555-010.000.000.002.00080`, `::1.05555-::1.00080`, with
- * extract's `-c<stream>` when the name was given before in its run).
+ * its network when it had one, `--100`, and extract's `-c<stream>` when the name was given before
+ * in its run).
  */
 export interface Selector {
   readonly text: string;
@@ -19,6 +21,11 @@ export interface Selector {
   /** For `A>B`: the sending endpoint. */
   readonly from: string | null;
   readonly dir: Dir | null;
+  /**
+   * The network a file name carries (netToken: `100`, `vxlan-vni-5001`): only a connection in it
+   * is selected. Null: any (a stream index, a 4-tuple, a name without one).
+   */
+  readonly net?: string | null;
 }
 
 function endpoint(s: string, text: string): string {
@@ -47,13 +54,13 @@ export function parseSelector(text: string): Selector {
 }
 
 /**
- * A file name in the default template of extract and tcpflow (`%A.%a-%B.%b`: addresses zero padded
- * over IPv4, ports to five digits; a path is allowed, its last part counts) as the direction it
- * holds, or null when `text` is not one. Extract's `-c<stream>` suffix (a 4-tuple seen again)
- * names the stream as well.
+ * A file name in the default template of extract and tcpflow (`%A.%a-%B.%b%V%v`: addresses zero
+ * padded over IPv4, ports to five digits, `--` and the network if any; a path is allowed, its last
+ * part counts) as the direction it holds, or null when `text` is not one. Extract's `-c<stream>`
+ * suffix (a 4-tuple seen again) names the stream as well.
  */
 function flowFileName(text: string): Selector | null {
-  const m = /^(.+?)\.(\d{5})-(.+?)\.(\d{5})(?:-c(\d+)(?:-(?:c2s|s2c)(?:-\d+)?)?)?$/.exec(text.slice(text.lastIndexOf('/') + 1));
+  const m = /^(.+?)\.(\d{5})-(.+?)\.(\d{5})(?:--([0-9A-Za-z.-]+?))?(?:-c(\d+)(?:-(?:c2s|s2c)(?:-\d+)?)?)?$/.exec(text.slice(text.lastIndexOf('/') + 1));
   if (!m) return null;
   const addr = (s: string): Uint8Array | null =>
     /^\d{3}(?:\.\d{3}){3}$/.test(s) ? parseIp(s.split('.').map(Number).join('.')) : s.includes(':') ? parseIp(s) : null;
@@ -63,16 +70,28 @@ function flowFileName(text: string): Selector | null {
   const bp = Number(m[4]);
   if (!a || !b || ap > 65535 || bp > 65535) return null;
   const from = endpointString(a, ap);
-  return { text, stream: m[5] === undefined ? null : Number(m[5]), ends: [from, endpointString(b, bp)], from, dir: null };
+  return { text, stream: m[6] === undefined ? null : Number(m[6]), ends: [from, endpointString(b, bp)], from, dir: null, net: m[5] ?? null };
 }
 
-/** True when the selector names this connection. */
-export function selects(sel: Selector, c: Connection): boolean {
-  return selectsFlow(sel, c.stream, c.clientName, c.serverName);
+/**
+ * True when the selector names this connection. A selector with a network (a file name that
+ * carries one) needs the run's network names to match anything.
+ */
+export function selects(sel: Selector, c: Connection, nets: NetNames | null = null): boolean {
+  if (!sameFlow(sel, c.stream, c.clientName, c.serverName)) return false;
+  return sel.net == null || (c.vlan !== 0 && nets !== null && nets.token(c.vlan) === sel.net);
 }
 
-/** True when the selector names stream `stream` between `client` and `server` (a connection's summary, say). */
-export function selectsFlow(sel: Selector, stream: number, client: string, server: string): boolean {
+/**
+ * True when the selector names stream `stream` between `client` and `server` in the network named
+ * `net` (a connection's summary: its `net`, undefined for none).
+ */
+export function selectsFlow(sel: Selector, stream: number, client: string, server: string, net: string | undefined): boolean {
+  return sameFlow(sel, stream, client, server) && (sel.net == null || netToken(net) === sel.net);
+}
+
+/** The stream, or the two endpoints, are the selector's. */
+function sameFlow(sel: Selector, stream: number, client: string, server: string): boolean {
   if (sel.stream !== null) return stream === sel.stream;
   const [a, b] = sel.ends!;
   return (client === a && server === b) || (client === b && server === a);

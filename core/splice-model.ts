@@ -85,16 +85,17 @@ export class SpliceModel implements StackHook {
     this.runs = specs.map((s) => new Run(s));
   }
 
-  attach(conn: Connection): void {
+  attach(conn: Connection, out?: Output): void {
+    const nets = out?.nets ?? null;
     for (const r of this.runs) {
-      if (!r.src && selects(r.spec.from, conn)) {
+      if (!r.src && selects(r.spec.from, conn, nets)) {
         r.src = conn;
         r.srcSo = selectedDir(r.spec.from, conn) === 's2c' ? conn.client.so : conn.server.so;
         r.held = r.srcSo.upcall;
         r.srcSo.upcall = null; // the relay does not read before it splices
         r.srcSo.oobinline = r.spec.oobinline ?? true;
       }
-      if (!r.drain && selects(r.spec.to, conn)) {
+      if (!r.drain && selects(r.spec.to, conn, nets)) {
         r.drain = new SpliceDrain(conn, selectedDir(r.spec.to, conn) !== 's2c', r.spec.close ?? 'fin');
         const list = this.drains.get(conn) ?? [];
         list.push(r.drain);

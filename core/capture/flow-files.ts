@@ -13,6 +13,7 @@ import { NameFilter } from './name-filter.js';
 import { FdList } from './fd-list.js';
 import { CREATED, FileSlots, type OpenFile, SMALL, USED } from './file-slots.js';
 import { flowName } from './flow-name.js';
+import type { NetNames } from '../net/net-names.js';
 
 /** The slot of a direction of the connection whose pair of slots is `p` (on conn.app). */
 const slotOf = (p: number, d: Dir): number => 2 * p + (d === 'c2s' ? 0 : 1);
@@ -114,6 +115,11 @@ export class FlowFiles {
   }
   /** Most descriptors kept open (the process limit less a reserve); lowered again on EMFILE. */
   private maxOpen: number;
+  /**
+   * The run's network names (the Stack's), for the template's %V%v: a connection in a VLAN or a
+   * tunnel gets its network in its name. Without them every connection is named as if it had none.
+   */
+  nets: NetNames | null = null;
 
   constructor(
     dir: string,
@@ -154,7 +160,12 @@ export class FlowFiles {
 
   /** The file's name (see FileSlots.names). */
   private nameOf(c: Connection, d: Dir, s: number): string {
-    return this.slots.names.get(s) ?? flowName(this.template, c, d);
+    return this.slots.names.get(s) ?? flowName(this.template, c, d, this.netOf(c));
+  }
+
+  /** The connection's network as file names carry it ('' for none). */
+  private netOf(c: Connection): string {
+    return c.vlan === 0 || !this.nets ? '' : this.nets.token(c.vlan);
   }
 
   data(c: Connection, d: Dir, chunk: readonly Uint8Array[]): void {
@@ -294,7 +305,7 @@ export class FlowFiles {
     // added at once: a name the filter may have had is looked up (given); one given gets
     // -c<stream>, and if that was given too (a template that names both directions, or several
     // streams, the same) the direction, then a count: never a file two directions share
-    const name = flowName(this.template, c, d);
+    const name = flowName(this.template, c, d, this.netOf(c));
     let again: string | null = null;
     for (let k = 0; this.names.add(again ?? name) && this.given(again ?? name); k++)
       again = `${name}-c${c.stream}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;

@@ -1,7 +1,19 @@
 import type { Connection, Dir } from '../net/in-pcb.js';
 
 /** The tokens a template may use after `%` (flowName expands them, templateError knows them). */
-const TOKENS = 'AaBb#dT%';
+const TOKENS = 'AaBb#dTtVv%';
+
+/**
+ * extract's file names, tcpflow's without its reuse count: the addresses and ports, then `--` and
+ * the network for a connection that came in a VLAN or a tunnel (tcpflow's `%V%v`: `--100`).
+ */
+export const DEFAULT_TEMPLATE = '%A.%a-%B.%b%V%v';
+
+/** tcpflow's %T: the second as ISO 8601 in UTC, strftime's "%FT%TZ" (2026-12-07T06:33:43Z). */
+function iso8601(sec: number): string {
+  const s = new Date(Math.floor(sec) * 1000).toISOString();
+  return `${s.slice(0, 19)}Z`;
+}
 
 /** "010.000.000.001" for each octet value, as tcpflow pads them (names then sort). */
 const OCTET = Array.from({ length: 256 }, (_, i) => String(i).padStart(3, '0'));
@@ -40,11 +52,14 @@ function put4(w: number, port: number, at: number): void {
 }
 
 /**
- * Expand a file-name template: %A/%a source address/port, %B/%b destination (tcpflow's, zero
- * padded so names sort), %# stream index, %d direction (c2s or s2c), %T start time (epoch s), %%.
+ * Expand a file-name template (tcpflow's -T): %A/%a source address/port, %B/%b destination (zero
+ * padded so names sort), %T start time in ISO 8601 (UTC), %t start time (epoch s), %V `--` when
+ * the connection is in a network of its own (a VLAN, a tunnel), %v that network (netToken: `100`,
+ * `30.20.10`, `vxlan-vni-5001`), %# stream index, %d direction (c2s or s2c), %%. `net` is the
+ * connection's network as netToken writes it ('' for none).
  */
-export function flowName(template: string, c: Connection, dir: Dir): string {
-  if (template === '%A.%a-%B.%b' && c.alen === 4) {
+export function flowName(template: string, c: Connection, dir: Dir, net = ''): string {
+  if (template === DEFAULT_TEMPLATE && c.alen === 4) {
     // the default over IPv4, as bytes decoded once: one flat string, no pieces to collect (the
     // general path below made ~400 bytes of garbage a name, a fifth of extract's allocations)
     const fromClient = dir === 'c2s';
@@ -53,17 +68,19 @@ export function flowName(template: string, c: Connection, dir: Dir): string {
     put4(fromClient ? cw : sw, fromClient ? c.cPort : c.sPort, 0);
     NAME4[21] = 0x2d; // '-'
     put4(fromClient ? sw : cw, fromClient ? c.sPort : c.cPort, 22);
-    return NAME4.toString('latin1', 0, 43);
+    const name = NAME4.toString('latin1', 0, 43);
+    return net === '' ? name : [name, '--', net].join('');
   }
   const cl = padded(c, true);
   const sv = padded(c, false);
   const [[sa, sp], [da, dp]] = dir === 'c2s' ? [cl, sv] : [sv, cl];
   // the default (IPv6), without a regex; join makes a flat string (a template makes a rope,
   // flattened again by every later use: the path, the index)
-  if (template === '%A.%a-%B.%b') return [sa, '.', sp, '-', da, '.', dp].join('');
+  if (template === DEFAULT_TEMPLATE) return [sa, '.', sp, '-', da, '.', dp, net === '' ? '' : '--', net].join('');
   return template.replace(new RegExp(`%([${TOKENS}])`, 'g'), (_, k: string) =>
     k === 'A' ? sa : k === 'a' ? sp : k === 'B' ? da : k === 'b' ? dp : k === '#' ? String(c.stream)
-      : k === 'd' ? dir : k === 'T' ? String(Math.floor(c.firstTs)) : '%');
+      : k === 'd' ? dir : k === 'T' ? iso8601(c.firstTs) : k === 't' ? String(Math.floor(c.firstTs))
+        : k === 'V' ? (net === '' ? '' : '--') : k === 'v' ? net : '%');
 }
 
 /**

@@ -35,9 +35,27 @@ export class NetNames {
     return this.names.get(net) ?? `net ${(net >>> 0).toString(16)}`;
   }
 
+  /** The network's name in a file name or a selector (netToken), '' for the capture's own. */
+  token(net: number): string {
+    return netToken(this.get(net));
+  }
+
   /** The name of `parent` followed by `what` (a network inside another). */
   inside(parent: number, what: string): string {
     const p = this.get(parent);
     return p === undefined ? what : `${p} ${what}`;
   }
+}
+
+/**
+ * A network's name as extract's file names carry it (the template's %v) and flow selectors take
+ * it back: a VLAN stack alone is its ids, as tcpflow writes a VLAN's number (`100`, `30.20.10`
+ * outermost first); any other name has its spaces as dashes (`vxlan-vni-5001`,
+ * `vlan-100-gre-key-7`). '' for none. The names the decoders make hold only letters, digits, dots
+ * and spaces, so the token is one file-name component.
+ */
+export function netToken(name: string | undefined): string {
+  if (name === undefined) return '';
+  const m = /^vlan ([\d.]+)$/.exec(name);
+  return m ? m[1]! : name.replace(/ /g, '-');
 }

@@ -2,6 +2,7 @@ import type { Output, SegmentFrame, StackHook } from '../hook.js';
 import { m_captured, Mbuf } from '../mbuf/mbuf.js';
 import { type Connection, wordsAt } from '../net/in-pcb.js';
 import { HeaderTemplate } from '../net/ip-output.js';
+import type { NetNames } from '../net/net-names.js';
 import { be16 } from '../wire/bytes.js';
 import { TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG } from '../wire/tcp.js';
 import { seqAdd, seqDiff, seqGeq } from './seq.js';
@@ -21,7 +22,7 @@ export interface FuseOptions {
   readonly local?: readonly Uint8Array[];
   readonly seq?: FuseSeq;
   /** Connections that asked not to fuse (a per-socket opt-out; the option is ours, not FreeBSD's). */
-  readonly packetize?: (conn: Connection) => boolean;
+  readonly packetize?: (conn: Connection, nets: NetNames | null) => boolean;
   /** Records kept for the report, at most (FUSE_RECORDS); the rest are counted only. */
   readonly maxRecords?: number;
   /** Given each connection's record as it leaves the table, instead of keeping it (a report that writes them as it goes). */
@@ -114,17 +115,17 @@ export class TcpFuse implements StackHook {
     this.maxRecords = opts.maxRecords ?? FUSE_RECORDS;
   }
 
-  attach(conn: Connection): void {
+  attach(conn: Connection, out?: Output): void {
     const st = new FuseState();
-    const [ok, why] = this.eligibility(conn);
+    const [ok, why] = this.eligibility(conn, out?.nets ?? null);
     st.reason = why;
     if (!ok) st.phase = 'never';
     this.conns.set(conn, st);
   }
 
   /** Whether both ends of a connection are local to this host, and why (or why not). */
-  private eligibility(conn: Connection): [boolean, string] {
-    if (this.opts.packetize?.(conn)) return [false, 'opted out (--packetize)'];
+  private eligibility(conn: Connection, nets: NetNames | null): [boolean, string] {
+    if (this.opts.packetize?.(conn, nets)) return [false, 'opted out (--packetize)'];
     if (conn.guessed) return [false, 'handshake not captured'];
     const local = (w: number[]) => isLoopback(w) || this.local.some((l) => sameWords(l, w));
     if (isLoopback(conn.cw) && isLoopback(conn.sw)) return [true, 'loopback'];

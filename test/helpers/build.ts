@@ -8,7 +8,7 @@ import { transportChecksum } from '../../core/wire/checksum.js';
 import { emitEthernet, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../core/wire/ethernet.js';
 import { emitIpv4, IPPROTO_TCP } from '../../core/wire/ipv4.js';
 import { emitIpv6 } from '../../core/wire/ipv6.js';
-import { emitTcp, TH_ACK, type TcpOptions, tcpHeaderLen } from '../../core/wire/tcp.js';
+import { emitTcp, TH_ACK, TH_FIN, TH_PUSH, TH_SYN, type TcpOptions, tcpHeaderLen } from '../../core/wire/tcp.js';
 import { parseIp } from '../../core/wire/bytes.js';
 
 export const MAC_A = new Uint8Array([0x02, 0, 0, 0, 0, 0x0a]);
@@ -64,6 +64,29 @@ export function tcpFrame(s: SegSpec): Uint8Array {
   const sum = transportChecksum(out, 14, v6 ? 6 : 4, IPPROTO_TCP, th, thlen + payload.length);
   put16(out, th + 16, s.badSum ? sum ^ 0x5555 : sum);
   return out;
+}
+
+/**
+ * A clean conversation from `src` to `dst` (IPv4 or IPv6): handshake, 3,000 bytes one way and 700
+ * the other in several segments, FINs. Nothing in it makes a tool guess (tcpflow splits none of it).
+ */
+export function conversation(src: string, dst: string, sport = 40001, dport = 443): Uint8Array[] {
+  const c = { src, dst, sport, dport };
+  const s = { src: dst, dst: src, sport: dport, dport: sport };
+  const up = Buffer.alloc(3000, 'u');
+  const down = Buffer.alloc(700, 'd');
+  return [
+    tcpFrame({ ...c, seq: 100, flags: TH_SYN }),
+    tcpFrame({ ...s, seq: 900, ack: 101, flags: TH_SYN | TH_ACK }),
+    tcpFrame({ ...c, seq: 101, ack: 901 }),
+    tcpFrame({ ...c, seq: 101, ack: 901, payload: up.subarray(0, 1400) }),
+    tcpFrame({ ...c, seq: 1501, ack: 901, payload: up.subarray(1400, 2800), flags: TH_ACK | TH_PUSH }),
+    tcpFrame({ ...s, seq: 901, ack: 2901, payload: down }),
+    tcpFrame({ ...c, seq: 2901, ack: 1601, payload: up.subarray(2800) }),
+    tcpFrame({ ...c, seq: 3101, ack: 1601, flags: TH_FIN | TH_ACK }),
+    tcpFrame({ ...s, seq: 1601, ack: 3102, flags: TH_FIN | TH_ACK }),
+    tcpFrame({ ...c, seq: 3102, ack: 1602 }),
+  ];
 }
 
 export interface RecSpec {

@@ -12,8 +12,7 @@ import { emitEthernet, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../../core/wire/et
 import { emitIpv4 } from '../../core/wire/ipv4.js';
 import { emitIpv6 } from '../../core/wire/ipv6.js';
 import { parseIp } from '../../core/wire/bytes.js';
-import { TH_ACK, TH_FIN, TH_PUSH, TH_SYN } from '../../core/wire/tcp.js';
-import { MAC_A, MAC_B, pcapFile, type RecSpec, tcpFrame } from '../helpers/build.js';
+import { conversation, MAC_A, MAC_B, pcapFile, type RecSpec } from '../helpers/build.js';
 import { cli, tmp } from '../helpers/cli.js';
 import { badFrames, fields } from '../helpers/model.js';
 import { fixture, HAS_TSHARK } from '../helpers/paths.js';
@@ -27,24 +26,7 @@ async function framesOf(file: string): Promise<Uint8Array[]> {
 }
 
 /** An IPv6 conversation: handshake, 3,000 bytes one way and 700 the other in several segments, FINs. */
-function v6Conversation(): Uint8Array[] {
-  const c = { src: '2001:db8::1', dst: '2001:db8::2', sport: 40001, dport: 443 };
-  const s = { src: c.dst, dst: c.src, sport: c.dport, dport: c.sport };
-  const up = Buffer.alloc(3000, 'u');
-  const down = Buffer.alloc(700, 'd');
-  return [
-    tcpFrame({ ...c, seq: 100, flags: TH_SYN }),
-    tcpFrame({ ...s, seq: 900, ack: 101, flags: TH_SYN | TH_ACK }),
-    tcpFrame({ ...c, seq: 101, ack: 901 }),
-    tcpFrame({ ...c, seq: 101, ack: 901, payload: up.subarray(0, 1400) }),
-    tcpFrame({ ...c, seq: 1501, ack: 901, payload: up.subarray(1400, 2800), flags: TH_ACK | TH_PUSH }),
-    tcpFrame({ ...s, seq: 901, ack: 2901, payload: down }),
-    tcpFrame({ ...c, seq: 2901, ack: 1601, payload: up.subarray(2800) }),
-    tcpFrame({ ...c, seq: 3101, ack: 1601, flags: TH_FIN | TH_ACK }),
-    tcpFrame({ ...s, seq: 1601, ack: 3102, flags: TH_FIN | TH_ACK }),
-    tcpFrame({ ...c, seq: 3102, ack: 1602 }),
-  ];
-}
+const v6Conversation = (): Uint8Array[] => conversation('2001:db8::1', '2001:db8::2');
 
 interface Outer {
   /** Outer addresses (the family follows them). */
