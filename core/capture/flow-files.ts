@@ -306,7 +306,8 @@ export class FlowFiles {
     // -c<stream>, and if that was given too (a template that names both directions, or several
     // streams, the same) the direction, then a count: never a file two directions share
     const name = flowName(this.template, c, d, this.netOf(c));
-    let again: string | null = null;
+    // a name that is no file's (%v of a connection in no network, a template of dots): as if given
+    let again: string | null = name === '' || name === '.' || name === '..' ? `${name}-c${c.stream}` : null;
     for (let k = 0; this.names.add(again ?? name) && this.given(again ?? name); k++)
       again = `${name}-c${c.stream}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
     const t = this.slots;

@@ -141,6 +141,13 @@ test('extract names a connection in a VLAN or a tunnel with its network after th
   const names = readdirSync(tpl).filter((f) => f !== 'sockcap-index.json').sort();
   t.is(names.length, 10);
   t.true(names.every((n) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ_\d+_\d(--[\w.-]+)?_(c2s|s2c)$/.test(n)), names.join(' '));
+  // a name that is no file's (empty, a dot) gets the stream as a name given twice does
+  for (const [tpl, want] of [['%v', ['-c0', '-c0-s2c', '100', '100-c1', '200', '200-c2', '30.20', '30.20-c3', 'vxlan-vni-5001', 'vxlan-vni-5001-c4']], ['.%V', ['.-c0', '.-c0-s2c', '.--', '.---c1', '.---c2', '.---c2-s2c', '.---c3', '.---c3-s2c', '.---c4', '.---c4-s2c']]] as const) {
+    const o = join(dir, `odd${tpl.length}`);
+    const r3 = await cli(['extract', cap, '-o', o, '-q', '-T', tpl]);
+    t.is(r3.code, 0, r3.stderr);
+    t.deepEqual(readdirSync(o).filter((f) => f !== 'sockcap-index.json').sort(), [...want].sort(), tpl);
+  }
   for (const end of [/_0_c2s$/, /_1--100_s2c$/, /_3--30\.20_c2s$/, /_4--vxlan-vni-5001_s2c$/]) t.true(names.some((n) => end.test(n)), `${end}`);
 });
 
