@@ -46,7 +46,7 @@ export const FUSE_HEADER = `${'stream'.padEnd(6)}  ${'client'.padEnd(22)}  ${'se
 
 export function formatFuseRow(c: FuseRecord): string {
   const why = c.unfused ? `${c.reason}; unfused: ${c.unfused}` : c.reason;
-  return `${String(c.stream).padEnd(6)}  ${c.client.padEnd(22)}  ${c.server.padEnd(22)}  ${(c.fused ? 'yes' : 'no').padEnd(5)}  ${why.padEnd(28)}  ${`${c.segmentsBefore} -> ${c.segmentsAfter}`.padStart(11)}  ${num(c.delivered.c2s).padStart(11)}  ${num(c.delivered.s2c).padStart(11)}`;
+  return `${String(c.stream).padEnd(6)}  ${c.client.padEnd(22)}  ${c.server.padEnd(22)}  ${(c.fused ? 'yes' : 'no').padEnd(5)}  ${why.padEnd(28)}  ${`${c.segmentsBefore} -> ${c.segmentsAfter}`.padStart(11)}  ${num(c.delivered.c2s).padStart(11)}  ${num(c.delivered.s2c).padStart(11)}${c.net === undefined ? '' : `  ${c.net}`}`;
 }
 
 /** The text report: the table, then the claim (which holds only if it is true) and the work saved. */

@@ -52,6 +52,8 @@ export interface FuseRecord {
   segmentsAfter: number;
   /** Payload bytes each socket received by fusing (placed straight into its so.rcv). */
   delivered: { c2s: number; s2c: number };
+  /** The VLAN stack or tunnel the connection came in (as connection summaries name it), when it did. */
+  net?: string;
 }
 
 type Phase = 'pending' | 'fused' | 'unfused' | 'never';
@@ -252,7 +254,7 @@ export class TcpFuse implements StackHook {
       this.violation = `${m ? `output frame ${n}` : `captured frame ${out.hdr.frameNo}`} (stream ${conn.stream}): seq ISN+${d}, ${plen} payload bytes`;
   }
 
-  detach(conn: Connection): void {
+  detach(conn: Connection, out?: Output): void {
     const st = this.conns.get(conn);
     if (!st) return;
     this.conns.delete(conn);
@@ -278,6 +280,7 @@ export class TcpFuse implements StackHook {
       segmentsAfter: st.segsOut,
       delivered: { c2s: fu ? fu.delivered[0]! : 0, s2c: fu ? fu.delivered[1]! : 0 },
     };
+    if (conn.vlan !== 0 && out?.nets) r.net = out.nets.get(conn.vlan);
     if (this.opts.onRecord) this.opts.onRecord(r);
     else this.records.push(r);
   }

@@ -169,7 +169,7 @@ when(HAS_TCPFLOW, 'needs tcpflow')('extract\'s names on VLAN-tagged traffic are 
   for (const n of names) t.true(readFileSync(join(ours, n)).equals(readFileSync(join(theirs, n))), n);
 });
 
-test('fuse --packetize takes a file name with its network: only the connection in that VLAN stays unfused', async (t) => {
+test('fuse --packetize takes a file name with its network: only the connection in that VLAN stays unfused; fuse\'s records name each network', async (t) => {
   const dir = tmp(t);
   const lo = conversation('127.0.0.1', '127.0.0.2', 40001, 8080);
   const cap = join(dir, 'lo.pcap');
@@ -178,8 +178,13 @@ test('fuse --packetize takes a file name with its network: only the connection i
   for (const [net, out] of [['--200', 1], ['--100', 0]] as const) {
     const r = await cli(['replay', cap, '--fuse', '--packetize', name + net, '--json']);
     t.is(r.code, 0, r.stderr);
-    const fuse = (JSON.parse(r.stdout) as { fuse: { connections: Array<{ stream: number; fused: boolean; reason: string }> } }).fuse.connections;
-    t.deepEqual(fuse.map((c) => [c.stream, c.fused, c.reason]), [0, 1].map((s) => (s === out ? [s, false, 'opted out (--packetize)'] : [s, true, 'loopback'])), net);
+    const fuse = (JSON.parse(r.stdout) as { fuse: { connections: Array<{ stream: number; fused: boolean; reason: string; net?: string }> } }).fuse.connections;
+    t.deepEqual(fuse.map((c) => [c.stream, c.fused, c.reason, c.net]), [0, 1].map((s) => (s === out ? [s, false, 'opted out (--packetize)'] : [s, true, 'loopback']).concat(`vlan ${(s + 1) * 100}`)), net);
   }
+  // fuse's own table names each connection's network at the end of its row
+  const f = await cli(['fuse', cap]);
+  t.is(f.code, 0, f.stderr);
+  const rows = f.stdout.split('\n').filter((l) => /^[01] /.test(l));
+  t.deepEqual(rows.map((l) => / {2}(vlan \d+)$/.exec(l)?.[1]), ['vlan 100', 'vlan 200'], f.stdout);
 });
 
