@@ -283,6 +283,10 @@ export function indexJson(j: JsonBuf, e: FlowIndexEntry): void {
   j.str(e.file);
   j.bytes(K_BYTES);
   j.num(e.bytes);
+  if (e.net !== undefined) {
+    j.bytes(K_NET);
+    j.str(e.net);
+  }
   if (e.sha256 !== undefined) {
     j.bytes(K_SHA256);
     j.str(e.sha256);

@@ -26,6 +26,8 @@ export interface FlowIndexEntry {
   dst: string;
   file: string;
   bytes: number;
+  /** The VLAN stack or tunnel the connection came in (as connection summaries name it), when it did. */
+  net?: string;
   sha256?: string;
   /**
    * Holes that never filled, [offset in the file, length] (absent when none): where the bytes
@@ -274,6 +276,7 @@ export class FlowFiles {
       // one object, no spreads (each made a temporary object: ~60 MB on 200,000 connections)
       const e: FlowIndexEntry = { stream: c.stream, dir: d, src: d === 'c2s' ? c.clientName : c.serverName,
         dst: d === 'c2s' ? c.serverName : c.clientName, file: this.nameOf(c, d, s), bytes: t.bytes[s]! };
+      if (c.vlan !== 0 && this.nets) e.net = this.nets.get(c.vlan);
       if (gaps.length) {
         // offsets in the file: zero-filled, each gap is after the earlier ones' zeros (one after
         // the last byte of data, cut by the snaplen, is past the end: the file ends at its data,

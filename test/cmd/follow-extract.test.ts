@@ -404,7 +404,7 @@ when(HAS_TCPFLOW, 'needs tcpflow')('extract --gaps zero gives tcpflow\'s file na
   for (const n of names) t.true(readFileSync(join(ours, n)).equals(readFileSync(join(theirs, n))), n);
 });
 
-test('index entries: indexJson writes JSON.stringify\'s bytes, for any names, hashes and gaps', (t) => {
+test('index entries: indexJson writes JSON.stringify\'s bytes, for any names, networks, hashes and gaps', (t) => {
   const entry = fc.record({
     stream: fc.nat(),
     dir: fc.constantFrom<Dir>('c2s', 's2c'),
@@ -412,6 +412,7 @@ test('index entries: indexJson writes JSON.stringify\'s bytes, for any names, ha
     dst: fc.constantFrom('10.0.0.1:80', '[2001:db8::1]:443'),
     file: fc.oneof(fc.string({ unit: 'binary' }), fc.constant('010.000.000.001.01111-010.000.000.002.00080'), fc.constant('a"b\\c\u0001d\u007f')),
     bytes: fc.nat(),
+    net: fc.option(fc.oneof(fc.constantFrom('vlan 30.20.10', 'vxlan vni 5001'), fc.string({ unit: 'binary' })), { nil: undefined }),
     sha256: fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: undefined }),
     gaps: fc.option(fc.array(fc.oneof(fc.tuple(fc.nat(), fc.nat()), fc.tuple(fc.nat(), fc.nat(), fc.constant('snaplen' as const))), { minLength: 1 }), { nil: undefined }),
   }, { requiredKeys: ['stream', 'dir', 'src', 'dst', 'file', 'bytes'] });

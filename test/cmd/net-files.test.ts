@@ -124,7 +124,8 @@ test('extract names a connection in a VLAN or a tunnel with its network after th
   const nets = ['', '--100', '--200', '--30.20', '--vxlan-vni-5001'];
   t.deepEqual(files, nets.flatMap((n) => base.map((b) => b + n)).sort());
   for (const f of files) t.true(readFileSync(join(out, f)).equals(readFileSync(join(out, base.find((b) => f.startsWith(b))!))), `${f}: the same bytes`);
-  const index = JSON.parse(readFileSync(join(out, 'sockcap-index.json'), 'utf8')) as Array<{ stream: number; file: string }>;
+  const index = JSON.parse(readFileSync(join(out, 'sockcap-index.json'), 'utf8')) as Array<{ stream: number; file: string; net?: string }>;
+  t.deepEqual([...new Set(index.map((e) => e.net))], [undefined, 'vlan 100', 'vlan 200', 'vlan 30.20', 'vxlan vni 5001'], 'the index names each network');
   for (const [i, n] of nets.entries()) {
     const want = index.find((e) => e.file === base[0] + n)!.stream;
     t.is(want, i, `${n || 'untagged'}: stream ${i}`);
