@@ -380,7 +380,8 @@ when(HAS_TSHARK, 'needs tshark')('fuse of tunnelled loopback connections: the sa
     const file = join(dir, `${tu.proto}.pcap`);
     writeFileSync(file, pcapFile(inner.map((f, i) => ({ data: tu.wrap(f, i) }))));
     const got = await fuseOf(file);
-    t.deepEqual(got.s.connections, want.s.connections, tu.name);
+    // the same records, each naming the tunnel it came in
+    t.deepEqual(got.s.connections, want.s.connections.map((c: object) => ({ ...c, net: ({ 'VXLAN': 'vxlan vni 5001', 'VXLAN over IPv6': 'vxlan vni 5002' } as Record<string, string>)[tu.name] ?? `gre key ${0xdeadbeef}` })), tu.name);
     const view = tsharkView(got.out);
     t.deepEqual(view.segs, wantView.segs, `${tu.name}: the same segments`);
     t.deepEqual(view.badOuter, [], `${tu.name}: outer headers well formed`);
