@@ -11,7 +11,7 @@ import { thousands } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, readFlags } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, networksFlag, readFlags } from './inputs.js';
 import { Interrupt } from './interrupt.js';
 
 /**
@@ -44,6 +44,7 @@ export default class Extract extends SockcapCommand {
   static override flags = {
     ...readFlags,
     ...memoryFlag,
+    ...networksFlag,
     outdir: Flags.string({ char: 'o', summary: 'directory for the files (created if missing)', required: true }),
     template: Flags.string({ char: 'T', summary: 'file name template', default: DEFAULT_TEMPLATE }),
     hash: Flags.boolean({ summary: 'SHA-256 of each file in the index' }),
@@ -104,6 +105,7 @@ export default class Extract extends SockcapCommand {
       // the index has what it needs from FlowFiles: no connection summaries
       onConnection: null,
       memoryBudget: budget,
+      networks: flags.networks,
     });
     files.nets = stack.nets;
     const intr = new Interrupt();

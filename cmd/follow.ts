@@ -9,7 +9,7 @@ import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
 import { SockcapCommand } from './base.js';
 import { Interrupt } from './interrupt.js';
-import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, readFlags } from './inputs.js';
+import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, networksFlag, readFlags } from './inputs.js';
 
 /** What follow prints at a hole that never filled (shared with `live --follow`). */
 export const gapsFlag = Flags.option({ options: ['marker', 'skip'] as const, default: 'marker' as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker, or nothing (the bytes after follow at once)' })();
@@ -26,6 +26,7 @@ export default class Follow extends SockcapCommand {
   static override flags = {
     ...readFlags,
     ...memoryFlag,
+    ...networksFlag,
     stream: Flags.string({ char: 'z', summary: 'stream index, 4-tuple, or a file name extract wrote, to follow', required: true }),
     format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'output format (tshark\'s follow modes)' })(),
     direction: Flags.option({ options: ['both', 'c2s', 's2c'] as const, default: 'both' as const, summary: 'which direction to print' })(),
@@ -61,6 +62,7 @@ export default class Follow extends SockcapCommand {
       checksums: false,
       policy: flags.overlap,
       memoryBudget: memoryBudget(flags.memory),
+      networks: flags.networks,
       app: new DrainApp(false, 1 << 20, follower.sink),
       onConnection: (c) => {
         streams++;

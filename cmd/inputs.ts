@@ -35,6 +35,15 @@ export const memoryFlag = {
   memory: Flags.string({ summary: 'memory for queued data and connection state (256M, 1G; default 256M): past it the oldest connection is evicted, or the one growing skips its holes (both counted)' }),
 };
 
+/** `--networks`: whether a VLAN stack or a tunnel tells connections apart (StackOptions.networks). */
+export const networksFlag = {
+  networks: Flags.option({
+    options: ['separate', 'merge'] as const,
+    default: 'separate' as const,
+    summary: 'separate: each VLAN stack and tunnel is a network of its own (one 4-tuple in two is two connections); merge: the 4-tuple alone, so directions seen through different VLANs, VNIs or mirror sessions meet',
+  })(),
+};
+
 const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
 /** `--memory`'s value in bytes (256M, 1.5G, 512MiB, 1048576; K, M and G are powers of 1024), or undefined for the default. */

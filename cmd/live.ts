@@ -16,7 +16,7 @@ import { ConnReport } from './conn-report.js';
 import { gapsFlag } from './follow.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
-import { countFlag, memoryBudget, memoryFlag, numericFlag, positional } from './inputs.js';
+import { countFlag, memoryBudget, memoryFlag, networksFlag, numericFlag, positional } from './inputs.js';
 
 export default class Live extends SockcapCommand {
   static override summary = 'Capture on an interface (libpcap) and run the traffic through the stack as it arrives.';
@@ -46,6 +46,7 @@ export default class Live extends SockcapCommand {
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no live table on stderr' }),
     ...memoryFlag,
+    ...networksFlag,
     ...modelOptionFlags,
   };
 
@@ -77,6 +78,7 @@ export default class Live extends SockcapCommand {
       output: models.output(flags.write),
       onConnection: (c) => conns.add(c),
       memoryBudget: memoryBudget(flags.memory),
+      networks: flags.networks,
     });
     if (follow) follow.nets = stack.nets;
     const cap: LiveCapture = openLive({ binding: process.env.SOCKCAP_CAP_MODULE, iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);

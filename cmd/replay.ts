@@ -6,7 +6,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
 import { ConnReport } from './conn-report.js';
-import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, readFlags } from './inputs.js';
+import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, networksFlag, readFlags } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
 import { modelOptionFlags, Models } from './models.js';
@@ -25,6 +25,7 @@ export default class Replay extends SockcapCommand {
   static override flags = {
     ...readFlags,
     ...memoryFlag,
+    ...networksFlag,
     write: Flags.string({ char: 'w', summary: 'write the frames to this capture file (- for stdout)' }),
     ...outFormatFlag,
     'verify-checksums': Flags.boolean({ summary: 'drop packets with bad IP/TCP checksums instead of counting them' }),
@@ -60,6 +61,7 @@ export default class Replay extends SockcapCommand {
       debug: flags.debug,
       tcp: flags.tcp,
       memoryBudget: memoryBudget(flags.memory),
+      networks: flags.networks,
     });
     const output = flags.write ? await CaptureOutput.open(toStdout ? process.stdout : flags.write, session, flags['out-format']) : undefined;
     const progress = startProgress(session, files, flags.quiet || toStdout);

@@ -37,6 +37,15 @@ export type StackOptions = Readonly<Partial<InputOptions & {
    * (the counters in `stack.tcpstat` are kept either way).
    */
   onConnection: ((s: ConnSummary) => void) | null;
+  /**
+   * What tells connections apart besides their 4-tuple. `separate` (default): the network too, so
+   * each VLAN stack and each tunnel (VNI, GRE key, ERSPAN session, PPTP call) is a network of its
+   * own and the same 4-tuple in two of them is two connections. `merge`: the 4-tuple alone, as a
+   * host's stack sees it: directions that came through different VLANs, VNIs or mirror sessions
+   * (asymmetric routing, a SPAN session per direction) meet in one connection. IP reassembly keeps
+   * each network's fragments apart either way.
+   */
+  networks: 'separate' | 'merge';
   /** Seconds of capture time a closed connection's tombstone absorbs late packets. Default 60. */
   tombstoneTtl: number;
   /**

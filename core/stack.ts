@@ -42,6 +42,8 @@ const MAX_TOMBSTONES = 65536;
 export class Stack implements Ctx, Output {
   readonly stats = new Stats();
   readonly nets = new NetNames();
+  /** StackOptions.networks is `merge`: connections are found by their 4-tuple alone. */
+  private readonly mergeNets: boolean;
   readonly opts: InputOptions;
   readonly pcbs = new PcbTable();
   /** Connections that have left the table, in the order they left (without onConnection). */
@@ -117,6 +119,7 @@ export class Stack implements Ctx, Output {
     this.digest = this.app.digest?.bind(this.app);
     this.onConnection = opts.onConnection === undefined ? (c) => this.finished.push(c) : opts.onConnection;
     this.tombTtl = opts.tombstoneTtl ?? 60;
+    this.mergeNets = opts.networks === 'merge';
     this.debug = opts.debug ?? false;
     this.limits = {
       reassLimit: opts.reassLimit ?? 4 << 20,
@@ -348,7 +351,7 @@ export class Stack implements Ctx, Output {
     // a header cut short by the snaplen (the segment had more on the wire) is not a malformed one
     if (typeof hlen === 'string') return this.stats.drop(hlen === 'tcp.short' && end < wireEnd ? 'tcp.truncated' : hlen);
     if (!this.limits.tcp) return;
-    const conn = this.demux(m, b, o, ipOff, ipv, end, wireEnd, vlan);
+    const conn = this.demux(m, b, o, ipOff, ipv, end, wireEnd, this.mergeNets ? 0 : vlan);
     if (!conn) return;
     const c2s = this.c2s;
     const h = conn.key;

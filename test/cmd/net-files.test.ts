@@ -189,3 +189,32 @@ test('fuse --packetize takes a file name with its network: only the connection i
   t.deepEqual(rows.map((l) => / {2}(vlan \d+)$/.exec(l)?.[1]), ['vlan 100', 'vlan 200'], f.stdout);
 });
 
+
+test('--networks merge finds connections by their 4-tuple alone: directions seen through different VLANs or VNIs meet in one connection (separate, the default, keeps them apart)', async (t) => {
+  const dir = tmp(t);
+  const conv = conversation('10.1.2.3', '10.9.8.7', 40001, 8080);
+  const fromClient = (f: Uint8Array) => f[26 + 3] === 3;
+  const cap = join(dir, 'asym.pcap');
+  // client to server on VLAN 10, server to client on VLAN 20 (asymmetric routing, a SPAN per direction)
+  writeFileSync(cap, pcapFile(conv.map((f) => ({ data: tagged(f, fromClient(f) ? 10 : 20) }))));
+  const vx = join(dir, 'vx.pcap');
+  writeFileSync(vx, pcapFile(conv.map((f) => ({ data: vxlan(f, fromClient(f) ? 1 : 2) }))));
+  type Summary = { connections: Array<{ net?: string; clientGuessed: boolean; c2s: { bytes: number }; s2c: { bytes: number } }> };
+  for (const file of [cap, vx]) {
+    const sep = await cli(['replay', file, '--json']);
+    t.is(sep.code, 0, sep.stderr);
+    const s = (JSON.parse(sep.stdout) as Summary).connections;
+    t.is(s.length, 2, 'separate: each direction a connection of its own network');
+    t.deepEqual(s.map((c) => c.c2s.bytes + c.s2c.bytes).sort((a, b) => a - b), [700, 3000]);
+    const mer = await cli(['replay', file, '--json', '--networks', 'merge']);
+    t.is(mer.code, 0, mer.stderr);
+    const m = (JSON.parse(mer.stdout) as Summary).connections;
+    t.deepEqual(m.map((c) => [c.net, c.clientGuessed, c.c2s.bytes, c.s2c.bytes]), [[undefined, false, 3000, 700]], 'merge: one connection, its handshake seen, both directions whole');
+  }
+  const out = join(dir, 'out');
+  const r = await cli(['extract', cap, '-o', out, '-q', '--networks', 'merge']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(readdirSync(out).filter((f) => f !== 'sockcap-index.json').sort(), ['010.001.002.003.40001-010.009.008.007.08080', '010.009.008.007.08080-010.001.002.003.40001']);
+  const bad = await cli(['replay', cap, '--networks', 'both']);
+  t.is(bad.code, 2, 'an unknown value is a usage error');
+});
