@@ -218,3 +218,26 @@ test('--networks merge finds connections by their 4-tuple alone: directions seen
   const bad = await cli(['replay', cap, '--networks', 'both']);
   t.is(bad.code, 2, 'an unknown value is a usage error');
 });
+
+test('a default file name is a selector of its own connection, direction and network, for any addresses, ports and network (the name and the parser agree); any other text parses or is a usage error, never a crash', (t) => {
+  const token = fc.oneof(fc.constant(''), fc.array(fc.integer({ min: 1, max: 4094 }), { minLength: 1, maxLength: 3 }).map((v) => v.join('.')),
+    fc.constantFrom('vxlan-vni-5001', 'vlan-100-gre-key-7', 'erspan-session-42', 'pptp-call-4660', 'ipip', 'net-1a2b'));
+  fc.assert(fc.property(fc.boolean(), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 }), fc.boolean(), token, (v6, addr, cp, sp, c2s, net) => {
+    const alen = v6 ? 16 : 4;
+    const c = new Connection(9, addr, 0, cp, alen, sp, alen);
+    const d: Dir = c2s ? 'c2s' : 's2c';
+    const sel = parseSelector(flowName(DEFAULT_TEMPLATE, c, d, net));
+    t.deepEqual(sel.ends, c2s ? [c.clientName, c.serverName] : [c.serverName, c.clientName]);
+    t.is(sel.from, c2s ? c.clientName : c.serverName);
+    t.is(sel.net, net === '' ? null : net);
+    t.is(sel.stream, null);
+  }), { numRuns: 1000 });
+  fc.assert(fc.property(fc.string(), (s) => {
+    try {
+      parseSelector(s);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_USAGE') throw e;
+    }
+  }), { numRuns: 2000 });
+  t.pass();
+});
