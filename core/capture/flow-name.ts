@@ -9,10 +9,14 @@ const TOKENS = 'AaBb#dTtVv%';
  */
 export const DEFAULT_TEMPLATE = '%A.%a-%B.%b%V%v';
 
-/** tcpflow's %T: the second as ISO 8601 in UTC, strftime's "%FT%TZ" (2026-12-07T06:33:43Z). */
+/**
+ * tcpflow's %T: the second as ISO 8601 in UTC, strftime's "%FT%TZ" (2026-12-07T06:33:43Z). A
+ * pcapng timestamp may be past what a Date holds (±275,760 years; a file's own resolution and
+ * 64 bits allow far more): such a second is written as its number, as %t writes it.
+ */
 function iso8601(sec: number): string {
-  const s = new Date(Math.floor(sec) * 1000).toISOString();
-  return `${s.slice(0, 19)}Z`;
+  const d = new Date(Math.floor(sec) * 1000);
+  return Number.isNaN(d.getTime()) || d.getUTCFullYear() > 9999 || d.getUTCFullYear() < 0 ? String(Math.floor(sec)) : `${d.toISOString().slice(0, 19)}Z`;
 }
 
 /** "010.000.000.001" for each octet value, as tcpflow pads them (names then sort). */

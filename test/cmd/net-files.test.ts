@@ -71,6 +71,12 @@ test('flowName: tcpflow\'s tokens %T (ISO 8601, UTC) and %t (epoch seconds), %V%
   c.began(1_700_000_000, 123_000_000);
   t.is(flowName('%T', c, 'c2s'), '2023-11-14T22:13:20Z');
   t.is(flowName('%t-%#-%d', c, 's2c'), '1700000000-3-s2c');
+  // a time no Date holds (a pcapng resolution and 64 bits allow it) is its number, not a crash
+  const far = new Connection(0, new Uint8Array(8), 0, 1, 4, 2, 4);
+  far.began(2 ** 53, 0);
+  t.is(flowName('%T', far, 'c2s'), String(2 ** 53));
+  far.began(0, 0);
+  t.is(flowName('%T', far, 'c2s'), '1970-01-01T00:00:00Z');
   t.is(flowName('x%V%vy', c, 'c2s'), 'xy', 'no network: both empty');
   t.is(flowName('x%V%vy', c, 'c2s', '100'), 'x--100y');
   t.is(flowName(DEFAULT_TEMPLATE, c, 'c2s'), '010.000.000.001.40001-192.168.200.255.00080');
