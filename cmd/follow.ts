@@ -48,7 +48,7 @@ export default class Follow extends SockcapCommand {
       if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     };
     // the follower renders what it reads into text at once
-    const session = fileSession(filter);
+    const session = fileSession(filter, files);
     // of the connections that leave, only the count and the one selected (if it carried no data,
     // its header is printed from it) are kept: memory does not grow with the connections seen
     let streams = 0;

@@ -48,7 +48,7 @@ export default class Replay extends SockcapCommand {
     // connections are written as they finish: memory holds what is in flight, not the whole run
     const conns = new ConnReport(json, report);
     const flush = () => conns.flush();
-    const session = fileSession(filter);
+    const session = fileSession(filter, files);
     const models = new Models(flags);
     const stack = new Stack(session, {
       hooks: models.hooks,

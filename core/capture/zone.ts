@@ -27,6 +27,12 @@ export interface ChunkStats {
   peakPinned: number;
   /** Chunks left to the garbage collector while still referenced. */
   forgotten: number;
+  /**
+   * Chunks the WebAssembly arena holds (the checksum reads them in place; 0 when none was made),
+   * and how many of them were handed out.
+   */
+  arenaSlots: number;
+  arenaChunks: number;
 }
 
 /**
@@ -74,7 +80,7 @@ export class ChunkZone {
     /** Retired chunks tracked at most (ZONE_KEEP). */
     private readonly keep = ZONE_KEEP,
     /** Chunks placed in an arena the checksum reads in place (ARENA_CHUNKS; 0: none). */
-    private readonly slots = ARENA_CHUNKS,
+    readonly slots = ARENA_CHUNKS,
   ) {}
 
   /** A chunk to read into: a retired one no queue references, else fresh memory (an arena slot while any is left). */
@@ -118,7 +124,7 @@ export class ChunkZone {
 
   /** What the zone did, for reports. */
   stats(): ChunkStats {
-    return { size: this.size, allocated: this.allocated, reused: this.reused, peakPinned: this.peakPinned, forgotten: this.forgotten };
+    return { size: this.size, allocated: this.allocated, reused: this.reused, peakPinned: this.peakPinned, forgotten: this.forgotten, arenaSlots: this.arena ? this.slots : 0, arenaChunks: this.slotExts.length };
   }
 
   /** The Exts of the retired chunks tracked (for checks). */

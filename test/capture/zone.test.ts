@@ -21,6 +21,7 @@ import { sbappendstream, sbdrop, Sockbuf } from '../../core/socket/sockbuf.js';
 import { Stack } from '../../core/stack.js';
 import { generate } from '../bench/gen.js';
 import { cli, tmp } from '../helpers/cli.js';
+import { arenaSlotsFor } from '../../cmd/inputs.js';
 import { corpus, CORPUS, fixture, HAS_CORPUS } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
 
@@ -76,7 +77,7 @@ test('a zone forgets the oldest retired chunks past its limit', (t) => {
   t.is(z.stats().peakPinned, 2, 'two retired chunks were referenced when a chunk was wanted');
   z.extOf(bufs[2]!)!.refs = 0;
   t.true(same(z.alloc(), bufs[2]!));
-  t.deepEqual(z.stats(), { size: 16, allocated: 4, reused: 1, peakPinned: 2, forgotten: 1 });
+  t.deepEqual(z.stats(), { size: 16, allocated: 4, reused: 1, peakPinned: 2, forgotten: 1, arenaSlots: 0, arenaChunks: 0 });
 });
 
 test('arena chunks are slots of one WebAssembly memory: never forgotten, reused in place; chunks past the slots are ordinary memory', (t) => {
@@ -286,6 +287,9 @@ test('replay reports its read chunks: a 24 MB capture is read into a few 4 MiB c
   t.true(ch.allocated + ch.reused >= 6, `${ch.allocated} + ${ch.reused} chunks for 24 MB`);
   t.true(ch.peakPinned <= 2);
   t.is(ch.forgotten, 0);
+  // 24 MB is six 4 MiB reads and the one that finds the end: an arena of 7 chunks, not 16
+  t.is(ch.arenaSlots, Math.ceil(24e6 / (4 << 20)) + 1);
+  t.is(ch.arenaChunks, ch.allocated, 'every chunk read into is an arena slot');
   const text = await cli(['replay', path, '-q']);
   t.regex(text.stdout, new RegExp(`read chunks: ${ch.allocated} of 4 MiB, reused ${ch.reused} times, at most ${ch.peakPinned} pinned after the reader moved on; [\\d,]+ frames made from processed ones\\n`));
 });
@@ -293,10 +297,30 @@ test('replay reports its read chunks: a 24 MB capture is read into a few 4 MiB c
 test('a small capture is read into one chunk: the read that finds the end of the file reuses it, and the next file does too', async (t) => {
   const one = await cli(['replay', fixture('tcp/smtp.pcap'), '--json', '-q']);
   t.is(one.code, 0, one.stderr);
-  t.like(JSON.parse(one.stdout).chunks, { allocated: 1, reused: 1, forgotten: 0 });
+  // its arena is sized to the file (one read and the one at its end), not 64 MiB of external memory
+  t.like(JSON.parse(one.stdout).chunks, { allocated: 1, reused: 1, forgotten: 0, arenaSlots: 2, arenaChunks: 1 });
   const three = await cli(['replay', fixture('tcp/smtp.pcap'), fixture('tcp/smtp.pcap'), fixture('tcp/three-http-streams.pcap'), '--json', '-q']);
   t.is(three.code, 0, three.stderr);
-  t.like(JSON.parse(three.stdout).chunks, { allocated: 1, reused: 5, forgotten: 0 });
+  t.like(JSON.parse(three.stdout).chunks, { allocated: 1, reused: 5, forgotten: 0, arenaSlots: 6, arenaChunks: 1 });
+});
+
+test('arenaSlotsFor: a regular file takes its reads and one more; standard input, a pipe or a missing file every slot; never more than ARENA_CHUNKS', (t) => {
+  const d = tmp(t);
+  const f = (name: string, bytes: number) => {
+    const p = join(d, name);
+    writeFileSync(p, Buffer.alloc(bytes));
+    return p;
+  };
+  t.is(arenaSlotsFor([f('empty', 0)]), 1);
+  t.is(arenaSlotsFor([f('one', 100)]), 2);
+  t.is(arenaSlotsFor([f('exact', 4 << 20)]), 2);
+  t.is(arenaSlotsFor([f('over', (4 << 20) + 1)]), 3);
+  t.is(arenaSlotsFor([join(d, 'one'), join(d, 'over')]), 5);
+  t.is(arenaSlotsFor([f('big', 80 << 20)]), ARENA_CHUNKS, 'capped');
+  t.is(arenaSlotsFor([]), ARENA_CHUNKS);
+  t.is(arenaSlotsFor(['-']), ARENA_CHUNKS);
+  t.is(arenaSlotsFor([join(d, 'one'), join(d, 'missing')]), ARENA_CHUNKS);
+  t.is(arenaSlotsFor([d]), ARENA_CHUNKS, 'a directory is not a regular file (its error comes at open)');
 });
 
 test('fileChunks gives a zone back the chunk of a read it never handed out (a consumer that stops early)', async (t) => {
