@@ -4,7 +4,7 @@ import { be16, put16 } from '../wire/bytes.js';
 import { checksum, fold, fold16, sum16 } from '../wire/checksum.js';
 import { ETHERTYPE_PPPOE_SESSION, isVlanType } from '../wire/ethernet.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../wire/ipv4.js';
-import { ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_PPTP_LEN, ENCAP_UDP } from '../wire/tunnel.js';
+import { ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_LEN16, ENCAP_UDP } from '../wire/tunnel.js';
 
 /**
  * The link and IP headers of a captured frame, kept (copied: a few dozen bytes) so that the stack
@@ -96,7 +96,7 @@ export class HeaderTemplate {
    * payload after them summing to `paySum`): innermost first, since an outer checksum covers the
    * fields set inside it. IPv4: total length and header checksum (DF kept, never a fragment); IPv6:
    * payload length; UDP: length and checksum (never 0: RFC 768 reserves it for "none"); GRE: its
-   * checksum when the captured one had one; PPTP: the payload length.
+   * checksum when the captured one had one; PPTP, GTP-U, L2TP: their length fields.
    */
   private encapsulate(buf: Uint8Array, frameLen: number, paySum: number): void {
     const e = this.encap;
@@ -130,8 +130,8 @@ export class HeaderTemplate {
           put16(buf, o + 4, 0);
           put16(buf, o + 4, fold(rangeSum(o, 0)));
           break;
-        case ENCAP_PPTP_LEN:
-          put16(buf, o + 4, frameLen - o - e[i + 2]!);
+        case ENCAP_LEN16:
+          put16(buf, o, frameLen - o - e[i + 2]!);
           break;
       }
     }

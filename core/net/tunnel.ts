@@ -2,8 +2,9 @@ import type { Ctx } from '../ctx.js';
 import { m_copydata, Mbuf, type PktHdr } from '../mbuf/mbuf.js';
 import { be16 } from '../wire/bytes.js';
 import {
-  ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_PPTP_LEN, ENCAP_UDP, GENEVE_PORT, INNER_ETHER, INNER_IPV4, INNER_IPV6,
-  INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, parseGeneve, parseGre, parsePpp, parseVxlan, type TunnelHdr, VXLAN_PORT,
+  ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_LEN16, ENCAP_UDP, GENEVE_PORT, GTPU_PORT, INNER_ETHER, INNER_IPV4, INNER_IPV6,
+  INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, L2TP_PORT, parseGeneve, parseGre, parseGtpU, parseL2tp, parsePpp, parseVxlan,
+  type TunnelHdr, VXLAN_PORT,
 } from '../wire/tunnel.js';
 import { ether_input } from './ether.js';
 import { ip6_input, ip_input } from './ip-input.js';
@@ -15,7 +16,7 @@ import { ip6_input, ip_input } from './ip-input.js';
 export const MAX_TUNNEL_DEPTH = 4;
 
 /** Tunnel kinds, folded into the network number with the tunnel's own id. */
-const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6 } as const;
+const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6, gtp: 7, l2tp: 8 } as const;
 
 /**
  * The network a tunnel's packets belong to: the outer packet's (its VLAN stack, its own tunnels),
@@ -23,16 +24,17 @@ const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6 } as con
  * its own: its inner addresses are an overlay's, and the same 4-tuple outside the tunnel or in
  * another VNI is another connection. The tunnel's outer addresses are not part of it, so the two
  * directions of a connection meet even when they come through different endpoints (mirrored
- * traffic sent from two VTEPs, asymmetric GRE).
+ * traffic sent from two VTEPs, asymmetric GRE). GTP-U and L2TP name no id (theirs are the
+ * receiver's, one per direction): all of a capture's GTP-U is one network, as all of its IP in IP.
  */
 function tunnelNet(ctx: Ctx, net: number, name: keyof typeof KIND, id: number): number {
   const t = (Math.imul(net ^ 0x2545f491, 0x9e3779b1) + Math.imul(KIND[name], 0x85ebca6b) + Math.imul(id, 0xc2b2ae35)) | 0;
-  if (ctx.nets.wants(t)) ctx.nets.set(t, ctx.nets.inside(net, name === 'ipip' ? 'ipip' : `${name} ${ID_NAME[name]}${id >>> 0}`));
+  if (ctx.nets.wants(t)) ctx.nets.set(t, ctx.nets.inside(net, ID_NAME[name] === null ? name : `${name} ${ID_NAME[name]}${id >>> 0}`));
   return t;
 }
 
 /** What each kind's id is, in a network's name. */
-const ID_NAME = { ipip: '', gre: 'key ', erspan: 'session ', pptp: 'call ', vxlan: 'vni ', geneve: 'vni ' } as const;
+const ID_NAME = { ipip: null, gre: 'key ', erspan: 'session ', pptp: 'call ', vxlan: 'vni ', geneve: 'vni ', gtp: null, l2tp: null } as const;
 
 /**
  * The packet a tunnel carries, as a frame of its own (BSD: gif_input and gre_input hand the inner
@@ -118,7 +120,7 @@ export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number,
       return true;
     }
     const fix = [ipFix, ipOff, 0];
-    if (r.name === 'pptp') fix.push(ENCAP_PPTP_LEN, thOff, r.hlen);
+    if (r.name === 'pptp') fix.push(ENCAP_LEN16, thOff + 4, r.hlen - 4);
     else if (m.buf[m.off + thOff]! & 0x80) fix.push(ENCAP_GRE_CSUM, thOff, 0);
     decap(ctx, m, thOff, r, capEnd, wireEnd, net, fix);
     return true;
@@ -129,23 +131,31 @@ export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number,
 }
 
 /**
- * UDP at `thOff` (its IP header at `ipOff`, version `ipv`): VXLAN and Geneve by their destination
- * ports. Returns false when the datagram is not one of them (the caller counts it as UDP).
+ * UDP at `thOff` (its IP header at `ipOff`, version `ipv`): VXLAN, Geneve and GTP-U by their
+ * destination ports, L2TP by either. Returns false when the datagram is not one of them (the
+ * caller counts it as UDP).
  */
 export function udp_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6, capEnd: number, wireEnd: number, net: number): boolean {
   const n = chainLen(m, capEnd) - thOff;
   if (n < 8) return false;
+  const b = m.buf;
   const o = m.off + thOff;
-  const dport = be16(m.buf, o + 2);
-  if (dport !== VXLAN_PORT && dport !== GENEVE_PORT) return false;
-  const r = dport === VXLAN_PORT ? parseVxlan(m.buf, o + 8, n - 8) : parseGeneve(m.buf, o + 8, n - 8);
+  const dport = be16(b, o + 2);
+  const l2tp = dport === L2TP_PORT || be16(b, o) === L2TP_PORT;
+  if (dport !== VXLAN_PORT && dport !== GENEVE_PORT && dport !== GTPU_PORT && !l2tp) return false;
+  const r = dport === VXLAN_PORT ? parseVxlan(b, o + 8, n - 8) : dport === GENEVE_PORT ? parseGeneve(b, o + 8, n - 8)
+    : dport === GTPU_PORT ? parseGtpU(b, o + 8, n - 8) : parseL2tp(b, o + 8, n - 8);
   if (r === null) return false;
   if (typeof r === 'string') {
     ctx.stats.drop(r);
     return true;
   }
+  const fix = [ipv === 4 ? ENCAP_IP4 : ENCAP_IP6, ipOff, 0, ENCAP_UDP, thOff, ipOff];
+  // the tunnel's own length field, set again before the UDP checksum that covers it
+  if (r.name === 'gtp') fix.push(ENCAP_LEN16, thOff + 10, 6);
+  else if (r.name === 'l2tp' && b[o + 8]! & 0x40) fix.push(ENCAP_LEN16, thOff + 10, -2);
   r.hlen += 8;
-  decap(ctx, m, thOff, r, capEnd, wireEnd, net, [ipv === 4 ? ENCAP_IP4 : ENCAP_IP6, ipOff, 0, ENCAP_UDP, thOff, ipOff]);
+  decap(ctx, m, thOff, r, capEnd, wireEnd, net, fix);
   return true;
 }
 

@@ -6,7 +6,8 @@ import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, PPP_IPV4, PPP_IPV6 } from './ethernet.j
  * Tunnel headers: what sits between an outer IP (or UDP) header and the packet it carries. Each
  * parser reads one header at `o` with `n` bytes captured and says what follows, where, and the
  * number that names the tunnel's network (a GRE key, a VXLAN or Geneve VNI, an ERSPAN session, a
- * PPTP call id; 0 when the header has none).
+ * PPTP call id; 0 when the header has none, or when its ids are the receiver's and differ between
+ * a connection's two directions: GTP-U's TEIDs, L2TP's tunnel and session ids).
  */
 
 /** IP protocol numbers of tunnels (IANA): IPv4 in IP (RFC 2003), IPv6 in IP (RFC 4213), GRE (RFC 2784). */
@@ -14,9 +15,15 @@ export const IPPROTO_IPIP = 4;
 export const IPPROTO_IPV6 = 41;
 export const IPPROTO_GRE = 47;
 
-/** UDP destination ports of tunnels (IANA): VXLAN (RFC 7348), Geneve (RFC 8926). */
+/**
+ * UDP ports of tunnels (IANA): VXLAN (RFC 7348), Geneve (RFC 8926) and GTP-U (3GPP TS 29.281) by
+ * their destination port; L2TP (RFC 2661) by either, since its server answers from 1701 to
+ * whatever port the client sent from.
+ */
 export const VXLAN_PORT = 4789;
 export const GENEVE_PORT = 6081;
+export const GTPU_PORT = 2152;
+export const L2TP_PORT = 1701;
 
 /** What a tunnel header carries: an Ethernet frame, an IP packet (by version), or a PPP frame (PPTP). */
 export const INNER_ETHER = 1;
@@ -34,7 +41,7 @@ export interface TunnelHdr {
   /** The network the tunnel names (key, VNI, session, call id), 0 if none. */
   id: number;
   /** What to count the tunnel as in the report's protocols. */
-  name: 'ipip' | 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'geneve';
+  name: 'ipip' | 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'geneve' | 'gtp' | 'l2tp';
 }
 
 // Outer header fields a packet sent on a tunnel's path sets again (PktHdr.encap's triples).
@@ -47,8 +54,11 @@ export const ENCAP_IP6 = 2;
 export const ENCAP_UDP = 3;
 /** GRE header with its checksum present at the offset: the checksum. */
 export const ENCAP_GRE_CSUM = 4;
-/** PPTP's GRE header at the offset (the argument: its length): the payload length. */
-export const ENCAP_PPTP_LEN = 5;
+/**
+ * A 16-bit length field at the offset: the bytes from the offset to the frame's end, less the
+ * argument (PPTP's payload length, GTP-U's length, L2TP's length).
+ */
+export const ENCAP_LEN16 = 5;
 
 /** GRE protocol types (the ethertype of what follows; RFC 2784, 1701, 2637; ERSPAN's). */
 const GRE_TEB = 0x6558; // transparent Ethernet bridging (NVGRE, Linux gretap)
@@ -127,4 +137,60 @@ export function parsePpp(b: Uint8Array, o: number, n: number): [number, number] 
     h += 2;
   }
   return [proto === PPP_IPV4 ? INNER_IPV4 : proto === PPP_IPV6 ? INNER_IPV6 : INNER_OTHER, h];
+}
+
+/** GTP-U's message type of a packet carrying a user's packet (G-PDU, T-PDU inside). */
+const GTP_GPDU = 0xff;
+
+/**
+ * GTP-U (3GPP TS 29.281, GTPv1-U): the mobile core's user plane, a UE's IP packets between base
+ * station and gateways. 8 bytes (version 1, protocol type GTP, message type, length, TEID), 4 more
+ * when any of E, S or PN is set (sequence number, N-PDU number, next extension header type), then
+ * a chain of extension headers, each its length in 4-byte words, its content and the next one's
+ * type (5G's PDU Session Container among them). A G-PDU carries an IP packet, IPv4 or IPv6 by its
+ * first nibble (the PDP type is not in the header); other messages (echo, error indication, end
+ * marker) carry none. The TEID is the receiver's, one per direction: it is no network id. GTPv0
+ * and GTP' (another version, or the protocol type bit clear) are left as UDP.
+ */
+export function parseGtpU(b: Uint8Array, o: number, n: number): TunnelHdr | DropReason | null {
+  if (n < 8) return 'gtp.short';
+  const f = b[o]!;
+  if (f >> 5 !== 1 || !(f & 0x10)) return null;
+  let hlen = 8;
+  if (f & 0x07) {
+    hlen = 12;
+    if (n < hlen) return 'gtp.short';
+    // extension headers, while the E flag says so and the last one names a next one
+    for (let next = f & 0x04 ? b[o + 11]! : 0; next !== 0; ) {
+      if (n < hlen + 1) return 'gtp.short';
+      const len = b[o + hlen]! * 4;
+      if (len === 0) return 'gtp.bad';
+      if (n < hlen + len) return 'gtp.short';
+      hlen += len;
+      next = b[o + hlen - 1]!;
+    }
+  }
+  if (b[o + 1] !== GTP_GPDU) return { inner: INNER_OTHER, hlen, id: 0, name: 'gtp' };
+  const v = n > hlen ? b[o + hlen]! >> 4 : 0;
+  return { inner: v === 4 ? INNER_IPV4 : v === 6 ? INNER_IPV6 : INNER_OTHER, hlen, id: 0, name: 'gtp' };
+}
+
+/**
+ * L2TP version 2 (RFC 2661): flags and version, the length when L is set, tunnel and session id,
+ * Ns and Nr when S is set, an offset size and that many bytes of padding when O is set, then a PPP
+ * frame (INNER_PPP). A control message (T) carries no PPP frame (INNER_OTHER). The ids are the
+ * receiver's, one pair per direction: they are no network id. Other versions (L2TPv3, L2F) are
+ * left as UDP.
+ */
+export function parseL2tp(b: Uint8Array, o: number, n: number): TunnelHdr | DropReason | null {
+  if (n < 2) return 'l2tp.short';
+  const f = b[o]!;
+  if ((b[o + 1]! & 0x0f) !== 2) return null;
+  let hlen = 6 + (f & 0x40 ? 2 : 0) + (f & 0x08 ? 4 : 0);
+  if (f & 0x02) {
+    if (n < hlen + 2) return 'l2tp.short';
+    hlen += 2 + be16(b, o + hlen);
+  }
+  if (n < hlen) return 'l2tp.short';
+  return { inner: f & 0x80 ? INNER_OTHER : INNER_PPP, hlen, id: 0, name: 'l2tp' };
 }

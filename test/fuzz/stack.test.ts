@@ -135,21 +135,22 @@ test('fuzz: random segment streams whose copies of a byte differ (overlap, retra
   t.true(conflicted > 0, `${conflicted} runs counted a conflict (the property must have covered copies that differ)`);
 });
 
-test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE, VXLAN, Geneve; outer IPv4 or IPv6), nested, under random MPLS label stacks: no exception, every frame counted, the stack\'s invariants hold', (t) => {
+test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE, VXLAN, Geneve, GTP-U, L2TP; outer IPv4 or IPv6), nested, under random MPLS label stacks: no exception, every frame counted, the stack\'s invariants hold', (t) => {
   const outer = (inner: Uint8Array, kind: number, v6: boolean): Uint8Array => {
-    // kind 0: IP proto 4, 1: IP proto 41, 2: GRE, 3: UDP to VXLAN's port, 4: UDP to Geneve's
+    // kind 0: IP proto 4, 1: IP proto 41, 2: GRE, 3: UDP to VXLAN's port, 4: Geneve's, 5: GTP-U's, 6: L2TP's
     const udp = kind >= 3;
     const body = udp ? new Uint8Array(8 + inner.length) : inner;
     if (udp) {
-      body[2] = kind === 3 ? 0x12 : 0x17;
-      body[3] = kind === 3 ? 0xb5 : 0xc1;
+      const port = [4789, 6081, 2152, 1701][kind - 3]!;
+      body[2] = port >> 8;
+      body[3] = port & 0xff;
       body[4] = (body.length >> 8) & 0xff;
       body[5] = body.length & 0xff;
       body.set(inner, 8);
     }
     const f = tcpFrame({ src: v6 ? '2001:db8::1' : '10.0.0.1', dst: v6 ? '2001:db8::2' : '10.0.0.2', payload: body });
     const ipOff = 14;
-    const proto = [4, 41, 47, 17, 17][kind]!;
+    const proto = [4, 41, 47, 17, 17, 17, 17][kind]!;
     // the TCP header is replaced by the tunnel: the IP packet is cut to its header and the body
     const hl = v6 ? 40 : 20;
     const out = new Uint8Array(14 + hl + body.length);
@@ -167,7 +168,7 @@ test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE,
     return out;
   };
   // a layer: its kind, outer IPv6 or IPv4, a valid tunnel header or random bytes in its place
-  const layer = fc.tuple(fc.nat(4), fc.boolean(), fc.option(fc.uint8Array({ maxLength: 24 }), { freq: 3 }));
+  const layer = fc.tuple(fc.nat(6), fc.boolean(), fc.option(fc.uint8Array({ maxLength: 24 }), { freq: 3 }));
   /** The tunnel header a kind puts in front of an IP packet whose first byte is `first`. */
   const valid = (kind: number, first: number): number[] => {
     const v6 = first >> 4 === 6;
@@ -175,9 +176,14 @@ test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE,
     if (kind === 2) return [0, 0, v6 ? 0x86 : 0x08, v6 ? 0xdd : 0x00];
     if (kind === 3) return [0x08, 0, 0, 0, 0, 0, 1, 0, ...eth];
     if (kind === 4) return [0, 0, 0x65, 0x58, 0, 0, 2, 0, ...eth];
+    // GTP-U G-PDU with a sequence number and one extension header (its length field is not checked)
+    if (kind === 5) return [0x36, 0xff, 0, 0, 0, 0, 0, 9, 0, 1, 0, 0x85, 1, 0x10, 9, 0];
+    // L2TP data with its length bit, then PPP with address and control
+    if (kind === 6) return [0x40, 0x02, 0, 0, 0, 1, 0, 2, 0xff, 0x03, 0, v6 ? 0x57 : 0x21];
     return [];
   };
   let opened = 0;
+  const each = { gtp: 0, l2tp: 0 };
   let deepest = 0;
   let labelled = 0;
   // MPLS label stack entries in front of the outermost IP packet (random bytes: any label, any bottom-of-stack bit)
@@ -203,12 +209,14 @@ test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE,
     built.push(Uint8Array.from([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x88, 0x47, 0, 1, 0, 64, 0, 1, 1, 64, ...deep]));
     stack.input(built.map((b, n) => new Mbuf(b, 0, b.length, { caplen: b.length, origLen: b.length, tsSec: 1000 + n, tsNsec: 0, linktype: 1, ifidx: 1, frameNo: n + 1 })));
     stack.finish();
-    for (const k of ['ipip', 'gre', 'vxlan', 'geneve']) opened += stack.stats.protocols[k] ?? 0;
+    for (const k of ['ipip', 'gre', 'vxlan', 'geneve', 'gtp', 'l2tp']) opened += stack.stats.protocols[k] ?? 0;
+    for (const k of ['gtp', 'l2tp'] as const) each[k] += stack.stats.protocols[k] ?? 0;
     labelled += stack.stats.protocols.mpls ?? 0;
     deepest = Math.max(deepest, stack.stats.drops['tunnel.depth'] ?? 0);
     return stack.stats.frames === built.length;
   }), runs(300));
   t.true(opened > 100, `${opened} tunnel headers opened`);
+  t.true(each.gtp > 10 && each.l2tp > 10, `${each.gtp} GTP-U and ${each.l2tp} L2TP headers opened`);
   t.true(deepest > 0, 'the packet nested too deep was dropped as tunnel.depth');
   t.true(labelled > runs(300).numRuns / 2, `${labelled} MPLS label stacks followed`);
 });

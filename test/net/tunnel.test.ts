@@ -70,13 +70,48 @@ function greHdr(proto: number, o: { key?: number; seq?: number; csum?: boolean }
   return h;
 }
 
-/** UDP header (checksum 0: allowed over IPv4) to `dport`. */
-function udp(dport: number, body: Uint8Array): Uint8Array {
+/** UDP header (checksum 0: allowed over IPv4) to `dport` (from `sport`: by default one of 49152-50151). */
+function udp(dport: number, body: Uint8Array, sport = 49152 + (body.length % 1000)): Uint8Array {
   const h = new Uint8Array(8);
-  put16(h, 0, 49152 + (body.length % 1000));
+  put16(h, 0, sport);
   put16(h, 2, dport);
   put16(h, 4, 8 + body.length);
   return cat(h, body);
+}
+
+/** True for a frame sent from the lower address to the higher (one direction of each conversation). */
+const fromLower = (f: Uint8Array) => {
+  const [o, n] = v6of(f) ? [14 + 8, 16] : [14 + 12, 4];
+  return Buffer.compare(f.subarray(o, o + n), f.subarray(o + n, o + 2 * n)) < 0;
+};
+
+/**
+ * GTP-U (3GPP TS 29.281) carrying `pkt` as a G-PDU, to UDP 2152; with `ext`, a sequence number and
+ * a PDU Session Container extension header (5G: the QFI). The TEID is the receiver's: one per direction.
+ */
+function gtpU(pkt: Uint8Array, teid: number, ext: boolean, type = 0xff): Uint8Array {
+  const opt = ext ? Uint8Array.of(0, 7, 0, 0x85, 1, 0x10, 9, 0) : new Uint8Array(0); // seq 7, N-PDU 0, next 0x85; length 1 word, PDU type 1 (UL), QFI 9, next none
+  const h = new Uint8Array(8);
+  h[0] = 0x30 | (ext ? 0x06 : 0); // version 1, GTP, E and S with ext
+  h[1] = type;
+  put16(h, 2, opt.length + pkt.length);
+  put32(h, 4, teid);
+  return cat(h, opt, pkt);
+}
+
+/** L2TPv2 (RFC 2661) data message: flags L, S and O as asked (an offset pad of 2 bytes), tunnel 0x1111, session 0x2222, then `ppp`. */
+function l2tp(ppp: Uint8Array, o: { len?: boolean; seq?: boolean; offset?: boolean; control?: boolean } = {}): Uint8Array {
+  const h = new Uint8Array(6 + (o.len ? 2 : 0) + (o.seq ? 4 : 0) + (o.offset ? 4 : 0));
+  h[0] = (o.control ? 0x80 : 0) | (o.len ? 0x40 : 0) | (o.seq ? 0x08 : 0) | (o.offset ? 0x02 : 0);
+  h[1] = 0x02;
+  let at = 2;
+  if (o.len) put16(h, (at += 2) - 2, h.length + ppp.length);
+  put16(h, at, 0x1111);
+  put16(h, at + 2, 0x2222);
+  at += 4;
+  if (o.seq) at += 4;
+  if (o.offset) put16(h, at, 2);
+  return cat(h, ppp);
 }
 
 /** Each tunnel, wrapping one Ethernet frame of the inner conversation; `proto`: what the report counts; `decodeAs`: what tshark must be told to decode it. */
@@ -151,6 +186,16 @@ const TUNNELS: Array<{ name: string; proto: string; wrap: (f: Uint8Array, i: num
       return outerIp(udp(6081, cat(g, f)), 17);
     },
   },
+  // TEIDs and L2TP's ids are the receiver's: they differ by direction, and the connection is still one
+  { name: 'GTP-U', proto: 'gtp', wrap: (f) => outerIp(udp(2152, gtpU(ip(f), fromLower(f) ? 0x1000 : 0x2000, false), 2152), 17) },
+  { name: 'GTP-U with a sequence number and a PDU Session Container', proto: 'gtp', wrap: (f) => outerIp(udp(2152, gtpU(ip(f), fromLower(f) ? 0x1001 : 0x2001, true)), 17) },
+  {
+    name: 'L2TP (PPP; with and without length, sequence numbers and offset; answered from port 1701)', proto: 'l2tp', wrap: (f, i) => {
+      const ppp = cat(Uint8Array.of(0xff, 0x03, 0x00, v6of(f) ? 0x57 : 0x21), ip(f));
+      const body = l2tp(ppp, { len: i % 2 === 1, seq: i % 3 === 1, offset: i % 5 === 1 });
+      return outerIp(fromLower(f) ? udp(1701, body, 1701 + 1000) : udp(2701, body, 1701), 17);
+    },
+  },
 ];
 
 /** Ethernet with MPLS labels (the last one bottom of stack), then `payload`. */
@@ -181,7 +226,7 @@ async function replay(file: string): Promise<{ s: Record<string, any>; streams: 
   return { s: JSON.parse(r.stdout), streams: streams(r.stdout) };
 }
 
-test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, Geneve) and under MPLS (labels, pseudowire) is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
+test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, Geneve, GTP-U, L2TP) and under MPLS (labels, pseudowire) is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
   const dir = tmp(t);
   const inner = [...await framesOf(fixture('tcp/smtp.pcap')), ...v6Conversation()];
   const plainFile = join(dir, 'plain.pcap');
@@ -233,7 +278,8 @@ test('a tunnel is a network of its own: the same 4-tuple outside it and in two V
   // the other kinds' names: what their ids are
   for (const [tu, net] of [['GRE with checksum, key and sequence number', `gre key ${0xdeadbeef}`], ['ERSPAN type II', 'erspan session 42'],
     ['ERSPAN type III with its platform subheader', 'erspan session 42'], ['PPTP (GRE version 1, PPP)', `pptp call ${0x1234}`],
-    ['Geneve with an option', 'geneve vni 77'], ['IP in IPv6 (over an IPv6 outer header)', 'ipip']] as const) {
+    ['Geneve with an option', 'geneve vni 77'], ['IP in IPv6 (over an IPv6 outer header)', 'ipip'],
+    ['GTP-U with a sequence number and a PDU Session Container', 'gtp'], ['L2TP (PPP; with and without length, sequence numbers and offset; answered from port 1701)', 'l2tp']] as const) {
     const f = join(dir, 'named.pcap');
     writeFileSync(f, pcapFile(conv.map((fr, i) => ({ data: TUNNELS.find((k) => k.name === tu)!.wrap(fr, i) }))));
     t.deepEqual((await replay(f)).s.connections.map((c: { net?: string }) => c.net), [net], tu);
@@ -276,12 +322,23 @@ test(`tunnels nest to ${MAX_TUNNEL_DEPTH} deep; a packet deeper than that is dro
     { data: mpls([16], new Uint8Array(0)).subarray(0, 16) }, // a label cut short
     { data: mpls([16], cat(new Uint8Array(4), mpls([17], ip(conv[0]!)))) }, // a pseudowire carrying MPLS again
     { data: mpls([16], Uint8Array.of(0x51, 0, 0, 0)) }, // neither IP nor a control word
+    { data: outerIp(udp(2152, gtpU(ip(conv[0]!), 1, true).subarray(0, 14)), 17) }, // GTP-U cut inside its extension header
+    { data: outerIp(udp(2152, Uint8Array.of(0x34, 0xff, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0x85, 0, 0, 0, 0)), 17) }, // an extension header of length 0
+    { data: outerIp(udp(2152, gtpU(ip(conv[0]!), 1, false, 1)), 17) }, // an echo request: GTP-U, nothing inside
+    { data: outerIp(udp(2152, Uint8Array.of(0x48, 0xff, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0)), 17) }, // GTPv2: plain UDP
+    { data: outerIp(udp(1701, l2tp(new Uint8Array(0), { len: true, seq: true }).subarray(0, 9)), 17) }, // L2TP cut inside its sequence numbers
+    { data: outerIp(udp(1701, l2tp(new Uint8Array(12), { len: true, seq: true, control: true })), 17) }, // a control message: L2TP, no PPP inside
+    { data: outerIp(udp(1701, Uint8Array.of(0, 3, 0, 0, 0, 1, 0, 0)), 17) }, // L2TPv3: plain UDP
   ];
   const badFile = join(dir, 'bad.pcap');
   writeFileSync(badFile, pcapFile(bad));
   const b = await replay(badFile);
-  t.deepEqual(b.s.drops, { 'gre.short': 1, 'gre.unsupported': 2, 'vxlan.short': 1, 'mpls.unsupported': 2, 'mpls.short': 1 });
+  t.deepEqual(b.s.drops, { 'gre.short': 1, 'gre.unsupported': 2, 'vxlan.short': 1, 'mpls.unsupported': 2, 'mpls.short': 1, 'gtp.short': 1, 'gtp.bad': 1, 'l2tp.short': 1 });
   t.is(b.s.protocols['mpls.other'], 1);
+  t.is(b.s.protocols.gtp, 1, 'the echo request (a header dropped is counted as its drop only, as every tunnel\'s)');
+  t.is(b.s.protocols.l2tp, 1, 'the control message');
+  t.is(b.s.protocols['tunnel.other'], 2, 'the echo request and the control message carry nothing to open');
+  t.is(b.s.protocols.udp, 9, 'every UDP datagram, GTPv2 and L2TPv3 left as UDP among them');
   t.is(b.s.frames, bad.length);
 });
 
@@ -342,8 +399,9 @@ when(HAS_TSHARK, 'needs tshark')('a splice of tunnelled connections writes its s
   const want = await spliceOf(plain);
   const wantView = tsharkView(want.out);
   t.true(wantView.segs.length > 20);
-  const kinds = TUNNELS.filter((k) => ['GRE with checksum, key and sequence number', 'GRE transparent Ethernet bridging (gretap, NVGRE)', 'IP in IPv6 (over an IPv6 outer header)', 'PPTP (GRE version 1, PPP)', 'VXLAN', 'VXLAN over IPv6', 'ERSPAN type III with its platform subheader', 'MPLS, two labels', 'MPLS pseudowire (control word, Ethernet)'].includes(k.name));
-  t.is(kinds.length, 9);
+  const kinds = TUNNELS.filter((k) => ['GRE with checksum, key and sequence number', 'GRE transparent Ethernet bridging (gretap, NVGRE)', 'IP in IPv6 (over an IPv6 outer header)', 'PPTP (GRE version 1, PPP)', 'VXLAN', 'VXLAN over IPv6', 'ERSPAN type III with its platform subheader', 'MPLS, two labels', 'MPLS pseudowire (control word, Ethernet)',
+    'GTP-U with a sequence number and a PDU Session Container', 'L2TP (PPP; with and without length, sequence numbers and offset; answered from port 1701)'].includes(k.name));
+  t.is(kinds.length, 11);
   for (const tu of kinds) {
     const file = join(dir, `${TUNNELS.indexOf(tu)}.pcap`);
     writeFileSync(file, pcapFile(inner.map((f, i) => ({ data: tu.wrap(f, i) }))));
