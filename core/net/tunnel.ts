@@ -4,7 +4,7 @@ import { be16 } from '../wire/bytes.js';
 import {
   ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_LEN16, ENCAP_UDP, GENEVE_PORT, GTPU_PORT, INNER_ETHER, INNER_IPV4, INNER_IPV6,
   INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, L2TP_PORT, parseGeneve, parseGre, parseGtpU, parseL2tp, parsePpp, parseVxlan,
-  type TunnelHdr, VXLAN_PORT,
+  parseVxlanGpe, type TunnelHdr, VXLAN_GPE_PORT, VXLAN_PORT,
 } from '../wire/tunnel.js';
 import { ether_input } from './ether.js';
 import { ip6_input, ip_input } from './ip-input.js';
@@ -16,7 +16,7 @@ import { ip6_input, ip_input } from './ip-input.js';
 export const MAX_TUNNEL_DEPTH = 4;
 
 /** Tunnel kinds, folded into the network number with the tunnel's own id. */
-const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6, gtp: 7, l2tp: 8 } as const;
+const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6, gtp: 7, l2tp: 8, 'vxlan-gpe': 9 } as const;
 
 /**
  * The network a tunnel's packets belong to: the outer packet's (its VLAN stack, its own tunnels),
@@ -34,7 +34,7 @@ function tunnelNet(ctx: Ctx, net: number, name: keyof typeof KIND, id: number): 
 }
 
 /** What each kind's id is, in a network's name. */
-const ID_NAME = { ipip: null, gre: 'key ', erspan: 'session ', pptp: 'call ', vxlan: 'vni ', geneve: 'vni ', gtp: null, l2tp: null } as const;
+const ID_NAME = { ipip: null, gre: 'key ', erspan: 'session ', pptp: 'call ', vxlan: 'vni ', geneve: 'vni ', gtp: null, l2tp: null, 'vxlan-gpe': 'vni ' } as const;
 
 /**
  * The packet a tunnel carries, as a frame of its own (BSD: gif_input and gre_input hand the inner
@@ -131,7 +131,7 @@ export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number,
 }
 
 /**
- * UDP at `thOff` (its IP header at `ipOff`, version `ipv`): VXLAN, Geneve and GTP-U by their
+ * UDP at `thOff` (its IP header at `ipOff`, version `ipv`): VXLAN, VXLAN-GPE, Geneve and GTP-U by their
  * destination ports, L2TP by either. Returns false when the datagram is not one of them (the
  * caller counts it as UDP).
  */
@@ -142,9 +142,9 @@ export function udp_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number
   const o = m.off + thOff;
   const dport = be16(b, o + 2);
   const l2tp = dport === L2TP_PORT || be16(b, o) === L2TP_PORT;
-  if (dport !== VXLAN_PORT && dport !== GENEVE_PORT && dport !== GTPU_PORT && !l2tp) return false;
+  if (dport !== VXLAN_PORT && dport !== GENEVE_PORT && dport !== GTPU_PORT && dport !== VXLAN_GPE_PORT && !l2tp) return false;
   const r = dport === VXLAN_PORT ? parseVxlan(b, o + 8, n - 8) : dport === GENEVE_PORT ? parseGeneve(b, o + 8, n - 8)
-    : dport === GTPU_PORT ? parseGtpU(b, o + 8, n - 8) : parseL2tp(b, o + 8, n - 8);
+    : dport === GTPU_PORT ? parseGtpU(b, o + 8, n - 8) : dport === VXLAN_GPE_PORT ? parseVxlanGpe(b, o + 8, n - 8) : parseL2tp(b, o + 8, n - 8);
   if (r === null) return false;
   if (typeof r === 'string') {
     ctx.stats.drop(r);

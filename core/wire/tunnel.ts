@@ -16,11 +16,12 @@ export const IPPROTO_IPV6 = 41;
 export const IPPROTO_GRE = 47;
 
 /**
- * UDP ports of tunnels (IANA): VXLAN (RFC 7348), Geneve (RFC 8926) and GTP-U (3GPP TS 29.281) by
- * their destination port; L2TP (RFC 2661) by either, since its server answers from 1701 to
+ * UDP ports of tunnels (IANA): VXLAN (RFC 7348), VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe), Geneve
+ * (RFC 8926) and GTP-U (3GPP TS 29.281) by their destination port; L2TP (RFC 2661) by either, since its server answers from 1701 to
  * whatever port the client sent from.
  */
 export const VXLAN_PORT = 4789;
+export const VXLAN_GPE_PORT = 4790;
 export const GENEVE_PORT = 6081;
 export const GTPU_PORT = 2152;
 export const L2TP_PORT = 1701;
@@ -41,7 +42,7 @@ export interface TunnelHdr {
   /** The network the tunnel names (key, VNI, session, call id), 0 if none. */
   id: number;
   /** What to count the tunnel as in the report's protocols. */
-  name: 'ipip' | 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'geneve' | 'gtp' | 'l2tp';
+  name: 'ipip' | 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'vxlan-gpe' | 'geneve' | 'gtp' | 'l2tp';
 }
 
 // Outer header fields a packet sent on a tunnel's path sets again (PktHdr.encap's triples).
@@ -109,6 +110,19 @@ export function parseVxlan(b: Uint8Array, o: number, n: number): TunnelHdr | Dro
   if (n < 8) return 'vxlan.short';
   if (!(b[o]! & 0x08)) return null; // no valid VNI: not VXLAN as RFC 7348 sends it, left as UDP
   return { inner: INNER_ETHER, hlen: 8, id: be32(b, o + 4) >>> 8, name: 'vxlan' };
+}
+
+/**
+ * VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe-12): VXLAN's 8 bytes with a version (0), the I flag, and a
+ * next protocol when P is set (IPv4 1, IPv6 2, Ethernet 3; NSH and MPLS are not opened); without
+ * P, Ethernet as in VXLAN.
+ */
+export function parseVxlanGpe(b: Uint8Array, o: number, n: number): TunnelHdr | DropReason | null {
+  if (n < 8) return 'vxlan.short';
+  const f = b[o]!;
+  if (f & 0x30 || !(f & 0x08)) return null; // another version, or no valid VNI: left as UDP
+  const next = f & 0x04 ? b[o + 3]! : 3;
+  return { inner: next === 1 ? INNER_IPV4 : next === 2 ? INNER_IPV6 : next === 3 ? INNER_ETHER : INNER_OTHER, hlen: 8, id: be32(b, o + 4) >>> 8, name: 'vxlan-gpe' };
 }
 
 /** Geneve (RFC 8926): 8 bytes and its options, then what its protocol type says. */

@@ -175,6 +175,15 @@ const TUNNELS: Array<{ name: string; proto: string; wrap: (f: Uint8Array, i: num
     },
   },
   {
+    name: 'VXLAN-GPE (IP as its next protocol, or Ethernet)', proto: 'vxlan-gpe', wrap: (f, i) => {
+      const v = new Uint8Array(8);
+      v[0] = 0x0c; // I, P
+      v[3] = i % 2 ? 3 : v6of(f) ? 2 : 1;
+      put32(v, 4, 6001 << 8);
+      return outerIp(udp(4790, cat(v, i % 2 ? f : ip(f))), 17);
+    },
+  },
+  {
     name: 'Geneve with an option', proto: 'geneve', wrap: (f) => {
       const g = new Uint8Array(16);
       g[0] = 2; // two option words
@@ -226,7 +235,7 @@ async function replay(file: string): Promise<{ s: Record<string, any>; streams: 
   return { s: JSON.parse(r.stdout), streams: streams(r.stdout) };
 }
 
-test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, Geneve, GTP-U, L2TP) and under MPLS (labels, pseudowire) is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
+test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, VXLAN-GPE, Geneve, GTP-U, L2TP) and under MPLS (labels, pseudowire) is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
   const dir = tmp(t);
   const inner = [...await framesOf(fixture('tcp/smtp.pcap')), ...v6Conversation()];
   const plainFile = join(dir, 'plain.pcap');
@@ -279,7 +288,7 @@ test('a tunnel is a network of its own: the same 4-tuple outside it and in two V
   for (const [tu, net] of [['GRE with checksum, key and sequence number', `gre key ${0xdeadbeef}`], ['ERSPAN type II', 'erspan session 42'],
     ['ERSPAN type III with its platform subheader', 'erspan session 42'], ['PPTP (GRE version 1, PPP)', `pptp call ${0x1234}`],
     ['Geneve with an option', 'geneve vni 77'], ['IP in IPv6 (over an IPv6 outer header)', 'ipip'],
-    ['GTP-U with a sequence number and a PDU Session Container', 'gtp'], ['L2TP (PPP; with and without length, sequence numbers and offset; answered from port 1701)', 'l2tp']] as const) {
+    ['GTP-U with a sequence number and a PDU Session Container', 'gtp'], ['VXLAN-GPE (IP as its next protocol, or Ethernet)', 'vxlan-gpe vni 6001'], ['L2TP (PPP; with and without length, sequence numbers and offset; answered from port 1701)', 'l2tp']] as const) {
     const f = join(dir, 'named.pcap');
     writeFileSync(f, pcapFile(conv.map((fr, i) => ({ data: TUNNELS.find((k) => k.name === tu)!.wrap(fr, i) }))));
     t.deepEqual((await replay(f)).s.connections.map((c: { net?: string }) => c.net), [net], tu);
@@ -329,6 +338,8 @@ test(`tunnels nest to ${MAX_TUNNEL_DEPTH} deep; a packet deeper than that is dro
     { data: outerIp(udp(1701, l2tp(new Uint8Array(0), { len: true, seq: true }).subarray(0, 9)), 17) }, // L2TP cut inside its sequence numbers
     { data: outerIp(udp(1701, l2tp(new Uint8Array(12), { len: true, seq: true, control: true })), 17) }, // a control message: L2TP, no PPP inside
     { data: outerIp(udp(1701, Uint8Array.of(0, 3, 0, 0, 0, 1, 0, 0)), 17) }, // L2TPv3: plain UDP
+    { data: outerIp(udp(4790, Uint8Array.of(0x1c, 0, 0, 1, 0, 0, 1, 0, 0x45)), 17) }, // VXLAN-GPE version 1: plain UDP
+    { data: outerIp(udp(4790, Uint8Array.of(0x0c, 0, 0, 4, 0, 0, 1, 0, 0, 0)), 17) }, // VXLAN-GPE carrying NSH: not opened
   ];
   const badFile = join(dir, 'bad.pcap');
   writeFileSync(badFile, pcapFile(bad));
@@ -337,8 +348,9 @@ test(`tunnels nest to ${MAX_TUNNEL_DEPTH} deep; a packet deeper than that is dro
   t.is(b.s.protocols['mpls.other'], 1);
   t.is(b.s.protocols.gtp, 1, 'the echo request (a header dropped is counted as its drop only, as every tunnel\'s)');
   t.is(b.s.protocols.l2tp, 1, 'the control message');
-  t.is(b.s.protocols['tunnel.other'], 2, 'the echo request and the control message carry nothing to open');
-  t.is(b.s.protocols.udp, 9, 'every UDP datagram, GTPv2 and L2TPv3 left as UDP among them');
+  t.is(b.s.protocols['tunnel.other'], 3, 'the echo request, the control message and NSH carry nothing sockcap opens');
+  t.is(b.s.protocols['vxlan-gpe'], 1);
+  t.is(b.s.protocols.udp, 11, 'every UDP datagram, GTPv2, L2TPv3 and VXLAN-GPE version 1 left as UDP among them');
   t.is(b.s.frames, bad.length);
 });
 
