@@ -22,6 +22,14 @@ export abstract class ByteSink {
   protected pendingBytes = 0;
   /** The storage the pending views hold references to (one entry per reference). */
   private exts: Ext[] = [];
+  /**
+   * The run of bytes pushRange() is extending: [runStart, runEnd) of runBuf's memory (offsets in
+   * its ArrayBuffer), under runExt's reference. Made a view only when the run ends.
+   */
+  private runBuf: Uint8Array | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  private runExt: Ext | null = null;
   /** Bytes written so far. */
   written = 0;
 
@@ -31,6 +39,7 @@ export abstract class ByteSink {
   }
 
   push(v: Uint8Array, ext: Ext | null = null): void {
+    if (this.runBuf) this.endRun();
     this.pending.push(v);
     this.pendingBytes += v.length;
     if (ext) {
@@ -39,12 +48,45 @@ export abstract class ByteSink {
     }
   }
 
+  /**
+   * Bytes [off, off+len) of `b`, under the reference `ext`: the same as push(b.subarray(...)), but
+   * bytes that continue the last range pushed, in the same memory under the same reference, extend
+   * it instead of making a view and an iovec of their own. A replay's -w of a classic pcap pushes
+   * each record as it lies in the read chunk, header and frame: consecutive records are one range.
+   */
+  pushRange(b: Uint8Array, off: number, len: number, ext: Ext | null): void {
+    const start = b.byteOffset + off;
+    this.pendingBytes += len;
+    if (this.runBuf !== null && start === this.runEnd && b.buffer === this.runBuf.buffer && ext === this.runExt) {
+      this.runEnd = start + len;
+      return;
+    }
+    if (this.runBuf) this.endRun();
+    this.runBuf = b;
+    this.runStart = start;
+    this.runEnd = start + len;
+    this.runExt = ext;
+    if (ext) {
+      ext.refs++;
+      this.exts.push(ext);
+    }
+  }
+
+  /** The run pushRange() was extending becomes a pending view (its bytes were counted as pushed). */
+  private endRun(): void {
+    const b = this.runBuf!;
+    this.pending.push(new Uint8Array(b.buffer, this.runStart, this.runEnd - this.runStart));
+    this.runBuf = null;
+    this.runExt = null;
+  }
+
   /** Flush only when enough has gathered: call once per batch. */
   async maybeFlush(): Promise<void> {
     if (this.pendingBytes >= FLUSH_BYTES) await this.flush();
   }
 
   async flush(): Promise<void> {
+    if (this.runBuf) this.endRun();
     if (this.pending.length === 0) return;
     const views = this.pending;
     const exts = this.exts;

@@ -1,5 +1,6 @@
 import { SockcapError } from '../errors.js';
 import type { Mbuf } from '../mbuf/mbuf.js';
+import { le32 } from '../wire/bytes.js';
 
 import { timeToTicks } from './pcapng-time.js';
 import { PCAPNG_SHB } from './pcapng-reader.js';
@@ -98,18 +99,31 @@ export class PcapWriter implements FrameWriter {
     if (hdr.linktype !== this.linktype)
       throw new SockcapError('ERR_OUTPUT_FORMAT',
         `frame ${hdr.frameNo} has link type ${hdr.linktype} but a classic pcap file holds one link type (${this.linktype}): write pcapng instead (--out-format pcapng)`);
-    const h = this.slab.take(16);
     let caplen = 0;
     for (let p: Mbuf | null = m; p; p = p.next) caplen += p.len;
-    le32put(h, 0, hdr.tsSec);
-    le32put(h, 4, this.nanos ? hdr.tsNsec : Math.floor(hdr.tsNsec / 1000));
-    le32put(h, 8, caplen);
-    le32put(h, 12, Math.max(hdr.origLen, caplen));
+    const sec = hdr.tsSec >>> 0;
+    const frac = this.nanos ? hdr.tsNsec : Math.floor(hdr.tsNsec / 1000);
+    const orig = Math.max(hdr.origLen, caplen) >>> 0;
     // a longer record (a later input captured with a larger snaplen): see raiseSnaplen
     if (caplen > this.snaplen) this.snaplen = raiseSnaplen(this.sink, this.head, 0, 16, this.snaplen, caplen, hdr.frameNo,
       'this pcap stream\'s header declared and sent: write a file, or pcapng (--out-format pcapng)');
-    this.sink.push(h);
-    pushChain(this.sink, m);
+    // a frame read from a classic pcap of this byte order and precision lies in its chunk right
+    // after its record header, which holds the very bytes this record's header would: the record
+    // is pushed as it lies, and consecutive ones become one range (no header made, no view per
+    // frame). Decided by comparing the bytes, so a frame from anywhere else simply misses.
+    const b = m.buf;
+    const o = m.off;
+    if (m.next === null && o >= 16 && le32(b, o - 16) === sec && le32(b, o - 12) === frac && le32(b, o - 8) === caplen && le32(b, o - 4) === orig) {
+      this.sink.pushRange(b, o - 16, 16 + caplen, m.ext);
+    } else {
+      const h = this.slab.take(16);
+      le32put(h, 0, sec);
+      le32put(h, 4, frac);
+      le32put(h, 8, caplen);
+      le32put(h, 12, orig);
+      this.sink.push(h);
+      pushChain(this.sink, m);
+    }
     this.frames++;
   }
 }
