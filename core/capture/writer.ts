@@ -209,6 +209,14 @@ export class PcapngWriter implements FrameWriter {
     const len = 32 + caplen + pad;
     const src = this.ifaces[hdr.ifidx]!;
     const [hi, lo] = timeToTicks(hdr.tsSec - src.tsoffset, hdr.tsNsec, k);
+    const orig = Math.max(hdr.origLen, caplen) >>> 0;
+    // as PcapWriter: an EPB read from a little-endian pcapng that is the block this one would be
+    // (same interface id and resolution, no options, zero padding) is pushed as it lies
+    if (m.next === null && this.asRead(m.buf, m.off, len, id, hi, lo, caplen, orig, pad)) {
+      this.sink.pushRange(m.buf, m.off - 28, len, m.ext);
+      this.frames++;
+      return;
+    }
     const h = this.slab.take(28);
     le32put(h, 0, 6);
     le32put(h, 4, len);
@@ -216,7 +224,7 @@ export class PcapngWriter implements FrameWriter {
     le32put(h, 12, hi);
     le32put(h, 16, lo);
     le32put(h, 20, caplen);
-    le32put(h, 24, Math.max(hdr.origLen, caplen));
+    le32put(h, 24, orig);
     this.sink.push(h);
     pushChain(this.sink, m);
     if (pad) this.sink.push(ZEROS.subarray(0, pad));
@@ -224,6 +232,16 @@ export class PcapngWriter implements FrameWriter {
     le32put(t, 0, len);
     this.sink.push(t);
     this.frames++;
+  }
+
+  /** The `len` bytes around the frame at `o` of `b` are the EPB this writer would make for it. */
+  private asRead(b: Uint8Array, o: number, len: number, id: number, hi: number, lo: number, caplen: number, orig: number, pad: number): boolean {
+    const end = o + caplen + pad;
+    if (o < 28 || end + 4 > b.length) return false;
+    if (le32(b, o - 28) !== 6 || le32(b, o - 24) !== len || le32(b, o - 20) !== id || le32(b, o - 16) !== hi >>> 0 || le32(b, o - 12) !== lo >>> 0
+      || le32(b, o - 8) !== caplen || le32(b, o - 4) !== orig || le32(b, end) !== len) return false;
+    for (let i = o + caplen; i < end; i++) if (b[i] !== 0) return false;
+    return true;
   }
 }
 

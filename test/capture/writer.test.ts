@@ -239,7 +239,7 @@ test('ByteSink.pushRange: ranges that continue each other in one memory under on
   }), { numRuns: 200 });
 });
 
-test('replay -w of a little-endian classic pcap writes the input back byte for byte (its records pushed as they lie in the read chunks), µs and ns, and with a filter the records it passes', async (t) => {
+test('replay -w of a little-endian classic pcap writes the input back byte for byte (its records pushed as they lie in the read chunks), µs and ns, and with a filter the records it passes; a pcapng sockcap wrote comes back the same', async (t) => {
   const d = tmp(t);
   for (const input of [fixture('tcp/smtp.pcap'), fixture('link/sll-nano.pcap'), fixture('tcp/three-http-streams.pcap')]) {
     const out = join(d, 'o.pcap');
@@ -256,4 +256,12 @@ test('replay -w of a little-endian classic pcap writes the input back byte for b
   for (let p = 24; p < inp.length; p += 16 + inp.readUInt32LE(p + 8)) if (inp.readUInt16BE(p + 16 + 12) === 0x0800 && inp[p + 16 + 14 + 9] === 6) recs.push(inp.subarray(p, p + 16 + inp.readUInt32LE(p + 8)));
   t.is(recs.length, 53);
   t.true(readFileSync(out).equals(Buffer.concat([inp.subarray(0, 24), ...recs])));
+  // pcapng: the blocks sockcap writes come back as they are, the interface blocks made again
+  const a = join(d, 'a.pcapng');
+  const b = join(d, 'b.pcapng');
+  t.is((await cli(['replay', fixture('tcp/smtp.pcap'), fixture('link/sll-nano.pcap'), '-w', a, '-q'])).code, 0);
+  t.is((await cli(['replay', a, '-w', b, '-q'])).code, 0);
+  t.true(readFileSync(b).equals(readFileSync(a)), 'pcapng through -w again: the same bytes');
+  const fr = await readAll({ name: a });
+  t.is(fr.frames.length, 60 + (await readAll({ name: fixture('link/sll-nano.pcap') })).frames.length);
 });
