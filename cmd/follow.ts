@@ -7,12 +7,21 @@ import { parseSelector, selectsFlow } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import type { ConnSummary } from '../core/tcp/summary.js';
+import { StreamSink } from '../core/capture/sink.js';
 import { SockcapCommand } from './base.js';
 import { Interrupt } from './interrupt.js';
 import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryFlag, networksFlag, readFlags } from './inputs.js';
 
 /** What follow prints at a hole that never filled (shared with `live --follow`). */
-export const gapsFlag = Flags.option({ options: ['marker', 'skip'] as const, default: 'marker' as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker, or nothing (the bytes after follow at once)' })();
+export const gapsFlag = Flags.option({ options: ['marker', 'skip', 'zero'] as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker (the default), nothing (the bytes after follow at once; the default with --format bytes), or as many zero bytes (each byte at its stream offset)' })();
+
+/** The format flag of follow and live --follow. */
+export const formatFlag = Flags.option({ options: ['raw', 'hex', 'ascii', 'bytes'] as const, default: 'ascii' as const, summary: 'output format: tshark\'s follow modes (raw is hex text), or bytes: the stream\'s own bytes and nothing else, to pipe or redirect' })();
+
+/** --gaps as given, or its default for the format: markers are text, which bytes do not get unasked. */
+export function gapsFor(format: FollowFormat, gaps: FollowGaps | undefined): FollowGaps {
+  return gaps ?? (format === 'bytes' ? 'skip' : 'marker');
+}
 
 export default class Follow extends SockcapCommand {
   static override summary = 'Print one reassembled TCP stream, like tshark -z follow,tcp.';
@@ -20,6 +29,7 @@ export default class Follow extends SockcapCommand {
   static override examples = [
     '<%= config.bin %> follow fixtures/tcp/three-http-streams.pcap -z 1 --format ascii',
     '<%= config.bin %> follow fixtures/tcp/smtp.pcap -z 10.10.1.4:1470-74.53.140.153:25 --direction s2c --format raw',
+    '<%= config.bin %> follow fixtures/tcp/three-http-streams.pcap -z 1:s2c --format bytes',
   ];
   static override strict = false;
   static override args = fileArgs;
@@ -28,7 +38,7 @@ export default class Follow extends SockcapCommand {
     ...memoryFlag,
     ...networksFlag,
     stream: Flags.string({ char: 'z', summary: 'stream index, 4-tuple, or a file name extract wrote, to follow', required: true }),
-    format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'output format (tshark\'s follow modes)' })(),
+    format: formatFlag,
     direction: Flags.option({ options: ['both', 'c2s', 's2c'] as const, default: 'both' as const, summary: 'which direction to print' })(),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
     gaps: gapsFlag,
@@ -39,16 +49,22 @@ export default class Follow extends SockcapCommand {
     const { files, filter } = inputFiles(this.argv, Follow.flags, flags.read);
     const sel = parseSelector(flags.stream);
     const format = flags.format as FollowFormat;
+    const session = fileSession(filter, files);
     let pending: string[] = [];
-    const follower = new Follower(sel, format, flags.direction === 'both' ? null : flags.direction, (text) => pending.push(text), flags.gaps as FollowGaps);
+    // bytes: views of what the sockets read go to stdout as they are, each holding its read chunk
+    // until stdout has taken it (no copy); the text formats render what they read at once
+    const out = format === 'bytes' ? new StreamSink(process.stdout, false) : null;
+    const follower = new Follower(sel, format, flags.direction === 'both' ? null : flags.direction, (o) => {
+      if (typeof o === 'string') pending.push(o);
+      else for (const v of o) out!.push(v, session.zone?.extOf(v) ?? null);
+    }, gapsFor(format, flags.gaps));
     const flush = async () => {
+      if (out) return out.maybeFlush();
       if (!pending.length) return;
       const text = pending.join('');
       pending = [];
       if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     };
-    // the follower renders what it reads into text at once
-    const session = fileSession(filter, files);
     // of the connections that leave, only the count and the one selected (if it carried no data,
     // its header is printed from it) are kept: memory does not grow with the connections seen
     let streams = 0;
@@ -76,10 +92,11 @@ export default class Follow extends SockcapCommand {
     let found = follower.followed >= 0;
     if (!found && selected) {
       found = true;
-      pending.push(followHeader(selected, format));
+      if (!out) pending.push(followHeader(selected, format));
     }
-    if (found) pending.push(followFooter);
+    if (found && !out) pending.push(followFooter);
     await flush();
+    await out?.flush();
     intr.report(res.frames);
     if (res.error) return this.failAfter(res.error);
     if (!found)

@@ -4,7 +4,7 @@ import { CaptureOutput } from '../core/capture/output.js';
 import { CaptureSession } from '../core/capture/session.js';
 import { linktypeName } from '../core/capture/linktypes.js';
 import { SockcapError } from '../core/errors.js';
-import { Follower, type FollowFormat, type FollowGaps } from '../core/follow.js';
+import { Follower, type FollowFormat } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
 import { formatReplaySummary, replaySummary } from '../core/report.js';
 import { parseSelector } from '../core/selector.js';
@@ -13,7 +13,7 @@ import { parseDuration } from '../core/splice-report.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
 import { ConnReport } from './conn-report.js';
-import { gapsFlag } from './follow.js';
+import { formatFlag, gapsFlag, gapsFor } from './follow.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
 import { countFlag, memoryBudget, memoryFlag, networksFlag, numericFlag, positional } from './inputs.js';
@@ -41,7 +41,7 @@ export default class Live extends SockcapCommand {
     buffer: Flags.integer({ char: 'B', summary: 'libpcap kernel buffer, KiB (default 262144: the binding\'s immediate mode takes a ~64 KiB ring slot per packet on Linux)', min: 1 }),
     queue: Flags.integer({ summary: 'frames that may wait for the pipeline before packets are dropped (default 262144)', min: 1 }),
     follow: Flags.string({ summary: 'print this stream\'s bytes as they are reassembled (stream index or 4-tuple, optional :c2s/:s2c); the report goes to stderr' }),
-    format: Flags.option({ options: ['raw', 'hex', 'ascii'] as const, default: 'ascii' as const, summary: 'format of --follow output' })(),
+    format: formatFlag,
     gaps: gapsFlag,
     hash: Flags.boolean({ summary: 'SHA-256 of what each socket read, per direction' }),
     quiet: Flags.boolean({ char: 'q', summary: 'no live table on stderr' }),
@@ -65,7 +65,11 @@ export default class Live extends SockcapCommand {
     if (flags['no-promisc']) process.stderr.write('sockcap: -p: the cap binding always opens the interface in promiscuous mode\n');
     const models = new Models(flags);
     const report = flags.follow ? process.stderr : process.stdout;
-    const follow = flags.follow ? new Follower(parseSelector(flags.follow), flags.format as FollowFormat, null, (text) => process.stdout.write(text), flags.gaps as FollowGaps) : undefined;
+    const follow = flags.follow ? new Follower(parseSelector(flags.follow), flags.format as FollowFormat, null, (o) => {
+      // live's slabs are never reused: the views can go to stdout as they are
+      if (typeof o === 'string') process.stdout.write(o);
+      else for (const v of o) process.stdout.write(v);
+    }, gapsFor(flags.format as FollowFormat, flags.gaps)) : undefined;
     // connections are written as they finish (the first 10,000 held to be sorted), as replay's
     // are: a long capture's memory holds what is in flight, not every connection seen. The live
     // table on the terminal steps aside for them (it is redrawn at its next tick).

@@ -4,14 +4,30 @@ import { viewsAfter, viewsBefore } from './capture/sink.js';
 import type { Gap } from './tcp/tcpcb.js';
 import type { NetNames } from './net/net-names.js';
 
-/** Output formats of `follow`, as `tshark -z follow,tcp,<mode>` names them. */
-export type FollowFormat = 'raw' | 'hex' | 'ascii';
+/**
+ * Output formats of `follow`: tshark's (`-z follow,tcp,<mode>`: raw is hex text), and `bytes`, the
+ * bytes themselves as the sockets read them, with no header, no framing and no text: what a
+ * program reading the socket got (both directions interleaved as read, or one).
+ */
+export type FollowFormat = 'raw' | 'hex' | 'ascii' | 'bytes';
 
 /**
  * What follow prints at a hole that never filled (a gap the receiver recorded): tshark's marker, a
- * chunk of its own, or nothing (the bytes after it follow at once, as a socket reads them).
+ * chunk of its own; nothing (the bytes after it follow at once, as a socket reads them); or as
+ * many zero bytes as the hole, so every byte is at its stream offset (extract's --gaps zero).
  */
-export type FollowGaps = 'marker' | 'skip';
+export type FollowGaps = 'marker' | 'skip' | 'zero';
+
+/** What a Follower hands on: tshark's text, or (format bytes) views of the bytes read, in order. */
+export type FollowOut = string | readonly Uint8Array[];
+
+/** Zero bytes for holes (--gaps zero): views of one buffer, as many as a hole needs. */
+const ZEROS = new Uint8Array(64 << 10);
+function zeros(n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (; n > 0; n -= ZEROS.length) out.push(n >= ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
+  return out;
+}
 
 /**
  * tshark's text for a hole of `len` bytes, as its follow prints it (Wireshark's TCP follow tap):
@@ -86,25 +102,25 @@ export function followChunk(format: FollowFormat, node1: boolean, views: readonl
 }
 
 /**
- * A chunk read at offset `off` of its direction's delivered bytes, as tshark's follow prints it:
- * tshark's marker (gapMarker) at each hole recorded before one of its bytes (gaps from index
- * `next` on; a hole the snaplen cut from captured frames gets none, as in tshark), and the data
- * between them, each piece handed to `piece` in order. Returns the index of the first gap not
- * yet reached, for the next chunk.
+ * A chunk read at offset `off` of its direction's delivered bytes, with what stands for each hole
+ * recorded before one of its bytes (gaps from index `next` on): tshark's marker (gapMarker; a hole
+ * the snaplen cut from captured frames gets none, as in tshark), or with `zero` as many zero bytes
+ * as the hole (every hole). Each piece, data or filler, is handed to `piece` in order. Returns the
+ * index of the first gap not yet reached, for the next chunk.
  */
-export function withGapMarkers(chunk: readonly Uint8Array[], off: number, gaps: readonly Gap[], next: number, piece: (views: readonly Uint8Array[]) => void): number {
+export function withGapMarkers(chunk: readonly Uint8Array[], off: number, gaps: readonly Gap[], next: number, piece: (views: readonly Uint8Array[]) => void, zero = false): number {
   let n = 0;
   for (const v of chunk) n += v.length;
   let rest = chunk;
   let at = off;
   for (let g = gaps[next]; g !== undefined && g[0] < off + n; g = gaps[++next]) {
-    if (g[2]) continue;
+    if (g[2] && !zero) continue;
     if (g[0] > at) {
       piece(viewsBefore(rest, g[0] - at));
       rest = viewsAfter(rest, g[0] - at);
       at = g[0];
     }
-    piece([gapMarker(g[1])]);
+    piece(zero ? zeros(g[1]) : [gapMarker(g[1])]);
   }
   piece(rest);
   return next;
@@ -133,7 +149,7 @@ export class Follower {
     private readonly sel: Selector,
     private readonly format: FollowFormat,
     private readonly direction: Dir | null,
-    private readonly write: (text: string) => void,
+    private readonly write: (out: FollowOut) => void,
     private readonly gaps: FollowGaps = 'marker',
   ) {}
 
@@ -142,7 +158,7 @@ export class Follower {
     if (this.followed < 0) {
       this.followed = c.stream;
       this.serverFirst = c.firstFromServer;
-      this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format, this.serverFirst));
+      if (this.format !== 'bytes') this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format, this.serverFirst));
     }
     const want = selectedDir(this.sel, c) ?? this.direction;
     let n = 0;
@@ -151,7 +167,7 @@ export class Follower {
     this.offsets[dir] = off + n;
     if (want !== null && want !== dir) return;
     const show = (views: readonly Uint8Array[]): void => this.show(dir, views);
-    if (this.gaps === 'marker') this.nextGap[dir] = withGapMarkers(chunk, off, (dir === 'c2s' ? c.server : c.client).gaps, this.nextGap[dir], show);
+    if (this.gaps !== 'skip') this.nextGap[dir] = withGapMarkers(chunk, off, (dir === 'c2s' ? c.server : c.client).gaps, this.nextGap[dir], show, this.gaps === 'zero');
     else show(chunk);
   };
 
@@ -160,8 +176,9 @@ export class Follower {
     let n = 0;
     for (const v of views) n += v.length;
     if (n === 0) return;
+    if (this.format === 'bytes') this.write(views);
     // data from node 1 is marked: the server's, or the client's when the server is node 0
-    this.write(followChunk(this.format, (dir === 's2c') !== this.serverFirst, views, this.shownBytes[dir]));
+    else this.write(followChunk(this.format, (dir === 's2c') !== this.serverFirst, views, this.shownBytes[dir]));
     this.shownBytes[dir] += n;
   }
 }

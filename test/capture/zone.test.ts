@@ -241,7 +241,7 @@ test('follow from reused chunks prints the same text as from fresh ones (2 KiB c
   await generate({ path, bytes: 1e6, flows: 10, perFlow: 50000 });
   const run = async (zone: ChunkZone | null) => {
     const text: string[] = [];
-    const f = new Follower(parseSelector('3'), 'hex', null, (s) => text.push(s));
+    const f = new Follower(parseSelector('3'), 'hex', null, (s) => text.push(s as string));
     const session = new CaptureSession();
     session.zone = zone;
     await runPipeline([{ name: path }], new Stack(session, { checksums: false, app: new DrainApp(false, 1 << 20, f.sink) }));

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { CLI, fixture, HAS_TSHARK } from '../helpers/paths.js';
 import { cli, tmp } from '../helpers/cli.js';
@@ -243,3 +244,70 @@ test('follow stops reading once the followed connection has left the table: on a
 function rawHex(out: string): string {
   return out.split('\n').map((l) => /^\t?[0-9A-F]{8}  ((?:[0-9a-f]{2} {1,2})+)/.exec(l)?.[1]?.replace(/ /g, '') ?? '').join('');
 }
+
+/** Every chunk of tshark-style raw follow output, decoded in order: both directions interleaved as read. */
+function rawInterleaved(out: string): Buffer {
+  return Buffer.from(out.split('\n').filter((l) => /^\t?[0-9a-f]+$/.test(l)).map((l) => l.replace('\t', '')).join(''), 'hex');
+}
+
+test('follow --format bytes: the stream\'s own bytes and nothing else, both directions interleaved as read (what raw shows in hex, chunk for chunk), one direction, and extract\'s file for it', async (t) => {
+  const d = tmp(t);
+  for (const [cap, stream] of [[fixture('tcp/three-http-streams.pcap'), '1'], [fixture('tcp/smtp.pcap'), '0']] as const) {
+    const bytes = await cli(['follow', cap, '-z', stream, '--format', 'bytes']);
+    t.is(bytes.code, 0, bytes.stderr);
+    const raw = await cli(['follow', cap, '-z', stream, '--format', 'raw']);
+    t.true(Buffer.from(bytes.stdout, 'latin1').equals(rawInterleaved(raw.stdout)), `${cap}: raw's chunks, decoded, in order`);
+    t.true(bytes.stdout.length > 500);
+    // one direction: extract's file of it, byte for byte
+    const x = join(d, `x${stream}`);
+    t.is((await cli(['extract', cap, '-o', x, '-q'])).code, 0);
+    const index = JSON.parse(readFileSync(join(x, 'sockcap-index.json'), 'utf8')) as Array<{ stream: number; dir: string; file: string }>;
+    for (const dir of ['c2s', 's2c']) {
+      const one = await cli(['follow', cap, '-z', `${stream}:${dir}`, '--format', 'bytes']);
+      const e = index.find((f) => f.stream === Number(stream) && f.dir === dir)!;
+      t.true(Buffer.from(one.stdout, 'latin1').equals(readFileSync(join(x, e.file))), `${cap} ${dir}: extract's file`);
+    }
+  }
+});
+
+test('follow --format bytes at holes: nothing by default (as a socket reads past them), zeros with --gaps zero (each byte at its stream offset, as extract --gaps zero writes), tshark\'s marker only when asked; --gaps zero in the text formats too', async (t) => {
+  const cap = holesCapture(t);
+  const f = async (...a: string[]) => {
+    const r = await cli(['follow', cap, '-z', '0:c2s', '--format', ...a]);
+    t.is(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+  t.is(await f('bytes'), 'abcxyzQQRR');
+  // the snaplen's cut is a hole too: 6 bytes of the segment never captured
+  t.is(await f('bytes', '--gaps', 'zero'), `abc${'\0'.repeat(4)}xyzQQ${'\0'.repeat(6 + 5)}RR`);
+  t.is(await f('bytes', '--gaps', 'marker'), 'abc[4 bytes missing in capture file]\0xyzQQ[5 bytes missing in capture file]\0RR');
+  t.is(rawBytes(await f('raw', '--gaps', 'zero')).c2s.toString('latin1'), await f('bytes', '--gaps', 'zero'));
+  const x = join(tmp(t), 'x');
+  t.is((await cli(['extract', cap, '-o', x, '-q', '--gaps', 'zero'])).code, 0);
+  t.is(readFileSync(join(x, '010.000.000.001.40000-010.000.000.002.00080'), 'latin1'), await f('bytes', '--gaps', 'zero'));
+});
+
+test('follow --format bytes of a large stream through a slow pipe: every byte, in order, while the read chunks are reused (each is held until stdout has taken its views)', async (t) => {
+  const { generate } = await import('../bench/gen.js');
+  const path = join(tmp(t), 'g.pcap');
+  await generate({ path, bytes: 24e6, flows: 4, perFlow: 5e6 });
+  const x = join(tmp(t), 'x');
+  t.is((await cli(['extract', path, '-o', x, '-q'])).code, 0);
+  const index = JSON.parse(readFileSync(join(x, 'sockcap-index.json'), 'utf8')) as Array<{ stream: number; dir: string; file: string }>;
+  const want = readFileSync(join(x, index.find((f) => f.stream === 2 && f.dir === 'c2s')!.file));
+  t.true(want.length > 4e6);
+  // a reader that takes its time: the pipe fills and stdout's writes wait
+  const p = spawn(process.execPath, [CLI, 'follow', path, '-z', '2:c2s', '--format', 'bytes']);
+  const got: Buffer[] = [];
+  let pauses = 0;
+  p.stdout.on('data', (b: Buffer) => {
+    got.push(b);
+    p.stdout.pause();
+    pauses++;
+    setTimeout(() => p.stdout.resume(), 2);
+  });
+  const [code] = await Promise.all([new Promise<number>((resolve) => p.on('close', (c) => resolve(c ?? -1))), once(p.stdout, 'end')]);
+  t.is(code, 0);
+  t.true(pauses > 20, `${pauses} pauses`);
+  t.true(Buffer.concat(got).equals(want));
+});

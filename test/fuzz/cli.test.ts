@@ -40,6 +40,7 @@ test('fuzz: every command on a mutated capture ends with a documented exit code 
       // with a capture filter (one that compiles for every link type sockcap decodes) when tcpdump is here
       ['extract', ['extract', file, ...(HAS_TCPDUMP ? ['tcp', 'or', 'udp'] : []), '-o', join(dir, 'x'), '--json']],
       ['follow', ['follow', file, '-z', '0', '--format', 'hex']],
+      ['follow', ['follow', file, '-z', '0', '--format', 'bytes', '--gaps', 'zero']],
       ['fuse', ['fuse', file, '-w', join(dir, 'fused.pcap'), '--json']],
       ['splice', ['splice', file, '--from', '0:c2s', '--to', '1', '-w', join(dir, 'spliced.pcap'), '-q']],
     ];

@@ -30,6 +30,14 @@ test('live --follow on frames that lost two segments: each direction holds the b
     t.is(a.c2s.toString('latin1'), gaps === 'marker' ? 'abc[4 bytes missing in capture file]\0xyz[13 bytes missing in capture file]\0RR' : 'abcxyzRR');
     t.regex(live.stderr, /^live: 7 packets received, 0 dropped/m);
   }
+  // --format bytes: the bytes themselves, the same as follow writes from the file, zeros at the holes with --gaps zero
+  for (const gaps of [[], ['--gaps', 'zero']]) {
+    const file = await cli(['follow', cap, '-z', '0:c2s', '--format', 'bytes', ...gaps]);
+    const live = await cli(['live', '-i', 'fake0', '-q', '-c', '7', '--follow', '0:c2s', '--format', 'bytes', ...gaps], undefined, env(dir, cap));
+    t.is(live.code, 0, live.stderr);
+    t.is(live.stdout, file.stdout);
+    t.is(live.stdout, gaps.length ? `abc${'\0'.repeat(4)}xyz${'\0'.repeat(13)}RR` : 'abcxyzRR');
+  }
 });
 
 test('live with a queue too short for the binding\'s bursts: the frames it could not take are counted as dropped, the rest reach the stack, and the report adds up', async (t) => {

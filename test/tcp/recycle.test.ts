@@ -142,7 +142,7 @@ test('no recycling when the app may keep connections, when a hook runs, or when 
 test('follow keeps to its stream when that connection object is later reused for another', async (t) => {
   const file = await rounds();
   const out: string[] = [];
-  const follower = new Follower(parseSelector('5'), 'raw', null, (s) => out.push(s));
+  const follower = new Follower(parseSelector('5'), 'raw', null, (s) => out.push(s as string));
   const { stack, summaries } = await run(file, { app: new DrainApp(false, 1 << 20, follower.sink) });
   t.true(stack.connsReused > 100);
   t.is(follower.followed, 5);
