@@ -49,9 +49,10 @@ export async function runPipeline(inputs: readonly CaptureInput[] | AsyncIterabl
   try {
     const source = Array.isArray(inputs) ? readCaptures(inputs as readonly CaptureInput[], stack.session) : (inputs as AsyncIterable<Batch>);
     // a command's frames from files (its chunks come from a zone: nothing keeps views past the
-    // batch) go back to the readers' pool once processed, unless the stack keeps frames or they
-    // are written out
-    const pool = Array.isArray(inputs) && stack.session.zone !== null && !opts.output && !stack.keepsFrames ? stack.session.pool : null;
+    // batch) go back to the readers' pool once processed, unless the stack keeps frames; -w's
+    // writers take views of a frame's bytes (and a reference to its chunk) within the batch,
+    // never the frame
+    const pool = Array.isArray(inputs) && stack.session.zone !== null && !stack.keepsFrames ? stack.session.pool : null;
     for await (let batch of source) {
       if (res.frames + batch.length >= limit) {
         batch = batch.slice(0, limit - res.frames);

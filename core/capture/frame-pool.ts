@@ -11,8 +11,8 @@ import type { Batch } from './session.js';
  * A frame given back with recycle() must be referenced by nothing that outlives its batch: a
  * consumer that keeps one (IP reassembly's first fragment) keeps a copy of it. Only runPipeline
  * gives frames back, and only for commands whose stack keeps none (no hooks, no output frames:
- * Stack.keepsFrames) and that do not write the frames (-w). A library reader (open()) never does,
- * so its frames stay its own.
+ * Stack.keepsFrames); -w writes a batch's frames within it, as views of their bytes, so its frames
+ * come back too. A library reader (open()) never does, so its frames stay its own.
  */
 export class FramePool {
   private readonly spare: Mbuf[] = [];
