@@ -59,7 +59,8 @@ export default class Follow extends SockcapCommand {
       else for (const v of o) out!.push(v, session.zone?.extOf(v) ?? null);
     }, gapsFor(format, flags.gaps));
     const flush = async () => {
-      if (out) return out.maybeFlush();
+      // each batch's bytes go out with it, as the text does (a pipe still being written is followed as it comes)
+      if (out) return out.flush();
       if (!pending.length) return;
       const text = pending.join('');
       pending = [];
