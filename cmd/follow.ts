@@ -25,7 +25,7 @@ export function gapsFor(format: FollowFormat, gaps: FollowGaps | undefined): Fol
 
 export default class Follow extends SockcapCommand {
   static override summary = 'Print one reassembled TCP stream, like tshark -z follow,tcp.';
-  static override description = `Reassembles every connection (the same TCP input path as replay) and prints the bytes the sockets of one connection read, chunk by chunk as they arrive, in the text tshark -z follow,tcp prints: node 0 sent the connection's first frame, and node 1's data is marked by a tab. The stream is a Wireshark tcp.stream index or a 4-tuple (10.0.0.1:5555-10.0.0.2:80, [::1]:5555-[::1]:80, or tshark's 10.0.0.1:5555,10.0.0.2:80); a direction can follow (3:c2s) or be given with --direction. The name of a file extract wrote picks the direction it holds.`;
+  static override description = `Reassembles every connection (the same TCP input path as replay) and prints the bytes the sockets of one connection read, chunk by chunk as they arrive, in the text tshark -z follow,tcp prints: node 0 sent the connection's first frame, and node 1's data is marked by a tab; with --format bytes, the bytes themselves and nothing else (to pipe or redirect). The stream is a Wireshark tcp.stream index or a 4-tuple (10.0.0.1:5555-10.0.0.2:80, [::1]:5555-[::1]:80, or tshark's 10.0.0.1:5555,10.0.0.2:80); a direction can follow (3:c2s) or be given with --direction. The name of a file extract wrote picks the direction it holds.`;
   static override examples = [
     '<%= config.bin %> follow fixtures/tcp/three-http-streams.pcap -z 1 --format ascii',
     '<%= config.bin %> follow fixtures/tcp/smtp.pcap -z 10.10.1.4:1470-74.53.140.153:25 --direction s2c --format raw',
