@@ -50,6 +50,7 @@ export default class Extract extends SockcapCommand {
     hash: Flags.boolean({ summary: 'SHA-256 of each file in the index' }),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
     gaps: Flags.option({ options: ['skip', 'zero'] as const, default: 'skip' as const, summary: 'holes that never filled: skipped (the bytes after follow at once) or left as zeros, every byte at its stream offset as tcpflow writes it; the index lists them either way' })(),
+    direction: Flags.option({ options: ['both', 'c2s', 's2c'] as const, default: 'both' as const, summary: 'which directions get files: both, or only what clients sent (c2s) or what servers sent (s2c); the other is reassembled and read all the same' })(),
     quiet: Flags.boolean({ char: 'q', summary: 'no summary line' }),
   };
 
@@ -96,12 +97,16 @@ export default class Extract extends SockcapCommand {
       jb.raw(entries++ ? ',\n' : '\n');
       indexJson(jb, e);
     }, session.zone, true, undefined, flags.gaps === 'zero');
+    // --direction: the other direction's socket is drained as ever (its reader keeps the stack's memory bounded), unwritten
+    const only = flags.direction === 'both' ? null : flags.direction;
     const stack = new Stack(session, {
       // bad checksums never change what is taken (see replay), and nothing here reports their count
       checksums: false,
       policy: flags.overlap,
       // SO_RCVLOWAT 64 KiB: each socket is read (and written) 64 KiB at a time, or at its end
-      app: new DrainApp(false, 1 << 20, (c, d, chunk) => files.data(c, d, chunk), (c) => files.closed(c), 64 << 10),
+      app: new DrainApp(false, 1 << 20, only === null ? (c, d, chunk) => files.data(c, d, chunk) : (c, d, chunk) => {
+        if (d === only) files.data(c, d, chunk);
+      }, (c) => files.closed(c), 64 << 10),
       // the index has what it needs from FlowFiles: no connection summaries
       onConnection: null,
       memoryBudget: budget,

@@ -47,6 +47,26 @@ test('extract writes one file per direction with an index whose hashes match rep
   t.true(index.some((e) => e.file === '172.016.133.132.54615-098.139.161.029.00080'));
 });
 
+test('extract --direction s2c or c2s writes only that direction\'s files, each the file extract writes without it; the index lists only them', async (t) => {
+  const cap = fixture('tcp/three-http-streams.pcap');
+  const all = tmp(t);
+  t.is((await cli(['extract', cap, '-o', all, '-q'])).code, 0);
+  type Entry = { file: string; bytes: number; stream: number; dir: string };
+  const every = JSON.parse(readFileSync(join(all, 'sockcap-index.json'), 'utf8')) as Entry[];
+  for (const dir of ['c2s', 's2c']) {
+    const d = tmp(t);
+    const r = await cli(['extract', cap, '-o', d, '--direction', dir, '--json']);
+    t.is(r.code, 0, r.stderr);
+    const index = JSON.parse(readFileSync(join(d, 'sockcap-index.json'), 'utf8')) as Entry[];
+    const want = every.filter((e) => e.dir === dir);
+    t.is(want.length, 3);
+    t.deepEqual(index, want, dir);
+    t.deepEqual(readdirSync(d).sort(), [...want.map((e) => e.file), 'sockcap-index.json'].sort());
+    for (const e of index) t.true(readFileSync(join(d, e.file)).equals(readFileSync(join(all, e.file))), `${dir} ${e.file}`);
+    t.like(JSON.parse(r.stdout), { files: 3, connections: 3 });
+  }
+});
+
 when(HAS_CORPUS && HAS_TCPFLOW, 'needs ../shared/corpus and tcpflow')('extract gives tcpflow\'s file names and bytes (82 directions of a clean capture)', async (t) => {
   const cap = corpus('suricata-verify__http-range-multiflows__input.pcap');
   const a = tmp(t);
