@@ -50,6 +50,39 @@ function pushChain(sink: ByteSink, m: Mbuf | null): void {
   for (; m; m = m.next) if (m.len > 0) sink.push(m.buf.subarray(m.off, m.off + m.len), m.ext);
 }
 
+/**
+ * Push one record: `head` (its header as the writer makes it, in the writer's scratch buffer), the
+ * frame's `caplen` bytes, `pad` zero bytes and, when `trail` >= 0, that 32-bit trailer (pcapng's
+ * block length). A frame read from a capture of this format lies in its chunk right after header
+ * bytes that may be these very ones (and before that padding and trailer): the record is then
+ * pushed as it lies, one range, and consecutive records join into one (no header made, no view per
+ * frame). Decided by comparing the bytes, so a frame from anywhere else simply misses and the
+ * record is made.
+ */
+function pushRecord(sink: ByteSink, slab: HeaderSlab, head: Uint8Array, m: Mbuf, caplen: number, pad: number, trail: number): void {
+  const b = m.buf;
+  const n = head.length;
+  const at = m.off - n;
+  const end = m.off + caplen + pad;
+  const total = end + (trail >= 0 ? 4 : 0) - at;
+  if (m.next === null && at >= 0 && at + total <= b.length && (trail < 0 || le32(b, end) === trail >>> 0)) {
+    let same = true;
+    for (let i = 0; i < n && same; i++) same = b[at + i] === head[i];
+    for (let i = end - pad; i < end && same; i++) same = b[i] === 0;
+    if (same) return sink.pushRange(b, at, total, m.ext);
+  }
+  const h = slab.take(n);
+  h.set(head);
+  sink.push(h);
+  pushChain(sink, m);
+  if (pad) sink.push(ZEROS.subarray(0, pad));
+  if (trail >= 0) {
+    const t = slab.take(4);
+    le32put(t, 0, trail);
+    sink.push(t);
+  }
+}
+
 /** The snapshot length a classic pcap header declares once a record outgrew the input's (libpcap's MAXIMUM_SNAPLEN). */
 const MAX_SNAPLEN = 262144;
 
@@ -79,6 +112,8 @@ function raiseSnaplen(sink: ByteSink, head: Uint8Array, at: number, field: numbe
 export class PcapWriter implements FrameWriter {
   frames = 0;
   private readonly slab = new HeaderSlab();
+  /** The record header being made (pushRecord copies it out when the frame's own is not it). */
+  private readonly scratch = new Uint8Array(16);
   /** The file header, and the snapshot length it declares: no record may be longer. */
   private readonly head: Uint8Array;
   private snaplen: number;
@@ -101,29 +136,15 @@ export class PcapWriter implements FrameWriter {
         `frame ${hdr.frameNo} has link type ${hdr.linktype} but a classic pcap file holds one link type (${this.linktype}): write pcapng instead (--out-format pcapng)`);
     let caplen = 0;
     for (let p: Mbuf | null = m; p; p = p.next) caplen += p.len;
-    const sec = hdr.tsSec >>> 0;
-    const frac = this.nanos ? hdr.tsNsec : Math.floor(hdr.tsNsec / 1000);
-    const orig = Math.max(hdr.origLen, caplen) >>> 0;
     // a longer record (a later input captured with a larger snaplen): see raiseSnaplen
     if (caplen > this.snaplen) this.snaplen = raiseSnaplen(this.sink, this.head, 0, 16, this.snaplen, caplen, hdr.frameNo,
       'this pcap stream\'s header declared and sent: write a file, or pcapng (--out-format pcapng)');
-    // a frame read from a classic pcap of this byte order and precision lies in its chunk right
-    // after its record header, which holds the very bytes this record's header would: the record
-    // is pushed as it lies, and consecutive ones become one range (no header made, no view per
-    // frame). Decided by comparing the bytes, so a frame from anywhere else simply misses.
-    const b = m.buf;
-    const o = m.off;
-    if (m.next === null && o >= 16 && le32(b, o - 16) === sec && le32(b, o - 12) === frac && le32(b, o - 8) === caplen && le32(b, o - 4) === orig) {
-      this.sink.pushRange(b, o - 16, 16 + caplen, m.ext);
-    } else {
-      const h = this.slab.take(16);
-      le32put(h, 0, sec);
-      le32put(h, 4, frac);
-      le32put(h, 8, caplen);
-      le32put(h, 12, orig);
-      this.sink.push(h);
-      pushChain(this.sink, m);
-    }
+    const h = this.scratch;
+    le32put(h, 0, hdr.tsSec);
+    le32put(h, 4, this.nanos ? hdr.tsNsec : Math.floor(hdr.tsNsec / 1000));
+    le32put(h, 8, caplen);
+    le32put(h, 12, Math.max(hdr.origLen, caplen));
+    pushRecord(this.sink, this.slab, h, m, caplen, 0, -1);
     this.frames++;
   }
 }
@@ -141,6 +162,8 @@ interface OutIface {
 export class PcapngWriter implements FrameWriter {
   frames = 0;
   private readonly slab = new HeaderSlab();
+  /** The EPB's header being made (see PcapWriter.scratch). */
+  private readonly scratch = new Uint8Array(28);
   /**
    * Global ifidx → output interface id, its decimal resolution, and its IDB: the bytes, where they
    * went in the output, and the snapshot length they declare (0: none).
@@ -209,39 +232,18 @@ export class PcapngWriter implements FrameWriter {
     const len = 32 + caplen + pad;
     const src = this.ifaces[hdr.ifidx]!;
     const [hi, lo] = timeToTicks(hdr.tsSec - src.tsoffset, hdr.tsNsec, k);
-    const orig = Math.max(hdr.origLen, caplen) >>> 0;
-    // as PcapWriter: an EPB read from a little-endian pcapng that is the block this one would be
-    // (same interface id and resolution, no options, zero padding) is pushed as it lies
-    if (m.next === null && this.asRead(m.buf, m.off, len, id, hi, lo, caplen, orig, pad)) {
-      this.sink.pushRange(m.buf, m.off - 28, len, m.ext);
-      this.frames++;
-      return;
-    }
-    const h = this.slab.take(28);
+    // an EPB read from a pcapng (this byte order, interface id and resolution, no options) may be
+    // the very block this one is: pushRecord then pushes it as it lies
+    const h = this.scratch;
     le32put(h, 0, 6);
     le32put(h, 4, len);
     le32put(h, 8, id);
     le32put(h, 12, hi);
     le32put(h, 16, lo);
     le32put(h, 20, caplen);
-    le32put(h, 24, orig);
-    this.sink.push(h);
-    pushChain(this.sink, m);
-    if (pad) this.sink.push(ZEROS.subarray(0, pad));
-    const t = this.slab.take(4);
-    le32put(t, 0, len);
-    this.sink.push(t);
+    le32put(h, 24, Math.max(hdr.origLen, caplen));
+    pushRecord(this.sink, this.slab, h, m, caplen, pad, len);
     this.frames++;
-  }
-
-  /** The `len` bytes around the frame at `o` of `b` are the EPB this writer would make for it. */
-  private asRead(b: Uint8Array, o: number, len: number, id: number, hi: number, lo: number, caplen: number, orig: number, pad: number): boolean {
-    const end = o + caplen + pad;
-    if (o < 28 || end + 4 > b.length) return false;
-    if (le32(b, o - 28) !== 6 || le32(b, o - 24) !== len || le32(b, o - 20) !== id || le32(b, o - 16) !== hi >>> 0 || le32(b, o - 12) !== lo >>> 0
-      || le32(b, o - 8) !== caplen || le32(b, o - 4) !== orig || le32(b, end) !== len) return false;
-    for (let i = o + caplen; i < end; i++) if (b[i] !== 0) return false;
-    return true;
   }
 }
 
