@@ -120,8 +120,8 @@ export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number,
       return true;
     }
     const fix = [ipFix, ipOff, 0];
-    if (r.name === 'pptp') fix.push(ENCAP_LEN16, thOff + 4, r.hlen - 4);
-    else if (m.buf[m.off + thOff]! & 0x80) fix.push(ENCAP_GRE_CSUM, thOff, 0);
+    if (m.buf[m.off + thOff]! & 0x80) fix.push(ENCAP_GRE_CSUM, thOff, 0);
+    pushLen(fix, r, thOff);
     decap(ctx, m, thOff, r, capEnd, wireEnd, net, fix);
     return true;
   }
@@ -141,22 +141,28 @@ export function udp_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number
   const b = m.buf;
   const o = m.off + thOff;
   const dport = be16(b, o + 2);
-  const l2tp = dport === L2TP_PORT || be16(b, o) === L2TP_PORT;
-  if (dport !== VXLAN_PORT && dport !== GENEVE_PORT && dport !== GTPU_PORT && dport !== VXLAN_GPE_PORT && !l2tp) return false;
-  const r = dport === VXLAN_PORT ? parseVxlan(b, o + 8, n - 8) : dport === GENEVE_PORT ? parseGeneve(b, o + 8, n - 8)
-    : dport === GTPU_PORT ? parseGtpU(b, o + 8, n - 8) : dport === VXLAN_GPE_PORT ? parseVxlanGpe(b, o + 8, n - 8) : parseL2tp(b, o + 8, n - 8);
+  const parse = dport === VXLAN_PORT ? parseVxlan : dport === GENEVE_PORT ? parseGeneve : dport === GTPU_PORT ? parseGtpU
+    : dport === VXLAN_GPE_PORT ? parseVxlanGpe : dport === L2TP_PORT || be16(b, o) === L2TP_PORT ? parseL2tp : null;
+  if (parse === null) return false;
+  const r = parse(b, o + 8, n - 8);
   if (r === null) return false;
   if (typeof r === 'string') {
     ctx.stats.drop(r);
     return true;
   }
   const fix = [ipv === 4 ? ENCAP_IP4 : ENCAP_IP6, ipOff, 0, ENCAP_UDP, thOff, ipOff];
-  // the tunnel's own length field, set again before the UDP checksum that covers it
-  if (r.name === 'gtp') fix.push(ENCAP_LEN16, thOff + 10, 6);
-  else if (r.name === 'l2tp' && b[o + 8]! & 0x40) fix.push(ENCAP_LEN16, thOff + 10, -2);
+  pushLen(fix, r, thOff + 8);
   r.hlen += 8;
   decap(ctx, m, thOff, r, capEnd, wireEnd, net, fix);
   return true;
+}
+
+/**
+ * The tunnel header's own length field (at `at` of the datagram), if it has one, among the fields
+ * to set again: after the outer ones, so that it is set before a checksum that covers it.
+ */
+function pushLen(fix: number[], r: TunnelHdr, at: number): void {
+  if (r.lenAt !== undefined) fix.push(ENCAP_LEN16, at + r.lenAt, r.lenLess!);
 }
 
 function decap(ctx: Ctx, m: Mbuf, off: number, r: TunnelHdr, capEnd: number, wireEnd: number, net: number, fix: readonly number[]): void {

@@ -43,6 +43,13 @@ export interface TunnelHdr {
   id: number;
   /** What to count the tunnel as in the report's protocols. */
   name: 'ipip' | 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'vxlan-gpe' | 'geneve' | 'gtp' | 'l2tp';
+  /**
+   * The header's own 16-bit length field, when it has one (PPTP, GTP-U, L2TP with L), which a
+   * packet sent on the tunnel's path sets again (ENCAP_LEN16): its offset in the header, and how
+   * much its value is short of the bytes from the field to the packet's end.
+   */
+  lenAt?: number;
+  lenLess?: number;
 }
 
 // Outer header fields a packet sent on a tunnel's path sets again (PktHdr.encap's triples).
@@ -86,7 +93,8 @@ export function parseGre(b: Uint8Array, o: number, n: number): TunnelHdr | DropR
     if (f & 0xc0 || !(f & 0x20) || proto !== GRE_PPP) return 'gre.unsupported';
     const hlen = 8 + (f & 0x10 ? 4 : 0) + (b[o + 1]! & 0x80 ? 4 : 0);
     if (n < hlen) return 'gre.short';
-    return { inner: INNER_PPP, hlen, id: be16(b, o + 6), name: 'pptp' };
+    // the payload length: the bytes after this header
+    return { inner: INNER_PPP, hlen, id: be16(b, o + 6), name: 'pptp', lenAt: 4, lenLess: hlen - 4 };
   }
   if (ver !== 0 || f & 0x40) return 'gre.unsupported';
   const keyAt = f & 0x80 ? 8 : 4;
@@ -184,9 +192,10 @@ export function parseGtpU(b: Uint8Array, o: number, n: number): TunnelHdr | Drop
       next = b[o + hlen - 1]!;
     }
   }
-  if (b[o + 1] !== GTP_GPDU) return { inner: INNER_OTHER, hlen, id: 0, name: 'gtp' };
+  // the length counts what follows the first 8 bytes
+  if (b[o + 1] !== GTP_GPDU) return { inner: INNER_OTHER, hlen, id: 0, name: 'gtp', lenAt: 2, lenLess: 6 };
   const v = n > hlen ? b[o + hlen]! >> 4 : 0;
-  return { inner: v === 4 ? INNER_IPV4 : v === 6 ? INNER_IPV6 : INNER_OTHER, hlen, id: 0, name: 'gtp' };
+  return { inner: v === 4 ? INNER_IPV4 : v === 6 ? INNER_IPV6 : INNER_OTHER, hlen, id: 0, name: 'gtp', lenAt: 2, lenLess: 6 };
 }
 
 /**
@@ -206,5 +215,11 @@ export function parseL2tp(b: Uint8Array, o: number, n: number): TunnelHdr | Drop
     hlen += 2 + be16(b, o + hlen);
   }
   if (n < hlen) return 'l2tp.short';
-  return { inner: f & 0x80 ? INNER_OTHER : INNER_PPP, hlen, id: 0, name: 'l2tp' };
+  const r: TunnelHdr = { inner: f & 0x80 ? INNER_OTHER : INNER_PPP, hlen, id: 0, name: 'l2tp' };
+  // the length (L) counts the whole message, this header included
+  if (f & 0x40) {
+    r.lenAt = 2;
+    r.lenLess = -2;
+  }
+  return r;
 }
