@@ -104,8 +104,8 @@ export default class Extract extends SockcapCommand {
       checksums: false,
       policy: flags.overlap,
       // SO_RCVLOWAT 64 KiB: each socket is read (and written) 64 KiB at a time, or at its end
-      app: new DrainApp(false, 1 << 20, only === null ? (c, d, chunk) => files.data(c, d, chunk) : (c, d, chunk) => {
-        if (d === only) files.data(c, d, chunk);
+      app: new DrainApp(false, 1 << 20, (c, d, chunk) => {
+        if (only === null || d === only) files.data(c, d, chunk);
       }, (c) => files.closed(c), 64 << 10),
       // the index has what it needs from FlowFiles: no connection summaries
       onConnection: null,

@@ -1,6 +1,6 @@
 import type { Connection, Dir } from './net/in-pcb.js';
 import { type Selector, selectedDir, selects } from './selector.js';
-import { viewsAfter, viewsBefore } from './capture/sink.js';
+import { viewsAfter, viewsBefore, zeroViews } from './capture/sink.js';
 import type { Gap } from './tcp/tcpcb.js';
 import type { NetNames } from './net/net-names.js';
 
@@ -20,14 +20,6 @@ export type FollowGaps = 'marker' | 'skip' | 'zero';
 
 /** What a Follower hands on: tshark's text, or (format bytes) views of the bytes read, in order. */
 export type FollowOut = string | readonly Uint8Array[];
-
-/** Zero bytes for holes (--gaps zero): views of one buffer, as many as a hole needs. */
-const ZEROS = new Uint8Array(64 << 10);
-function zeros(n: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (; n > 0; n -= ZEROS.length) out.push(n >= ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
-  return out;
-}
 
 /**
  * tshark's text for a hole of `len` bytes, as its follow prints it (Wireshark's TCP follow tap):
@@ -120,7 +112,7 @@ export function withGapMarkers(chunk: readonly Uint8Array[], off: number, gaps: 
       rest = viewsAfter(rest, g[0] - at);
       at = g[0];
     }
-    piece(zero ? zeros(g[1]) : [gapMarker(g[1])]);
+    piece(zero ? zeroViews(g[1]) : [gapMarker(g[1])]);
   }
   piece(rest);
   return next;

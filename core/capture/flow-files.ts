@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, statSync, unlinkSync, writev } from 
 import { join } from 'node:path';
 import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
-import { O_MAKE, O_REOPEN, outputFileError, viewsAfter, viewsBefore, writeAllSync } from './sink.js';
+import { O_MAKE, O_REOPEN, outputFileError, viewsAfter, viewsBefore, writeAllSync, zeroViews } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import type { Gap, Tcpcb } from '../tcp/tcpcb.js';
 import { type GapEntry, gapEntry } from '../tcp/summary.js';
@@ -48,9 +48,6 @@ const ASYNC_MIN = 4 << 10;
 const INFLIGHT_BYTES = 32 << 20;
 /** Most views in one writev (Linux IOV_MAX is 1024). */
 const IOV_MAX = 1024;
-
-/** Zeros for the hash of a zero-filled gap. */
-const ZEROS = new Uint8Array(64 << 10);
 
 /** The soft limit on open descriptors (Linux /proc/self/limits), or Infinity when unknown. */
 function openFileLimit(): number {
@@ -231,7 +228,7 @@ export class FlowFiles {
       const [at, len] = gaps[t.gi[s]!]!;
       if (at > t.bytes[s]!) return at < t.bytes[s]! + n;
       t.pos[s]! += len;
-      if (hash) for (let left = len; left > 0; left -= ZEROS.length) hash.update(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+      if (hash) for (const z of zeroViews(len)) hash.update(z);
     }
     return false;
   }

@@ -15,9 +15,14 @@ export const DEFAULT_TEMPLATE = '%A.%a-%B.%b%V%v';
  * 64 bits allow far more): such a second is written as its number, as %t writes it.
  */
 function iso8601(sec: number): string {
-  const d = new Date(Math.floor(sec) * 1000);
-  return Number.isNaN(d.getTime()) || d.getUTCFullYear() > 9999 || d.getUTCFullYear() < 0 ? String(Math.floor(sec)) : `${d.toISOString().slice(0, 19)}Z`;
+  const s = Math.floor(sec);
+  // years 0000-9999, the four digits the format has
+  return s >= ISO_MIN && s < ISO_END ? `${new Date(s * 1000).toISOString().slice(0, 19)}Z` : String(s);
 }
+
+/** The first second of year 0000 and of year 10000 (UTC). */
+const ISO_MIN = -62167219200;
+const ISO_END = 253402300800;
 
 /** "010.000.000.001" for each octet value, as tcpflow pads them (names then sort). */
 const OCTET = Array.from({ length: 256 }, (_, i) => String(i).padStart(3, '0'));

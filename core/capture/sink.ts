@@ -170,6 +170,16 @@ async function writeAll(fh: FileHandle, views: Uint8Array[]): Promise<void> {
   while (bytesWritten < total) bytesWritten += (await fh.writev(viewsAfter(views, bytesWritten))).bytesWritten;
 }
 
+/** Zero bytes, shared: zeroViews hands out views of it. */
+const ZEROS = new Uint8Array(64 << 10);
+
+/** `n` zero bytes as views of one shared buffer (a hole's bytes, zero-filled), never to be written into. */
+export function zeroViews(n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (; n > 0; n -= ZEROS.length) out.push(n >= ZEROS.length ? ZEROS : ZEROS.subarray(0, n));
+  return out;
+}
+
 /** The first `n` bytes of `views`, as views (the pieces before viewsAfter(views, n)). */
 export function viewsBefore(views: readonly Uint8Array[], n: number): Uint8Array[] {
   const head: Uint8Array[] = [];

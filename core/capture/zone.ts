@@ -80,7 +80,7 @@ export class ChunkZone {
     /** Retired chunks tracked at most (ZONE_KEEP). */
     private readonly keep = ZONE_KEEP,
     /** Chunks placed in an arena the checksum reads in place (ARENA_CHUNKS; 0: none). */
-    readonly slots = ARENA_CHUNKS,
+    private readonly slots = ARENA_CHUNKS,
   ) {}
 
   /** A chunk to read into: a retired one no queue references, else fresh memory (an arena slot while any is left). */
