@@ -218,6 +218,21 @@ export class SimdSum {
   }
 
   /**
+   * True when `ab` is an arena: it is then what sum() reads, in place, whole (until load() or
+   * inPlace() is asked about another buffer). False for other memory, which load() mirrors.
+   */
+  inPlace(ab: ArrayBufferLike): boolean {
+    if (this.ab === ab && this.fn !== this.own) return true;
+    const f = arenas.get(ab);
+    if (!f) return false;
+    this.ab = ab;
+    this.lo = 0;
+    this.hi = ab.byteLength;
+    this.fn = f;
+    return true;
+  }
+
+  /**
    * Make [from, to) of `ab` summable (at most `capacity` bytes; the caller checks with has()): an
    * arena is summed where it is, with no copy; any other buffer's range is mirrored.
    */
