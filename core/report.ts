@@ -33,6 +33,8 @@ export interface ReplaySummary {
   chunks?: ChunkStats;
   /** Frames whose objects were made again from frames already processed (FramePool), with `chunks`. */
   framesReused?: number;
+  /** Payload Mbufs made of drained ones (BSD m_freem to the zone), with `chunks`. */
+  mbufsReused?: number;
   /** TCP connections, by stream index. */
   connections: ConnSummary[];
   /** Kernel-style TCP counters over every connection (netstat -s, named after tcpstat fields). */
@@ -61,7 +63,7 @@ export function replaySummary(stack: Stack, error: SockcapError | null): ReplayS
     ...(stack.session.filter?.unfilterable.size
       ? { unfilterable: [...stack.session.filter.unfilterable].map(([linktype, u]) => ({ linktype, frames: u.frames, reason: u.reason })) }
       : {}),
-    ...(stack.session.zone ? { chunks: stack.session.zone.stats(), framesReused: stack.session.pool.reused } : {}),
+    ...(stack.session.zone ? { chunks: stack.session.zone.stats(), framesReused: stack.session.pool.reused, mbufsReused: stack.mbufsReused } : {}),
     connections: [],
     tcpstat: {},
   };

@@ -59,8 +59,15 @@ export class Stack implements Ctx, Output {
    */
   private readonly free: Connection[] = [];
   private readonly recycles: boolean;
+  /**
+   * Payload Mbufs the app gave back once drained (SocketApp.spareMbufs): tcp_input's next payloads
+   * are made of them. On bulk flows a new Mbuf per segment was over half of replay's allocation.
+   */
+  private readonly spareM: Mbuf[] = [];
   /** Connections made from freed ones (BSD vmstat -z would count the zone's allocations). */
   connsReused = 0;
+  /** Payload Mbufs made of spare ones (spareM). */
+  mbufsReused = 0;
   /**
    * Most connections kept on it: as many as the budget lets the table hold. It never holds more
    * than the table held at its fullest (only connections that left it go there), so it adds
@@ -139,6 +146,7 @@ export class Stack implements Ctx, Output {
     this.hooks = opts.hooks ?? [];
     this.freeMax = Math.min(this.limits.maxConnections, Math.floor(this.limits.budget / CONN_BYTES));
     this.recycles = (opts.recycle ?? true) && this.app.recycles === true && this.hooks.length === 0;
+    if (this.recycles) this.app.spareMbufs?.(this.spareM);
     this.out = opts.output ? [] : null;
     this.simd = (this.limits.checksums || this.opts.verifyChecksums) && opts.simd !== false ? SimdSum.create() : null;
     const policy = opts.policy ?? 'first';
@@ -238,6 +246,24 @@ export class Stack implements Ctx, Output {
     }
     if (q !== this.reassBytes) throw new Error(`reassBytes ${this.reassBytes} but the queues hold ${q}`);
     if (this.session.zone) this.checkRefs();
+    if (this.spareM.length) this.checkSpare();
+  }
+
+  /** No spare payload Mbuf is still in a chain (a socket buffer, a reassembly queue): it would be made a new payload under it. */
+  private checkSpare(): void {
+    const spare = new Set(this.spareM);
+    if (spare.size !== this.spareM.length) throw new Error('spare Mbufs: one is on the list twice');
+    const chain = (m: Mbuf | null, where: string) => {
+      for (; m; m = m.next) if (spare.has(m)) throw new Error(`spare Mbufs: one is still in ${where}`);
+    };
+    for (const [, c] of this.pcbs.entries()) {
+      for (const tp of [c.client, c.server]) {
+        chain(tp.so.rcv.mb, `stream ${c.stream}'s receive buffer`);
+        chain(tp.so.sndIfMade?.mb ?? null, `stream ${c.stream}'s send buffer`);
+        for (const e of tp.q) chain(e.m, `stream ${c.stream}'s reassembly queue`);
+      }
+    }
+    this.reass.held((m) => chain(m, 'IP reassembly'));
   }
 
   /**
@@ -371,7 +397,7 @@ export class Stack implements Ctx, Output {
     seg.ack = tcpAck(b, o);
     seg.flags = flags;
     seg.win = tcpWindow(b, o);
-    seg.m = plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : new Mbuf(b, o + hlen, plen, null, m.ext);
+    seg.m = plen <= 0 ? null : m.next ? m_copym(m, thOff + hlen, plen) : this.payload(b, o + hlen, plen, m.ext);
     seg.plen = Math.max(0, plen);
     seg.wlen = Math.max(0, wireEnd - thOff - hlen);
     seg.opts = flags & TH_SYN ? synOptions(b, o + 20, hlen - 20, this.synOpts) : null;
@@ -390,6 +416,18 @@ export class Stack implements Ctx, Output {
     }
     if (this.reassBytes > this.reassRoom()) this.overBudget(c2s ? conn.server : conn.client);
     if (conn.done) this.retire(h, conn, true);
+  }
+
+  /** An Mbuf of a segment's payload: a spare one (see spareM) when there is one. */
+  private payload(b: Uint8Array, off: number, len: number, ext: Ext | null): Mbuf {
+    const m = this.spareM.pop();
+    if (m === undefined) return new Mbuf(b, off, len, null, ext);
+    this.mbufsReused++;
+    m.buf = b;
+    m.off = off;
+    m.len = len;
+    m.ext = ext;
+    return m;
   }
 
   /** Direction of the segment demux() last found a connection for (true: from the client). */

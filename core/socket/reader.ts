@@ -2,7 +2,8 @@ import type { Hash } from 'node:crypto';
 import { sha256 } from '../sha256.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import { type Socket, soreceive_stream } from './socket.js';
-import { sbdrop } from './sockbuf.js';
+import { sbdrop, sbflush } from './sockbuf.js';
+import type { Mbuf } from '../mbuf/mbuf.js';
 
 /**
  * The application on top of the sockets: what reads so.rcv when sorwakeup fires. Each connection
@@ -20,7 +21,15 @@ export interface SocketApp {
    * (and its callbacks keep none either): the stack may then recycle them for new connections.
    */
   readonly recycles?: boolean;
+  /**
+   * The stack's spare payload Mbufs (given only when it recycles): an app that drops what it reads
+   * unread may give the dropped ones back there, for tcp_input to make new ones of.
+   */
+  spareMbufs?(spare: Mbuf[]): void;
 }
+
+/** Spare payload Mbufs kept at most: what one drained reassembly run gives back. */
+export const SPARE_MBUFS = 1024;
 
 /** soreceive_stream into nothing: the bytes are consumed without being looked at. */
 function drainAll(so: Socket): void {
@@ -164,6 +173,12 @@ export class DrainApp implements SocketApp {
    * it closed (FlowFiles.closed, the follow writers).
    */
   readonly recycles = true;
+  /** The stack's spare payload Mbufs, when it keeps them: the drained ones go there. */
+  private spare: Mbuf[] | null = null;
+  /** drainAll giving the Mbufs back (one function for every socket, as drainAll). */
+  private readonly drainSpare = (so: Socket) => {
+    if (so.rcv.cc > 0) sbflush(so.rcv, this.spare!, SPARE_MBUFS);
+  };
 
   /** Readers asleep below the low-water mark, in the order they fell asleep (stale entries skipped). */
   private readonly sleepers = new Sleepers();
@@ -191,11 +206,16 @@ export class DrainApp implements SocketApp {
     private readonly lowat = 1,
   ) {}
 
+  spareMbufs(spare: Mbuf[]): void {
+    this.spare = spare;
+  }
+
   attach(conn: Connection): void {
     if (!this.hash && !this.sink) {
       // nothing per connection: one function reads every socket into nothing
-      conn.server.so.upcall = drainAll;
-      conn.client.so.upcall = drainAll;
+      const f = this.spare ? this.drainSpare : drainAll;
+      conn.server.so.upcall = f;
+      conn.client.so.upcall = f;
       return;
     }
     // c2s bytes arrive in the server's receive buffer, s2c in the client's; both sockets' upcall
