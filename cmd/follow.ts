@@ -23,6 +23,16 @@ export function gapsFor(format: FollowFormat, gaps: FollowGaps | undefined): Fol
   return gaps ?? (format === 'bytes' ? 'skip' : 'marker');
 }
 
+/**
+ * --format bytes refuses a terminal for its standard output, as curl does for binary: the stream's
+ * bytes would reach it as control sequences (a title, a cleared screen, a changed character set).
+ * Redirected or piped, they go out as they are; `| cat` writes them to the terminal anyway.
+ */
+export function checkBytesOut(format: FollowFormat, isTTY = process.stdout.isTTY === true): void {
+  if (format === 'bytes' && isTTY)
+    throw new SockcapError('ERR_USAGE', "--format bytes writes the stream's own bytes, which a terminal would take as control sequences: redirect them (> file), pipe them (| xxd, | less; | cat to write them here anyway), or read them with --format ascii or hex");
+}
+
 export default class Follow extends SockcapCommand {
   static override summary = 'Print one reassembled TCP stream, like tshark -z follow,tcp.';
   static override description = `Reassembles every connection (the same TCP input path as replay) and prints the bytes the sockets of one connection read, chunk by chunk as they arrive, in the text tshark -z follow,tcp prints: node 0 sent the connection's first frame, and node 1's data is marked by a tab; with --format bytes, the bytes themselves and nothing else (to pipe or redirect). The stream is a Wireshark tcp.stream index or a 4-tuple (10.0.0.1:5555-10.0.0.2:80, [::1]:5555-[::1]:80, or tshark's 10.0.0.1:5555,10.0.0.2:80); a direction can follow (3:c2s) or be given with --direction. The name of a file extract wrote picks the direction it holds.`;
@@ -49,6 +59,7 @@ export default class Follow extends SockcapCommand {
     const { files, filter } = inputFiles(this.argv, Follow.flags, flags.read);
     const sel = parseSelector(flags.stream);
     const format = flags.format as FollowFormat;
+    checkBytesOut(format);
     const session = fileSession(filter, files);
     let pending: string[] = [];
     // bytes: views of what the sockets read go to stdout as they are, each holding its read chunk

@@ -13,7 +13,7 @@ import { parseDuration } from '../core/splice-report.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
 import { ConnReport } from './conn-report.js';
-import { formatFlag, gapsFlag, gapsFor } from './follow.js';
+import { checkBytesOut, formatFlag, gapsFlag, gapsFor } from './follow.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
 import { countFlag, memoryBudget, memoryFlag, networksFlag, numericFlag, positional } from './inputs.js';
@@ -64,6 +64,7 @@ export default class Live extends SockcapCommand {
     if (duration === null) throw new SockcapError('ERR_USAGE', `--duration '${flags.duration}' is not a duration (10s, 2m)`);
     if (flags['no-promisc']) process.stderr.write('sockcap: -p: the cap binding always opens the interface in promiscuous mode\n');
     const models = new Models(flags);
+    if (flags.follow) checkBytesOut(flags.format as FollowFormat);
     const report = flags.follow ? process.stderr : process.stdout;
     const follow = flags.follow ? new Follower(parseSelector(flags.follow), flags.format as FollowFormat, null, (o) => {
       // live's slabs are never reused: the views can go to stdout as they are

@@ -10,6 +10,7 @@ import { gapMarker, withGapMarkers } from '../../core/follow.js';
 import fc from 'fast-check';
 import { when } from '../helpers/skip.js';
 import { holesCapture, rawBytes } from '../helpers/follow.js';
+import { fakeCap } from '../helpers/fake-cap.js';
 
 const run = promisify(execFile);
 
@@ -310,4 +311,40 @@ test('follow --format bytes of a large stream through a slow pipe: every byte, i
   t.is(code, 0);
   t.true(pauses > 20, `${pauses} pauses`);
   t.true(Buffer.concat(got).equals(want));
+});
+
+/** Run the CLI with its standard output (and input, and error) a terminal: script(1) gives it a pseudo-terminal. */
+function onTerminal(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const cmd = [process.execPath, CLI, ...args].map(q).join(' ');
+  return new Promise((resolve, reject) => {
+    execFile('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, ...env }, encoding: 'latin1' }, (e, stdout) => {
+      if (e && typeof e.code !== 'number') return reject(e);
+      resolve({ code: e ? (e.code as number) : 0, out: stdout });
+    });
+  });
+}
+
+test('follow --format bytes refuses a terminal (curl does, for binary): usage error, nothing of the stream written; piped, the bytes go; the text formats print there', async (t) => {
+  const cap = fixture('tcp/smtp.pcap');
+  const bytes = await cli(['follow', cap, '-z', '0:c2s', '--format', 'bytes']);
+  const secret = bytes.stdout.slice(0, 40); // the start of what the client sent
+  t.true(secret.length === 40);
+  const tty = await onTerminal(['follow', cap, '-z', '0:c2s', '--format', 'bytes']);
+  t.is(tty.code, 2, tty.out);
+  t.regex(tty.out, /--format bytes writes the stream's own bytes, which a terminal would take as control sequences: redirect them/);
+  t.false(tty.out.includes(secret), 'none of the stream reached the terminal');
+  // through a pipe inside the same terminal: every byte
+  const shell = await new Promise<string>((resolve, reject) =>
+    execFile('script', ['-qec', `'${process.execPath}' '${CLI}' follow '${cap}' -z 0:c2s --format bytes | wc -c`, '/dev/null'], { encoding: 'utf8' }, (e, out) => (e ? reject(e) : resolve(out))),
+  );
+  t.is(Number(shell.trim()), bytes.stdout.length);
+  const ascii = await onTerminal(['follow', cap, '-z', '0:c2s', '--format', 'ascii']);
+  t.is(ascii.code, 0);
+  t.true(ascii.out.includes('Follow: tcp,ascii'), 'the text formats are for terminals');
+  // live --follow refuses the same, before it opens the interface
+  const dir = tmp(t);
+  const live = await onTerminal(['live', '-i', 'fake0', '-q', '-c', '7', '--follow', '0', '--format', 'bytes'], { SOCKCAP_CAP_MODULE: fakeCap(dir), FAKE_CAP_PCAP: cap });
+  t.is(live.code, 2, live.out);
+  t.regex(live.out, /--format bytes writes the stream's own bytes/);
 });
