@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { builtin } from '../builtin.js';
 import { closeSync, openSync } from 'node:fs';
-import { O_MAKE, O_REOPEN, outputFileError, viewsAfter, viewsBefore, writeAllSync } from './sink.js';
+import { O_MAKE, O_REOPEN, openMaking, outputFileError, viewsAfter, viewsBefore, writeAllSync } from './sink.js';
 import { SockcapError } from '../errors.js';
 
 /** The ring's control words (an Int32Array over its own SharedArrayBuffer). */
@@ -27,7 +27,8 @@ const SKIP = 2;
  */
 const PROGRAM = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { openSync, writeSync, closeSync } = require('node:fs');
+const { openSync, writeSync, closeSync, mkdirSync } = require('node:fs');
+const { dirname } = require('node:path');
 const { ctl: c, ring: r, prefix, make, reopen } = workerData;
 const ctl = new Int32Array(c), ring = Buffer.from(r), u32 = new Uint32Array(r), f64 = new Float64Array(r);
 const mask = ring.length - 1;
@@ -45,7 +46,14 @@ try {
         const pos = f64[(at >> 3) + 2], off = at + ${REC} + nb;
         let fd = -1;
         try {
-          fd = openSync(path, flags & ${CREATE} ? make : reopen);
+          try {
+            fd = openSync(path, flags & ${CREATE} ? make : reopen);
+          } catch (e) {
+            // a name with directories (a template with '/'): made at its first file, as openMaking does
+            if (e.code !== 'ENOENT' || !(flags & ${CREATE})) throw e;
+            mkdirSync(dirname(path), { recursive: true });
+            fd = openSync(path, make);
+          }
           for (let done = 0; done < n; ) done += writeSync(fd, ring, off + done, n - done, pos + done);
           closeSync(fd);
         } catch (e) {
@@ -233,7 +241,7 @@ export class SmallFileWriter {
     const path = this.prefix + name;
     let fd = -1;
     try {
-      fd = openSync(path, create ? O_MAKE : O_REOPEN);
+      fd = create ? openMaking(path) : openSync(path, O_REOPEN);
       writeAllSync(fd, views, n, pos);
       closeSync(fd);
     } catch (e) {

@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, statSync, unlinkSync, writev } from 
 import { join } from 'node:path';
 import { sha256 } from '../sha256.js';
 import { SockcapError } from '../errors.js';
-import { O_MAKE, O_REOPEN, outputFileError, viewsAfter, viewsBefore, writeAllSync, zeroViews } from './sink.js';
+import { O_REOPEN, openMaking, outputFileError, viewsAfter, viewsBefore, writeAllSync, zeroViews } from './sink.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import type { Gap, Tcpcb } from '../tcp/tcpcb.js';
 import { type GapEntry, gapEntry } from '../tcp/summary.js';
@@ -12,7 +12,7 @@ import { SmallFileWriter } from './file-writer.js';
 import { NameFilter } from './name-filter.js';
 import { FdList } from './fd-list.js';
 import { CREATED, FileSlots, type OpenFile, SMALL, USED } from './file-slots.js';
-import { flowName } from './flow-name.js';
+import { countsNames, flowName, safePath } from './flow-name.js';
 import type { NetNames } from '../net/net-names.js';
 
 /** The slot of a direction of the connection whose pair of slots is `p` (on conn.app). */
@@ -78,6 +78,8 @@ function openFileLimit(): number {
 export class FlowFiles {
   /** Names given in this run, as a filter of fixed size (see make()). */
   private readonly names: NameFilter;
+  /** The template has %c or %C: a name given before takes the next count (see make()). */
+  private readonly counted: boolean;
   /** The file system's time when the run began (nanoseconds): a file modified since is this run's. */
   private readonly since: bigint;
   /** Names that the filter could not rule out and that had to be looked up (stat). */
@@ -150,6 +152,7 @@ export class FlowFiles {
     this.prefix = join(dir, '/');
     this.slots = new FileSlots(hash);
     this.names = new NameFilter(filterBits);
+    this.counted = countsNames(template);
     this.since = fsNow(this.prefix);
     // descriptors released while their writes run stay open until those end: at most one per write
     const room = Math.min(4096 + 256, openFileLimit() - 32);
@@ -305,16 +308,31 @@ export class FlowFiles {
     // added at once: a name the filter may have had is looked up (given); one given gets
     // -c<stream>, and if that was given too (a template that names both directions, or several
     // streams, the same) the direction, then a count: never a file two directions share
-    const name = flowName(this.template, c, d, this.netOf(c));
-    // a name that is no file's (%v of a connection in no network, a template of dots): as if given
-    let again: string | null = name === '' || name === '.' || name === '..' ? `${name}-c${c.stream}` : null;
-    for (let k = 0; this.names.add(again ?? name) && this.given(again ?? name); k++)
-      again = `${name}-c${c.stream}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
+    const net = this.netOf(c);
+    const base = flowName(this.template, c, d, net);
+    // a part that is no file's (%v of a connection in no network, a template of dots): -c<stream>
+    const first = safePath(base, c.stream);
+    let name = first;
+    // with %c or %C the template counts the connections given the name before (tcpflow): the
+    // first count whose name is free; once a count changes nothing (%C alone), the suffixes
+    let count = this.counted ? 0 : -1;
+    for (let k = 0; this.names.add(name) && this.given(name); ) {
+      if (count >= 0) {
+        const next = safePath(flowName(this.template, c, d, net, ++count), c.stream);
+        if (next !== name) {
+          name = next;
+          continue;
+        }
+        count = -1;
+      }
+      name = `${first}-c${c.stream}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
+      k++;
+    }
     const t = this.slots;
     t.flags[s] = USED;
-    if (again !== null) t.names.set(s, again);
+    if (name !== base) t.names.set(s, name);
     if (this.hash) t.hash[s] = sha256();
-    return again ?? name;
+    return name;
   }
 
   /** This run made a file of this name, or is about to (see make()). */
@@ -366,7 +384,7 @@ export class FlowFiles {
       if (this.fds.size >= this.maxOpen) this.release(this.fds.oldest!);
       let fd: number;
       try {
-        fd = openSync(this.prefix + name, t.flags[s]! & CREATED ? O_REOPEN : O_MAKE);
+        fd = t.flags[s]! & CREATED ? openSync(this.prefix + name, O_REOPEN) : openMaking(this.prefix + name);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if ((code === 'EMFILE' || code === 'ENFILE') && this.fds.size > 0) {

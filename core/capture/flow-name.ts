@@ -1,7 +1,7 @@
 import type { Connection, Dir } from '../net/in-pcb.js';
 
 /** The tokens a template may use after `%` (flowName expands them, templateError knows them). */
-const TOKENS = 'AaBb#dTtVv%';
+const TOKENS = 'AaBb#dTtVvCcNKMG%';
 
 /**
  * extract's file names, tcpflow's without its reuse count: the addresses and ports, then `--` and
@@ -60,14 +60,20 @@ function put4(w: number, port: number, at: number): void {
   for (let k = 4, q = port; k >= 0; k--, q = (q / 10) | 0) b[at + k] = DIGIT0 + (q % 10);
 }
 
+/** Three digits of the stream index, tcpflow's %N %K %M %G (its bins of 1,000). */
+const bin = (stream: number, per: number) => String(Math.floor(stream / per) % 1000).padStart(3, '0');
+
 /**
  * Expand a file-name template (tcpflow's -T): %A/%a source address/port, %B/%b destination (zero
  * padded so names sort), %T start time in ISO 8601 (UTC), %t start time (epoch s), %V `--` when
  * the connection is in a network of its own (a VLAN, a tunnel), %v that network (netToken: `100`,
- * `30.20.10`, `vxlan-vni-5001`), %# stream index, %d direction (c2s or s2c), %%. `net` is the
- * connection's network as netToken writes it ('' for none).
+ * `30.20.10`, `vxlan-vni-5001`), %# stream index, %d direction (c2s or s2c), %c `count` when it
+ * is above 0 (the connections given this name before: tcpflow's connection count) and %C a `c`
+ * then, %N %K %M %G the stream index's units, thousands, millions and billions as three digits
+ * each (tcpflow's bins: `%K/%N` puts 1,000 streams in a directory), %%. `net` is the
+ * connection's network as netToken writes it ('' for none). A `/` makes directories.
  */
-export function flowName(template: string, c: Connection, dir: Dir, net = ''): string {
+export function flowName(template: string, c: Connection, dir: Dir, net = '', count = 0): string {
   if (template === DEFAULT_TEMPLATE && c.alen === 4) {
     // the default over IPv4, as bytes decoded once: one flat string, no pieces to collect (the
     // general path below made ~400 bytes of garbage a name, a fifth of extract's allocations)
@@ -89,17 +95,39 @@ export function flowName(template: string, c: Connection, dir: Dir, net = ''): s
   return template.replace(new RegExp(`%([${TOKENS}])`, 'g'), (_, k: string) =>
     k === 'A' ? sa : k === 'a' ? sp : k === 'B' ? da : k === 'b' ? dp : k === '#' ? String(c.stream)
       : k === 'd' ? dir : k === 'T' ? iso8601(c.firstTs) : k === 't' ? String(Math.floor(c.firstTs))
-        : k === 'V' ? (net === '' ? '' : '--') : k === 'v' ? net : '%');
+        : k === 'V' ? (net === '' ? '' : '--') : k === 'v' ? net
+          : k === 'c' ? (count > 0 ? String(count) : '') : k === 'C' ? (count > 0 ? 'c' : '')
+            : k === 'N' ? bin(c.stream, 1) : k === 'K' ? bin(c.stream, 1e3) : k === 'M' ? bin(c.stream, 1e6) : k === 'G' ? bin(c.stream, 1e9) : '%');
+}
+
+/** True when the template counts the connections given a name before (tcpflow's %c or %C). */
+export function countsNames(template: string): boolean {
+  return /%[cC]/.test(template.replace(/%%/g, ''));
+}
+
+/**
+ * A name made safe as a path inside the output directory: a part (between slashes) that is
+ * empty, `.` or `..` (%v of a connection in no network, a template of dots) would be no file's,
+ * or a way out of the directory: it gets `-c<stream>` (`..` becomes `..-c7`).
+ */
+export function safePath(name: string, stream: number): string {
+  if (!name.includes('/')) return name === '' || name === '.' || name === '..' ? `${name}-c${stream}` : name;
+  return name
+    .split('/')
+    .map((p) => (p === '' || p === '.' || p === '..' ? `${p}-c${stream}` : p))
+    .join('/');
 }
 
 /**
  * What is wrong with a file-name template, or null: empty, a token flowName does not know (it
- * would stay in every name as written), or a `/` (a name is one file in the output directory,
- * never a path out of it: `../x%A` wrote beside the directory's parent).
+ * would stay in every name as written), or a path that is not one inside the output directory
+ * (`/x`, `../x%A`, `a//b`, `a/`: a `/` makes directories there, as tcpflow's -T does).
  */
 export function templateError(template: string): string | null {
   if (template === '') return 'is empty';
-  if (template.includes('/')) return "has a '/': it names one file in the output directory";
+  if (template.startsWith('/')) return "starts with '/': names are paths inside the output directory";
+  const part = template.split('/').find((p) => p === '' || p === '.' || p === '..');
+  if (part !== undefined) return `has ${part === '' ? 'an empty part' : `a '${part}' part`}: names are paths inside the output directory, each part a name`;
   const bad = new RegExp(`%([^${TOKENS}]|$)`).exec(template.replace(/%%/g, ''));
   return bad ? `has an unknown token '${bad[0]}' (known: ${[...TOKENS].map((k) => `%${k}`).join(' ')})` : null;
 }

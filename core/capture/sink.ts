@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
-import { constants, writevSync } from 'node:fs';
+import { constants, mkdirSync, openSync, writevSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { SockcapError } from '../errors.js';
 import { type Ext, ext_release } from '../mbuf/mbuf.js';
@@ -214,6 +215,21 @@ export function viewsAfter(views: readonly Uint8Array[], skip: number): Uint8Arr
 const SAFE = (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 export const O_MAKE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | SAFE;
 export const O_REOPEN = constants.O_WRONLY | SAFE;
+
+/**
+ * Create (or truncate) a file of an output directory with O_MAKE, making the directories its name
+ * has first when they are missing (a template with `/`, as tcpflow's -T %A/%a/...): the first
+ * open tells, so names without directories cost nothing more.
+ */
+export function openMaking(path: string): number {
+  try {
+    return openSync(path, O_MAKE);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(dirname(path), { recursive: true });
+    return openSync(path, O_MAKE);
+  }
+}
 
 /** The error for a file of an output directory that cannot be written, with what its code means there. */
 export function outputFileError(path: string, e: unknown): SockcapError {

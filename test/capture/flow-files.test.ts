@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection, type Dir } from '../../core/net/in-pcb.js';
@@ -33,22 +33,90 @@ test('FlowFiles: a template that names many directions the same gives each its o
   }
 });
 
-test('templateError: empty, a path, or an unknown token; extract refuses them as usage errors', async (t) => {
+test('templateError: empty, a path out of the output directory, or an unknown token; extract refuses them as usage errors', async (t) => {
   t.is(templateError('%A.%a-%B.%b'), null);
   t.is(templateError('100%%-%#-%d-%T'), null);
+  t.is(templateError('%A/%a/%B/%b/%c%N.flow'), null, "tcpflow's own example");
+  t.is(templateError('%G/%M/%K/%N%C%c'), null);
   t.is(templateError(''), 'is empty');
-  t.regex(templateError('../x%A')!, /has a '\/'/);
-  t.regex(templateError('%A/%B')!, /has a '\/'/);
+  t.regex(templateError('../x%A')!, /has a '\.\.' part/);
+  t.regex(templateError('a/./b%A')!, /has a '\.' part/);
+  t.regex(templateError('/tmp/%A')!, /starts with '\/'/);
+  t.regex(templateError('a//%A')!, /has an empty part/);
+  t.regex(templateError('%A/')!, /has an empty part/);
   t.regex(templateError('%Z')!, /unknown token '%Z'/);
   t.regex(templateError('x%')!, /unknown token '%'/);
   t.regex(templateError('%%%')!, /unknown token '%'/);
   const out = tmp(t);
-  for (const [tpl, msg] of [['../x%A', "has a '/'"], ['%Z', "has an unknown token '%Z'"], ['', 'is empty']] as const) {
+  for (const [tpl, msg] of [['../x%A', "has a '..' part"], ['%Z', "has an unknown token '%Z'"], ['', 'is empty']] as const) {
     const r = await cli(['extract', fixture('tcp/three-http-streams.pcap'), '-o', join(out, 'o'), '-T', tpl]);
     t.is(r.code, 2, tpl);
     t.true(r.stderr.startsWith(`sockcap: template '${tpl}' ${msg}`), r.stderr);
   }
   t.deepEqual(readdirSync(out), [], 'nothing written, not even the directory');
+});
+
+/** Four connections of one 4-tuple (stream 1 twice), both directions each, through a FlowFiles with `template`. */
+async function sameTuple(t: ExecutionContext, template: string, small: boolean): Promise<{ dir: string; index: FlowIndexEntry[] }> {
+  const d = tmp(t);
+  const index: FlowIndexEntry[] = [];
+  const ff = new FlowFiles(d, template, false, (e) => index.push(e), null, small);
+  const addr = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
+  for (const stream of [0, 1, 2, 1]) {
+    const c = new Connection(stream, addr, 0, 1000, 4, 80, 4);
+    for (const dir of ['c2s', 's2c'] as Dir[]) ff.data(c, dir, [Buffer.from(`${stream} ${dir} of ${index.length}`)]);
+    ff.closed(c);
+  }
+  await ff.close();
+  ff.check();
+  for (const e of index) t.regex(readFileSync(join(d, e.file), 'latin1'), new RegExp(`^${e.stream} ${e.dir} of \\d+$`), e.file);
+  return { dir: d, index };
+}
+
+test("tcpflow's %c and %C: a name given before takes the next count, as tcpflow counts the connections given it; once a count changes nothing (%C alone), the -c<stream> suffixes", async (t) => {
+  for (const small of [false, true]) {
+    const counted = await sameTuple(t, 'x%C%c', small);
+    t.deepEqual(counted.index.map((e) => e.file), ['x', 'xc1', 'xc2', 'xc3', 'xc4', 'xc5', 'xc6', 'xc7'], `small ${small}`);
+    // the count is of this name's connections: a name met for the first time has none
+    const perDir = await sameTuple(t, '%d%c', small);
+    t.deepEqual(perDir.index.map((e) => e.file), ['c2s', 's2c', 'c2s1', 's2c1', 'c2s2', 's2c2', 'c2s3', 's2c3']);
+    const onlyC = await sameTuple(t, 'x%C', small);
+    const files = onlyC.index.map((e) => e.file);
+    t.deepEqual(files.slice(0, 3), ['x', 'xc', 'x-c1']);
+    t.is(new Set(files).size, 8, files.join(' '));
+    t.deepEqual(readdirSync(onlyC.dir).sort(), [...files].sort());
+  }
+});
+
+test("a template with '/' makes directories inside the output directory (tcpflow's -T %A/%a/...), on either writer; %N %K %M %G bin by the stream index; a part that would be no name gets -c<stream>", async (t) => {
+  for (const small of [false, true]) {
+    const { dir, index } = await sameTuple(t, '%K/%N/%d%C%c', small);
+    t.deepEqual(index.map((e) => e.file), ['000/000/c2s', '000/000/s2c', '000/001/c2s', '000/001/s2c', '000/002/c2s', '000/002/s2c', '000/001/c2sc1', '000/001/s2cc1']);
+    t.deepEqual(readdirSync(join(dir, '000')).sort(), ['000', '001', '002']);
+    // %v of a connection in no network is empty: that part becomes -c<stream>, never '' or '..'
+    const empty = await sameTuple(t, 'a/%v/%d-%#', small);
+    t.deepEqual(empty.index.slice(0, 2).map((e) => e.file), ['a/-c0/c2s-0', 'a/-c0/s2c-0']);
+    const dots = await sameTuple(t, '.%v./%d%c', small);
+    t.is(dots.index[0]!.file, '..-c0/c2s', 'never a way out of the directory');
+    t.deepEqual(readdirSync(dots.dir).sort(), ['..-c0', '..-c1', '..-c2'].sort());
+  }
+  // extract: tcpflow's own example template; each file is the default run's file of its direction
+  const out = tmp(t);
+  const cap = fixture('tcp/three-http-streams.pcap');
+  for (const [o, tpl] of [['flat', '%A.%a-%B.%b'], ['tree', '%A/%a/%B/%b/%c%N.flow']]) {
+    const r = await cli(['extract', cap, '-o', join(out, o), '-T', tpl, '-q']);
+    t.is(r.code, 0, r.stderr);
+  }
+  type Entry = { stream: number; dir: string; file: string };
+  const flat = JSON.parse(readFileSync(join(out, 'flat', 'sockcap-index.json'), 'utf8')) as Entry[];
+  const tree = JSON.parse(readFileSync(join(out, 'tree', 'sockcap-index.json'), 'utf8')) as Entry[];
+  t.is(tree.length, flat.length);
+  t.true(tree.length >= 4);
+  for (const e of tree) {
+    const f = flat.find((x) => x.stream === e.stream && x.dir === e.dir)!;
+    t.is(e.file, `${f.file.replace(/^(.*)\.(\d{5})-(.*)\.(\d{5})$/, '$1/$2/$3/$4')}/${String(e.stream).padStart(3, '0')}.flow`);
+    t.true(readFileSync(join(out, 'tree', e.file)).equals(readFileSync(join(out, 'flat', f.file))), e.file);
+  }
 });
 
 test('FileSlots: a pair comes back as new, pairs are reused (the arrays grow with the connections open at once, not with all seen), and growing keeps every value', (t) => {
