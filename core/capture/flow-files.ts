@@ -316,7 +316,10 @@ export class FlowFiles {
     // with %c or %C the template counts the connections given the name before (tcpflow): the
     // first count whose name is free; once a count changes nothing (%C alone), the suffixes
     let count = this.counted ? 0 : -1;
-    for (let k = 0; this.names.add(name) && this.given(name); ) {
+    // the suffixes: -c<stream>, then the direction, then a count (a part that was no name's has
+    // its -c<stream> already)
+    const stem = first === base ? `${first}-c${c.stream}` : first;
+    for (let k = first === base ? 0 : 1; this.names.add(name) && this.given(name); ) {
       if (count >= 0) {
         const next = safePath(flowName(this.template, c, d, net, ++count), c.stream);
         if (next !== name) {
@@ -325,7 +328,7 @@ export class FlowFiles {
         }
         count = -1;
       }
-      name = `${first}-c${c.stream}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
+      name = `${stem}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
       k++;
     }
     const t = this.slots;
