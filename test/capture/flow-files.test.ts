@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection, type Dir } from '../../core/net/in-pcb.js';
 import { FlowFiles, type FlowIndexEntry } from '../../core/capture/flow-files.js';
-import { templateError } from '../../core/capture/flow-name.js';
+import { flowName, safePath, templateError } from '../../core/capture/flow-name.js';
+import fc from 'fast-check';
 import { CREATED, FileSlots, USED } from '../../core/capture/file-slots.js';
 import { cli, tmp } from '../helpers/cli.js';
 import { fixture } from '../helpers/paths.js';
@@ -154,4 +155,27 @@ test('FileSlots: a pair comes back as new, pairs are reused (the arrays grow wit
   t.is(fs.names.size, 0);
   const again = new Set(Array.from({ length: 2000 }, () => fs.alloc()));
   t.true(Math.max(...again) < 2100, 'after all are freed, the same pairs again');
+});
+
+test('property: a template templateError accepts names a path inside the output directory for any connection, network, direction and count (no empty, "." or ".." part, no leading "/")', (t) => {
+  const piece = fc.constantFrom('%A', '%a', '%B', '%b', '%#', '%d', '%t', '%V', '%v', '%c', '%C', '%N', '%K', '%M', '%G', '%%', '/', '.', '..', 'x', '-', '');
+  fc.assert(
+    fc.property(
+      fc.array(piece, { minLength: 1, maxLength: 8 }).map((p) => p.join('')),
+      fc.nat(2_000_000_000),
+      fc.constantFrom('', '100', '30.20.10', 'vxlan-vni-5001', '.', '..'),
+      fc.constantFrom<Dir>('c2s', 's2c'),
+      fc.nat(20),
+      fc.boolean(),
+      (tpl, stream, net, dir, count, v6) => {
+        if (templateError(tpl) !== null) return true;
+        const addr = v6 ? new Uint8Array(32).fill(0).map((_, i) => (i % 16 === 15 ? 1 + (i >> 4) : 0)) : new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
+        const c = new Connection(stream, addr, 0, 1000, v6 ? 16 : 4, 80, v6 ? 16 : 4);
+        const name = safePath(flowName(tpl, c, dir, net, count), stream);
+        t.false(name.startsWith('/'), name);
+        return name.split('/').every((p) => p !== '' && p !== '.' && p !== '..');
+      },
+    ),
+    { numRuns: 2000 },
+  );
 });
