@@ -36,7 +36,7 @@ function mkdirs(dir: string): void {
 
 export default class Extract extends SockcapCommand {
   static override summary = 'Write every direction of every TCP connection to its own file, in one pass.';
-  static override description = `The same TCP input path as replay; each socket's reader writes what it reads to a file named like tcpflow's (source and destination address and port, zero padded so names sort), and an index (sockcap-index.json) lists every file with its stream, endpoints, length and, with --hash, SHA-256. Directions that carried no bytes get no file. A connection in a VLAN or a tunnel has its network after the ports, as tcpflow writes a VLAN (--100; --30.20.10 for a VLAN stack, --vxlan-vni-5001). Template tokens (tcpflow's -T): %A %a source address and port, %B %b destination, %T start time (ISO 8601, UTC), %t start time (epoch seconds), %V '--' when the connection is in a network of its own, %v that network, %c the count of connections given the name before (when above 0), %C a 'c' then, %N %K %M %G the stream index's units, thousands, millions, billions (three digits each), %# stream index, %d direction (c2s/s2c), %% a '%'. A '/' makes directories inside the output directory (-T %A/%a/%B/%b/%c%N.flow). Without %c or %C, a name given before gets -c<stream>.`;
+  static override description = `The same TCP input path as replay; each socket's reader writes what it reads to a file named like tcpflow's (source and destination address and port, zero padded so names sort), and an index (sockcap-index.json) lists every file with its stream, endpoints, length and, with --hash, SHA-256. Directions that carried no bytes get no file. A connection in a VLAN or a tunnel has its network after the ports, as tcpflow writes a VLAN (--100; --30.20.10 for a VLAN stack, --vxlan-vni-5001). Template tokens (tcpflow's -T): %A %a source address and port, %B %b destination, %T start time (ISO 8601, UTC), %t start time (epoch seconds), %V '--' when the connection is in a network of its own, %v that network, %c the count of connections given the name before (when above 0), %C a 'c' then, %N %K %M %G the stream index's units, thousands, millions, billions (three digits each), %E %e the source and destination MAC address of the direction's first frame (zeros off Ethernet), %# stream index, %d direction (c2s/s2c), %% a '%'. A '/' makes directories inside the output directory (-T %A/%a/%B/%b/%c%N.flow). Without %c or %C, a name given before gets -c<stream>.`;
   static override examples = ['<%= config.bin %> extract fixtures/tcp/three-http-streams.pcap -o /tmp/flows'];
   static override strict = false;
   static override enableJsonFlag = true;
@@ -109,6 +109,8 @@ export default class Extract extends SockcapCommand {
       }, (c) => files.closed(c), 64 << 10),
       // the index has what it needs from FlowFiles: no connection summaries
       onConnection: null,
+      // %E/%e: FlowFiles takes each direction's Ethernet addresses from its first frame
+      frameSeen: files.frameSeen,
       memoryBudget: budget,
       networks: flags.networks,
     });

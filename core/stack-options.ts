@@ -3,6 +3,8 @@ import type { StackHook } from './hook.js';
 import type { SocketApp } from './socket/reader.js';
 import type { ConnSummary } from './tcp/summary.js';
 import type { OverlapPolicy } from './tcp/tcp-reass.js';
+import type { Connection } from './net/in-pcb.js';
+import type { Mbuf } from './mbuf/mbuf.js';
 
 /** Options of a Stack; every field has a default. */
 export type StackOptions = Readonly<Partial<InputOptions & {
@@ -37,6 +39,11 @@ export type StackOptions = Readonly<Partial<InputOptions & {
    * (the counters in `stack.tcpstat` are kept either way).
    */
   onConnection: ((s: ConnSummary) => void) | null;
+  /**
+   * Called with the frame of every TCP segment of a connection, before tcp_input takes it (true:
+   * from the client). extract's %E/%e take each direction's Ethernet addresses from it.
+   */
+  frameSeen: ((conn: Connection, c2s: boolean, m: Mbuf) => void) | null;
   /**
    * What tells connections apart besides their 4-tuple. `separate` (default): the network too, so
    * each VLAN stack and each tunnel (VNI, GRE key, ERSPAN session, PPTP call) is a network of its

@@ -51,6 +51,7 @@ export class Stack implements Ctx, Output {
   /** TCP counters over every connection that has left the table (netstat -s). */
   readonly tcpstat = newTcpstat();
   private readonly onConnection: ((s: ConnSummary) => void) | null;
+  private readonly frameSeen: ((conn: Connection, c2s: boolean, m: Mbuf) => void) | null;
   private readonly tombs: Tombstone[] = [];
   /**
    * Connections that left the table, to be made new again (BSD uma_zfree/uma_zalloc of pcbs): with
@@ -132,6 +133,7 @@ export class Stack implements Ctx, Output {
     this.app = opts.app ?? new DrainApp(false);
     this.digest = this.app.digest?.bind(this.app);
     this.onConnection = opts.onConnection === undefined ? (c) => this.finished.push(c) : opts.onConnection;
+    this.frameSeen = opts.frameSeen ?? null;
     this.tombTtl = opts.tombstoneTtl ?? 60;
     this.mergeNets = opts.networks === 'merge';
     this.debug = opts.debug ?? false;
@@ -403,6 +405,7 @@ export class Stack implements Ctx, Output {
     seg.opts = flags & TH_SYN ? synOptions(b, o + 20, hlen - 20, this.synOpts) : null;
     seg.urp = flags & TH_URG ? tcpUrp(b, o) : 0;
     conn.seen(this.nowSec, this.nowNsec);
+    if (this.frameSeen) this.frameSeen(conn, c2s, m);
     if (c2s) tcp_input(this.tcpCtx, conn.server, conn.client, seg);
     else tcp_input(this.tcpCtx, conn.client, conn.server, seg);
     if (this.hooks.length) {

@@ -12,7 +12,9 @@ import { SmallFileWriter } from './file-writer.js';
 import { NameFilter } from './name-filter.js';
 import { FdList } from './fd-list.js';
 import { CREATED, FileSlots, type OpenFile, SMALL, USED } from './file-slots.js';
-import { countsNames, flowName, safePath } from './flow-name.js';
+import { countsNames, flowName, namesLinkAddrs, safePath } from './flow-name.js';
+import { etherAddrs } from '../net/ether-addrs.js';
+import type { Mbuf } from '../mbuf/mbuf.js';
 import type { NetNames } from '../net/net-names.js';
 
 /** The slot of a direction of the connection whose pair of slots is `p` (on conn.app). */
@@ -80,6 +82,17 @@ export class FlowFiles {
   private readonly names: NameFilter;
   /** The template has %c or %C: a name given before takes the next count (see make()). */
   private readonly counted: boolean;
+  /**
+   * With %E/%e in the template: each open connection's Ethernet addresses, as its first frame in
+   * each direction had them (c2s's source and destination at 0, s2c's at 12; byte 24 has bit 1
+   * once c2s's frame was seen, bit 2 for s2c's). Kept until the connection closes.
+   */
+  private readonly links: Map<Connection, Uint8Array> | null;
+  /**
+   * For the Stack's frameSeen when the template has %E/%e (else null: nothing is looked at per
+   * frame): records each direction's addresses from its first frame.
+   */
+  readonly frameSeen: ((c: Connection, c2s: boolean, m: Mbuf) => void) | null;
   /** The file system's time when the run began (nanoseconds): a file modified since is this run's. */
   private readonly since: bigint;
   /** Names that the filter could not rule out and that had to be looked up (stat). */
@@ -153,6 +166,8 @@ export class FlowFiles {
     this.slots = new FileSlots(hash);
     this.names = new NameFilter(filterBits);
     this.counted = countsNames(template);
+    this.links = namesLinkAddrs(template) ? new Map() : null;
+    this.frameSeen = this.links ? (c, c2s, m) => this.linkSeen(c, c2s, m) : null;
     this.since = fsNow(this.prefix);
     // descriptors released while their writes run stay open until those end: at most one per write
     const room = Math.min(4096 + 256, openFileLimit() - 32);
@@ -162,7 +177,29 @@ export class FlowFiles {
 
   /** The file's name (see FileSlots.names). */
   private nameOf(c: Connection, d: Dir, s: number): string {
-    return this.slots.names.get(s) ?? flowName(this.template, c, d, this.netOf(c));
+    return this.slots.names.get(s) ?? flowName(this.template, c, d, this.netOf(c), 0, this.linkOf(c, d));
+  }
+
+  /** A frame of `c`: the first of its direction gives that direction's Ethernet addresses (tcpflow's %E/%e). */
+  private linkSeen(c: Connection, c2s: boolean, m: Mbuf): void {
+    let l = this.links!.get(c);
+    if (l === undefined) this.links!.set(c, (l = new Uint8Array(25)));
+    const bit = c2s ? 1 : 2;
+    if (l[24]! & bit) return;
+    l[24]! |= bit;
+    // the captured frame's Ethernet header (zeros for other link types)
+    const ea = etherAddrs(m);
+    if (!ea) return;
+    const at = c2s ? 0 : 12;
+    l.set(ea.subarray(6, 12), at); // source
+    l.set(ea.subarray(0, 6), at + 6); // destination
+  }
+
+  /** The direction's Ethernet addresses (source, then destination), or null when the template has none. */
+  private linkOf(c: Connection, d: Dir): Uint8Array | null {
+    const l = this.links?.get(c);
+    if (l === undefined) return null;
+    return d === 'c2s' ? l.subarray(0, 12) : l.subarray(12, 24);
   }
 
   /** The connection's network as file names carry it ('' for none). */
@@ -265,7 +302,10 @@ export class FlowFiles {
   closed(c: Connection): void {
     const p = c.app as number | null;
     c.app = null;
-    if (p === null) return;
+    if (p === null) {
+      this.links?.delete(c);
+      return;
+    }
     const t = this.slots;
     for (const d of ['c2s', 's2c'] as const) {
       const s = slotOf(p, d);
@@ -292,6 +332,7 @@ export class FlowFiles {
       this.onFile(e);
     }
     t.free(p);
+    this.links?.delete(c);
   }
 
   /**
@@ -309,7 +350,8 @@ export class FlowFiles {
     // -c<stream>, and if that was given too (a template that names both directions, or several
     // streams, the same) the direction, then a count: never a file two directions share
     const net = this.netOf(c);
-    const base = flowName(this.template, c, d, net);
+    const link = this.linkOf(c, d);
+    const base = flowName(this.template, c, d, net, 0, link);
     // a part that is no file's (%v of a connection in no network, a template of dots): -c<stream>
     const first = safePath(base, c.stream);
     let name = first;
@@ -321,7 +363,7 @@ export class FlowFiles {
     const stem = first === base ? `${first}-c${c.stream}` : first;
     for (let k = first === base ? 0 : 1; this.names.add(name) && this.given(name); ) {
       if (count >= 0) {
-        const next = safePath(flowName(this.template, c, d, net, ++count), c.stream);
+        const next = safePath(flowName(this.template, c, d, net, ++count, link), c.stream);
         if (next !== name) {
           name = next;
           continue;

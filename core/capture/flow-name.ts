@@ -1,7 +1,7 @@
 import type { Connection, Dir } from '../net/in-pcb.js';
 
 /** The tokens a template may use after `%` (flowName expands them, templateError knows them). */
-const TOKENS = 'AaBb#dTtVvCcNKMG%';
+const TOKENS = 'AaBb#dTtVvCcNKMGEe%';
 
 /**
  * extract's file names, tcpflow's without its reuse count: the addresses and ports, then `--` and
@@ -60,6 +60,15 @@ function put4(w: number, port: number, at: number): void {
   for (let k = 4, q = port; k >= 0; k--, q = (q / 10) | 0) b[at + k] = DIGIT0 + (q % 10);
 }
 
+/** Two hex digits of each byte value. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** The MAC address at `o` of `link` as tcpflow writes it ("00:1f:33:d9:81:60"); zeros without one. */
+function mac(link: Uint8Array | null, o: number): string {
+  if (!link) return '00:00:00:00:00:00';
+  return [HEX2[link[o]!], HEX2[link[o + 1]!], HEX2[link[o + 2]!], HEX2[link[o + 3]!], HEX2[link[o + 4]!], HEX2[link[o + 5]!]].join(':');
+}
+
 /** Three digits of the stream index, tcpflow's %N %K %M %G (its bins of 1,000). */
 const bin = (stream: number, per: number) => String(Math.floor(stream / per) % 1000).padStart(3, '0');
 
@@ -67,13 +76,15 @@ const bin = (stream: number, per: number) => String(Math.floor(stream / per) % 1
  * Expand a file-name template (tcpflow's -T): %A/%a source address/port, %B/%b destination (zero
  * padded so names sort), %T start time in ISO 8601 (UTC), %t start time (epoch s), %V `--` when
  * the connection is in a network of its own (a VLAN, a tunnel), %v that network (netToken: `100`,
- * `30.20.10`, `vxlan-vni-5001`), %# stream index, %d direction (c2s or s2c), %c `count` when it
+ * `30.20.10`, `vxlan-vni-5001`), %E/%e the source/destination MAC address of the direction's first
+ * frame (`link`: its source's 6 bytes, then its destination's; zeros for a frame not on Ethernet),
+ * %# stream index, %d direction (c2s or s2c), %c `count` when it
  * is above 0 (the connections given this name before: tcpflow's connection count) and %C a `c`
  * then, %N %K %M %G the stream index's units, thousands, millions and billions as three digits
  * each (tcpflow's bins: `%K/%N` puts 1,000 streams in a directory), %%. `net` is the
  * connection's network as netToken writes it ('' for none). A `/` makes directories.
  */
-export function flowName(template: string, c: Connection, dir: Dir, net = '', count = 0): string {
+export function flowName(template: string, c: Connection, dir: Dir, net = '', count = 0, link: Uint8Array | null = null): string {
   if (template === DEFAULT_TEMPLATE && c.alen === 4) {
     // the default over IPv4, as bytes decoded once: one flat string, no pieces to collect (the
     // general path below made ~400 bytes of garbage a name, a fifth of extract's allocations)
@@ -97,7 +108,12 @@ export function flowName(template: string, c: Connection, dir: Dir, net = '', co
       : k === 'd' ? dir : k === 'T' ? iso8601(c.firstTs) : k === 't' ? String(Math.floor(c.firstTs))
         : k === 'V' ? (net === '' ? '' : '--') : k === 'v' ? net
           : k === 'c' ? (count > 0 ? String(count) : '') : k === 'C' ? (count > 0 ? 'c' : '')
-            : k === 'N' ? bin(c.stream, 1) : k === 'K' ? bin(c.stream, 1e3) : k === 'M' ? bin(c.stream, 1e6) : k === 'G' ? bin(c.stream, 1e9) : '%');
+            : k === 'E' ? mac(link, 0) : k === 'e' ? mac(link, 6) : k === 'N' ? bin(c.stream, 1) : k === 'K' ? bin(c.stream, 1e3) : k === 'M' ? bin(c.stream, 1e6) : k === 'G' ? bin(c.stream, 1e9) : '%');
+}
+
+/** True when the template has the MAC addresses (tcpflow's %E or %e). */
+export function namesLinkAddrs(template: string): boolean {
+  return /%[Ee]/.test(template.replace(/%%/g, ''));
 }
 
 /** True when the template counts the connections given a name before (tcpflow's %c or %C). */

@@ -40,6 +40,11 @@ export interface PktHdr {
   encap?: { readonly at: number; readonly fix: readonly number[] };
   /** A datagram IP reassembly put together from fragments: its bytes are no captured frame's. */
   reassembled?: boolean;
+  /**
+   * For such a datagram: its first fragment's frame's Ethernet destination and source addresses
+   * (12 bytes, copied), when that frame had them (etherAddrs).
+   */
+  etherAddrs?: Uint8Array;
 }
 
 /**

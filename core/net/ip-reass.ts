@@ -3,6 +3,7 @@ import { m_copym, m_pin, m_unpin, Mbuf } from '../mbuf/mbuf.js';
 import { be16, be32, put16 } from '../wire/bytes.js';
 import { parseIpv6 } from '../wire/ipv6.js';
 import { transport } from './ip-input.js';
+import { etherAddrs } from './ether-addrs.js';
 
 /** Limits on fragment reassembly (each overflow is a counted drop by name). */
 export interface ReassLimits {
@@ -29,7 +30,7 @@ interface Datagram {
   /** Total payload length, known once the last fragment (MF clear) arrived. */
   total: number;
   /** The first fragment's packet and where its IP header and payload start. */
-  first: { m: Mbuf; ipOff: number; dataOff: number; proto: number; upper: number } | null;
+  first: { m: Mbuf; ipOff: number; dataOff: number; proto: number; upper: number; ether: Uint8Array | null } | null;
   bytes: number;
   since: number;
   vlan: number;
@@ -72,7 +73,9 @@ export class IpReass {
       if (d.first) m_unpin(d.first.m);
       const fm = new Mbuf(m.buf, m.off, m.len, null, m.ext);
       m_pin(fm);
-      d.first = { m: fm, ipOff, dataOff: f.dataOff, proto: f.proto, upper: f.upper };
+      // its frame's Ethernet addresses, copied (12 bytes a datagram): the frame is not kept
+      const ea = etherAddrs(m);
+      d.first = { m: fm, ipOff, dataOff: f.dataOff, proto: f.proto, upper: f.upper, ether: ea ? ea.slice() : null };
     }
     this.insert(d, { off: f.off, end: f.off + f.len, m: new Mbuf(m.buf, m.off + f.dataOff, f.len, null, m.ext) });
     this.bytes += f.len;
@@ -151,6 +154,9 @@ export class IpReass {
     copyChain(payload, pulled);
     head.set(pulled, ipHdr);
     const nm = new Mbuf(head, 0, head.length, { ...last.hdr!, caplen: ipHdr + d.total, origLen: ipHdr + d.total, reassembled: true });
+    // the first fragment's frame's Ethernet addresses, for names that carry them (extract's %E/%e)
+    if (first.ether) nm.hdr!.etherAddrs = first.ether;
+    else delete nm.hdr!.etherAddrs;
     nm.next = m_copym(payload, pull, d.total - pull);
     transport(this.ctx, nm, 0, ipHdr + first.upper, first.proto, ipv, ipHdr + d.total, ipHdr + d.total, d.vlan);
   }

@@ -54,6 +54,7 @@ function innerFrame(m: Mbuf, off: number, capEnd: number, wireEnd: number, fix: 
   };
   if (h.loopcnt !== undefined) hdr.loopcnt = h.loopcnt;
   if (h.reassembled) hdr.reassembled = true;
+  if (h.etherAddrs) hdr.etherAddrs = h.etherAddrs;
   if (m.next) {
     const flat = new Uint8Array(capEnd - off);
     m_copydata(m, off, capEnd - off, flat);
