@@ -136,7 +136,8 @@ test('drained payload Mbufs make later payloads: the same summaries and counters
     t.deepEqual(on.stack.tcpstat, off.stack.tcpstat, f);
     t.is(on.error, off.error, f);
   }
-  t.true(reused > 10_000, `${reused} payload Mbufs made of spare ones over ${files.length} captures`);
+  // the generated rounds and the fixtures alone make ~3,000 (the corpus, when beside the repository, ~60,000 more)
+  t.true(reused > 1_000, `${reused} payload Mbufs made of spare ones over ${files.length} captures`);
   // a hashing reader reads through soreceive_stream: its Mbufs are not given back
   t.is((await run(await rounds(), { app: new DrainApp(true) })).stack.mbufsReused, 0);
 });
