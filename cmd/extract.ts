@@ -46,7 +46,7 @@ export default class Extract extends SockcapCommand {
     ...memoryFlag,
     ...networksFlag,
     outdir: Flags.string({ char: 'o', summary: 'directory for the files (created if missing)', required: true }),
-    template: Flags.string({ char: 'T', summary: 'file name template', default: DEFAULT_TEMPLATE }),
+    template: Flags.string({ char: 'T', summary: "file name template: tcpflow's -T tokens (%A %a %B %b %T %t %V %v %c %C %N %K %M %G %E %e %%), %# stream, %d direction; a '/' makes directories (see DESCRIPTION)", default: DEFAULT_TEMPLATE }),
     hash: Flags.boolean({ summary: 'SHA-256 of each file in the index' }),
     overlap: Flags.option({ options: ['first', 'last'] as const, default: 'first' as const, summary: 'overlapping data: first copy (BSD) or last' })(),
     gaps: Flags.option({ options: ['skip', 'zero'] as const, default: 'skip' as const, summary: 'holes that never filled: skipped (the bytes after follow at once) or left as zeros, every byte at its stream offset as tcpflow writes it; the index lists them either way' })(),
