@@ -216,3 +216,17 @@ when(HAS_TSHARK, 'needs tshark')("tcpflow's %E/%e: each direction's file carries
   // tcpflow also splits a direction's tail into a file of its own (c1: seen on the smtp fixture too)
   for (const f of theirs.filter((f) => /c\d+$/.test(f))) t.true(names(mine).includes(f.replace(/c\d+$/, '')), f);
 });
+
+test('follow -z takes back a file of a tree whose names end as the default template writes them (-T %K/%N/%A.%a-%B.%b): its bytes are the file\'s', async (t) => {
+  const out = tmp(t);
+  const cap = fixture('tcp/three-http-streams.pcap');
+  t.is((await cli(['extract', cap, '-o', out, '-q', '-T', '%K/%N/%A.%a-%B.%b'])).code, 0);
+  const index = JSON.parse(readFileSync(join(out, 'sockcap-index.json'), 'utf8')) as Array<{ file: string }>;
+  t.true(index.length >= 4);
+  for (const e of index) {
+    t.regex(e.file, /^000\/00\d\/[\d.]+-[\d.]+$/);
+    const r = await cli(['follow', cap, '-z', join(out, e.file), '--format', 'bytes']);
+    t.is(r.code, 0, r.stderr);
+    t.true(Buffer.from(r.stdout, 'latin1').equals(readFileSync(join(out, e.file))), e.file);
+  }
+});
