@@ -108,7 +108,6 @@ export default class Follow extends SockcapCommand {
     }
     if (found && !out) pending.push(followFooter);
     await flush();
-    await out?.flush();
     intr.report(res.frames);
     if (res.error) return this.failAfter(res.error);
     if (!found)

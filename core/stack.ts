@@ -5,9 +5,8 @@ import { if_input } from './net/if.js';
 import { Stats } from './stats.js';
 import { checkTcp, synOptions, type SynOptions, TH_ACK, TH_SYN, TH_URG, tcpAck, tcpFlags, tcpSeq, tcpUrp, tcpWindow } from './wire/tcp.js';
 import { be16 } from './wire/bytes.js';
-import { fold16, sum16, sumDv } from './wire/checksum.js';
-import { MIRROR_WINDOW, SimdSum } from './wire/checksum-simd.js';
-import { IPPROTO_TCP } from './wire/ipv4.js';
+import { SimdSum } from './wire/checksum-simd.js';
+import { TcpSum } from './wire/tcp-sum.js';
 import { type Ext, m_copym, Mbuf } from './mbuf/mbuf.js';
 import { Connection, Tombstone } from './net/in-pcb.js';
 import { PcbTable } from './net/pcb-table.js';
@@ -95,20 +94,11 @@ export class Stack implements Ctx, Output {
   private readonly digest: Digest | undefined;
   private readonly tombTtl: number;
   private readonly debug: boolean;
-  private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; budget: number; checksums: boolean; tcp: boolean };
+  private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; budget: number; tcp: boolean };
   private readonly tcpCtx: TcpCtx;
   private readonly reass: IpReass = new IpReass(this);
-  private dv: DataView | null = null;
-  private dvBuf: ArrayBufferLike | null = null;
-  /**
-   * The read chunk badSum last summed in, and whether it lies in an arena the SIMD sum reads in
-   * place: the frames of a chunk share one, so the engine is asked once per chunk, not per
-   * segment (asking, b.buffer and a range check, was ~3% of bulk replay).
-   */
-  private sumBuf: Uint8Array | null = null;
-  private sumInPlace = false;
-  /** WebAssembly SIMD checksums over a mirror of the read chunk (null: DataView sums only). */
-  private readonly simd: SimdSum | null;
+  /** TCP checksum verification (null: checksums neither counted nor verified). */
+  private readonly sums: TcpSum | null;
   private readonly seg: Segment = { seq: 0, ack: 0, flags: 0, win: 0, m: null, plen: 0, wlen: 0, opts: null, urp: 0 };
   private readonly synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, timestamps: false };
   private readonly hooks: readonly StackHook[];
@@ -143,14 +133,13 @@ export class Stack implements Ctx, Output {
       maxConnections: opts.maxConnections ?? Infinity,
       budget: opts.memoryBudget ?? 256 << 20,
       tcp: opts.tcp ?? true,
-      checksums: opts.checksums ?? true,
     };
     this.hooks = opts.hooks ?? [];
     this.freeMax = Math.min(this.limits.maxConnections, Math.floor(this.limits.budget / CONN_BYTES));
     this.recycles = (opts.recycle ?? true) && this.app.recycles === true && this.hooks.length === 0;
     if (this.recycles) this.app.spareMbufs?.(this.spareM);
     this.out = opts.output ? [] : null;
-    this.simd = (this.limits.checksums || this.opts.verifyChecksums) && opts.simd !== false ? SimdSum.create() : null;
+    this.sums = (opts.checksums ?? true) || this.opts.verifyChecksums ? new TcpSum(opts.simd !== false ? SimdSum.create() : null) : null;
     const policy = opts.policy ?? 'first';
     const stats = this.stats;
     this.tcpCtx = {
@@ -169,9 +158,7 @@ export class Stack implements Ctx, Output {
   /** Run a batch of frames through if_input, synchronously. */
   input(batch: Batch): void {
     const st = this.stats;
-    // live slabs are written between batches: a mirror never outlives the batch it was made for
-    this.simd?.drop();
-    this.sumBuf = null;
+    this.sums?.batch();
     const bytes0 = st.bytes;
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
@@ -251,21 +238,25 @@ export class Stack implements Ctx, Output {
     if (this.spareM.length) this.checkSpare();
   }
 
-  /** No spare payload Mbuf is still in a chain (a socket buffer, a reassembly queue): it would be made a new payload under it. */
+  /** Every Mbuf chain the stack's queues hold (socket buffers, TCP and IP reassembly queues), with where it is. */
+  private eachChain(f: (m: Mbuf | null, where: string) => void): void {
+    for (const [, c] of this.pcbs.entries()) {
+      for (const tp of [c.client, c.server]) {
+        f(tp.so.rcv.mb, `stream ${c.stream}'s receive buffer`);
+        f(tp.so.sndIfMade?.mb ?? null, `stream ${c.stream}'s send buffer`);
+        for (const e of tp.q) f(e.m, `stream ${c.stream}'s reassembly queue`);
+      }
+    }
+    this.reass.held((m) => f(m, 'IP reassembly'));
+  }
+
+  /** No spare payload Mbuf is still in a chain: it would be made a new payload under it. */
   private checkSpare(): void {
     const spare = new Set(this.spareM);
     if (spare.size !== this.spareM.length) throw new Error('spare Mbufs: one is on the list twice');
-    const chain = (m: Mbuf | null, where: string) => {
+    this.eachChain((m, where) => {
       for (; m; m = m.next) if (spare.has(m)) throw new Error(`spare Mbufs: one is still in ${where}`);
-    };
-    for (const [, c] of this.pcbs.entries()) {
-      for (const tp of [c.client, c.server]) {
-        chain(tp.so.rcv.mb, `stream ${c.stream}'s receive buffer`);
-        chain(tp.so.sndIfMade?.mb ?? null, `stream ${c.stream}'s send buffer`);
-        for (const e of tp.q) chain(e.m, `stream ${c.stream}'s reassembly queue`);
-      }
-    }
-    this.reass.held((m) => chain(m, 'IP reassembly'));
+    });
   }
 
   /**
@@ -276,17 +267,9 @@ export class Stack implements Ctx, Output {
    */
   private checkRefs(): void {
     const held = new Map<Ext, number>();
-    const chain = (m: Mbuf | null) => {
+    this.eachChain((m) => {
       for (; m; m = m.next) if (m.ext) held.set(m.ext, (held.get(m.ext) ?? 0) + 1);
-    };
-    for (const [, c] of this.pcbs.entries()) {
-      for (const tp of [c.client, c.server]) {
-        chain(tp.so.rcv.mb);
-        chain(tp.so.sndIfMade?.mb ?? null);
-        for (const e of tp.q) chain(e.m);
-      }
-    }
-    this.reass.held(chain);
+    });
     for (const [ext, n] of held) if (ext.refs < n) throw new Error(`zone: a chunk counts ${ext.refs} references but the queues hold ${n}`);
     for (const ext of this.session.zone!.retiredExts()) if (ext.refs < 0) throw new Error(`zone: a retired chunk counts ${ext.refs} references`);
   }
@@ -455,7 +438,7 @@ export class Stack implements Ctx, Output {
     const dir = pcbs.dir;
     // a fused connection's segments never reach a fusing stack's tcp_input: nothing to verify
     const fused = pcb !== null && (pcb as Connection).fused === true;
-    if (!fused && (this.limits.checksums || this.opts.verifyChecksums) && end === wireEnd && !m.next && this.badSum(b, m.off + ipOff, ipv, o, end - thOff)) {
+    if (!fused && this.sums !== null && end === wireEnd && !m.next && this.sums.bad(b, m.off + ipOff, ipv, o, end - thOff)) {
       if (this.opts.verifyChecksums) {
         this.stats.drop('tcp.badsum');
         return null;
@@ -484,40 +467,6 @@ export class Stack implements Ctx, Output {
     }
     this.c2s = dir === 1;
     return pcb;
-  }
-
-  /** True when the TCP checksum of the segment [o, o+len) is wrong (a DataView is kept per chunk). */
-  private badSum(b: Uint8Array, ipO: number, ipv: 4 | 6, o: number, len: number): boolean {
-    const w = this.simd;
-    const base = b.byteOffset;
-    if (w && b !== this.sumBuf) {
-      this.sumBuf = b;
-      this.sumInPlace = w.inPlace(b.buffer);
-    }
-    if (this.sumInPlace) {
-      // the pseudo-header's addresses in JavaScript (a call into WebAssembly costs more than 4-16 words)
-      let s = sum16(b, ipO + (ipv === 4 ? 12 : 8), ipv === 4 ? 8 : 32, IPPROTO_TCP + len) + w!.sum(base + o, len);
-      s = (s & 0xffff) + (s >>> 16);
-      s = (s & 0xffff) + (s >>> 16);
-      return s !== 0xffff;
-    }
-    const from = base + ipO;
-    const to = base + o + len;
-    if (w && to - from <= w.capacity) {
-      const ab = b.buffer;
-      // the mirror takes the next window of the chunk at once: one copy per window, not per frame
-      if (!w.has(ab, from, to)) w.load(ab, from, Math.min(ab.byteLength, Math.max(to, from + MIRROR_WINDOW)));
-      let s = sum16(b, ipO + (ipv === 4 ? 12 : 8), ipv === 4 ? 8 : 32, IPPROTO_TCP + len) + w.sum(base + o, len);
-      s = (s & 0xffff) + (s >>> 16);
-      s = (s & 0xffff) + (s >>> 16);
-      return s !== 0xffff;
-    }
-    if (b.buffer !== this.dvBuf) {
-      this.dvBuf = b.buffer;
-      this.dv = new DataView(b.buffer);
-    }
-    const acc = ipv === 4 ? sumDv(this.dv!, base + ipO + 12, 8, IPPROTO_TCP + len) : sumDv(this.dv!, base + ipO + 8, 32, IPPROTO_TCP + len);
-    return fold16(sumDv(this.dv!, base + o, len, acc)) !== 0xffff;
   }
 
   /** Bytes reassembly may hold now: its own limit, and what the connections leave of the budget. */

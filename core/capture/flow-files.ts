@@ -12,7 +12,7 @@ import { SmallFileWriter } from './file-writer.js';
 import { NameFilter } from './name-filter.js';
 import { FdList } from './fd-list.js';
 import { CREATED, FileSlots, type OpenFile, SMALL, USED } from './file-slots.js';
-import { countsNames, flowName, namesLinkAddrs, safePath } from './flow-name.js';
+import { flowName, safePath, usesTokens } from './flow-name.js';
 import { etherAddrs } from '../net/ether-addrs.js';
 import type { Mbuf } from '../mbuf/mbuf.js';
 import type { NetNames } from '../net/net-names.js';
@@ -165,8 +165,8 @@ export class FlowFiles {
     this.prefix = join(dir, '/');
     this.slots = new FileSlots(hash);
     this.names = new NameFilter(filterBits);
-    this.counted = countsNames(template);
-    this.links = namesLinkAddrs(template) ? new Map() : null;
+    this.counted = usesTokens(template, 'cC');
+    this.links = usesTokens(template, 'Ee') ? new Map() : null;
     this.frameSeen = this.links ? (c, c2s, m) => this.linkSeen(c, c2s, m) : null;
     this.since = fsNow(this.prefix);
     // descriptors released while their writes run stay open until those end: at most one per write
@@ -356,21 +356,17 @@ export class FlowFiles {
     const first = safePath(base, c.stream);
     let name = first;
     // with %c or %C the template counts the connections given the name before (tcpflow): the
-    // first count whose name is free; once a count changes nothing (%C alone), the suffixes
+    // next count, while it changes the name (%C alone stops at 1); then the suffixes
     let count = this.counted ? 0 : -1;
-    // the suffixes: -c<stream>, then the direction, then a count (a part that was no name's has
-    // its -c<stream> already)
-    const stem = first === base ? `${first}-c${c.stream}` : first;
     for (let k = first === base ? 0 : 1; this.names.add(name) && this.given(name); ) {
-      if (count >= 0) {
-        const next = safePath(flowName(this.template, c, d, net, ++count, link), c.stream);
-        if (next !== name) {
-          name = next;
-          continue;
-        }
-        count = -1;
+      const next = count >= 0 ? safePath(flowName(this.template, c, d, net, ++count, link), c.stream) : name;
+      if (next !== name) {
+        name = next;
+        continue;
       }
-      name = `${stem}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
+      count = -1;
+      // -c<stream>, then the direction, then a count (a part that was no name's has its -c<stream> already)
+      name = `${first}${first === base ? `-c${c.stream}` : ''}${k === 0 ? '' : k === 1 ? `-${d}` : `-${d}-${k}`}`;
       k++;
     }
     const t = this.slots;

@@ -103,22 +103,34 @@ export function flowName(template: string, c: Connection, dir: Dir, net = '', co
   // the default (IPv6), without a regex; join makes a flat string (a template makes a rope,
   // flattened again by every later use: the path, the index)
   if (template === DEFAULT_TEMPLATE) return [sa, '.', sp, '-', da, '.', dp, net === '' ? '' : '--', net].join('');
-  return template.replace(new RegExp(`%([${TOKENS}])`, 'g'), (_, k: string) =>
-    k === 'A' ? sa : k === 'a' ? sp : k === 'B' ? da : k === 'b' ? dp : k === '#' ? String(c.stream)
-      : k === 'd' ? dir : k === 'T' ? iso8601(c.firstTs) : k === 't' ? String(Math.floor(c.firstTs))
-        : k === 'V' ? (net === '' ? '' : '--') : k === 'v' ? net
-          : k === 'c' ? (count > 0 ? String(count) : '') : k === 'C' ? (count > 0 ? 'c' : '')
-            : k === 'E' ? mac(link, 0) : k === 'e' ? mac(link, 6) : k === 'N' ? bin(c.stream, 1) : k === 'K' ? bin(c.stream, 1e3) : k === 'M' ? bin(c.stream, 1e6) : k === 'G' ? bin(c.stream, 1e9) : '%');
+  return template.replace(new RegExp(`%([${TOKENS}])`, 'g'), (_, k: string) => {
+    switch (k) {
+      case 'A': return sa;
+      case 'a': return sp;
+      case 'B': return da;
+      case 'b': return dp;
+      case '#': return String(c.stream);
+      case 'd': return dir;
+      case 'T': return iso8601(c.firstTs);
+      case 't': return String(Math.floor(c.firstTs));
+      case 'V': return net === '' ? '' : '--';
+      case 'v': return net;
+      case 'c': return count > 0 ? String(count) : '';
+      case 'C': return count > 0 ? 'c' : '';
+      case 'E': return mac(link, 0);
+      case 'e': return mac(link, 6);
+      case 'N': return bin(c.stream, 1);
+      case 'K': return bin(c.stream, 1e3);
+      case 'M': return bin(c.stream, 1e6);
+      case 'G': return bin(c.stream, 1e9);
+      default: return '%';
+    }
+  });
 }
 
-/** True when the template has the MAC addresses (tcpflow's %E or %e). */
-export function namesLinkAddrs(template: string): boolean {
-  return /%[Ee]/.test(template.replace(/%%/g, ''));
-}
-
-/** True when the template counts the connections given a name before (tcpflow's %c or %C). */
-export function countsNames(template: string): boolean {
-  return /%[cC]/.test(template.replace(/%%/g, ''));
+/** True when the template uses any of the tokens `keys` (`cC`: tcpflow's count, `Ee`: the MAC addresses). */
+export function usesTokens(template: string, keys: string): boolean {
+  return new RegExp(`%[${keys}]`).test(template.replace(/%%/g, ''));
 }
 
 /**

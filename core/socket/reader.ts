@@ -2,7 +2,7 @@ import type { Hash } from 'node:crypto';
 import { sha256 } from '../sha256.js';
 import type { Connection, Dir } from '../net/in-pcb.js';
 import { type Socket, soreceive_stream } from './socket.js';
-import { sbdrop, sbflush } from './sockbuf.js';
+import { sbdrop } from './sockbuf.js';
 import type { Mbuf } from '../mbuf/mbuf.js';
 
 /**
@@ -26,14 +26,6 @@ export interface SocketApp {
    * unread may give the dropped ones back there, for tcp_input to make new ones of.
    */
   spareMbufs?(spare: Mbuf[]): void;
-}
-
-/** Spare payload Mbufs kept at most: what one drained reassembly run gives back. */
-export const SPARE_MBUFS = 1024;
-
-/** soreceive_stream into nothing: the bytes are consumed without being looked at. */
-function drainAll(so: Socket): void {
-  if (so.rcv.cc > 0) sbdrop(so.rcv, so.rcv.cc);
 }
 
 /**
@@ -175,9 +167,12 @@ export class DrainApp implements SocketApp {
   readonly recycles = true;
   /** The stack's spare payload Mbufs, when it keeps them: the drained ones go there. */
   private spare: Mbuf[] | null = null;
-  /** drainAll giving the Mbufs back (one function for every socket, as drainAll). */
-  private readonly drainSpare = (so: Socket) => {
-    if (so.rcv.cc > 0) sbflush(so.rcv, this.spare!, SPARE_MBUFS);
+  /**
+   * soreceive_stream into nothing: the bytes are consumed without being looked at, and the Mbufs
+   * they were in go back to the stack when it keeps spares (one function for every socket).
+   */
+  private readonly drain = (so: Socket) => {
+    if (so.rcv.cc > 0) sbdrop(so.rcv, so.rcv.cc, this.spare);
   };
 
   /** Readers asleep below the low-water mark, in the order they fell asleep (stale entries skipped). */
@@ -213,9 +208,8 @@ export class DrainApp implements SocketApp {
   attach(conn: Connection): void {
     if (!this.hash && !this.sink) {
       // nothing per connection: one function reads every socket into nothing
-      const f = this.spare ? this.drainSpare : drainAll;
-      conn.server.so.upcall = f;
-      conn.client.so.upcall = f;
+      conn.server.so.upcall = this.drain;
+      conn.client.so.upcall = this.drain;
       return;
     }
     // c2s bytes arrive in the server's receive buffer, s2c in the client's; both sockets' upcall

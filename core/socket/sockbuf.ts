@@ -55,32 +55,18 @@ export function sbappendstream(sb: Sockbuf, m: Mbuf | null): void {
 
 const NO_BYTES = new Uint8Array(0);
 
-/**
- * sbdrop() of everything, for a reader that consumes without looking (DrainApp's drainAll). The
- * Mbufs without a packet header (tcp_input made them for the payload; nothing else holds one once
- * it is appended: the reassembly queue lets go of its chains first) go to `spare`, up to `keep`,
- * for tcp_input to make its next ones of (BSD m_freem gives mbufs back to their zone). They keep
- * no reference to capture memory there.
- */
-export function sbflush(sb: Sockbuf, spare: Mbuf[], keep: number): void {
-  for (let m = sb.mb; m; ) {
-    const next: Mbuf | null = m.next;
-    if (m.ext) m.ext.refs--;
-    if (m.hdr === null && spare.length < keep) {
-      m.next = null;
-      m.buf = NO_BYTES;
-      m.ext = null;
-      spare.push(m);
-    }
-    m = next;
-  }
-  sb.mb = null;
-  sb.mbtail = null;
-  sb.cc = 0;
-}
+/** Spare payload Mbufs kept at most (sbdrop's `spare`): what one drained reassembly run gives back. */
+export const SPARE_MBUFS = 1024;
 
-/** BSD sbdrop(): discard `len` bytes from the front (what a reader consumed). */
-export function sbdrop(sb: Sockbuf, len: number): void {
+/**
+ * BSD sbdrop(): discard `len` bytes from the front (what a reader consumed). With `spare`, a reader
+ * that consumed without looking (DrainApp's drain): each Mbuf dropped whole that has no packet
+ * header (tcp_input made it for the payload; nothing else holds one once it is appended: the
+ * reassembly queue lets go of its chains first) goes there, up to SPARE_MBUFS, for tcp_input to
+ * make its next ones of (BSD m_freem gives mbufs back to their zone), holding no reference to
+ * capture memory.
+ */
+export function sbdrop(sb: Sockbuf, len: number, spare: Mbuf[] | null = null): void {
   if (len > sb.cc) throw new RangeError(`sbdrop ${len} > cc ${sb.cc}`);
   sb.cc -= len;
   let m = sb.mb;
@@ -88,7 +74,14 @@ export function sbdrop(sb: Sockbuf, len: number): void {
     if (m.len <= len) {
       len -= m.len;
       if (m.ext) m.ext.refs--;
-      m = m.next;
+      const next: Mbuf | null = m.next;
+      if (spare !== null && m.hdr === null && spare.length < SPARE_MBUFS) {
+        m.next = null;
+        m.buf = NO_BYTES;
+        m.ext = null;
+        spare.push(m);
+      }
+      m = next;
     } else {
       // a fresh Mbuf over the remaining bytes (it takes over the reference): Mbufs handed out by
       // soreceive stay intact

@@ -237,14 +237,7 @@ export class SimdSum {
    * arena is summed where it is, with no copy; any other buffer's range is mirrored.
    */
   load(ab: ArrayBufferLike, from: number, to: number): void {
-    const f = arenas.get(ab);
-    if (f) {
-      this.ab = ab;
-      this.lo = 0;
-      this.hi = ab.byteLength;
-      this.fn = f;
-      return;
-    }
+    if (this.inPlace(ab)) return;
     const n = Math.min(to - from, this.mem.length);
     this.mem.set(new Uint8Array(ab, from, n), 0);
     this.ab = ab;
