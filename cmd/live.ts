@@ -12,7 +12,7 @@ import { DrainApp } from '../core/socket/reader.js';
 import { parseDuration } from '../core/splice-report.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { ConnReport } from './conn-report.js';
+import { ConnReport, connections } from './conn-report.js';
 import { checkBytesOut, formatFlag, gapsFlag, gapsFor } from './follow.js';
 import { openLive, startLiveTable } from './live-run.js';
 import { modelOptionFlags, Models } from './models.js';
@@ -75,16 +75,17 @@ export default class Live extends SockcapCommand {
     // are: a long capture's memory holds what is in flight, not every connection seen. The live
     // table on the terminal steps aside for them (it is redrawn at its next tick).
     let table: { stop: () => void; clear: () => void };
-    const conns = new ConnReport(this.jsonEnabled(), report, () => table.clear());
     const session = new CaptureSession();
     const stack = new Stack(session, {
       app: new DrainApp(flags.hash, 1 << 20, follow?.sink),
       hooks: models.hooks,
       output: models.output(flags.write),
-      onConnection: (c) => conns.add(c),
+      onConnection: null,
+      onRetire: (c) => conns.add(c),
       memoryBudget: memoryBudget(flags.memory),
       networks: flags.networks,
     });
+    const conns = new ConnReport(this.jsonEnabled(), report, () => table.clear(), connections(stack));
     if (follow) follow.nets = stack.nets;
     const cap: LiveCapture = openLive({ binding: process.env.SOCKCAP_CAP_MODULE, iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
     process.stderr.write(`sockcap: listening on ${flags.interface}, link-type ${linktypeName(cap.linktype)} (${cap.linktype}), snapshot length ${cap.snaplen} bytes\n`);

@@ -5,7 +5,7 @@ import { formatReplaySummary, replaySummary } from '../core/report.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
 import { SockcapCommand } from './base.js';
-import { ConnReport } from './conn-report.js';
+import { ConnReport, connections } from './conn-report.js';
 import { checkOutputNotInput, captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, nothingRead, memoryFlag, networksFlag, readFlags } from './inputs.js';
 import { startProgress } from './progress.js';
 import { Interrupt } from './interrupt.js';
@@ -45,8 +45,6 @@ export default class Replay extends SockcapCommand {
     const json = this.jsonEnabled();
     const toStdout = flags.write === '-';
     const report = toStdout ? process.stderr : process.stdout;
-    // connections are written as they finish: memory holds what is in flight, not the whole run
-    const conns = new ConnReport(json, report);
     const flush = () => conns.flush();
     const session = fileSession(filter, files);
     const models = new Models(flags);
@@ -57,12 +55,15 @@ export default class Replay extends SockcapCommand {
       checksums: flags.checksums,
       policy: flags.overlap,
       app: new DrainApp(flags.hash),
-      onConnection: (c) => conns.add(c),
+      onConnection: null,
+      onRetire: (c) => conns.add(c),
       debug: flags.debug,
       tcp: flags.tcp,
       memoryBudget: memoryBudget(flags.memory),
       networks: flags.networks,
     });
+    // connections are written as they finish: memory holds what is in flight, not the whole run
+    const conns = new ConnReport(json, report, null, connections(stack));
     const output = flags.write ? await CaptureOutput.open(toStdout ? process.stdout : flags.write, session, flags['out-format']) : undefined;
     const progress = startProgress(session, files, flags.quiet || toStdout);
     const intr = new Interrupt();

@@ -1,10 +1,14 @@
 import type { FlowIndexEntry } from './capture/flow-files.js';
-import type { ConnSummary, DirSummary, GapEntry } from './tcp/summary.js';
+import type { GapEntry } from './tcp/summary.js';
+import type { Gap } from './tcp/tcpcb.js';
+import { IP4_ENDPOINT_MAX, putIp4Endpoint } from './net/in-pcb.js';
 
 /** Size of each output buffer (allocated when first written, then filled across take() calls). */
 const SIZE = 1 << 20;
-/** Released buffers kept to fill again. */
-const KEEP = 4;
+/** Released buffers kept to fill again: a flush of replay's last connections is ~6 MiB of text. */
+const KEEP = 8;
+/** Buffers handed out and not yet said written that are remembered (past it, left to the collector). */
+const TAKEN_MAX = 32;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -28,8 +32,11 @@ export class JsonBuf {
    * of text) held that much garbage at its peak.
    */
   private left: Buffer[] = [];
-  private taken: Buffer[] = [];
+  /** Buffers handed out, with the take() that handed them out (its number in `takes`). */
+  private taken: Array<[Buffer, number]> = [];
   private readonly free: Buffer[] = [];
+  /** take() calls so far: written(n) says the text of the first n is out. */
+  takes = 0;
 
   /** Make room for `n` more bytes (what the full buffer holds is kept for take()). */
   private room(n: number): void {
@@ -41,13 +48,18 @@ export class JsonBuf {
   }
 
   /**
-   * Everything take() handed out so far has been written and will not be read again: the buffers
-   * it came from (but the one being filled) may be filled again. Optional: without it they are
-   * left to the garbage collector.
+   * What the first `upTo` take() calls handed out (by default all of them) has been written and
+   * will not be read again: the buffers it came from (but the one being filled) may be filled
+   * again. A stream that writes later (a pipe) says so from the write's callback, for the take()
+   * that was `takes` then. Optional: without it they are left to the garbage collector.
    */
-  written(): void {
-    for (const b of this.taken) if (this.free.length < KEEP) this.free.push(b);
-    this.taken = [];
+  written(upTo = this.takes): void {
+    let k = 0;
+    for (const e of this.taken) {
+      if (e[1] > upTo) this.taken[k++] = e;
+      else if (this.free.length < KEEP) this.free.push(e[0]);
+    }
+    this.taken.length = k;
   }
 
   /** Text known to be ASCII (keys, punctuation). */
@@ -65,6 +77,12 @@ export class JsonBuf {
     this.room(n);
     const b = this.buf;
     let p = this.pos;
+    // a whole item written aside (ConnReport) in one native copy; a key, byte by byte
+    if (n > 64) {
+      b.set(l, p);
+      this.pos = p + n;
+      return;
+    }
     for (let i = 0; i < n; i++) b[p++] = l[i]!;
     this.pos = p;
   }
@@ -111,6 +129,35 @@ export class JsonBuf {
     this.pos = p;
   }
 
+  /** `a.b.c.d:port` of the IPv4 address word `w` (Connection.c4), its digits written where they go. */
+  endpoint4(w: number, port: number): void {
+    this.room(IP4_ENDPOINT_MAX);
+    this.pos = putIp4Endpoint(this.buf, this.pos, w, port);
+  }
+
+  /**
+   * Make room for the `n` bytes of a field padded on the right (padEnd), and say where it starts:
+   * what is written next (at most `n` bytes in all) then lands in this buffer, for padEnd(at, w).
+   */
+  mark(n: number): number {
+    this.room(n);
+    return this.pos;
+  }
+
+  /** Spaces after what was written since mark() gave `at`, up to `w` characters (ASCII). */
+  padEnd(at: number, w: number): void {
+    const b = this.buf;
+    let p = this.pos;
+    while (p - at < w) b[p++] = 0x20;
+    this.pos = p;
+  }
+
+  /** A number as String(x) writes it, padded on the left to `w` (padStart). */
+  numPad(x: number, w: number): void {
+    if (isUint31(x)) this.digits(x, w, false);
+    else this.pad(String(x), w, true);
+  }
+
   /** An integer with thousands separators (as toLocaleString('en-US')), padded on the left to `w`. */
   thousandsPad(x: number, w: number): void {
     if (isUint31(x)) this.digits(x, w, true);
@@ -144,9 +191,10 @@ export class JsonBuf {
       this.full.push(this.buf.subarray(this.start, this.pos));
       this.start = this.pos;
     }
-    // a caller that never says written() (a slow pipe) leaves the older ones to the collector
-    this.taken.push(...this.left);
-    if (this.taken.length > KEEP) this.taken.splice(0, this.taken.length - KEEP);
+    // a caller that never says written() leaves the older ones to the collector
+    this.takes++;
+    for (const b of this.left) this.taken.push([b, this.takes]);
+    if (this.taken.length > TAKEN_MAX) this.taken.splice(0, this.taken.length - TAKEN_MAX);
     this.left = [];
     const f = this.full;
     this.full = [];
@@ -156,43 +204,30 @@ export class JsonBuf {
 
 const isUint31 = (x: number): boolean => x >= 0 && x <= 0x7fffffff && (x | 0) === x;
 
-/** The literal bytes of the writers below (JsonBuf.bytes), made once. */
-const lit = (s: string): Uint8Array => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+/** The literal bytes of the writers of records (JsonBuf.bytes), made once. */
+export const lit = (s: string): Uint8Array => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
 const ARR_OPEN = lit('[');
 const COMMA = lit(',');
 const ARR_CLOSE = lit(']');
-const OBJ_SRC = lit('{"src":');
-const K_DST = lit(',"dst":');
-const K_BYTES = lit(',"bytes":');
-const K_GAPS = lit(',"gaps":');
-const K_SEGMENTS = lit(',"segments":');
-const K_RETRANSMITTED = lit(',"retransmitted":');
-const K_OUT_OF_ORDER = lit(',"outOfOrder":');
-const K_OVERLAP_BYTES = lit(',"overlapBytes":');
-const K_OVERLAP_CONFLICTS = lit(',"overlapConflicts":');
-const K_SHA256 = lit(',"sha256":');
+const COMMA_ARR_OPEN = lit(',[');
+const SNAPLEN = lit(',"snaplen"');
 const OBJ_CLOSE = lit('}');
 const OBJ_STREAM = lit('{"stream":');
-const K_CLIENT = lit(',"client":');
-const K_SERVER = lit(',"server":');
-const K_STATE = lit(',"state":');
 const K_NET = lit(',"net":');
-const K_STATES_CLIENT = lit(',"states":{"client":');
-const K_STATES_END_CLIENT_GUESSED = lit('},"clientGuessed":');
-const K_FRAMES = lit(',"frames":');
-const K_START = lit(',"start":');
-const K_DURATION = lit(',"duration":');
-const K_C2S = lit(',"c2s":');
-const K_S2C = lit(',"s2c":');
+const K_BYTES = lit(',"bytes":');
+const K_GAPS = lit(',"gaps":');
+const K_SHA256 = lit(',"sha256":');
 const K_DIR = lit(',"dir":');
 const K_SRC = lit(',"src":');
+const K_DST = lit(',"dst":');
 const K_FILE = lit(',"file":');
-const COMMA_ARR_OPEN = lit(',[');
-const TRUE = lit('true');
-const FALSE = lit('false');
 
-/** JSON.stringify(gaps): [[offset, length], [offset, length, "snaplen"], ...]. */
-function gapsJson(j: JsonBuf, gaps: readonly GapEntry[]): void {
+/**
+ * Holes as a report lists them, [[offset, length], [offset, length, "snaplen"], ...]: from a
+ * report's GapEntry list, or straight from a Tcpcb's Gap list (its third element, 1, says the
+ * snaplen cut the bytes), which gapEntry would have made the same entries of.
+ */
+export function gapsJson(j: JsonBuf, gaps: ReadonlyArray<GapEntry | Gap>): void {
   j.bytes(ARR_OPEN);
   for (let i = 0; i < gaps.length; i++) {
     const g = gaps[i]!;
@@ -200,73 +235,10 @@ function gapsJson(j: JsonBuf, gaps: readonly GapEntry[]): void {
     j.num(g[0]);
     j.bytes(COMMA);
     j.num(g[1]);
-    if (g.length === 3) {
-      j.bytes(COMMA);
-      j.str(g[2]);
-    }
+    if (g[2]) j.bytes(SNAPLEN);
     j.bytes(ARR_CLOSE);
   }
   j.bytes(ARR_CLOSE);
-}
-
-/** JSON.stringify(d) for a direction summary, written into `j`. */
-function dirJson(j: JsonBuf, d: DirSummary): void {
-  j.bytes(OBJ_SRC);
-  j.str(d.src);
-  j.bytes(K_DST);
-  j.str(d.dst);
-  j.bytes(K_BYTES);
-  j.num(d.bytes);
-  j.bytes(K_GAPS);
-  gapsJson(j, d.gaps);
-  j.bytes(K_SEGMENTS);
-  j.num(d.segments);
-  j.bytes(K_RETRANSMITTED);
-  j.num(d.retransmitted);
-  j.bytes(K_OUT_OF_ORDER);
-  j.num(d.outOfOrder);
-  j.bytes(K_OVERLAP_BYTES);
-  j.num(d.overlapBytes);
-  j.bytes(K_OVERLAP_CONFLICTS);
-  j.num(d.overlapConflicts);
-  if (d.sha256 !== undefined) {
-    j.bytes(K_SHA256);
-    j.str(d.sha256);
-  }
-  j.bytes(OBJ_CLOSE);
-}
-
-/** JSON.stringify(c) for a connection summary (connSummary's keys, in its order), written into `j`. */
-export function connJson(j: JsonBuf, c: ConnSummary): void {
-  j.bytes(OBJ_STREAM);
-  j.num(c.stream);
-  j.bytes(K_CLIENT);
-  j.str(c.client);
-  j.bytes(K_SERVER);
-  j.str(c.server);
-  if (c.net !== undefined) {
-    j.bytes(K_NET);
-    j.str(c.net);
-  }
-  j.bytes(K_STATE);
-  j.str(c.state);
-  j.bytes(K_STATES_CLIENT);
-  j.str(c.states.client);
-  j.bytes(K_SERVER);
-  j.str(c.states.server);
-  j.bytes(K_STATES_END_CLIENT_GUESSED);
-  j.bytes(c.clientGuessed ? TRUE : FALSE);
-  j.bytes(K_FRAMES);
-  j.num(c.frames);
-  j.bytes(K_START);
-  j.num(c.start);
-  j.bytes(K_DURATION);
-  j.num(c.duration);
-  j.bytes(K_C2S);
-  dirJson(j, c.c2s);
-  j.bytes(K_S2C);
-  dirJson(j, c.s2c);
-  j.bytes(OBJ_CLOSE);
 }
 
 /** JSON.stringify(e) for an extract index entry (FlowFiles builds them in this key order), written into `j`. */

@@ -2,7 +2,6 @@ import { linktypeName } from './capture/linktypes.js';
 import type { SockcapError } from './errors.js';
 import type { Stack } from './stack.js';
 import type { ConnSummary } from './tcp/summary.js';
-import { JsonBuf } from './json-buf.js';
 import type { ChunkStats } from './capture/zone.js';
 
 /** The `replay` summary: stable JSON shape (scripts rely on these keys). */
@@ -118,90 +117,7 @@ export function formatReplaySummary(s: ReplaySummary): string {
   return lines.join('\n');
 }
 
-/** Column header of the connection table (fixed widths, so rows can be printed as they come). */
-export const CONN_HEADER = `${'stream'.padEnd(6)}  ${'client'.padEnd(22)}  ${'server'.padEnd(22)}  ${'state'.padEnd(11)}  ${'c2s bytes'.padStart(13)}  ${'s2c bytes'.padStart(13)}  ${'retx'.padStart(9)}  ${'ooo'.padStart(6)}  ${'overlap'.padStart(8)}  ${'gaps'.padStart(4)}  duration`;
-
-/**
- * One row of the connection table and a newline, plus its hashes when there are any, written into
- * `j` byte by byte (replay writes 100,000s of rows this way; the table's one layout).
- */
-export function connRow(j: JsonBuf, c: ConnSummary): void {
-  const a = c.c2s;
-  const z = c.s2c;
-  j.pad(String(c.stream), 6, false);
-  j.raw('  ');
-  j.pad(c.clientGuessed ? `${c.client}?` : c.client, 22, false);
-  j.raw('  ');
-  j.pad(c.server, 22, false);
-  j.raw('  ');
-  j.pad(c.state, 11, false);
-  j.raw('  ');
-  j.thousandsPad(a.bytes, 13);
-  j.raw('  ');
-  j.thousandsPad(z.bytes, 13);
-  j.raw('  ');
-  j.thousandsPad(a.retransmitted + z.retransmitted, 9);
-  j.raw('  ');
-  j.thousandsPad(a.outOfOrder + z.outOfOrder, 6);
-  j.raw('  ');
-  j.thousandsPad(a.overlapBytes + z.overlapBytes, 8);
-  j.raw('  ');
-  j.pad(String(a.gaps.length + z.gaps.length), 4, true);
-  j.raw('  ');
-  j.text(c.duration.toFixed(3));
-  j.raw('s');
-  if (c.net !== undefined) {
-    j.raw('  ');
-    j.text(c.net);
-  }
-  j.raw('\n');
-  if (a.sha256) j.text(`        sha256 c2s ${a.sha256}\n        sha256 s2c ${z.sha256}\n`);
-}
-
-
-const rowBuf = new JsonBuf();
-
-/** One row of the connection table (connRow's text without its last newline). */
-export function formatConnRow(c: ConnSummary): string {
-  connRow(rowBuf, c);
-  const text = Buffer.concat(rowBuf.take()).toString('utf8').slice(0, -1);
-  rowBuf.written();
-  return text;
-}
-
 /** netstat -s style counters. */
 export function formatTcpstat(t: Record<string, number>): string {
   return ['tcp:', ...Object.entries(t).map(([k, v]) => `\t${num(v)} ${k}`)].join('\n');
-}
-
-/**
- * Orders connection summaries (or any per-connection records) for output with bounded memory: up
- * to `hold` are kept and come out sorted by stream index at the end; past that they are passed on
- * in the order they finish.
- */
-export class ConnOrder<T extends { readonly stream: number } = ConnSummary> {
-  private held: T[] | null = [];
-
-  constructor(private readonly out: (c: T) => void, private readonly hold = 10000) {}
-
-  add(c: T): void {
-    if (!this.held) return this.out(c);
-    // a copy is kept, made natively: had the summaries themselves lived on here, V8 would have seen
-    // connSummary's object literals survive and allocated every later summary in the old
-    // generation (allocation-site pretenuring), where they piled up as garbage (80 MB of peak RSS
-    // on 200,000 connections)
-    this.held.push(structuredClone(c));
-    if (this.held.length > this.hold) this.release();
-  }
-
-  /** No more connections: release what is held. */
-  end(): void {
-    if (this.held) this.release();
-  }
-
-  private release(): void {
-    const h = this.held!.sort((a, b) => a.stream - b.stream);
-    this.held = null;
-    for (const c of h) this.out(c);
-  }
 }

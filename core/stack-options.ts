@@ -40,6 +40,13 @@ export type StackOptions = Readonly<Partial<InputOptions & {
    */
   onConnection: ((s: ConnSummary) => void) | null;
   /**
+   * Called with each connection as it leaves the table, after its readers have finished and before
+   * its objects may go back to the zone: a report that writes a connection out at once reads it
+   * here, with no summary made (replay's and live's, conn-text.ts). It must not keep the
+   * connection past the call. Default none.
+   */
+  onRetire: ((c: Connection) => void) | null;
+  /**
    * Called with the frame of every TCP segment of a connection, before tcp_input takes it (true:
    * from the client). extract's %E/%e take each direction's Ethernet addresses from it.
    */

@@ -50,6 +50,7 @@ export class Stack implements Ctx, Output {
   /** TCP counters over every connection that has left the table (netstat -s). */
   readonly tcpstat = newTcpstat();
   private readonly onConnection: ((s: ConnSummary) => void) | null;
+  private readonly onRetire: ((c: Connection) => void) | null;
   private readonly frameSeen: ((conn: Connection, c2s: boolean, m: Mbuf) => void) | null;
   private readonly tombs: Tombstone[] = [];
   /**
@@ -90,8 +91,11 @@ export class Stack implements Ctx, Output {
   private nowSec = 0;
   private nowNsec = 0;
   private readonly app: SocketApp;
-  /** The app's digest, bound once (a bound function a connection was ~70 bytes of garbage each). */
-  private readonly digest: Digest | undefined;
+  /**
+   * The app's digest (SHA-256 of what a socket read, with hashing), bound once (a bound function a
+   * connection was ~70 bytes of garbage each): a report writing connections (onRetire) reads it.
+   */
+  readonly digest: Digest | undefined;
   private readonly tombTtl: number;
   private readonly debug: boolean;
   private readonly limits: { reassLimit: number; reassTotal: number; maxConnections: number; budget: number; tcp: boolean };
@@ -123,6 +127,7 @@ export class Stack implements Ctx, Output {
     this.app = opts.app ?? new DrainApp(false);
     this.digest = this.app.digest?.bind(this.app);
     this.onConnection = opts.onConnection === undefined ? (c) => this.finished.push(c) : opts.onConnection;
+    this.onRetire = opts.onRetire ?? null;
     this.frameSeen = opts.frameSeen ?? null;
     this.tombTtl = opts.tombstoneTtl ?? 60;
     this.mergeNets = opts.networks === 'merge';
@@ -302,6 +307,7 @@ export class Stack implements Ctx, Output {
     addTcpstat(this.tcpstat, c);
     // a summary is ~1 KB of objects and strings: made only for someone who takes it
     if (this.onConnection) this.onConnection(connSummary(c, this.digest, this.nets));
+    if (this.onRetire) this.onRetire(c);
     if (tomb) {
       // whole seconds: an integer field stays unboxed (a double costs a 16-byte box per tombstone)
       const expires = Math.ceil(this.now + this.tombTtl);

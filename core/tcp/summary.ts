@@ -50,7 +50,8 @@ export interface ConnSummary {
   s2c: DirSummary;
 }
 
-function connState(c: Connection): string {
+/** The state a report gives a connection (ConnSummary.state). */
+export function connState(c: Connection): string {
   if (c.reset) return 'RESET';
   if (c.client.sentFin && c.server.sentFin) return 'CLOSED';
   if (c.client.sentFin || c.server.sentFin) return 'HALF_CLOSED';
@@ -79,13 +80,19 @@ function dirSummary(c: Connection, dir: Dir, rx: Tcpcb, digest?: Digest): DirSum
   return out;
 }
 
+/** The name of the network a connection is in, when it is not the capture's own (ConnSummary.net). */
+export function connNet(c: Connection, nets?: NetNames): string | undefined {
+  return c.vlan !== 0 && nets ? nets.get(c.vlan) : undefined;
+}
+
 /** Summarise a connection that has left the table (its readers have read everything). */
 export function connSummary(c: Connection, digest?: Digest, nets?: NetNames): ConnSummary {
+  const net = connNet(c, nets);
   return {
     stream: c.stream,
     client: c.clientName,
     server: c.serverName,
-    ...(c.vlan !== 0 && nets ? { net: nets.get(c.vlan)! } : {}),
+    ...(net === undefined ? {} : { net }),
     state: connState(c),
     states: { client: c.client.state, server: c.server.state },
     clientGuessed: c.guessed,
@@ -107,7 +114,7 @@ export function newTcpstat(): Tcpstat {
 }
 
 /** Bytes received again: complete and partial duplicates. */
-function retransmitted(s: Readonly<RcvStats>): number {
+export function retransmitted(s: Readonly<RcvStats>): number {
   return s.dupBytes + s.partDupBytes;
 }
 

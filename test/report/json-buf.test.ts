@@ -1,113 +1,88 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from '../bench/gen.js';
 import { readCaptures } from '../../core/capture/reader.js';
-import { connJson, JsonBuf } from '../../core/json-buf.js';
-import { connRow, formatConnRow, thousands } from '../../core/report.js';
+import { gapsJson, JsonBuf } from '../../core/json-buf.js';
+import { endpointString, ip4Endpoint } from '../../core/net/in-pcb.js';
+import { thousands } from '../../core/report.js';
 import { CaptureSession } from '../../core/capture/session.js';
-import { runPipeline } from '../../core/pipeline.js';
 import { DrainApp } from '../../core/socket/reader.js';
 import { Stack } from '../../core/stack.js';
-import type { ConnSummary, DirSummary } from '../../core/tcp/summary.js';
-import { CORPUS, corpus, fixture, HAS_CORPUS } from '../helpers/paths.js';
-import { when } from '../helpers/skip.js';
 
-/** connJson for each summary, all in one JsonBuf, joined as replay --json joins them. */
-function written(list: readonly ConnSummary[]): string {
+/** What `write` put into a JsonBuf, as text. */
+function out(write: (j: JsonBuf) => void): string {
   const j = new JsonBuf();
-  list.forEach((c, i) => {
-    if (i) j.raw(',');
-    connJson(j, c);
-  });
+  write(j);
   return Buffer.concat(j.take()).toString('utf8');
 }
 
 const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('10.0.0.1:80', '[2001:db8::1]:443', 'a"b\\c\u0001\u007f\u00e9'));
 const num = fc.oneof(fc.nat(), fc.integer(), fc.double(), fc.constantFrom(0, -0, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53, 1_700_000_000.000_01, Number.NaN, Infinity));
-const dir: fc.Arbitrary<DirSummary> = fc.record({
-  src: text, dst: text, bytes: num,
-  gaps: fc.array(fc.oneof(fc.tuple(num, num), fc.tuple(num, num, fc.constant('snaplen' as const))), { maxLength: 3 }),
-  segments: num, retransmitted: num, outOfOrder: num, overlapBytes: num, overlapConflicts: num,
-}).chain((d) => fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), { nil: undefined })
-  .map((h) => (h === undefined ? d : { ...d, sha256: h })));
-const conn: fc.Arbitrary<ConnSummary> = fc.record({
-  stream: num, client: text, server: text, net: fc.option(text, { nil: undefined }), state: text,
-  states: fc.record({ client: fc.constantFrom('CLOSED', 'ESTABLISHED', 'TIME_WAIT'), server: fc.constantFrom('LISTEN', 'CLOSE_WAIT') }),
-  clientGuessed: fc.boolean(), frames: num, start: num, duration: num, c2s: dir, s2c: dir,
-}).map(({ net, stream, client, server, ...rest }) => (net === undefined ? { stream, client, server, ...rest } : { stream, client, server, net, ...rest }));
 
-test('connJson writes JSON.stringify\'s bytes for any summary (strings needing escapes, non-ASCII, floats, NaN, large and negative numbers), across buffer boundaries', (t) => {
-  fc.assert(fc.property(fc.array(conn, { maxLength: 20 }), (list) => written(list) === list.map((c) => JSON.stringify(c)).join(',')), { numRuns: 500 });
-  // over 1 MiB: the text spans several buffers
-  const big = fc.sample(conn, { numRuns: 4000, seed: 7 });
-  const want = big.map((c) => JSON.stringify(c)).join(',');
-  t.true(Buffer.byteLength(want) > 2 << 20);
-  t.is(written(big), want);
-});
-
-/** The summaries a replay of `file` reports (with hashes, so sha256 keys appear). */
-async function summaries(file: string): Promise<ConnSummary[]> {
-  const stack = new Stack(new CaptureSession(), { app: new DrainApp(true) });
-  await runPipeline([{ name: file }], stack);
-  return stack.finished;
-}
-
-test('connJson over real summaries equals JSON.stringify (a key added to connSummary and not to connJson fails here)', async (t) => {
-  const list = [...await summaries(fixture('tcp/three-http-streams.pcap')), ...await summaries(fixture('tcp/smtp.pcap')), ...await summaries(fixture('link/qinqinq.pcap'))];
-  t.true(list.length >= 4);
-  t.deepEqual(list.filter((c) => c.net !== undefined).map((c) => c.net), ['vlan 30.20.10'], 'the QinQinQ connection names its VLAN stack, outermost first (as tshark lists vlan.id)');
-  t.is(written(list), list.map((c) => JSON.stringify(c)).join(','));
-});
-
-when(HAS_CORPUS, 'needs ../shared/corpus')('connJson equals JSON.stringify for every connection of every corpus capture (IPv6, gaps, resets, midstream)', async (t) => {
-  let n = 0;
-  for (const f of readdirSync(CORPUS).filter((x) => /\.(pcap|pcapng|cap)(\.gz)?$/.test(x))) {
-    const list = await summaries(corpus(f));
-    t.is(written(list), list.map((c) => JSON.stringify(c)).join(','), f);
-    n += list.length;
-  }
-  t.true(n > 1000, `${n} connections`);
-});
-
-/** The table's row as the template-literal formatter wrote it before connRow (the reference layout). */
-function referenceRow(c: ConnSummary): string {
-  const num = thousands;
-  const row = `${String(c.stream).padEnd(6)}  ${(c.client + (c.clientGuessed ? '?' : '')).padEnd(22)}  ${c.server.padEnd(22)}  ${c.state.padEnd(11)}  ${num(c.c2s.bytes).padStart(13)}  ${num(c.s2c.bytes).padStart(13)}  ${num(c.c2s.retransmitted + c.s2c.retransmitted).padStart(9)}  ${num(c.c2s.outOfOrder + c.s2c.outOfOrder).padStart(6)}  ${num(c.c2s.overlapBytes + c.s2c.overlapBytes).padStart(8)}  ${String(c.c2s.gaps.length + c.s2c.gaps.length).padStart(4)}  ${c.duration.toFixed(3)}s${c.net === undefined ? '' : `  ${c.net}`}`;
-  return c.c2s.sha256 ? `${row}\n        sha256 c2s ${c.c2s.sha256}\n        sha256 s2c ${c.s2c.sha256}` : row;
-}
-
-/** connRow for each summary, in one buffer. */
-function rows(list: readonly ConnSummary[]): string {
-  const j = new JsonBuf();
-  for (const c of list) connRow(j, c);
-  return Buffer.concat(j.take()).toString('utf8');
-}
-
-test('connRow writes the reference row (and hash lines), and formatConnRow the same without its newline, for any summary with ASCII names: padding, thousands separators, wide and negative numbers', (t) => {
-  const ascii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 30 });
-  const n = fc.oneof(fc.nat(), fc.nat({ max: 999_999_999_999 }), fc.integer({ min: -5000, max: 5000 }), fc.constantFrom(0, 999, 1000, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1));
-  const d = fc.record({ src: ascii, dst: ascii, bytes: n, gaps: fc.array(fc.oneof(fc.tuple(fc.nat(), fc.nat()), fc.tuple(fc.nat(), fc.nat(), fc.constant('snaplen' as const))), { maxLength: 12 }), segments: n, retransmitted: n, outOfOrder: n, overlapBytes: n, overlapConflicts: n });
-  const row = fc.record({
-    stream: n, client: ascii, server: ascii, state: ascii, states: fc.constant({ client: 'CLOSED' as const, server: 'CLOSED' as const }),
-    clientGuessed: fc.boolean(), frames: n, start: fc.double(), duration: fc.double({ min: 0, max: 1e7, noNaN: true }), c2s: d, s2c: d,
-    hash: fc.boolean(), net: fc.option(ascii, { nil: undefined }),
-  }).map(({ hash, net, stream, client, server, ...rest }): ConnSummary => {
-    // a network name, when there is one, comes right after the server (connSummary's key order)
-    const s: ConnSummary = net === undefined ? { stream, client, server, ...rest } : { stream, client, server, net, ...rest };
-    return hash ? { ...s, c2s: { ...s.c2s, sha256: 'a'.repeat(64) }, s2c: { ...s.s2c, sha256: 'b'.repeat(64) } } : s;
+test('str and num write JSON.stringify\'s bytes for any string and number (escapes, non-ASCII, floats, NaN, large and negative), across buffer boundaries', (t) => {
+  const item = fc.oneof(text.map((s) => ({ s })), num.map((n) => ({ n })));
+  const put = (j: JsonBuf, list: ReadonlyArray<{ s?: string; n?: number }>) => list.forEach((x, i) => {
+    if (i) j.raw(',');
+    if (x.s !== undefined) j.str(x.s);
+    else j.num(x.n!);
   });
-  fc.assert(fc.property(fc.array(row, { maxLength: 10 }), (list) => rows(list) === list.map((c) => `${referenceRow(c)}\n`).join('') && list.every((c) => formatConnRow(c) === referenceRow(c))), { numRuns: 1000 });
+  const want = (list: ReadonlyArray<{ s?: string; n?: number }>) => list.map((x) => JSON.stringify(x.s ?? x.n)).join(',');
+  fc.assert(fc.property(fc.array(item, { maxLength: 40 }), (list) => out((j) => put(j, list)) === want(list)), { numRuns: 1000 });
+  // over 1 MiB: the text spans several buffers
+  const big = fc.sample(item, { numRuns: 200_000, seed: 7 });
+  t.true(Buffer.byteLength(want(big)) > 2 << 20);
+  t.is(out((j) => put(j, big)), want(big));
+});
+
+test('thousandsPad, numPad and pad write what thousands(), padStart and padEnd make; mark and padEnd pad what was written since the mark, in a buffer that fills up', (t) => {
+  const n = fc.oneof(fc.nat(), fc.nat({ max: 999_999_999_999 }), fc.integer({ min: -5000, max: 5000 }), fc.constantFrom(0, 999, 1000, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1), fc.double({ noNaN: true, noDefaultInfinity: true }));
+  const ascii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 30 });
+  const w = fc.integer({ min: 0, max: 24 });
+  fc.assert(fc.property(fc.array(fc.tuple(n, ascii, w), { maxLength: 30 }), fc.nat({ max: (1 << 20) - 1 }), (list, fill) => {
+    const got = out((j) => {
+      j.raw('.'.repeat(fill)); // the next writes start anywhere in the buffer, and cross into the next
+      for (const [x, s, k] of list) {
+        j.thousandsPad(x, k);
+        j.numPad(x, k);
+        j.pad(s, k, false);
+        j.pad(s, k, true);
+        const at = j.mark(64);
+        j.num(Number.isInteger(x) ? x : 1);
+        j.raw(s.slice(0, 8));
+        j.padEnd(at, k);
+        j.raw('|');
+      }
+    });
+    return got === '.'.repeat(fill) + list.map(([x, s, k]) => `${thousands(x).padStart(k)}${String(x).padStart(k)}${s.padEnd(k)}${s.padStart(k)}${(JSON.stringify(Number.isInteger(x) ? x : 1) + s.slice(0, 8)).padEnd(k)}|`).join('');
+  }), { numRuns: 300 });
   t.pass();
 });
 
-when(HAS_CORPUS, 'needs ../shared/corpus')('connRow equals the reference row for every connection of every corpus capture', async (t) => {
-  for (const f of readdirSync(CORPUS).filter((x) => /\.(pcap|pcapng|cap)(\.gz)?$/.test(x))) {
-    const list = await summaries(corpus(f));
-    t.is(rows(list), list.map((c) => `${referenceRow(c)}\n`).join(''), f);
-  }
+test('endpoint4 writes what ip4Endpoint and endpointString make, for any address and port', (t) => {
+  fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 65535 })), { maxLength: 20 }), (list) => {
+    const got = out((j) => list.forEach(([w, p]) => {
+      j.endpoint4(w, p);
+      j.raw(' ');
+    }));
+    const want = list.map(([w, p]) => `${endpointString(new Uint8Array([w >>> 24, w >>> 16, w >>> 8, w]), p)} `).join('');
+    return got === want && list.every(([w, p]) => ip4Endpoint(w, p) === endpointString(new Uint8Array([w >>> 24, w >>> 16, w >>> 8, w]), p));
+  }), { numRuns: 500 });
+  t.is(out((j) => j.endpoint4(-1, 65535)), '255.255.255.255:65535');
+  t.is(out((j) => j.endpoint4(0, 0)), '0.0.0.0:0');
+});
+
+test('gapsJson writes a report\'s gap entries and a Tcpcb\'s gaps (1 for snaplen) as JSON.stringify writes the entries', (t) => {
+  const g = fc.array(fc.tuple(fc.nat(), fc.nat(), fc.boolean()), { maxLength: 6 });
+  fc.assert(fc.property(g, (list) => {
+    const entries = list.map(([a, l, cut]) => (cut ? [a, l, 'snaplen' as const] : [a, l]) as [number, number] | [number, number, 'snaplen']);
+    const raw = list.map(([a, l, cut]) => (cut ? [a, l, 1] : [a, l]) as unknown as readonly [number, number, 1?]);
+    const want = JSON.stringify(entries);
+    return out((j) => gapsJson(j, entries)) === want && out((j) => gapsJson(j, raw)) === want;
+  }), { numRuns: 300 });
+  t.pass();
 });
 
 test('buffers are filled again once written() says their text is out: 20 MiB through take() and written() takes two buffers, not twenty, and every byte comes out as written', (t) => {
@@ -150,6 +125,27 @@ test('text handed out by take() and not yet written() is never filled again (a w
       }
     }
   }
+});
+
+test('written(n) frees only what the first n take() calls handed out: text of a later take, still being written, is never filled again', (t) => {
+  const j = new JsonBuf();
+  const line = (c: string) => `${c.repeat(999)}\n`;
+  const batch = (c: string) => {
+    for (let i = 0; i < 3000; i++) j.raw(line(c));
+    const parts = j.take();
+    return { parts, take: j.takes, text: parts.map((b) => b.toString('latin1')) };
+  };
+  const a = batch('a');
+  const b = batch('b');
+  j.written(a.take); // a's write finished; b's is still in flight
+  const c = batch('c');
+  t.deepEqual(b.parts.map((x) => x.toString('latin1')), b.text, 'b is untouched by c');
+  t.true(c.parts.some((x) => a.parts.some((y) => y.buffer === x.buffer)), 'c was written into a buffer a had used');
+  t.is(c.parts.map((x) => x.toString('latin1')).join(''), line('c').repeat(3000));
+  j.written(c.take);
+  const d = batch('d');
+  t.is(d.parts.map((x) => x.toString('latin1')).join(''), line('d').repeat(3000));
+  t.true(d.parts.some((x) => b.parts.some((y) => y.buffer === x.buffer)), 'written(n) freed b\'s buffers with c\'s');
 });
 
 test('Stack.finish(n) retires the connections still open in slices, oldest first, and reports the same connections as finish() at once', async (t) => {

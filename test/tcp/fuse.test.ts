@@ -237,7 +237,9 @@ test('sockcap fuse writes each record as its connection leaves (the first 10,000
   t.regex(text.stdout, new RegExp(`^fused connections emitted only SYN/FIN segments: yes \\(${n} connections`, 'm'));
   const replay = await run(['replay', cap, '--json', '-q']);
   // measured: replay 123, fuse 129 (JSON) and 131 MiB (text); 173 and 202 when fuse kept every
-  // record to print at the end
+  // record to print at the end. Since replay writes its connections with no summary made
+  // (conn-text.ts): replay 105, fuse 127 and 125 (fuse's report still keeps its records, up to
+  // maxRecords, for the library's summary)
   t.log(`peak RSS: replay ${replay.rss.toFixed(0)}, fuse --json ${json.rss.toFixed(0)}, fuse ${text.rss.toFixed(0)} MiB`);
-  t.true(json.rss < replay.rss + 16 && text.rss < replay.rss + 16, `replay ${replay.rss.toFixed(0)}, fuse ${json.rss.toFixed(0)} / ${text.rss.toFixed(0)} MiB`);
+  t.true(json.rss < replay.rss + 32 && text.rss < replay.rss + 32, `replay ${replay.rss.toFixed(0)}, fuse ${json.rss.toFixed(0)} / ${text.rss.toFixed(0)} MiB`);
 });
