@@ -13,10 +13,11 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * Text written straight into Buffers, byte by byte: the connection list of `replay --json`,
- * hundreds of thousands of objects, and the connection table (report.ts connRow). JSON.stringify cost 3.3 µs per connection summary (a profile
- * of 100,000), and building the text from string pieces made rope garbage that cost more than it
- * saved (session 3); this writes the bytes where they will be sent, and its output is
- * JSON.stringify's, byte for byte (a property test and a test over real summaries check it).
+ * hundreds of thousands of objects, and the connection table (conn-text.ts), extract's index.
+ * JSON.stringify cost 3.3 µs per connection summary (a profile of 100,000), and building the text
+ * from string pieces made rope garbage that cost more than it saved (session 3); this writes the
+ * bytes where they will be sent. Its strings and numbers are JSON.stringify's, byte for byte (a
+ * property test checks them), and so are the records written with it (tests over real connections).
  */
 export class JsonBuf {
   /** The buffer being written: bytes before `start` were handed out by take(), [start, pos) not yet. */
