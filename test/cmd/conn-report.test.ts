@@ -11,33 +11,59 @@ const FORMAT: ItemFormat<Item> = {
   json: (j, c) => j.text(JSON.stringify(c)),
 };
 
-test('ConnReport writes connections as they finish (the first 10,000 held and sorted), so a long run\'s memory does not hold them all; the JSON is whole', async (t) => {
-  const conns = items(25_000);
+test('ConnReport writes items in stream order as they finish: one that finishes early waits for those before it, until more than 10,000 wait (then they go out sorted, and later ones as they come); the JSON is whole', async (t) => {
+  const all = items(25_000);
+  const at = (from: number, to: number) => all.slice(from, to);
+  // a straggler: stream 10,100 finishes last of all
+  const expected = [...at(0, 10_100), ...at(10_101, 25_000), all[10_100]!];
   for (const json of [true, false]) {
     const chunks: Buffer[] = [];
     const out = new Writable({ write(c: Buffer, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
     let cleared = 0;
     const r = new ConnReport(json, out, () => cleared++, FORMAT);
-    // the first 10,000 arrive out of order and stay held (nothing written)
-    for (const c of conns.slice(0, 10_000).reverse()) r.add(c);
+    const size = () => Buffer.concat(chunks).length;
+    // 9,999 finish before stream 0: they wait for it
+    for (const c of at(1, 10_000).reverse()) r.add(c);
     await r.flush();
-    t.is(chunks.length, 0, 'held while at most 10,000');
+    t.is(size(), 0, 'waiting for stream 0');
     t.is(cleared, 0);
-    // past them, each connection goes out at the next flush
-    for (const c of conns.slice(10_000, 10_100)) r.add(c);
+    r.add(all[0]!);
     await r.flush();
-    const early = Buffer.concat(chunks).length;
-    t.true(early > 0, 'written before the run ends');
+    const first = size();
+    t.true(first > 0, 'stream 0 let all of them out');
     t.true(cleared > 0, 'the live table was told to step aside');
-    for (const c of conns.slice(10_100)) r.add(c);
+    // in order: each goes out at the next flush
+    for (const c of at(10_000, 10_100)) r.add(c);
+    await r.flush();
+    t.true(size() > first, 'in order: out at once');
+    // stream 10,100 is late: 10,000 after it wait, the 10,001st lets them all out, sorted
+    const before = size();
+    for (const c of at(10_101, 20_101)) r.add(c);
+    await r.flush();
+    t.is(size(), before, '10,000 waiting');
+    r.add(all[20_101]!);
+    await r.flush();
+    t.true(size() > before, 'more than 10,000 waiting: out');
+    for (const c of at(20_102, 25_000)) r.add(c);
+    r.add(all[10_100]!);
     await r.end({ frames: 7 }, ['summary text']);
     const text = Buffer.concat(chunks).toString('utf8');
     if (json) {
       const j = JSON.parse(text) as { connections: Item[]; frames: number };
       t.is(j.frames, 7);
-      t.deepEqual(j.connections, conns, 'all of them, the held ones sorted, each whole');
+      t.deepEqual(j.connections, expected, 'every item whole, in stream order but for the straggler, written when it came');
     } else {
-      t.is(text, `stream  note\n${conns.map((c) => `${c.stream}  ${c.note}\n`).join('')}\nsummary text\n`, 'the header once, every row in order, the summary after a blank line');
+      t.is(text, `stream  note\n${expected.map((c) => `${c.stream}  ${c.note}\n`).join('')}\nsummary text\n`, 'the header once, the rows in that order, the summary after a blank line');
     }
   }
+});
+
+test('ConnReport: items still waiting at the end (streams that never came) come out sorted', async (t) => {
+  const chunks: Buffer[] = [];
+  const out = new Writable({ write(c: Buffer, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+  const r = new ConnReport(true, out, null, FORMAT);
+  const list = items(50).filter((c) => c.stream % 3 !== 0); // fuse reports only fused connections: gaps in the streams
+  for (const c of [...list].reverse()) r.add(c);
+  await r.end({ frames: 1 }, []);
+  t.deepEqual((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { connections: Item[] }).connections, list);
 });
