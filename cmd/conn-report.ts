@@ -127,8 +127,10 @@ export class ConnReport<T extends { readonly stream: number }> {
   async end(summary: object, text: string[]): Promise<void> {
     if (this.waiting) this.release();
     if (this.json) {
+      // the summary's members follow "connections", in JSON.stringify's layout
       const rest = JSON.stringify(summary, null, 2);
-      this.jb.text(this.first ? `{\n  "connections": [],\n  ${rest.slice(4)}\n` : `\n  ],\n  ${rest.slice(4)}\n`);
+      const after = rest === '{}' ? '\n}' : `,\n  ${rest.slice(4)}`;
+      this.jb.text(this.first ? `{\n  "connections": []${after}\n` : `\n  ]${after}\n`);
     } else {
       this.jb.text(`${this.first ? '' : '\n'}${text[0] ?? ''}\n`);
       for (const t of text.slice(1)) this.jb.text(`\n${t}\n`);

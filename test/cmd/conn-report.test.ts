@@ -65,5 +65,16 @@ test('ConnReport: items still waiting at the end (streams that never came) come 
   const list = items(50).filter((c) => c.stream % 3 !== 0); // fuse reports only fused connections: gaps in the streams
   for (const c of [...list].reverse()) r.add(c);
   await r.end({ frames: 1 }, []);
-  t.deepEqual((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { connections: Item[] }).connections, list);
+  t.deepEqual(JSON.parse(Buffer.concat(chunks).toString('utf8')), { connections: list, frames: 1 });
+});
+
+test('ConnReport\'s JSON is whole with no connections and with a summary of no members', async (t) => {
+  for (const [conns, summary] of [[0, {}], [0, { frames: 1 }], [3, {}], [3, { frames: 1, drops: { a: 1 } }]] as const) {
+    const chunks: Buffer[] = [];
+    const out = new Writable({ write(c: Buffer, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+    const r = new ConnReport(true, out, null, FORMAT);
+    for (const c of items(conns)) r.add(c);
+    await r.end(summary, []);
+    t.deepEqual(JSON.parse(Buffer.concat(chunks).toString('utf8')), { connections: items(conns), ...summary });
+  }
 });
