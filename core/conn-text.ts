@@ -21,7 +21,7 @@ function endpoint(j: JsonBuf, c: Connection, client: boolean): void {
   else j.raw(client ? c.clientName : c.serverName);
 }
 
-const OBJ_STREAM_CLIENT = lit('{"stream":');
+const OBJ_STREAM = lit('{"stream":');
 const K_CLIENT = lit(',"client":"');
 const K_SERVER = lit('","server":"');
 const QUOTE = lit('"');
@@ -50,7 +50,7 @@ const OBJ_CLOSE = lit('}');
 
 /** JSON.stringify(connSummary(c, digest, nets)), written into `j`. */
 export function connJson(j: JsonBuf, c: Connection, digest?: Digest, nets?: NetNames): void {
-  j.bytes(OBJ_STREAM_CLIENT);
+  j.bytes(OBJ_STREAM);
   j.num(c.stream);
   j.bytes(K_CLIENT);
   endpoint(j, c, true);
