@@ -50,66 +50,66 @@ const OBJ_CLOSE = lit('}');
 
 /** JSON.stringify(connSummary(c, digest, nets)), written into `j`. */
 export function connJson(j: JsonBuf, c: Connection, digest?: Digest, nets?: NetNames): void {
-  j.bytes(OBJ_STREAM);
+  j.lit(OBJ_STREAM);
   j.num(c.stream);
-  j.bytes(K_CLIENT);
+  j.lit(K_CLIENT);
   endpoint(j, c, true);
-  j.bytes(K_SERVER);
+  j.lit(K_SERVER);
   endpoint(j, c, false);
-  j.bytes(QUOTE);
+  j.lit(QUOTE);
   const net = connNet(c, nets);
   if (net !== undefined) {
-    j.bytes(K_NET);
+    j.lit(K_NET);
     j.str(net);
   }
-  j.bytes(K_STATE);
+  j.lit(K_STATE);
   j.str(connState(c));
-  j.bytes(K_STATES_CLIENT);
+  j.lit(K_STATES_CLIENT);
   j.str(c.client.state);
-  j.bytes(K_STATES_SERVER);
+  j.lit(K_STATES_SERVER);
   j.str(c.server.state);
-  j.bytes(c.guessed ? K_CLIENT_GUESSED_TRUE : K_CLIENT_GUESSED_FALSE);
-  j.bytes(K_FRAMES);
+  j.lit(c.guessed ? K_CLIENT_GUESSED_TRUE : K_CLIENT_GUESSED_FALSE);
+  j.lit(K_FRAMES);
   j.num(c.frames);
   const start = c.firstTs;
-  j.bytes(K_START);
+  j.lit(K_START);
   j.num(start);
-  j.bytes(K_DURATION);
+  j.lit(K_DURATION);
   j.num(c.lastTs - start);
-  j.bytes(K_C2S);
+  j.lit(K_C2S);
   dirJson(j, c, 'c2s', c.server, digest);
-  j.bytes(K_S2C);
+  j.lit(K_S2C);
   dirJson(j, c, 's2c', c.client, digest);
-  j.bytes(OBJ_CLOSE);
+  j.lit(OBJ_CLOSE);
 }
 
 /** One direction, what `rx` received (dirSummary's keys, in its order). */
 function dirJson(j: JsonBuf, c: Connection, dir: Dir, rx: Tcpcb, digest: Digest | undefined): void {
   const s = rx.rcvStats;
-  j.bytes(OBJ_SRC);
+  j.lit(OBJ_SRC);
   endpoint(j, c, dir === 'c2s');
-  j.bytes(K_DST);
+  j.lit(K_DST);
   endpoint(j, c, dir !== 'c2s');
-  j.bytes(K_BYTES);
+  j.lit(K_BYTES);
   j.num(rx.so.rcv.total);
-  j.bytes(K_GAPS);
+  j.lit(K_GAPS);
   gapsJson(j, rx.gaps);
-  j.bytes(K_SEGMENTS);
+  j.lit(K_SEGMENTS);
   j.num(rx.rcvTotal);
-  j.bytes(K_RETRANSMITTED);
+  j.lit(K_RETRANSMITTED);
   j.num(retransmitted(s));
-  j.bytes(K_OUT_OF_ORDER);
+  j.lit(K_OUT_OF_ORDER);
   j.num(s.oooSegs);
-  j.bytes(K_OVERLAP_BYTES);
+  j.lit(K_OVERLAP_BYTES);
   j.num(s.overlapBytes);
-  j.bytes(K_OVERLAP_CONFLICTS);
+  j.lit(K_OVERLAP_CONFLICTS);
   j.num(s.overlapConflicts);
   const h = digest?.(c, dir);
   if (h) {
-    j.bytes(K_SHA256);
+    j.lit(K_SHA256);
     j.str(h);
   }
-  j.bytes(OBJ_CLOSE);
+  j.lit(OBJ_CLOSE);
 }
 
 /** Column header of the connection table (fixed widths, so rows can be printed as they come). */

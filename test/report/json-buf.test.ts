@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from '../bench/gen.js';
 import { readCaptures } from '../../core/capture/reader.js';
-import { gapsJson, JsonBuf } from '../../core/json-buf.js';
+import { gapsJson, JsonBuf, lit } from '../../core/json-buf.js';
 import { endpointString, ip4Endpoint } from '../../core/net/in-pcb.js';
 import { thousands } from '../../core/report.js';
 import { CaptureSession } from '../../core/capture/session.js';
@@ -72,6 +72,18 @@ test('endpoint4 writes what ip4Endpoint and endpointString make, for any address
   }), { numRuns: 500 });
   t.is(out((j) => j.endpoint4(-1, 65535)), '255.255.255.255:65535');
   t.is(out((j) => j.endpoint4(0, 0)), '0.0.0.0:0');
+});
+
+test('lit writes its bytes (four at a time, the rest one by one) at any position, across buffer boundaries', (t) => {
+  const ascii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 });
+  fc.assert(fc.property(fc.array(ascii, { maxLength: 30 }), fc.nat({ max: (1 << 20) - 1 }), (list, fill) => {
+    const lits = list.map(lit);
+    return out((j) => {
+      j.raw('.'.repeat(fill));
+      for (const l of lits) j.lit(l);
+    }) === '.'.repeat(fill) + list.join('');
+  }), { numRuns: 300 });
+  t.pass();
 });
 
 test('gapsJson writes a report\'s gap entries and a Tcpcb\'s gaps (1 for snaplen) as JSON.stringify writes the entries', (t) => {
