@@ -1,4 +1,4 @@
-import { lit, gapsJson, type JsonBuf } from './json-buf.js';
+import { gapsJson, type JsonBuf, K_GAPS, K_NET, K_SHA256, lit, OBJ_CLOSE, OBJ_STREAM } from './json-buf.js';
 import type { Connection, Dir } from './net/in-pcb.js';
 import type { NetNames } from './net/net-names.js';
 import { connNet, connState, retransmitted, type Digest } from './tcp/summary.js';
@@ -21,11 +21,9 @@ function endpoint(j: JsonBuf, c: Connection, client: boolean): void {
   else j.raw(client ? c.clientName : c.serverName);
 }
 
-const OBJ_STREAM = lit('{"stream":');
 const K_CLIENT = lit(',"client":"');
 const K_SERVER = lit('","server":"');
 const QUOTE = lit('"');
-const K_NET = lit(',"net":');
 const K_STATE = lit(',"state":');
 const K_STATES_CLIENT = lit(',"states":{"client":');
 const K_STATES_SERVER = lit(',"server":');
@@ -39,14 +37,11 @@ const K_S2C = lit(',"s2c":');
 const OBJ_SRC = lit('{"src":"');
 const K_DST = lit('","dst":"');
 const K_BYTES = lit('","bytes":');
-const K_GAPS = lit(',"gaps":');
 const K_SEGMENTS = lit(',"segments":');
 const K_RETRANSMITTED = lit(',"retransmitted":');
 const K_OUT_OF_ORDER = lit(',"outOfOrder":');
 const K_OVERLAP_BYTES = lit(',"overlapBytes":');
 const K_OVERLAP_CONFLICTS = lit(',"overlapConflicts":');
-const K_SHA256 = lit(',"sha256":');
-const OBJ_CLOSE = lit('}');
 
 /** JSON.stringify(connSummary(c, digest, nets)), written into `j`. */
 export function connJson(j: JsonBuf, c: Connection, digest?: Digest, nets?: NetNames): void {
@@ -71,11 +66,10 @@ export function connJson(j: JsonBuf, c: Connection, digest?: Digest, nets?: NetN
   j.lit(c.guessed ? K_CLIENT_GUESSED_TRUE : K_CLIENT_GUESSED_FALSE);
   j.lit(K_FRAMES);
   j.num(c.frames);
-  const start = c.firstTs;
   j.lit(K_START);
-  j.num(start);
+  j.num(c.firstTs);
   j.lit(K_DURATION);
-  j.num(c.lastTs - start);
+  j.num(c.duration);
   j.lit(K_C2S);
   dirJson(j, c, 'c2s', c.server, digest);
   j.lit(K_S2C);
@@ -152,7 +146,7 @@ export function connRow(j: JsonBuf, c: Connection, digest?: Digest, nets?: NetNa
   j.raw('  ');
   j.numPad(c.server.gaps.length + c.client.gaps.length, 4);
   j.raw('  ');
-  j.text((c.lastTs - c.firstTs).toFixed(3));
+  j.text(c.duration.toFixed(3));
   j.raw('s');
   const net = connNet(c, nets);
   if (net !== undefined) {
@@ -161,5 +155,5 @@ export function connRow(j: JsonBuf, c: Connection, digest?: Digest, nets?: NetNa
   }
   j.raw('\n');
   const ha = digest?.(c, 'c2s');
-  if (ha) j.text(`        sha256 c2s ${ha}\n        sha256 s2c ${digest!(c, 's2c') || undefined}\n`);
+  if (ha) j.text(`        sha256 c2s ${ha}\n        sha256 s2c ${digest!(c, 's2c')}\n`);
 }

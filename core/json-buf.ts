@@ -38,8 +38,12 @@ export class JsonBuf {
   /** Buffers handed out, with the take() that handed them out (its number in `takes`). */
   private taken: Array<[Buffer, number]> = [];
   private readonly free: Buffer[] = [];
+  private nTakes = 0;
+
   /** take() calls so far: written(n) says the text of the first n is out. */
-  takes = 0;
+  get takes(): number {
+    return this.nTakes;
+  }
 
   /** Make room for `n` more bytes (what the full buffer holds is kept for take()). */
   private room(n: number): void {
@@ -90,19 +94,11 @@ export class JsonBuf {
     this.pad(s, 0, false);
   }
 
-  /** Bytes as they are: an item written aside (ConnReport), in one native copy when long. */
+  /** Bytes as they are (an item written aside, ConnReport), in one native copy. */
   bytes(l: Uint8Array): void {
-    const n = l.length;
-    this.room(n);
-    const b = this.buf;
-    let p = this.pos;
-    if (n > 64) {
-      b.set(l, p);
-      this.pos = p + n;
-      return;
-    }
-    for (let i = 0; i < n; i++) b[p++] = l[i]!;
-    this.pos = p;
+    this.room(l.length);
+    this.buf.set(l, this.pos);
+    this.pos += l.length;
   }
 
   /** A JSON string: printable ASCII without quote or backslash as is, anything else as JSON.stringify spells it (UTF-8). */
@@ -210,8 +206,8 @@ export class JsonBuf {
       this.start = this.pos;
     }
     // a caller that never says written() leaves the older ones to the collector
-    this.takes++;
-    for (const b of this.left) this.taken.push([b, this.takes]);
+    this.nTakes++;
+    for (const b of this.left) this.taken.push([b, this.nTakes]);
     if (this.taken.length > TAKEN_MAX) this.taken.splice(0, this.taken.length - TAKEN_MAX);
     this.left = [];
     const f = this.full;
@@ -239,12 +235,13 @@ const COMMA = lit(',');
 const ARR_CLOSE = lit(']');
 const COMMA_ARR_OPEN = lit(',[');
 const SNAPLEN = lit(',"snaplen"');
-const OBJ_CLOSE = lit('}');
-const OBJ_STREAM = lit('{"stream":');
-const K_NET = lit(',"net":');
+// shared with conn-text.ts's connection records
+export const OBJ_CLOSE = lit('}');
+export const OBJ_STREAM = lit('{"stream":');
+export const K_NET = lit(',"net":');
+export const K_GAPS = lit(',"gaps":');
+export const K_SHA256 = lit(',"sha256":');
 const K_BYTES = lit(',"bytes":');
-const K_GAPS = lit(',"gaps":');
-const K_SHA256 = lit(',"sha256":');
 const K_DIR = lit(',"dir":');
 const K_SRC = lit(',"src":');
 const K_DST = lit(',"dst":');

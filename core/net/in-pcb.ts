@@ -235,6 +235,11 @@ export class Connection extends PcbAddrs {
     return this.t1s + this.t1n / 1e9;
   }
 
+  /** Seconds from its first frame to its last (negative when the capture's clock went back). */
+  get duration(): number {
+    return this.lastTs - this.firstTs;
+  }
+
   /** Its first frame was captured at this time (seconds, nanoseconds). */
   began(sec: number, nsec: number): void {
     this.t0s = sec;

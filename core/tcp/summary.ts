@@ -98,7 +98,7 @@ export function connSummary(c: Connection, digest?: Digest, nets?: NetNames): Co
     clientGuessed: c.guessed,
     frames: c.frames,
     start: c.firstTs,
-    duration: c.lastTs - c.firstTs,
+    duration: c.duration,
     c2s: dirSummary(c, 'c2s', c.server, digest),
     s2c: dirSummary(c, 's2c', c.client, digest),
   };
