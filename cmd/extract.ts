@@ -92,7 +92,7 @@ export default class Extract extends SockcapCommand {
       jb.written();
     };
     // FlowFiles' writes in the thread pool hold references to the read chunks until they end
-    const session = fileSession(filter, inputs);
+    const session = fileSession(filter);
     const files = new FlowFiles(flags.outdir, flags.template, flags.hash, (e: FlowIndexEntry) => {
       jb.raw(entries++ ? ',\n' : '\n');
       indexJson(jb, e);

@@ -60,7 +60,7 @@ export default class Follow extends SockcapCommand {
     const sel = parseSelector(flags.stream);
     const format = flags.format as FollowFormat;
     checkBytesOut(format);
-    const session = fileSession(filter, files);
+    const session = fileSession(filter);
     let pending: string[] = [];
     // bytes: views of what the sockets read go to stdout as they are, each holding its read chunk
     // until stdout has taken it (no copy); the text formats render what they read at once

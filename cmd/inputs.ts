@@ -166,33 +166,11 @@ export function captureInputs(files: readonly string[]): CaptureInput[] {
  * counts its references (queues, -w's pending writes, extract's writes in flight, the splice
  * model's kept frames).
  */
-export function fileSession(filter: CaptureFilter | null = null, files: readonly string[] = []): CaptureSession {
+export function fileSession(filter: CaptureFilter | null = null): CaptureSession {
   const session = new CaptureSession();
-  session.zone = new ChunkZone(CHUNK_SIZE, ZONE_KEEP, arenaSlotsFor(files));
+  session.zone = new ChunkZone(CHUNK_SIZE, ZONE_KEEP, ARENA_CHUNKS);
   session.filter = filter;
   return session;
-}
-
-/**
- * Arena slots the zone of a session reading `files` can use: a regular file of S bytes is read in
- * ceil(S / CHUNK_SIZE) chunks and one read that finds its end, so it never takes more. A 60-frame
- * capture then gets a 4 MiB arena, not 64 MiB: V8 counts the arena as external memory, and 64 MiB
- * of it at start-up cost two "external memory pressure" scavenges and a mark-compact before the
- * first frame. Standard input, a pipe or a file that cannot be stat'ed (its error comes when it is
- * opened) gets every slot (ARENA_CHUNKS). A file that grows while it is read (a capture still
- * being written) reads what is past its first size into ordinary chunks, which the checksum sums
- * through its mirror: the same sums, one copy more.
- */
-export function arenaSlotsFor(files: readonly string[]): number {
-  if (files.length === 0) return ARENA_CHUNKS;
-  let slots = 0;
-  for (const f of files) {
-    const st = f === '-' ? undefined : statSync(f, { throwIfNoEntry: false });
-    if (!st?.isFile()) return ARENA_CHUNKS;
-    slots += Math.ceil(st.size / CHUNK_SIZE) + 1;
-    if (slots >= ARENA_CHUNKS) return ARENA_CHUNKS;
-  }
-  return slots;
 }
 
 /**

@@ -28,7 +28,7 @@ export const modelFlags = {
 export async function runModel({ files, filter }: RunInputs, hooks: StackHook[], f: { write?: string; 'out-format'?: 'pcap' | 'pcapng'; quiet: boolean; debug: boolean; memory?: string; networks?: 'separate' | 'merge'; count?: number }, onBatch?: () => Promise<void>): Promise<{ stack: Stack; res: PipelineResult; report: NodeJS.WritableStream; interrupt: Interrupt }> {
   checkOutputNotInput(f.write, files);
   const toStdout = f.write === '-';
-  const session = fileSession(filter, files);
+  const session = fileSession(filter);
   const stack = new Stack(session, { hooks, output: !!f.write, app: new DrainApp(false), debug: f.debug, onConnection: null, memoryBudget: memoryBudget(f.memory), networks: f.networks });
   const output = f.write ? await CaptureOutput.open(toStdout ? process.stdout : f.write, session, f['out-format']) : undefined;
   const progress = startProgress(session, files, f.quiet || toStdout);

@@ -46,7 +46,7 @@ export default class Replay extends SockcapCommand {
     const toStdout = flags.write === '-';
     const report = toStdout ? process.stderr : process.stdout;
     const flush = () => conns.flush();
-    const session = fileSession(filter, files);
+    const session = fileSession(filter);
     const models = new Models(flags);
     const stack = new Stack(session, {
       hooks: models.hooks,

@@ -9,10 +9,10 @@ import { simdArena } from '../wire/checksum-simd.js';
 export const ZONE_KEEP = 32;
 
 /**
- * Chunks a zone places in an arena the checksum reads in place (simdArena): 16, 64 MiB of address
- * space for 4 MiB chunks, whose pages the kernel commits only as chunks are first used (replay
- * uses 2-3, extract up to ~12 while readers sleep). Chunks past these come from ordinary memory
- * and are mirrored for the checksum as before.
+ * Chunks a zone places in WebAssembly memory the checksum reads in place (simdArena): at most 16,
+ * each its own memory of one chunk, made when the zone first needs that many chunks at once
+ * (replay uses 2-3, extract up to ~12 while readers sleep). Chunks past these come from ordinary
+ * memory and are mirrored for the checksum as before.
  */
 export const ARENA_CHUNKS = 16;
 
@@ -28,8 +28,8 @@ export interface ChunkStats {
   /** Chunks left to the garbage collector while still referenced. */
   forgotten: number;
   /**
-   * Chunks the WebAssembly arena holds (the checksum reads them in place; 0 when none was made),
-   * and how many of them were handed out.
+   * Chunks the zone may place in WebAssembly memory (the checksum reads them in place; fewer when
+   * the runtime would give no more), and how many it did.
    */
   arenaSlots: number;
   arenaChunks: number;
@@ -50,19 +50,21 @@ export interface ChunkStats {
  * commands (their readers drain, hash, render text or write with references held). A library user
  * whose streams hand out views (open()) keeps the default, fresh chunks.
  *
- * The first chunks (ARENA_CHUNKS) are slots of one arena of WebAssembly memory, so the TCP checksum
- * is computed where the frames were read (no mirror copy: ~4% of replay's time on bulk flows).
- * Slots share one ArrayBuffer, so a chunk is known by its buffer and its offset in it; the arena
- * never shrinks, so its slots are never forgotten, only reused.
+ * The first chunks (ARENA_CHUNKS) are arena slots, each a WebAssembly memory of its own, so the
+ * TCP checksum is computed where the frames were read (no mirror copy: ~4% of replay's time on
+ * bulk flows). A slot is made only when no chunk made before is free: V8 counts a memory's whole
+ * size as external memory from the start, and one arena of all 16 slots (64 MiB, past V8's 64 MB
+ * soft limit) cost bulk replay two scavenges and a mark-compact before its first frame, ~10-18 ms.
+ * A memory cannot give its pages back, so a slot is never forgotten, only reused.
  */
 export class ChunkZone {
   /** Chunks the reader has moved past, oldest first, with their references. */
   private readonly retired: Array<{ buf: Buffer; ext: Ext }> = [];
   /** The Ext of each chunk's memory, for its current life (a reused chunk gets a new one). */
   private readonly exts = new WeakMap<ArrayBufferLike, Ext>();
-  /** The arena (undefined until the first chunk is wanted; null: none to be had), its slots' Exts. */
-  private arena: ArrayBuffer | null | undefined = undefined;
-  private readonly slotExts: Ext[] = [];
+  /** The arena slots made (their memories), and whether the runtime refused one (then no more are asked for). */
+  private readonly arenas = new Set<ArrayBufferLike>();
+  private refused = false;
   /** Chunks allocated fresh, and handed out again. */
   allocated = 0;
   reused = 0;
@@ -94,37 +96,27 @@ export class ChunkZone {
       if (c.ext.refs !== 0) continue;
       r.splice(i, 1);
       // a new life: Mbufs of the old one (garbage now) can never count against this one
-      this.setExt(c.buf, new Ext());
+      this.exts.set(c.buf.buffer, new Ext());
       this.reused++;
       return c.buf;
     }
-    if (this.arena === undefined) this.arena = this.slots > 0 ? simdArena(this.slots * this.size) : null;
-    const slot = this.slotExts.length;
-    const buf = this.arena && slot < this.slots ? Buffer.from(this.arena, slot * this.size, this.size) : Buffer.allocUnsafeSlow(this.size);
-    this.setExt(buf, new Ext());
+    const ab = this.arenas.size < this.slots && !this.refused ? simdArena(this.size) : null;
+    if (ab) this.arenas.add(ab);
+    else if (this.arenas.size < this.slots) this.refused = true;
+    const buf = ab ? Buffer.from(ab, 0, this.size) : Buffer.allocUnsafeSlow(this.size);
+    this.exts.set(buf.buffer, new Ext());
     this.allocated++;
     return buf;
   }
 
-  /** Slots of the arena handed out so far (for checks and reports). */
+  /** Arena slots made so far (for checks and reports). */
   get arenaChunks(): number {
-    return this.slotExts.length;
-  }
-
-  /** The arena slot `buf` is a view into, or -1 for ordinary memory. */
-  private slotOf(buf: Uint8Array): number {
-    return buf.buffer === this.arena ? (buf.byteOffset / this.size) | 0 : -1;
-  }
-
-  private setExt(buf: Uint8Array, ext: Ext): void {
-    const slot = this.slotOf(buf);
-    if (slot >= 0) this.slotExts[slot] = ext;
-    else this.exts.set(buf.buffer, ext);
+    return this.arenas.size;
   }
 
   /** What the zone did, for reports. */
   stats(): ChunkStats {
-    return { size: this.size, allocated: this.allocated, reused: this.reused, peakPinned: this.peakPinned, forgotten: this.forgotten, arenaSlots: this.arena ? this.slots : 0, arenaChunks: this.slotExts.length };
+    return { size: this.size, allocated: this.allocated, reused: this.reused, peakPinned: this.peakPinned, forgotten: this.forgotten, arenaSlots: this.refused ? this.arenas.size : this.slots, arenaChunks: this.arenas.size };
   }
 
   /** The Exts of the retired chunks tracked (for checks). */
@@ -147,8 +139,7 @@ export class ChunkZone {
 
   /** The Ext of the chunk `buf` is a view of, or null for memory that is not the zone's. */
   extOf(buf: Uint8Array): Ext | null {
-    const slot = this.slotOf(buf);
-    return (slot >= 0 ? this.slotExts[slot] : this.exts.get(buf.buffer)) ?? null;
+    return this.exts.get(buf.buffer) ?? null;
   }
 
   /**
@@ -159,13 +150,12 @@ export class ChunkZone {
     const ext = this.extOf(buf);
     if (!ext || ext.retired) return;
     ext.retired = true;
-    const slot = this.slotOf(buf);
     const r = this.retired;
-    r.push({ buf: Buffer.from(buf.buffer, slot >= 0 ? slot * this.size : 0, this.size), ext });
+    r.push({ buf: Buffer.from(buf.buffer, 0, this.size), ext });
     if (r.length > this.keep) {
-      // the oldest chunk of ordinary memory goes; an arena slot is never forgotten (the arena
-      // cannot give its memory back, and there are fewer slots than `keep` allows)
-      const i = r.findIndex((c) => c.buf.buffer !== this.arena);
+      // the oldest chunk of ordinary memory goes; an arena slot is never forgotten (its memory
+      // cannot be given back, and there are fewer slots than `keep` allows)
+      const i = r.findIndex((c) => !this.arenas.has(c.buf.buffer));
       if (i >= 0 && r.splice(i, 1)[0]!.ext.refs !== 0) this.forgotten++;
     }
   }

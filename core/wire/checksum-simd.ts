@@ -189,27 +189,33 @@ export class SimdSum {
   private lo = 0;
   private hi = 0;
   /** The sum over what `ab` is: the mirror's instance, or the arena's. */
-  private fn: SumFn;
+  private fn: SumFn | null = null;
+  /**
+   * The mirror: its memory and the instance over it, made by the first load() of memory that is
+   * not an arena (undefined until then; null: the runtime gave none). A replay whose chunks are
+   * all arena slots never makes it: 4 MiB less external memory for V8 to count.
+   */
+  private own: SumFn | null | undefined = undefined;
+  private mem: Uint8Array | null = null;
   /** Bytes copied into the mirror (a benchmark figure; not a copy of stream data). */
   mirrored = 0;
 
-  private constructor(
-    private readonly own: SumFn,
-    private readonly mem: Uint8Array,
-  ) {
-    this.fn = own;
-  }
+  private constructor(private readonly mod: WebAssembly.Module) {}
 
-  /** The engine, or null where WebAssembly SIMD or its memory is not to be had (callers use the DataView sum). */
+  /** The engine, or null where WebAssembly SIMD is not to be had (callers use the DataView sum). */
   static create(): SimdSum | null {
     const mod = compiled();
-    const mem = mod ? memory(PAGES) : null;
-    return mod && mem ? new SimdSum(instantiate(mod, mem), new Uint8Array(mem.buffer)) : null;
+    return mod ? new SimdSum(mod) : null;
+  }
+
+  /** True once the mirror's memory was made (the first load() of memory that is not an arena). */
+  get mirrorMade(): boolean {
+    return this.own !== undefined;
   }
 
   /** Most bytes one mirror holds. */
   get capacity(): number {
-    return this.mem.length;
+    return PAGES * PAGE;
   }
 
   /** True when [from, to) of `ab` is in the mirror (or `ab` is the arena being summed in place). */
@@ -222,7 +228,7 @@ export class SimdSum {
    * inPlace() is asked about another buffer). False for other memory, which load() mirrors.
    */
   inPlace(ab: ArrayBufferLike): boolean {
-    if (this.ab === ab && this.fn !== this.own) return true;
+    if (this.ab === ab && this.fn !== null && this.fn !== this.own) return true;
     const f = arenas.get(ab);
     if (!f) return false;
     this.ab = ab;
@@ -234,17 +240,25 @@ export class SimdSum {
 
   /**
    * Make [from, to) of `ab` summable (at most `capacity` bytes; the caller checks with has()): an
-   * arena is summed where it is, with no copy; any other buffer's range is mirrored.
+   * arena is summed where it is, with no copy; any other buffer's range is mirrored. False when
+   * it cannot be: the mirror's memory was not to be had (the caller sums with a DataView).
    */
-  load(ab: ArrayBufferLike, from: number, to: number): void {
-    if (this.inPlace(ab)) return;
-    const n = Math.min(to - from, this.mem.length);
-    this.mem.set(new Uint8Array(ab, from, n), 0);
+  load(ab: ArrayBufferLike, from: number, to: number): boolean {
+    if (this.inPlace(ab)) return true;
+    if (this.own === undefined) {
+      const mem = memory(PAGES);
+      this.own = mem && instantiate(this.mod, mem);
+      this.mem = mem && new Uint8Array(mem.buffer);
+    }
+    if (this.own === null) return false;
+    const n = Math.min(to - from, this.mem!.length);
+    this.mem!.set(new Uint8Array(ab, from, n), 0);
     this.ab = ab;
     this.lo = from;
     this.hi = from + n;
     this.fn = this.own;
     this.mirrored += n;
+    return true;
   }
 
   /** Forget the mirror (its buffer may be written again: live slabs between batches). */
@@ -260,11 +274,11 @@ export class SimdSum {
     let p = at - this.lo;
     let s = 0;
     while (n > MAX_RUN) {
-      s += this.fn(p, MAX_RUN);
+      s += this.fn!(p, MAX_RUN);
       p += MAX_RUN;
       n -= MAX_RUN;
     }
-    s += this.fn(p, n);
+    s += this.fn!(p, n);
     s = (s & 0xffff) + (s >>> 16);
     s = (s & 0xffff) + (s >>> 16);
     return swap16(s);

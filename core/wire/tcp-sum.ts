@@ -44,9 +44,8 @@ export class TcpSum {
       }
       const from = base + ipO;
       const to = base + o + len;
-      if (this.inPlace || to - from <= w.capacity) {
-        // any other memory: the mirror takes the next window of the chunk at once (one copy per window, not per frame)
-        if (!this.inPlace && !w.has(b.buffer, from, to)) w.load(b.buffer, from, Math.min(b.buffer.byteLength, Math.max(to, from + MIRROR_WINDOW)));
+      // any other memory: the mirror takes the next window of the chunk at once (one copy per window, not per frame)
+      if (this.inPlace || (to - from <= w.capacity && (w.has(b.buffer, from, to) || w.load(b.buffer, from, Math.min(b.buffer.byteLength, Math.max(to, from + MIRROR_WINDOW)))))) {
         // the pseudo-header's addresses in JavaScript (a call into WebAssembly costs more than 4-16 words)
         let s = sum16(b, ipO + (ipv === 4 ? 12 : 8), ipv === 4 ? 8 : 32, IPPROTO_TCP + len) + w.sum(base + o, len);
         s = (s & 0xffff) + (s >>> 16);

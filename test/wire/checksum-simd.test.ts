@@ -68,6 +68,7 @@ test('an arena is summed in place: nothing is mirrored, the sums equal the refer
   t.is(ab.byteLength, 3 << 16);
   t.is(simdArena(1)!.byteLength, 1 << 16, 'whole 64 KiB pages');
   const w = SimdSum.create()!;
+  t.false(w.mirrorMade, 'no mirror memory until memory that is not an arena is summed');
   const arena = new Uint8Array(ab);
   fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 3000 }), fc.nat((3 << 16) - 3000), (bytes, at) => {
     arena.set(bytes, at);
@@ -76,9 +77,11 @@ test('an arena is summed in place: nothing is mirrored, the sums equal the refer
   }), { numRuns: 300 });
   t.true(w.has(ab, 0, ab.byteLength), 'the whole arena is summable at once');
   t.is(w.mirrored, 0, 'no byte copied');
+  t.false(w.mirrorMade, 'arenas alone: the mirror\'s 4 MiB never made');
   // ordinary memory in between is mirrored, and the arena is then summed in place again
   const other = new Uint8Array(5000).map((_, i) => (i * 7) & 0xff);
-  w.load(other.buffer, 0, other.length);
+  t.true(w.load(other.buffer, 0, other.length));
+  t.true(w.mirrorMade);
   t.is(w.mirrored, 5000);
   t.is(norm(w.sum(1, 4000)), norm(ref(other, 1, 4000)));
   arena.set(other.subarray(0, 4001), 777);
