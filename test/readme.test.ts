@@ -37,7 +37,7 @@ test('the README\'s command transcripts are what the commands print', async (t) 
       if (argv[0] === 'tshark' && !HAS_TSHARK) continue;
       const w = argv.indexOf('-w');
       if (w > 0) written.push(argv[w + 1]!);
-      const exe = argv[0] === 'sockcap' ? [process.execPath, [join(ROOT, 'dist', 'cmd', 'run.js'), ...argv.slice(1)]] as const : [argv[0]!, argv.slice(1).map((a) => a.replace(/^'|'$/g, ''))] as const;
+      const exe = argv[0] === 'sockcap' ? [process.execPath, [join(ROOT, 'dist', 'cmd', 'run.cjs'), ...argv.slice(1)]] as const : [argv[0]!, argv.slice(1).map((a) => a.replace(/^'|'$/g, ''))] as const;
       const joined = argv.join(' ');
       const args = argv[0] === 'tshark' ? ['-r', argv[2]!, '-Y', joined.slice(joined.indexOf("-Y '") + 4, -1)] : exe[1];
       const { stdout } = await run(exe[0], [...args], { cwd: ROOT });

@@ -14,8 +14,11 @@ test('the CLI bundle (dist/sockcap.cjs) holds every command, and package.json po
   t.is(typeof bundle.execute, 'function');
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { oclif: { commands: { target: string } } };
   t.is(pkg.oclif.commands.target, './dist/sockcap.cjs');
-  // the entry loads the bundle, not the modules one by one
-  t.regex(readFileSync(join(ROOT, 'dist', 'cmd', 'run.js'), 'utf8'), /\.\.\/sockcap\.cjs/);
+  // the entry (CommonJS: no ES module loader at start-up) loads the bundle, not the modules one by one
+  const entry = readFileSync(join(ROOT, 'dist', 'cmd', 'run.cjs'), 'utf8');
+  t.regex(entry, /\.\.\/sockcap\.cjs/);
+  t.notRegex(entry, /^\s*(import|export)\s/m, 'no ES module syntax');
+  t.false(existsSync(join(ROOT, 'dist', 'cmd', 'run.js')), 'one entry: tsc\'s ES module of it is gone');
   // ASCII only: read into a one-byte string (a two-byte one took 7-11 ms more to decode)
   const code = readFileSync(join(ROOT, 'dist', 'sockcap.cjs'));
   t.is(code.findIndex((b) => b > 0x7f), -1, 'no byte above 0x7f');
@@ -30,12 +33,22 @@ function copyCli(t: Parameters<typeof tmp>[0]): { dir: string; run: (env?: Recor
   cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   const run = (env: Record<string, string> = {}) => {
-    const r = spawnSync(process.execPath, [join(dir, 'dist', 'cmd', 'run.js'), 'replay', fixture('tcp/smtp.pcap'), '-q', '--json', '--hash'],
+    const r = spawnSync(process.execPath, [join(dir, 'dist', 'cmd', 'run.cjs'), 'replay', fixture('tcp/smtp.pcap'), '-q', '--json', '--hash'],
       { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose', ...env } });
     return { stdout: r.stdout, stderr: r.stderr, status: r.status };
   };
   return { dir, run };
 }
+
+test('oclif sorts the commands by code units in the bundle (no ICU collator at start-up): the order localeCompare gives sockcap\'s ids', (t) => {
+  const code = readFileSync(join(ROOT, 'dist', 'sockcap.cjs'), 'utf8');
+  t.false(code.includes('a.id.localeCompare(b.id)'));
+  t.regex(code, /\.sort\(\(a,\s*b\)\s*=>\s*\(?a\.id\s*<\s*b\.id\s*\?\s*-1/);
+  const bundle = createRequire(import.meta.url)(join(ROOT, 'dist', 'sockcap.cjs')) as { COMMANDS: Record<string, unknown> };
+  const ids = Object.keys(bundle.COMMANDS);
+  t.true(ids.length > 5);
+  t.deepEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), [...ids].sort((a, b) => a.localeCompare(b)));
+});
 
 test('the code cache: written by a run that found none, used by the next, rewritten when the bundle changes, never needed', (t) => {
   const { dir, run } = copyCli(t);
@@ -53,7 +66,7 @@ test('the code cache: written by a run that found none, used by the next, rewrit
   t.regex(run().stderr, /code cache stale, written/);
   t.regex(run().stderr, /code cache used/);
   // a cache from another V8 (or other flags) is rejected by V8, and replaced
-  const other = spawnSync(process.execPath, ['--no-lazy-feedback-allocation', join(dir, 'dist', 'cmd', 'run.js'), '--version'], { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose' } });
+  const other = spawnSync(process.execPath, ['--no-lazy-feedback-allocation', join(dir, 'dist', 'cmd', 'run.cjs'), '--version'], { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose' } });
   t.regex(other.stderr, /code cache rejected, written/);
   const off = run({ SOCKCAP_CODE_CACHE: 'off' });
   t.is(off.status, 0);
@@ -80,30 +93,30 @@ test('the CLI sets V8\'s old-generation growth (15%) unless the user gave node a
   t.is(heapFlag(['--heap-growing-percent=80'], undefined), null);
   t.is(heapFlag([], '--max-old-space-size=900 --heap_growing_percent=10'), null);
   // the entry point sets it before it loads the bundle
-  const run = readFileSync(join(ROOT, 'dist', 'cmd', 'run.js'), 'utf8');
-  t.true(run.indexOf('setFlagsFromString(flag)') > 0 && run.indexOf('setFlagsFromString(flag)') < run.indexOf('new Script('));
+  const run = readFileSync(join(ROOT, 'dist', 'cmd', 'run.cjs'), 'utf8');
+  t.true(run.indexOf('setFlagsFromString(flag)') > 0 && run.indexOf('setFlagsFromString(flag)') < run.search(/new [\w.]*Script\(/));
 });
 
-test('the executable gives node a 4 MiB semi-space on its first line, as npm start does; started without it, sockcap sets it for V8\'s flag hash, so both share one code cache', async (t) => {
-  const { semiSpaceFlag, SEMI_SPACE_MB } = (await import(pathToFileURL(join(ROOT, 'dist', 'cmd', 'heap-flags.js')).href)) as typeof import('../../cmd/heap-flags.js');
+test('the executable gives node a 4 MiB semi-space and 15% heap growth on its first line, as npm start does (node:v8 is then never loaded); started without them, sockcap sets them for V8\'s flag hash, so both share one code cache', async (t) => {
+  const { semiSpaceFlag, SEMI_SPACE_MB, HEAP_GROWING_PERCENT } = (await import(pathToFileURL(join(ROOT, 'dist', 'cmd', 'heap-flags.js')).href)) as typeof import('../../cmd/heap-flags.js');
   t.is(semiSpaceFlag([], undefined), `--max-semi-space-size=${SEMI_SPACE_MB}`);
   t.is(semiSpaceFlag(['--heap-growing-percent=80'], '--enable-source-maps'), '--max-semi-space-size=4');
   t.is(semiSpaceFlag(['--max-semi-space-size=16'], undefined), null);
   t.is(semiSpaceFlag([], '--max_semi_space_size=8'), null);
   const flags = cliNodeFlags();
-  t.deepEqual(flags, [`--max-semi-space-size=${SEMI_SPACE_MB}`]);
+  t.deepEqual(flags, [`--max-semi-space-size=${SEMI_SPACE_MB}`, `--heap-growing-percent=${HEAP_GROWING_PERCENT}`]);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  t.is(pkg.scripts.start, `node ${flags.join(' ')} dist/cmd/run.js`, 'npm start runs it with the flags of its first line');
+  t.is(pkg.scripts.start, `node ${flags.join(' ')} dist/cmd/run.cjs`, 'npm start runs it with the flags of its first line');
   const { dir, run } = copyCli(t);
   const first = run();
   t.regex(first.stderr, /code cache none, written/);
   // run as the executable: node then has the flag from the first line (what a --require'd script sees)
   const probe = join(dir, 'probe.cjs');
-  writeFileSync(probe, "process.on('exit', () => process.stderr.write('execArgv ' + JSON.stringify(process.execArgv) + '\\n'));\n");
-  const exe = spawnSync(join(dir, 'dist', 'cmd', 'run.js'), ['replay', fixture('tcp/smtp.pcap'), '-q', '--json', '--hash'],
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('execArgv ' + JSON.stringify(process.execArgv) + ' v8 ' + process.moduleLoadList.includes('NativeModule v8') + '\\n'));\n");
+  const exe = spawnSync(join(dir, 'dist', 'cmd', 'run.cjs'), ['replay', fixture('tcp/smtp.pcap'), '-q', '--json', '--hash'],
     { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose', NODE_OPTIONS: `--require=${probe}` } });
   t.is(exe.status, 0, exe.stderr);
-  t.regex(exe.stderr, /execArgv \["--max-semi-space-size=4"\]/);
+  t.regex(exe.stderr, /execArgv \["--max-semi-space-size=4","--heap-growing-percent=15"\] v8 false/, 'both flags from the first line, so node:v8 is never loaded');
   t.regex(exe.stderr, /code cache used/, 'the cache a run without the flag wrote');
   t.is(exe.stdout, first.stdout);
   t.regex(run().stderr, /code cache used/, 'and the other way round');

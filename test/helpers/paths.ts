@@ -34,7 +34,7 @@ export const HAS_TCPFLOW = onPath('tcpflow');
 export const HAS_TCPDUMP = onPath('tcpdump');
 
 /** The CLI entry point (tests run against the build `npm test` just made). */
-export const CLI = join(ROOT, 'dist', 'cmd', 'run.js');
+export const CLI = join(ROOT, 'dist', 'cmd', 'run.cjs');
 
 /**
  * The node flags the executable's first line gives (`#!/usr/bin/env -S node FLAGS`): what the
