@@ -1,4 +1,4 @@
-import { Command } from '@oclif/core';
+import { Command } from '@oclif/core/command';
 import { ERROR_EXIT, SockcapError } from '../core/errors.js';
 import { usageLine } from './argv.js';
 

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { once } from 'node:events';
 import { SockcapError } from '../core/errors.js';
 import { Follower, followFooter, followHeader, type FollowFormat, type FollowGaps } from '../core/follow.js';

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { CHUNK_SIZE } from '../core/capture/chunks.js';
 import type { CaptureInput } from '../core/capture/reader.js';
 import { CaptureSession } from '../core/capture/session.js';

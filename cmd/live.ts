@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { type LiveCapture, liveDevices } from '../core/capture/live.js';
 import { CaptureOutput } from '../core/capture/output.js';
 import { CaptureSession } from '../core/capture/session.js';

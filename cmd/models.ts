@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import type { SockcapError } from '../core/errors.js';
 import { formatFuseSummary, fuseClaimError, fuseSummary } from '../core/fuse-report.js';
 import type { StackHook } from '../core/hook.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { CaptureOutput } from '../core/capture/output.js';
 import { runPipeline } from '../core/pipeline.js';
 import { formatReplaySummary, replaySummary } from '../core/report.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { SockcapError } from '../core/errors.js';
 import { parseSelector, type Selector } from '../core/selector.js';
 import type { SpliceSpec } from '../core/splice-model.js';

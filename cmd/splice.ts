@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { SockcapError } from '../core/errors.js';
 import { SpliceModel } from '../core/splice-model.js';
 import { formatSplices } from '../core/splice-report.js';
