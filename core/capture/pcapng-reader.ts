@@ -29,23 +29,36 @@ interface Section {
  */
 export async function* walkPcapng(cur: ChunkCursor, info: FileInfo, session: CaptureSession): AsyncGenerator<Batch> {
   Object.assign(info, { format: 'pcapng', sections: 0 });
-  const state = { batch: [] as Batch };
+  const state: Frames = { out: [], n: 0 };
   try {
     yield* blocks(cur, info, session, state);
   } catch (e) {
     // every complete record before the problem is delivered first
-    if (state.batch.length) yield state.batch;
+    if (state.n) yield take(state);
     throw e;
   }
 }
 
-async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession, state: { batch: Batch }): AsyncGenerator<Batch> {
+/**
+ * The frames of the batch being read: written into one array by index (`n` of them so far), and
+ * each batch handed over as an exact copy (pcap-reader's records() says why).
+ */
+interface Frames {
+  readonly out: Batch;
+  n: number;
+}
+
+function take(f: Frames): Batch {
+  const batch = f.out.slice(0, f.n);
+  f.n = 0;
+  return batch;
+}
+
+async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession, state: Frames): AsyncGenerator<Batch> {
   let sec: Section | null = null;
-  let batch = state.batch;
   for (;;) {
     if (cur.avail() < 12) {
-      if (batch.length) yield batch;
-      batch = state.batch = [];
+      if (state.n) yield take(state);
       if (!(await cur.ensure(12))) {
         if (cur.avail() === 0) return;
         throw err(info, 'ERR_TRUNCATED_RECORD', cur.abs, `block header truncated (${cur.avail()} of 12 bytes)`);
@@ -56,8 +69,7 @@ async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession
     else if (!sec) throw err(info, 'ERR_BAD_MAGIC', 0, 'not a pcapng file (first block is not a section header)');
     const len = blockLen(cur, sec, info);
     if (cur.avail() < len) {
-      if (batch.length) yield batch;
-      batch = state.batch = [];
+      if (state.n) yield take(state);
       if (!(await cur.ensure(len)))
         throw err(info, 'ERR_TRUNCATED_RECORD', cur.abs, `block truncated (${cur.avail()} of ${len} bytes)`);
     }
@@ -68,17 +80,14 @@ async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession
     if (type === PCAPNG_SHB) sec = startSection(cur, len, sec, info);
     else if (type === IDB) sec.ifaces.push(readIdb(cur, len, sec, info, session));
     else if (type === EPB || type === SPB || type === OPB) {
-      batch.push(readPacket(cur, len, type, sec, info, session));
+      state.out[state.n++] = readPacket(cur, len, type, sec, info, session);
       info.frames++;
     } else if (type === CB_COPY || type === CB_NOCOPY) {
       session.frames++;
       info.customBlocks++;
     }
     cur.advance(len);
-    if (batch.length >= MAX_BATCH) {
-      yield batch;
-      batch = state.batch = [];
-    }
+    if (state.n >= MAX_BATCH) yield take(state);
   }
 }
 
