@@ -4,7 +4,7 @@ import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSyn
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cliNodeFlags, fixture, ROOT } from '../helpers/paths.js';
+import { CLI, cliNodeFlags, fixture, ROOT } from '../helpers/paths.js';
 import { tmp } from '../helpers/cli.js';
 
 test('the CLI bundle (dist/sockcap.cjs) holds every command, and package.json points oclif at it', async (t) => {
@@ -50,6 +50,27 @@ test('oclif sorts the commands by code units in the bundle (no ICU collator at s
   const ids = Object.keys(bundle.COMMANDS);
   t.true(ids.length > 5);
   t.deepEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), [...ids].sort((a, b) => a.localeCompare(b)));
+});
+
+test('a replay loads no child_process, perf_hooks or readline: oclif\'s load at first use, and its getPlatform asks is-wsl, not wsl-utils, which re-exports is-wsl\'s answer', async (t) => {
+  const [wslUtils, isWsl] = ['wsl-utils', 'is-wsl'];
+  const wsl = (await import(wslUtils)) as { isWsl: unknown };
+  t.is(wsl.isWsl, ((await import(isWsl)) as { default: unknown }).default, 'the answer oclif asked wsl-utils for is is-wsl\'s');
+  t.is(typeof wsl.isWsl, 'boolean');
+  const probe = join(tmp(t), 'probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('loaded ' + JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (child_process|perf_hooks|readline|dgram)$/.test(m))) + '\\n'));\n");
+  const run = (...args: string[]) => spawnSync(process.execPath, [...cliNodeFlags(), CLI, ...args], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--require=${probe}` } });
+  const plain = run('replay', fixture('tcp/smtp.pcap'), '-q', '--json');
+  t.is(plain.status, 0, plain.stderr);
+  t.regex(plain.stderr, /^loaded \[\]$/m);
+  t.is((JSON.parse(plain.stdout) as { connections: unknown[] }).connections.length, 1);
+  // a capture filter is compiled by tcpdump: child_process is loaded then, and works
+  const filtered = run('replay', '-q', '--json', fixture('tcp/smtp.pcap'), 'tcp', 'port', '25');
+  t.is(filtered.status, 0, filtered.stderr);
+  t.regex(filtered.stderr, /^loaded \[.*"NativeModule child_process".*\]$/m);
+  t.is((JSON.parse(filtered.stdout) as { connections: unknown[] }).connections.length, 1);
+  // oclif's platform, in --version, is still os.platform()
+  t.regex(run('--version').stdout, new RegExp(` ${process.platform}-${process.arch} `));
 });
 
 test('the code cache: written by a run that found none, used by the next, rewritten when the bundle changes, never needed', (t) => {
