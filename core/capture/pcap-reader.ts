@@ -143,7 +143,7 @@ function records(cur: ChunkCursor, out: Batch, rc: RecordCtx, info: FileInfo, se
       st = NEED_REC;
       break;
     }
-    out[n++] = pool.frame(
+    const m = pool.frame(
       buf,
       p + PCAP_REC_HDR_LEN,
       caplen,
@@ -155,6 +155,7 @@ function records(cur: ChunkCursor, out: Batch, rc: RecordCtx, info: FileInfo, se
       rc.ifidx,
       ++session.frames,
     );
+    out[n++] = m;
     p += need;
   }
   if (p > start) cur.advance(p - start);

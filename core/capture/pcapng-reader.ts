@@ -80,7 +80,9 @@ async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession
     if (type === PCAPNG_SHB) sec = startSection(cur, len, sec, info);
     else if (type === IDB) sec.ifaces.push(readIdb(cur, len, sec, info, session));
     else if (type === EPB || type === SPB || type === OPB) {
-      state.out[state.n++] = readPacket(cur, len, type, sec, info, session);
+      // read first: `out[n++] = f()` would count n before f throws (a corrupt block)
+      const m = readPacket(cur, len, type, sec, info, session);
+      state.out[state.n++] = m;
       info.frames++;
     } else if (type === CB_COPY || type === CB_NOCOPY) {
       session.frames++;

@@ -161,6 +161,27 @@ test('pcapng: block length not a multiple of 4, too small, and a packet for an u
   }
 });
 
+test('pcapng: a packet for an undeclared interface after good ones: each good frame delivered once, then ERR_BAD_BLOCK at its block, at any chunk size', async (t) => {
+  const base = readFileSync(fixture('link/many-interfaces.pcapng'));
+  // the offsets of the file's enhanced packet blocks (type 6)
+  const epbs: number[] = [];
+  for (let o = 0; o < base.length; o += base.readUInt32LE(o + 4)) if (base.readUInt32LE(o) === 6) epbs.push(o);
+  t.true(epbs.length >= 4);
+  for (const k of [1, 2, epbs.length - 1]) {
+    const b = Buffer.from(base);
+    b.writeUInt32LE(60000, epbs[k]! + 8); // interface 60000: no IDB describes it
+    for (const chunk of [7, 64, 1 << 20]) {
+      const r = await readAll({ name: 'p', stream: chunked(b, chunk) });
+      t.is(r.error?.code, 'ERR_BAD_BLOCK', `packet ${k}, chunks of ${chunk}`);
+      t.is(r.error?.offset, epbs[k]);
+      t.regex(r.error!.message, /packet refers to interface 60000, which the section has not described/);
+      // the walker writes frames into one array it reuses: a block that fails must not hand on a
+      // stale entry of it (a frame of the batch before, delivered twice)
+      t.deepEqual(r.frames.map((f) => f.frameNo), Array.from({ length: k }, (_, i) => i + 1), `packet ${k}, chunks of ${chunk}`);
+    }
+  }
+});
+
 /** A little-endian pcapng interface description block without options: Ethernet, this snaplen. */
 function idbBlock(snaplen: number): Buffer {
   const idb = Buffer.alloc(20);
