@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import { existsSync, mkdirSync } from 'node:fs';
-import { CLI, ROOT, cliNodeFlags } from '../helpers/paths.js';
+import { CLI, ROOT } from '../helpers/paths.js';
 import { generate } from './gen.js';
 
 const LOAD = join(ROOT, 'dist', 'test', 'bench', 'live-load.js');
@@ -34,7 +34,7 @@ async function step(mode: 'small' | 'bulk', rate: number, conns: number): Promis
   const port = (srv.address() as net.AddressInfo).port;
   let ready!: () => void;
   const listening = new Promise<void>((r) => (ready = r));
-  const live = run(process.execPath, [...cliNodeFlags(), CLI, 'live', '-i', 'lo', '-q', '--json', '-B', process.env.BENCH_LIVE_B ?? '1048576', 'tcp', 'port', String(port)], (e) => { if (/listening on/.test(e)) ready(); });
+  const live = run(CLI, ['live', '-i', 'lo', '-q', '--json', '-B', process.env.BENCH_LIVE_B ?? '1048576', 'tcp', 'port', String(port)], (e) => { if (/listening on/.test(e)) ready(); });
   await listening;
   // the load comes from GENS processes (default 2), each with its share of the rate
   const gens = Number(process.env.BENCH_LIVE_GENS ?? 2);
@@ -66,10 +66,10 @@ async function replayed(pps: number): Promise<Step | null> {
     mkdirSync(join(ROOT, 'bench-data'), { recursive: true });
     await generate({ path: file, bytes: 80 * 2 ** 20, flows: 2000, perFlow: 64 * 200, mss: 64, loopback: true });
   }
-  const expect = JSON.parse((await run(process.execPath, [...cliNodeFlags(), CLI, 'replay', file, '-q', '--json']).done).out);
+  const expect = JSON.parse((await run(CLI, ['replay', file, '-q', '--json']).done).out);
   let ready!: () => void;
   const listening = new Promise<void>((r) => (ready = r));
-  const live = run(process.execPath, [...cliNodeFlags(), CLI, 'live', '-i', 'lo', '-q', '--json', '-B', process.env.BENCH_LIVE_B ?? '1048576', 'tcp and tcp[tcpflags] & tcp-rst == 0 and net 127.0.0.0/8'], (e) => { if (/listening on/.test(e)) ready(); });
+  const live = run(CLI, ['live', '-i', 'lo', '-q', '--json', '-B', process.env.BENCH_LIVE_B ?? '1048576', 'tcp and tcp[tcpflags] & tcp-rst == 0 and net 127.0.0.0/8'], (e) => { if (/listening on/.test(e)) ready(); });
   await listening;
   const t = await run('tcpreplay', ['-q', '-i', 'lo', `--pps=${pps}`, file]).done;
   await new Promise((r) => setTimeout(r, 1000));

@@ -9,11 +9,18 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, CLI, cliNodeFlags } from '../helpers/paths.js';
+import { ROOT, CLI, cliFirstLine } from '../helpers/paths.js';
 import { generate } from './gen.js';
 
-/** node's flags as the executable gives them (its young generation): the bench runs sockcap as users do. */
-const NODE_FLAGS = cliNodeFlags();
+/**
+ * The bench runs sockcap as users do: the executable, whose first line gives node its flags and
+ * drops NODE_EXTRA_CA_CERTS. The walker, node too, runs without that variable as well: node
+ * parses the file it names at every start (~80 ms here), which a minimal reader needs no more
+ * than sockcap does.
+ */
+const FIRST = cliFirstLine();
+const sockcap = (name: string, args: string[], pre?: () => void): Job => job(name, CLI, args, pre);
+const WALK = ['env', ...FIRST.unset.flatMap((n) => ['-u', n]), process.execPath] as const;
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DATA = join(ROOT, 'bench-data');
@@ -100,11 +107,11 @@ async function benchLoopback(): Promise<string> {
   }
   const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
   const jobs: Job[] = [];
-  jobs.push(job('minimal walker', process.execPath, [WALKER, file]));
-  jobs.push(job('sockcap replay', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json']));
-  jobs.push(job('sockcap replay --fuse', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json', '--fuse']));
-  jobs.push(job('sockcap replay -w /dev/null', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json', '-w', '/dev/null']));
-  jobs.push(job('sockcap fuse -w /dev/null', process.execPath, [...NODE_FLAGS, CLI, 'fuse', file, '-q', '--json', '-w', '/dev/null']));
+  jobs.push(job('minimal walker', WALK[0], [...WALK.slice(1), WALKER, file]));
+  jobs.push(sockcap('sockcap replay', ['replay', file, '-q', '--json']));
+  jobs.push(sockcap('sockcap replay --fuse', ['replay', file, '-q', '--json', '--fuse']));
+  jobs.push(sockcap('sockcap replay -w /dev/null', ['replay', file, '-q', '--json', '-w', '/dev/null']));
+  jobs.push(sockcap('sockcap fuse -w /dev/null', ['fuse', file, '-q', '--json', '-w', '/dev/null']));
   const d = mkdtempSync(join(OUT, 'bench-tcpflow-'));
   if (has('tcpflow')) jobs.push(job('tcpflow -FX (flows only)', 'tcpflow', ['-FX', '-r', file, '-o', d], () => { rmSync(d, { recursive: true, force: true }); mkdirSync(d); }));
   const rows = measure(file, jobs);
@@ -124,7 +131,7 @@ const streamFiles = (dir: string) => readdirSync(dir).filter((f) => f !== 'sockc
 function sameAsTcpflow(file: string, defaultDir: string, tcpflowDir: string): string {
   const zeroDir = mkdtempSync(join(OUT, 'bench-extract-zero-'));
   try {
-    const r = spawnSync(process.execPath, [...NODE_FLAGS, CLI, 'extract', file, '-o', zeroDir, '-q', '--gaps', 'zero'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    const r = spawnSync(CLI, ['extract', file, '-o', zeroDir, '-q', '--gaps', 'zero'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
     if (r.status !== 0) return `extract --gaps zero failed: ${r.stderr.slice(-300)}`;
     const theirs = streamFiles(tcpflowDir);
     const holes = new Set((JSON.parse(readFileSync(join(defaultDir, 'sockcap-index.json'), 'utf8')) as Array<{ file: string; gaps?: unknown }>).filter((e) => e.gaps).map((e) => e.file));
@@ -166,15 +173,15 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
   }
   const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
   const jobs: Job[] = [];
-  jobs.push(job('minimal walker', process.execPath, [WALKER, file]));
-  jobs.push(job('minimal walker, fresh chunks', process.execPath, [WALKER, file, '--fresh']));
-  jobs.push(job('sockcap replay', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json']));
-  jobs.push(job('sockcap replay --no-checksums', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json', '--no-checksums']));
-  jobs.push(job('sockcap replay --no-tcp (read + decode to TCP)', process.execPath, [...NODE_FLAGS, CLI, 'replay', file, '-q', '--json', '--no-tcp']));
+  jobs.push(job('minimal walker', WALK[0], [...WALK.slice(1), WALKER, file]));
+  jobs.push(job('minimal walker, fresh chunks', WALK[0], [...WALK.slice(1), WALKER, file, '--fresh']));
+  jobs.push(sockcap('sockcap replay', ['replay', file, '-q', '--json']));
+  jobs.push(sockcap('sockcap replay --no-checksums', ['replay', file, '-q', '--json', '--no-checksums']));
+  jobs.push(sockcap('sockcap replay --no-tcp (read + decode to TCP)', ['replay', file, '-q', '--json', '--no-tcp']));
   const ex = mkdtempSync(join(OUT, 'bench-extract-'));
   const d = mkdtempSync(join(OUT, 'bench-tcpflow-'));
   const fresh = (dir: string) => () => { rmSync(dir, { recursive: true, force: true }); mkdirSync(dir); };
-  jobs.push(job('sockcap extract -o', process.execPath, [...NODE_FLAGS, CLI, 'extract', file, '-o', ex, '-q'], fresh(ex)));
+  jobs.push(sockcap('sockcap extract -o', ['extract', file, '-o', ex, '-q'], fresh(ex)));
   if (has('tcpdump')) jobs.push(job('tcpdump -r -w /dev/null', 'tcpdump', ['-r', file, '-w', '/dev/null']));
   if (has('tcpflow')) {
     jobs.push(job('tcpflow -FX (flows only)', 'tcpflow', ['-FX', '-r', file, '-o', d], fresh(d)));
@@ -190,7 +197,7 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
 }
 
 const only = process.env.BENCH_ONLY;
-const parts = [`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}${NODE_FLAGS.length ? ` (sockcap with ${NODE_FLAGS.join(' ')})` : ''}; runs per row: ${RUNS}; files written to ${OUT}`];
+const parts = [`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version} (sockcap as its executable runs it: env ${FIRST.command}; the walker without ${FIRST.unset.join(', ')} too); runs per row: ${RUNS}; files written to ${OUT}`];
 for (const k of ['bulk', 'short'] as const) if (!only || only === k) parts.push(await bench(k));
 if (!only || only === 'loopback') parts.push(await benchLoopback());
 console.log(parts.join('\n'));

@@ -4,7 +4,7 @@ import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSyn
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CLI, cliNodeFlags, fixture, ROOT } from '../helpers/paths.js';
+import { CLI, cliFirstLine, cliNodeFlags, fixture, ROOT } from '../helpers/paths.js';
 import { tmp } from '../helpers/cli.js';
 
 test('the CLI bundle (dist/sockcap.cjs) holds every command, and package.json points oclif at it', async (t) => {
@@ -120,7 +120,7 @@ test('the CLI sets V8\'s old-generation growth (15%) unless the user gave node a
   t.true(run.indexOf('setFlagsFromString(flag)') > 0 && run.indexOf('setFlagsFromString(flag)') < run.search(/new [\w.]*Script\(/));
 });
 
-test('the executable gives node a 4 MiB semi-space and 15% heap growth on its first line, as npm start does (node:v8 is then never loaded); started without them, sockcap sets them for V8\'s flag hash, so both share one code cache', async (t) => {
+test('the executable gives node a 4 MiB semi-space and 15% heap growth on its first line and drops NODE_EXTRA_CA_CERTS, as npm start does (node:v8 is then never loaded); started without them, sockcap sets the flags for V8\'s flag hash, so both share one code cache', async (t) => {
   const { semiSpaceFlag, SEMI_SPACE_MB, HEAP_GROWING_PERCENT } = (await import(pathToFileURL(join(ROOT, 'dist', 'cmd', 'heap-flags.js')).href)) as typeof import('../../cmd/heap-flags.js');
   t.is(semiSpaceFlag([], undefined), `--max-semi-space-size=${SEMI_SPACE_MB}`);
   t.is(semiSpaceFlag(['--heap-growing-percent=80'], '--enable-source-maps'), '--max-semi-space-size=4');
@@ -128,18 +128,20 @@ test('the executable gives node a 4 MiB semi-space and 15% heap growth on its fi
   t.is(semiSpaceFlag([], '--max_semi_space_size=8'), null);
   const flags = cliNodeFlags();
   t.deepEqual(flags, [`--max-semi-space-size=${SEMI_SPACE_MB}`, `--heap-growing-percent=${HEAP_GROWING_PERCENT}`]);
+  const line = cliFirstLine();
+  t.deepEqual(line.unset, ['NODE_EXTRA_CA_CERTS'], 'sockcap makes no TLS connection: node need not parse extra CA certificates at every start');
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  t.is(pkg.scripts.start, `node ${flags.join(' ')} dist/cmd/run.cjs`, 'npm start runs it with the flags of its first line');
+  t.is(pkg.scripts.start, `env ${line.command} dist/cmd/run.cjs`, 'npm start runs it as its first line does');
   const { dir, run } = copyCli(t);
   const first = run();
   t.regex(first.stderr, /code cache none, written/);
   // run as the executable: node then has the flag from the first line (what a --require'd script sees)
   const probe = join(dir, 'probe.cjs');
-  writeFileSync(probe, "process.on('exit', () => process.stderr.write('execArgv ' + JSON.stringify(process.execArgv) + ' v8 ' + process.moduleLoadList.includes('NativeModule v8') + '\\n'));\n");
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('execArgv ' + JSON.stringify(process.execArgv) + ' v8 ' + process.moduleLoadList.includes('NativeModule v8') + ' ca ' + process.env.NODE_EXTRA_CA_CERTS + '\\n'));\n");
   const exe = spawnSync(join(dir, 'dist', 'cmd', 'run.cjs'), ['replay', fixture('tcp/smtp.pcap'), '-q', '--json', '--hash'],
-    { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose', NODE_OPTIONS: `--require=${probe}` } });
+    { encoding: 'utf8', env: { ...process.env, SOCKCAP_CODE_CACHE: 'verbose', NODE_OPTIONS: `--require=${probe}`, NODE_EXTRA_CA_CERTS: probe } });
   t.is(exe.status, 0, exe.stderr);
-  t.regex(exe.stderr, /execArgv \["--max-semi-space-size=4","--heap-growing-percent=15"\] v8 false/, 'both flags from the first line, so node:v8 is never loaded');
+  t.regex(exe.stderr, /execArgv \["--max-semi-space-size=4","--heap-growing-percent=15"\] v8 false ca undefined/, 'both flags from the first line, so node:v8 is never loaded; no extra CA certificates');
   t.regex(exe.stderr, /code cache used/, 'the cache a run without the flag wrote');
   t.is(exe.stdout, first.stdout);
   t.regex(run().stderr, /code cache used/, 'and the other way round');

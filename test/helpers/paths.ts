@@ -37,12 +37,18 @@ export const HAS_TCPDUMP = onPath('tcpdump');
 export const CLI = join(ROOT, 'dist', 'cmd', 'run.cjs');
 
 /**
- * The node flags the executable's first line gives (`#!/usr/bin/env -S node FLAGS`): what the
- * benchmark passes, so that it measures sockcap as `sockcap` and `npm start` run it.
+ * The executable's first line (`#!/usr/bin/env -S [-u NAME]... node [FLAGS]`): the environment
+ * variables it drops, node's flags, and the command after `#!/usr/bin/env -S` (what `npm start`
+ * runs through env).
  */
-export function cliNodeFlags(): string[] {
+export function cliFirstLine(): { unset: string[]; flags: string[]; command: string } {
   const first = readFileSync(CLI, 'latin1').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env(?: -S)? node((?: --?[\w-]+(?:=\S+)?)*)$/.exec(first);
-  if (!m) throw new Error(`${CLI}: its first line is not "#!/usr/bin/env [-S] node [flags]": ${first}`);
-  return m[1]!.split(' ').filter(Boolean);
+  const m = /^#!\/usr\/bin\/env -S((?: -u \w+)*) node((?: --?[\w-]+(?:=\S+)?)*)$/.exec(first);
+  if (!m) throw new Error(`${CLI}: its first line is not "#!/usr/bin/env -S [-u NAME]... node [flags]": ${first}`);
+  return { unset: m[1]!.split(' -u ').filter(Boolean).map((n) => n.trim()), flags: m[2]!.split(' ').filter(Boolean), command: first.slice('#!/usr/bin/env -S '.length) };
+}
+
+/** The node flags the executable's first line gives (what tests pass when they start node themselves). */
+export function cliNodeFlags(): string[] {
+  return cliFirstLine().flags;
 }
