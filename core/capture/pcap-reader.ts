@@ -117,7 +117,8 @@ const BAD_CAPLEN = 3;
  * copy of its first rc.taken entries (slice): pushing into a new array per batch grew its store
  * again and again (16 → 24 → ... → 4,096 slots for a chunk of 2,800 frames, each growth a new
  * store and a copy), 18 of the 42 MB bulk replay allocated. Entries past rc.taken are frames of
- * earlier batches of the file, overwritten by later ones.
+ * earlier batches of the file, overwritten by later ones: until then they keep their chunks
+ * referenced, at most one batch's worth (a chunk or two) beyond what is in flight.
  */
 function records(cur: ChunkCursor, out: Batch, rc: RecordCtx, info: FileInfo, session: CaptureSession): number {
   const buf = cur.buf;
