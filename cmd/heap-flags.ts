@@ -42,7 +42,7 @@ export function heapFlag(execArgv: readonly string[], nodeOptions: string | unde
 }
 
 /**
- * The semi-space flag to set at start-up when node was started without one (`node dist/cmd/run.js`,
+ * The semi-space flag to set at start-up when node was started without one (`node dist/cmd/run.cjs`,
  * as the tests and a library's user run it). Set then it cannot size the young generation (made
  * already); it keeps V8's flag hash, which a code cache is checked against, the hash of a run
  * the executable started: both then use one dist/sockcap.cjs.v8cache instead of each rejecting
