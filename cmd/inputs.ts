@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags';
 import { CHUNK_SIZE } from '../core/capture/chunks.js';
 import type { CaptureInput } from '../core/capture/reader.js';
 import { CaptureSession } from '../core/capture/session.js';
-import { ARENA_CHUNKS, ChunkZone, ZONE_KEEP } from '../core/capture/zone.js';
+import { ChunkZone } from '../core/capture/zone.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import { CaptureFilter } from '../core/capture/bpf.js';
 import { LINKTYPE } from '../core/capture/linktypes.js';
@@ -169,7 +169,7 @@ export function captureInputs(files: readonly string[]): CaptureInput[] {
  */
 export function fileSession(filter: CaptureFilter | null = null): CaptureSession {
   const session = new CaptureSession();
-  session.zone = new ChunkZone(CHUNK_SIZE, ZONE_KEEP, ARENA_CHUNKS);
+  session.zone = new ChunkZone(CHUNK_SIZE);
   session.filter = filter;
   return session;
 }

@@ -1,7 +1,7 @@
 import { CaptureFormatError } from '../errors.js';
 import { be16, be32, le16, le32 } from '../wire/bytes.js';
 import type { ChunkCursor } from './chunks.js';
-import { type Batch, type CaptureSession, type FileInfo, MAX_BATCH } from './session.js';
+import { type Batch, type BatchFrames, type CaptureSession, type FileInfo, MAX_BATCH, takeBatch } from './session.js';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
@@ -56,26 +56,23 @@ export async function* walkPcap(cur: ChunkCursor, info: FileInfo, session: Captu
   const ifidx = iface.ifidx;
   const fracMul = nanos ? 1 : 1000;
   const capLimit = Math.max(snaplen, MAX_STANDARD_CAPLEN);
-  const rc: RecordCtx = { le, fracMul, capLimit, linktype, ifidx, taken: 0 };
+  const rc: RecordCtx = { le, fracMul, capLimit, linktype, ifidx };
   cur.advance(PCAP_HDR_LEN);
-  // records() writes each batch's frames into this array by index, and the batch is an exact
-  // copy of them (see records)
-  const scratch: Batch = [];
+  const frames: BatchFrames = { out: [], n: 0 };
   for (;;) {
-    const st = records(cur, scratch, rc, info, session);
-    const batch = scratch.slice(0, rc.taken);
+    const st = records(cur, frames, rc, info, session);
     if (st === FULL) {
-      yield batch;
+      yield takeBatch(frames);
       continue;
     }
     if (st === BAD_CAPLEN) {
-      if (batch.length) yield batch;
+      if (frames.n) yield takeBatch(frames);
       const caplen = u32(cur.buf, cur.pos + 8);
       throw new CaptureFormatError('ERR_BAD_CAPLEN', name, cur.abs,
         `record caplen ${caplen} is larger than ${caplen > MAX_RECORD ? 'any sane record (256 MiB)' : `the snaplen (${snaplen}) and the ${MAX_STANDARD_CAPLEN}-byte limit`}`);
     }
     // the chunk ends inside a record (or its header): hand over what is parsed, then read on
-    if (batch.length) yield batch;
+    if (frames.n) yield takeBatch(frames);
     if (st === NEED_HDR) {
       if (!(await cur.ensure(PCAP_REC_HDR_LEN))) {
         if (cur.avail() === 0) return;
@@ -91,14 +88,13 @@ export async function* walkPcap(cur: ChunkCursor, info: FileInfo, session: Captu
   }
 }
 
-/** What `records` needs to know of the file, and how many frames its last call took. */
+/** What `records` needs to know of the file. */
 interface RecordCtx {
   readonly le: boolean;
   readonly fracMul: number;
   readonly capLimit: number;
   readonly linktype: number;
   readonly ifidx: number;
-  taken: number;
 }
 
 /** Why `records` stopped: the batch is full, a record header or a record runs past the chunk, a caplen is absurd. */
@@ -110,24 +106,19 @@ const BAD_CAPLEN = 3;
 /**
  * The per-record loop, apart from the generator (an ordinary function is optimized and inlined
  * better than an async generator's body): every whole record of the current chunk becomes an Mbuf
- * over the chunk, written into `out` from index 0 (rc.taken of them), until MAX_BATCH are or the
- * chunk ends inside a record. The cursor is left at the first record not taken.
- *
- * `out` is the walker's own array, reused for every batch of the file, and each batch is an exact
- * copy of its first rc.taken entries (slice): pushing into a new array per batch grew its store
- * again and again (16 → 24 → ... → 4,096 slots for a chunk of 2,800 frames, each growth a new
- * store and a copy), 18 of the 42 MB bulk replay allocated. Entries past rc.taken are frames of
- * earlier batches of the file, overwritten by later ones: until then they keep their chunks
- * referenced, at most one batch's worth (a chunk or two) beyond what is in flight.
+ * over the chunk, added to `f` (BatchFrames), until it holds MAX_BATCH or the chunk ends inside a
+ * record. The cursor is left at the first record not taken.
  */
-function records(cur: ChunkCursor, out: Batch, rc: RecordCtx, info: FileInfo, session: CaptureSession): number {
+function records(cur: ChunkCursor, f: BatchFrames, rc: RecordCtx, info: FileInfo, session: CaptureSession): number {
+  const out = f.out;
   const buf = cur.buf;
   const end = buf.length;
   const ext = cur.ext;
   const start = cur.pos;
   const pool = session.pool;
   let p = start;
-  let n = 0;
+  const n0 = f.n;
+  let n = n0;
   let st = FULL;
   while (n < MAX_BATCH) {
     if (end - p < PCAP_REC_HDR_LEN) {
@@ -160,7 +151,7 @@ function records(cur: ChunkCursor, out: Batch, rc: RecordCtx, info: FileInfo, se
     p += need;
   }
   if (p > start) cur.advance(p - start);
-  info.frames += n;
-  rc.taken = n;
+  info.frames += n - n0;
+  f.n = n;
   return st;
 }

@@ -4,7 +4,7 @@ import { be16, be32, le16, le32 } from '../wire/bytes.js';
 import type { ChunkCursor } from './chunks.js';
 import { ticksToTime } from './pcapng-time.js';
 import { MAX_RECORD } from './pcap-reader.js';
-import { type Batch, type CaptureSession, type FileInfo, type Iface, MAX_BATCH } from './session.js';
+import { type Batch, type BatchFrames, type CaptureSession, type FileInfo, type Iface, MAX_BATCH, takeBatch } from './session.js';
 
 export const PCAPNG_SHB = 0x0a0d0d0a;
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
@@ -29,36 +29,21 @@ interface Section {
  */
 export async function* walkPcapng(cur: ChunkCursor, info: FileInfo, session: CaptureSession): AsyncGenerator<Batch> {
   Object.assign(info, { format: 'pcapng', sections: 0 });
-  const state: Frames = { out: [], n: 0 };
+  const state: BatchFrames = { out: [], n: 0 };
   try {
     yield* blocks(cur, info, session, state);
   } catch (e) {
     // every complete record before the problem is delivered first
-    if (state.n) yield take(state);
+    if (state.n) yield takeBatch(state);
     throw e;
   }
 }
 
-/**
- * The frames of the batch being read: written into one array by index (`n` of them so far), and
- * each batch handed over as an exact copy (pcap-reader's records() says why).
- */
-interface Frames {
-  readonly out: Batch;
-  n: number;
-}
-
-function take(f: Frames): Batch {
-  const batch = f.out.slice(0, f.n);
-  f.n = 0;
-  return batch;
-}
-
-async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession, state: Frames): AsyncGenerator<Batch> {
+async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession, state: BatchFrames): AsyncGenerator<Batch> {
   let sec: Section | null = null;
   for (;;) {
     if (cur.avail() < 12) {
-      if (state.n) yield take(state);
+      if (state.n) yield takeBatch(state);
       if (!(await cur.ensure(12))) {
         if (cur.avail() === 0) return;
         throw err(info, 'ERR_TRUNCATED_RECORD', cur.abs, `block header truncated (${cur.avail()} of 12 bytes)`);
@@ -69,7 +54,7 @@ async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession
     else if (!sec) throw err(info, 'ERR_BAD_MAGIC', 0, 'not a pcapng file (first block is not a section header)');
     const len = blockLen(cur, sec, info);
     if (cur.avail() < len) {
-      if (state.n) yield take(state);
+      if (state.n) yield takeBatch(state);
       if (!(await cur.ensure(len)))
         throw err(info, 'ERR_TRUNCATED_RECORD', cur.abs, `block truncated (${cur.avail()} of ${len} bytes)`);
     }
@@ -89,7 +74,7 @@ async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession
       info.customBlocks++;
     }
     cur.advance(len);
-    if (state.n >= MAX_BATCH) yield take(state);
+    if (state.n >= MAX_BATCH) yield takeBatch(state);
   }
 }
 

@@ -100,9 +100,12 @@ export class ChunkZone {
       this.reused++;
       return c.buf;
     }
-    const ab = this.arenas.size < this.slots && !this.refused ? simdArena(this.size) : null;
-    if (ab) this.arenas.add(ab);
-    else if (this.arenas.size < this.slots) this.refused = true;
+    let ab: ArrayBuffer | null = null;
+    if (this.arenas.size < this.slots && !this.refused) {
+      ab = simdArena(this.size);
+      if (ab) this.arenas.add(ab);
+      else this.refused = true;
+    }
     const buf = ab ? Buffer.from(ab, 0, this.size) : Buffer.allocUnsafeSlow(this.size);
     this.exts.set(buf.buffer, new Ext());
     this.allocated++;

@@ -20,7 +20,7 @@ import { generate } from './gen.js';
  */
 const FIRST = cliFirstLine();
 const sockcap = (name: string, args: string[], pre?: () => void): Job => job(name, CLI, args, pre);
-const WALK = ['env', ...FIRST.unset.flatMap((n) => ['-u', n]), process.execPath] as const;
+const walker = (name: string, args: string[]): Job => job(name, 'env', [...FIRST.unset.flatMap((n) => ['-u', n]), process.execPath, WALKER, ...args]);
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DATA = join(ROOT, 'bench-data');
@@ -107,7 +107,7 @@ async function benchLoopback(): Promise<string> {
   }
   const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
   const jobs: Job[] = [];
-  jobs.push(job('minimal walker', WALK[0], [...WALK.slice(1), WALKER, file]));
+  jobs.push(walker('minimal walker', [file]));
   jobs.push(sockcap('sockcap replay', ['replay', file, '-q', '--json']));
   jobs.push(sockcap('sockcap replay --fuse', ['replay', file, '-q', '--json', '--fuse']));
   jobs.push(sockcap('sockcap replay -w /dev/null', ['replay', file, '-q', '--json', '-w', '/dev/null']));
@@ -173,8 +173,8 @@ async function bench(kind: 'bulk' | 'short'): Promise<string> {
   }
   const frames = JSON.parse(execFileSync(process.execPath, [WALKER, file], { encoding: 'utf8' })).frames as number;
   const jobs: Job[] = [];
-  jobs.push(job('minimal walker', WALK[0], [...WALK.slice(1), WALKER, file]));
-  jobs.push(job('minimal walker, fresh chunks', WALK[0], [...WALK.slice(1), WALKER, file, '--fresh']));
+  jobs.push(walker('minimal walker', [file]));
+  jobs.push(walker('minimal walker, fresh chunks', [file, '--fresh']));
   jobs.push(sockcap('sockcap replay', ['replay', file, '-q', '--json']));
   jobs.push(sockcap('sockcap replay --no-checksums', ['replay', file, '-q', '--json', '--no-checksums']));
   jobs.push(sockcap('sockcap replay --no-tcp (read + decode to TCP)', ['replay', file, '-q', '--json', '--no-tcp']));
