@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+
 /**
  * How fast the CLI lets V8's old generation grow. After a full collection V8 lets the old
  * generation grow to up to four times what survived before it collects again (less on small
@@ -27,6 +29,9 @@ export const HEAP_GROWING_PERCENT = 15;
  * scavenger runs four times as often), within the machine's noise. At 2 MiB the short flows'
  * objects that live (connection state, bytes waiting for a reader) are promoted sooner and the
  * old generation holds more: 190 and 220 MiB.
+ *
+ * Once the heap is made the flag has done its work (V8 reads it in Heap::ConfigureHeap, as each
+ * isolate is made), and the executable sets it back to V8's default first thing (startFlags).
  */
 export const SEMI_SPACE_MB = 4;
 
@@ -41,13 +46,56 @@ export function heapFlag(execArgv: readonly string[], nodeOptions: string | unde
   return given('heap-growing-percent', execArgv, nodeOptions) ? null : `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
 }
 
+/** V8's flags, changed at run time. */
+export interface V8Flags {
+  /** v8.setFlagsFromString. */
+  set(flag: string): void;
+  /** v8.cachedDataVersionTag(): V8's version, the flags' hash and the CPU's features, which a code cache is checked against. */
+  tag(): number;
+}
+
 /**
- * The semi-space flag to set at start-up when node was started without one (`node dist/cmd/run.cjs`,
- * as the tests and a library's user run it). Set then it cannot size the young generation (made
- * already); it keeps V8's flag hash, which a code cache is checked against, the hash of a run
- * the executable started: both then use one dist/sockcap.cjs.v8cache instead of each rejecting
- * and rewriting the other's.
+ * V8's flags through node's own binding (what node:v8 wraps), or through node:v8 when the binding
+ * is not there. node:v8 is not loaded at start-up: loaded then it is compiled from source (the
+ * flags from the first line make node's code cache of its modules unusable, below), 26 million
+ * instructions of the 240 a replay of smtp.pcap runs with it (callgrind). The binding is
+ * process.binding('v8'), deprecated (DEP0111) and warning on access: the warning is held back
+ * for this one access, by noDeprecation, which emitWarning reads as it is called.
  */
-export function semiSpaceFlag(execArgv: readonly string[], nodeOptions: string | undefined): string | null {
-  return given('max-semi-space-size', execArgv, nodeOptions) ? null : `--max-semi-space-size=${SEMI_SPACE_MB}`;
+export function v8Flags(): V8Flags {
+  type Binding = { setFlagsFromString?: (f: string) => void; cachedDataVersionTag?: () => number };
+  const quiet = process.noDeprecation;
+  let b: Binding | null = null;
+  try {
+    process.noDeprecation = true;
+    b = (process as unknown as { binding?: (name: string) => Binding }).binding?.('v8') ?? null;
+  } catch {
+    b = null;
+  } finally {
+    process.noDeprecation = quiet;
+  }
+  if (b && typeof b.setFlagsFromString === 'function' && typeof b.cachedDataVersionTag === 'function') {
+    const binding = b as Required<Binding>;
+    return { set: (f) => binding.setFlagsFromString(f), tag: () => binding.cachedDataVersionTag() };
+  }
+  const v8 = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
+  return { set: (f) => v8.setFlagsFromString(f), tag: () => v8.cachedDataVersionTag() };
+}
+
+/**
+ * The executable's flags, as it starts: the semi-space flag back to V8's default, and the growth
+ * to set once the start-up's modules are loaded (null: the user gave their own).
+ *
+ * Why: node carries a code cache of its own modules, made under V8's default flags, and V8 takes a
+ * code cache only when the flags' hash is the one it was made under. Any flag on node's command
+ * line made node compile every module it loaded (streams, fs/promises, worker_threads) from
+ * source: a replay of smtp.pcap ran 266 million instructions with the two flags on the first line,
+ * 209 million with them set back at once (callgrind; ~10 ms of ~140). The growth flag is set again
+ * just before the command runs, when every module is loaded (the bundle requires them all as it
+ * starts), and back to the default before the bundle's own code cache is written at exit: the
+ * cache is then made under the flags the next run compiles the bundle with.
+ */
+export function startFlags(v8: V8Flags, execArgv: readonly string[], nodeOptions: string | undefined): { growth: string | null } {
+  if (given('max-semi-space-size', execArgv, nodeOptions)) v8.set('--max-semi-space-size=0');
+  return { growth: heapFlag(execArgv, nodeOptions) };
 }

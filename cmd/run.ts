@@ -1,4 +1,4 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node --max-semi-space-size=4 --heap-growing-percent=15
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node --max-semi-space-size=4
 /**
  * The `sockcap` executable, which the build bundles into dist/cmd/run.cjs (with heap-flags.ts
  * and errors.ts; scripts/bundle.mjs): node starts a CommonJS entry without its ES module loader,
@@ -17,28 +17,27 @@
  * read-only install) just gets no cache. SOCKCAP_CODE_CACHE=off compiles without one;
  * SOCKCAP_CODE_CACHE=verbose says on stderr what happened to it.
  */
+// node:module, node:fs, node:path and node:url are loaded by node before any script runs; node:vm is
+// loaded below, once the flags are back to V8's defaults (startFlags)
 import Module, { createRequire } from 'node:module';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
-import { heapFlag, semiSpaceFlag } from './heap-flags.js';
+import { startFlags, v8Flags } from './heap-flags.js';
 import { ERROR_EXIT } from '../core/errors.js';
 
-// before anything is allocated or compiled (the code cache's flag hash then always sees them set).
-// The first line gives node both, so the executable never loads node:v8 (3-10 ms of start-up:
-// it brings the heap snapshot and profiler modules along); `node dist/cmd/run.cjs` does.
+// First thing: the semi-space flag from the first line has sized the young generation and goes
+// back to V8's default, so that node takes its code cache of the modules it loads from here on
+// (heap-flags.ts); the growth flag is set just before the command runs.
 //
 // The first line also drops NODE_EXTRA_CA_CERTS from node's environment: node reads and parses
 // every certificate of that file as it starts, before any script runs, for TLS connections
 // sockcap never makes. With Debian's bundle of ~140 certificates that was 413 of the 681 million
 // instructions a replay of smtp.pcap ran (callgrind; node alone, without it: 84 million), ~80 ms
 // of every run wherever the variable is set (proxies and sandboxes set it for every program)
-const flags = [heapFlag(process.execArgv, process.env.NODE_OPTIONS), semiSpaceFlag(process.execArgv, process.env.NODE_OPTIONS)].filter((f) => f !== null);
-if (flags.length > 0) {
-  const { setFlagsFromString } = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
-  for (const flag of flags) setFlagsFromString(flag);
-}
+const v8 = v8Flags();
+const { growth } = startFlags(v8, process.execArgv, process.env.NODE_OPTIONS);
+const { Script } = createRequire(import.meta.url)('node:vm') as typeof import('node:vm');
 
 // `sockcap follow ... | head`: a reader that went away is not an error. Any other failure to
 // write the output (a full disk, /dev/full) is one line and ERR_WRITE's exit status, as a file's is
@@ -67,19 +66,23 @@ if (mode !== 'off') {
 }
 const script = new Script(Module.wrap(readFileSync(bundle, 'utf8')), { filename: bundle, cachedData: cached });
 if (cached) status = script.cachedDataRejected ? 'rejected' : 'used';
+// the tag a code cache is checked against (V8's version, the flags' hash, the CPU), for the tests
+const tag = mode === 'verbose' ? ` (V8 tag ${v8.tag()})` : '';
 if (mode !== 'off' && status !== 'used') {
   // after the run, so the cache holds the functions this run compiled as well
   process.on('exit', () => {
     const tmp = `${cacheFile}.${process.pid}`;
     try {
+      // under the flags the next run compiles the bundle with: the growth flag comes later
+      if (growth) v8.set('--heap-growing-percent=0');
       writeFileSync(tmp, Buffer.concat([Buffer.from(stamp, 'latin1'), script.createCachedData()]));
       renameSync(tmp, cacheFile);
-      if (mode === 'verbose') process.stderr.write(`sockcap: code cache ${status}, written\n`);
+      if (mode === 'verbose') process.stderr.write(`sockcap: code cache ${status}, written${tag}\n`);
     } catch (e) {
-      if (mode === 'verbose') process.stderr.write(`sockcap: code cache ${status}, not written: ${(e as Error).message}\n`);
+      if (mode === 'verbose') process.stderr.write(`sockcap: code cache ${status}, not written: ${(e as Error).message}${tag}\n`);
     }
   });
-} else if (mode === 'verbose') process.stderr.write(`sockcap: code cache ${status}\n`);
+} else if (mode === 'verbose') process.stderr.write(`sockcap: code cache ${status}${tag}\n`);
 
 // a module of Node's own, put in require's cache (documented), so that oclif's require of its
 // commands target (package.json oclif.commands.target, this same bundle) finds it loaded
@@ -95,5 +98,8 @@ if ('error' in routed) {
   process.stderr.write(`sockcap: ${routed.error}\n`);
   process.exit(ERROR_EXIT.ERR_USAGE);
 }
+// every module the command uses is loaded now (the bundle requires them as it starts): the growth
+// flag no longer keeps node from its code cache
+if (growth) v8.set(growth);
 // a CommonJS entry has no top-level await; oclif's execute handles every error of the command
 void cli.execute({ args: routed.args, dir: import.meta.url });

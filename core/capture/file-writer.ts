@@ -159,7 +159,9 @@ export class SmallFileWriter {
     this.mask = ringBytes - 1;
     // its program is a loop of system calls: 8 MiB of code range, not V8's default 128 (under a
     // `ulimit -v` that reservation, which V8 cannot fail gracefully, killed the process), and a
-    // young generation of 1 MiB (its garbage is a path string per file)
+    // young generation of 1 MiB (its garbage is a path string per file; a --max-semi-space-size
+    // set in the process when the worker starts wins over it: the executable sets its own back to
+    // V8's default as it starts, cmd/heap-flags.ts)
     this.worker = new threads.Worker(PROGRAM, {
       eval: true,
       workerData: { ctl, ring, prefix, make: O_MAKE, reopen: O_REOPEN },
