@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -71,6 +71,33 @@ test('a replay loads no child_process, perf_hooks or readline: oclif\'s load at 
   t.is((JSON.parse(filtered.stdout) as { connections: unknown[] }).connections.length, 1);
   // oclif's platform, in --version, is still os.platform()
   t.regex(run('--version').stdout, new RegExp(` ${process.platform}-${process.arch} `));
+});
+
+test('a replay writing to files loads no tty: oclif\'s debug loads only when DEBUG is set (and prints then), supports-color when colour is first asked (help still colours nothing in a pipe)', (t) => {
+  const dir = tmp(t);
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('loaded ' + JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (tty|internal\\/tty)$/.test(m))) + '\\n'));\n");
+  const run = (env: Record<string, string>, ...args: string[]) => {
+    const out = join(dir, 'out');
+    const err = join(dir, 'err');
+    const fds = [openSync(out, 'w'), openSync(err, 'w')];
+    const r = spawnSync(process.execPath, [...cliNodeFlags(), CLI, ...args], { stdio: ['ignore', fds[0]!, fds[1]!], env: { ...process.env, NODE_OPTIONS: `--require=${probe}`, ...env } });
+    fds.forEach((fd) => closeSync(fd));
+    return { status: r.status, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
+  };
+  const plain = run({ DEBUG: '' }, 'replay', fixture('tcp/smtp.pcap'), '-q', '--json');
+  t.is(plain.status, 0, plain.stderr);
+  t.regex(plain.stderr, /^loaded \[\]$/m);
+  t.is((JSON.parse(plain.stdout) as { connections: unknown[] }).connections.length, 1);
+  const debug = run({ DEBUG: 'oclif:*' }, 'replay', fixture('tcp/smtp.pcap'), '-q', '--json');
+  t.is(debug.status, 0, debug.stderr);
+  t.regex(debug.stderr, /oclif:main process\.execPath: /, 'oclif\'s own debug lines');
+  t.regex(debug.stderr, /^loaded \[.*"NativeModule tty".*\]$/m);
+  t.is(debug.stdout, plain.stdout);
+  const help = run({ DEBUG: '' }, 'replay', '--help');
+  t.is(help.status, 0, help.stderr);
+  t.regex(help.stdout, /^USAGE$/m);
+  t.notRegex(help.stdout, /\x1b\[/, 'no colour into a file');
 });
 
 test('the code cache: written by a run that found none, used by the next, rewritten when the bundle changes, never needed', (t) => {
