@@ -150,6 +150,21 @@ test('checksum fast path equals a 16-bit reference sum at every length and offse
   t.false(ipv4BadSum(ip, 0, 20));
   ip[11] ^= 1;
   t.true(ipv4BadSum(ip, 0, 20));
+  // the header check sums in integers of its own: it agrees with checksum() on every header length
+  fc.assert(fc.property(fc.uint8Array({ minLength: 60, maxLength: 60 }), fc.integer({ min: 5, max: 15 }), fc.nat(3), fc.boolean(), (bytes, ihl, o, fix) => {
+    const b = new Uint8Array(64);
+    b.set(bytes, o);
+    const hlen = ihl * 4;
+    if (fix) {
+      b[o + 10] = b[o + 11] = 0;
+      const c = checksum(b, o, hlen);
+      b[o + 10] = c >> 8;
+      b[o + 11] = c & 0xff;
+    }
+    return ipv4BadSum(b, o, hlen) === (checksum(b, o, hlen) !== 0) && (!fix || !ipv4BadSum(b, o, hlen));
+  }), { numRuns: 2000 });
+  t.true(ipv4BadSum(new Uint8Array(20), 0, 20), 'all zeros sums to 0, not 0xffff');
+  t.false(ipv4BadSum(new Uint8Array(20).fill(0xff), 0, 20), '0xffff words: a negative zero sum, as checksum() judges it');
 });
 
 test('IPv6 text form follows RFC 5952', (t) => {
