@@ -1,7 +1,7 @@
 import { CaptureFormatError } from '../errors.js';
 import { be16, be32, le16, le32 } from '../wire/bytes.js';
 import type { ChunkCursor } from './chunks.js';
-import { type Batch, type BatchFrames, type CaptureSession, type FileInfo, MAX_BATCH, takeBatch } from './session.js';
+import { type Batch, batchFrames, type BatchFrames, type CaptureSession, type FileInfo, takeBatch } from './session.js';
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
@@ -58,7 +58,7 @@ export async function* walkPcap(cur: ChunkCursor, info: FileInfo, session: Captu
   const capLimit = Math.max(snaplen, MAX_STANDARD_CAPLEN);
   const rc: RecordCtx = { le, fracMul, capLimit, linktype, ifidx };
   cur.advance(PCAP_HDR_LEN);
-  const frames: BatchFrames = { out: [], n: 0 };
+  const frames = batchFrames();
   for (;;) {
     const st = records(cur, frames, rc, info, session);
     if (st === FULL) {
@@ -106,7 +106,7 @@ const BAD_CAPLEN = 3;
 /**
  * The per-record loop, apart from the generator (an ordinary function is optimized and inlined
  * better than an async generator's body): every whole record of the current chunk becomes an Mbuf
- * over the chunk, added to `f` (BatchFrames), until it holds MAX_BATCH or the chunk ends inside a
+ * over the chunk, added to `f` (BatchFrames), until it holds `f.max` or the chunk ends inside a
  * record. The cursor is left at the first record not taken.
  */
 function records(cur: ChunkCursor, f: BatchFrames, rc: RecordCtx, info: FileInfo, session: CaptureSession): number {
@@ -120,7 +120,8 @@ function records(cur: ChunkCursor, f: BatchFrames, rc: RecordCtx, info: FileInfo
   const n0 = f.n;
   let n = n0;
   let st = FULL;
-  while (n < MAX_BATCH) {
+  const max = f.max;
+  while (n < max) {
     if (end - p < PCAP_REC_HDR_LEN) {
       st = NEED_HDR;
       break;

@@ -4,7 +4,7 @@ import { be16, be32, le16, le32 } from '../wire/bytes.js';
 import type { ChunkCursor } from './chunks.js';
 import { ticksToTime } from './pcapng-time.js';
 import { MAX_RECORD } from './pcap-reader.js';
-import { type Batch, type BatchFrames, type CaptureSession, type FileInfo, type Iface, MAX_BATCH, takeBatch } from './session.js';
+import { type Batch, batchFrames, type BatchFrames, type CaptureSession, type FileInfo, type Iface, takeBatch } from './session.js';
 
 export const PCAPNG_SHB = 0x0a0d0d0a;
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
@@ -29,7 +29,7 @@ interface Section {
  */
 export async function* walkPcapng(cur: ChunkCursor, info: FileInfo, session: CaptureSession): AsyncGenerator<Batch> {
   Object.assign(info, { format: 'pcapng', sections: 0 });
-  const state: BatchFrames = { out: [], n: 0 };
+  const state = batchFrames();
   try {
     yield* blocks(cur, info, session, state);
   } catch (e) {
@@ -74,7 +74,7 @@ async function* blocks(cur: ChunkCursor, info: FileInfo, session: CaptureSession
       info.customBlocks++;
     }
     cur.advance(len);
-    if (state.n >= MAX_BATCH) yield takeBatch(state);
+    if (state.n >= state.max) yield takeBatch(state);
   }
 }
 

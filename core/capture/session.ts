@@ -59,12 +59,33 @@ export const MAX_BATCH = 8192;
 export interface BatchFrames {
   readonly out: Batch;
   n: number;
+  /** The most frames the batch being read may take: FIRST_BATCH, doubled by each takeBatch up to MAX_BATCH. */
+  max: number;
 }
 
-/** The frames read so far, as a batch of their own; the builder starts again at 0. */
+/**
+ * A file's first batch holds at most this many frames, and each batch may hold twice as many as
+ * the one before, up to MAX_BATCH (64, 128, ..., 8,192: seven batches). V8 compiles the per-frame
+ * path while the first batches run: with small first batches every per-batch function (the
+ * walker's record loop, the stack's input loop) returns a few times before it is compiled, and in
+ * --trace-opt the input loop and the connection lookup were optimized 50-100 ms sooner. Measured
+ * against MAX_BATCH from the start (medians of alternating runs): bulk replay 936 -> 844 ms (10
+ * runs each), its first 258 MB 471 -> 442 ms (10) and 522 -> 475 with 16 (12), the loopback
+ * capture 454 -> 429 ms, the short flows 2.00 -> 1.96 s, smtp.pcap 159 -> 155 ms (6-10 runs); 4, 16,
+ * 64 and 256 were alike.
+ */
+export const FIRST_BATCH = 64;
+
+/** A batch builder for one file: empty, its first batch FIRST_BATCH frames at most. */
+export function batchFrames(): BatchFrames {
+  return { out: [], n: 0, max: FIRST_BATCH };
+}
+
+/** The frames read so far, as a batch of their own; the builder starts again at 0, and may take twice as many. */
 export function takeBatch(f: BatchFrames): Batch {
   const batch = f.out.slice(0, f.n);
   f.n = 0;
+  if (f.max < MAX_BATCH) f.max = Math.min(MAX_BATCH, f.max * 2);
   return batch;
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CHUNK_SIZE } from '../../core/capture/chunks.js';
 import { FramePool } from '../../core/capture/frame-pool.js';
 import { readCapture } from '../../core/capture/reader.js';
-import { CaptureSession, MAX_BATCH } from '../../core/capture/session.js';
+import { CaptureSession, FIRST_BATCH, MAX_BATCH } from '../../core/capture/session.js';
 import { ChunkZone } from '../../core/capture/zone.js';
 import { Ext, Mbuf, PacketHeader, type PktHdr } from '../../core/mbuf/mbuf.js';
 import { runPipeline } from '../../core/pipeline.js';
@@ -63,8 +63,8 @@ async function commandRun(file: string): Promise<{ streams: Array<[number, strin
 test('a command\'s frames are made again from the frames of batches it finished, and IP reassembly keeps its own copy of a first fragment that waits into the next batch (and the next read chunk): the streams are those of a run that makes every frame new, the chunks\' references add up', async (t) => {
   const dir = tmp(t);
   // the HTTP request in 11 IPv4 fragments, behind filler frames that end the first read chunk
-  // (4 MiB) exactly with its first fragment: that fragment is the last frame of the first batch,
-  // the others come in the second batch, from the second chunk
+  // (4 MiB) exactly with its first fragment: that fragment is the last frame of a batch (a batch
+  // ends with its chunk), the others come in the next batch, from the second chunk
   const recs: Array<{ data: Uint8Array; tsSec: number; tsFrac: number }> = [];
   const session = new CaptureSession();
   for await (const b of readCapture({ name: fixture('ip/frag-http-req.pcap') }, session))
@@ -92,6 +92,34 @@ test('a command\'s frames are made again from the frames of batches it finished,
   t.deepEqual(straddled.streams, whole.streams);
   t.true(straddled.refs.length > 0);
   t.deepEqual(straddled.refs, straddled.refs.map(() => 0), 'every retired chunk let go of');
+});
+
+test('a file\'s batches start at FIRST_BATCH frames and double up to MAX_BATCH, in pcap and pcapng alike; every frame comes once, in order', async (t) => {
+  const dir = tmp(t);
+  const file = join(dir, 'ramp.pcap');
+  const n = 20000;
+  writeFileSync(file, pcapFile(Array.from({ length: n }, (_, i) => ({ data: Uint8Array.of(i & 255, (i >> 8) & 255, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x88, 0xb5) }))));
+  const ng = join(dir, 'ramp.pcapng');
+  const w = await cli(['replay', file, '-q', '-w', ng]);
+  t.is(w.code, 0, w.stderr);
+  const expected: number[] = [];
+  for (let size = FIRST_BATCH, left = n; left > 0; size = Math.min(MAX_BATCH, size * 2)) {
+    expected.push(Math.min(size, left));
+    left -= Math.min(size, left);
+  }
+  t.is(FIRST_BATCH, 64);
+  t.deepEqual(expected.slice(0, 9), [64, 128, 256, 512, 1024, 2048, 4096, 8192, 3680]);
+  for (const name of [file, ng]) {
+    const sizes: number[] = [];
+    let next = 0;
+    let ordered = true;
+    for await (const b of readCapture({ name }, new CaptureSession())) {
+      sizes.push(b.length);
+      for (const m of b) ordered &&= m.data()[0] === (next & 255) && m.data()[1] === ((next++ >> 8) & 255);
+    }
+    t.deepEqual(sizes, expected, name);
+    t.true(ordered && next === n, `${name}: every frame once, in order`);
+  }
 });
 
 test('replay reports the frames made again (JSON framesReused, the read chunks line), with -w too (its writers keep views of the bytes, never the frame): the output is the input, byte for byte', async (t) => {
