@@ -65,10 +65,11 @@ export interface BatchFrames {
 
 /**
  * A file's first batch holds at most this many frames, and each batch may hold twice as many as
- * the one before, up to MAX_BATCH (64, 128, ..., 8,192: seven batches). V8 compiles the per-frame
- * path while the first batches run: with small first batches every per-batch function (the
- * walker's record loop, the stack's input loop) returns a few times before it is compiled, and in
- * --trace-opt the input loop and the connection lookup were optimized 50-100 ms sooner. Measured
+ * the one before, up to MAX_BATCH (64, 128, ..., 8,192: eight sizes). V8 compiles the per-frame
+ * path while the first batches run, and small first batches let it do so sooner: with them every
+ * per-batch function (the walker's record loop, the stack's input loop) has returned a few times
+ * before it is compiled, and in --trace-opt the input loop and the connection lookup were
+ * optimized 50-100 ms sooner (the deoptimizations were not fewer: the rest is not pinned down). Measured
  * against MAX_BATCH from the start (medians of alternating runs): bulk replay 936 -> 844 ms (10
  * runs each), its first 258 MB 471 -> 442 ms (10) and 522 -> 475 with 16 (12), the loopback
  * capture 454 -> 429 ms, the short flows 2.00 -> 1.96 s, smtp.pcap 159 -> 155 ms (6-10 runs); 4, 16,
