@@ -70,7 +70,7 @@ export function v8Flags(): V8Flags {
     process.noDeprecation = true;
     b = (process as unknown as { binding?: (name: string) => Binding }).binding?.('v8') ?? null;
   } catch {
-    b = null;
+    // no binding: node:v8 below
   } finally {
     process.noDeprecation = quiet;
   }

@@ -27,13 +27,13 @@ const OCLIF_PATCHES = [
   { file: 'util/os.js', from: 'const node_child_process_1 = require("node:child_process");', to: lazyRequire('node_child_process_1', 'node:child_process') },
   { file: 'performance.js', from: 'const node_perf_hooks_1 = require("node:perf_hooks");', to: lazyRequire('node_perf_hooks_1', 'node:perf_hooks') },
   { file: 'parser/parse.js', from: 'const node_readline_1 = require("node:readline");', to: lazyRequire('node_readline_1', 'node:readline') },
-  // oclif's logger makes its loggers with `debug`, which prints only for the namespaces DEBUG
-  // names as it loads; loading it brought supports-color, tty and net along (with the next
-  // patch, 217 -> 210 million instructions for a replay writing to files). Without DEBUG, a logger
-  // that does nothing is what debug would have made
   // oclif's theme asks supports-color, which reads tty and os as it loads, only to colour help
   // and errors: loaded when first asked
   { file: 'ux/supports-color.js', from: 'const supports_color_1 = require("supports-color");', to: lazyRequire('supports_color_1', 'supports-color') },
+  // oclif's logger makes its loggers with `debug`, which prints only for the namespaces DEBUG
+  // names as it loads; loading it brought supports-color, tty and net along (with the patch
+  // above, 217 -> 210 million instructions for a replay writing to files). Without DEBUG, a
+  // logger that does nothing is what debug would have made
   { file: 'logger.js', from: 'const debug_1 = __importDefault(require("debug"));', to: 'const debug_1 = process.env.DEBUG ? __importDefault(require("debug")) : { default: () => () => {} };' },
 ];
 const applied = new Set();

@@ -66,9 +66,14 @@ export function sumDv(dv: DataView, o: number, n: number, acc = 0): number {
   return acc;
 }
 
-/** Fold a sum to 16 bits, one's complement, not inverted. */
+/**
+ * Fold a sum to 16 bits, one's complement, not inverted. A sum that fits 31 bits (every header,
+ * every segment of up to 64 KiB) folds with shifts on a small integer; only a larger one takes
+ * the division and modulo on a double, which were 4% of bulk replay's profile when every IPv4
+ * header's 20-byte sum went through them.
+ */
 export function fold16(acc: number): number {
-  let s = (acc % 0x10000) + (Math.floor(acc / 0x10000) % 0x10000) + Math.floor(acc / 0x100000000);
+  let s = acc <= 0x7fffffff ? (acc & 0xffff) + (acc >>> 16) : (acc % 0x10000) + (Math.floor(acc / 0x10000) % 0x10000) + Math.floor(acc / 0x100000000);
   while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
   return s;
 }

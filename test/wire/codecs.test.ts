@@ -150,7 +150,7 @@ test('checksum fast path equals a 16-bit reference sum at every length and offse
   t.false(ipv4BadSum(ip, 0, 20));
   ip[11] ^= 1;
   t.true(ipv4BadSum(ip, 0, 20));
-  // the header check sums in integers of its own: it agrees with checksum() on every header length
+  // the header check agrees with checksum() on every header length, good sums and bad
   fc.assert(fc.property(fc.uint8Array({ minLength: 60, maxLength: 60 }), fc.integer({ min: 5, max: 15 }), fc.nat(3), fc.boolean(), (bytes, ihl, o, fix) => {
     const b = new Uint8Array(64);
     b.set(bytes, o);
@@ -163,6 +163,15 @@ test('checksum fast path equals a 16-bit reference sum at every length and offse
     }
     return ipv4BadSum(b, o, hlen) === (checksum(b, o, hlen) !== 0) && (!fix || !ipv4BadSum(b, o, hlen));
   }), { numRuns: 2000 });
+  // fold16 folds a sum below 2^31 with shifts and a larger one by division: both agree with a
+  // reference fold (BigInt) on either side of the boundary and far past it
+  const refFold = (x: bigint) => {
+    while (x > 0xffffn) x = (x & 0xffffn) + (x >> 16n);
+    return Number(x);
+  };
+  for (const x of [0, 1, 0xffff, 0x10000, 0x7ffffffe, 0x7fffffff, 0x80000000, 0xffffffff, 0x100000000, 2 ** 40 + 12345, 2 ** 52 - 1])
+    t.is(fold16(x), refFold(BigInt(x)), `fold16(${x})`);
+  fc.assert(fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (x) => fold16(x) === refFold(BigInt(x))), { numRuns: 2000 });
   t.true(ipv4BadSum(new Uint8Array(20), 0, 20), 'all zeros sums to 0, not 0xffff');
   t.false(ipv4BadSum(new Uint8Array(20).fill(0xff), 0, 20), '0xffff words: a negative zero sum, as checksum() judges it');
 });
