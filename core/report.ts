@@ -56,7 +56,7 @@ export function replaySummary(stack: Stack, error: SockcapError | null): ReplayS
     notes: { ...st.notes },
     start: has ? st.firstTs : null,
     end: has ? st.lastTs : null,
-    duration: has ? st.lastTs - st.firstTs : 0,
+    duration: has ? st.duration : 0,
     straddleBytes: stack.session.straddleBytes,
     ...(stack.session.filter ? { filter: stack.session.filter.expr } : {}),
     ...(stack.session.filter?.unfilterable.size

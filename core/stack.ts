@@ -175,8 +175,7 @@ export class Stack implements Ctx, Output {
       this.nowSec = h.tsSec;
       this.nowNsec = h.tsNsec;
       const t = (this.now = h.tsSec + h.tsNsec / 1e9);
-      if (t < st.firstTs) st.firstTs = t;
-      if (t > st.lastTs) st.lastTs = t;
+      st.at(t, h.tsSec, h.tsNsec);
       if (!this.hooks.length && !this.out) {
         if_input(this, m);
         continue;

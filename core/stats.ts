@@ -1,4 +1,5 @@
 import type { DropReason } from './wire/drop.js';
+import { later, spanSeconds } from './time.js';
 
 /** Counters of one run (BSD ipstat/tcpstat analogues live here, never in module state). */
 export class Stats {
@@ -23,6 +24,30 @@ export class Stats {
   /** Earliest and latest capture timestamps, seconds (timestamps may go backwards in a file). */
   firstTs = Infinity;
   lastTs = -Infinity;
+  /** The same two timestamps as their frames' headers gave them: seconds and nanoseconds. */
+  private firstSec = 0;
+  private firstNsec = 0;
+  private lastSec = 0;
+  private lastNsec = 0;
+
+  /** A frame captured at `t` seconds, which is `sec` seconds and `nsec` nanoseconds. */
+  at(t: number, sec: number, nsec: number): void {
+    if (t < this.firstTs || (t === this.firstTs && later(sec, nsec, this.firstSec, this.firstNsec))) {
+      this.firstTs = t;
+      this.firstSec = sec;
+      this.firstNsec = nsec;
+    }
+    if (t > this.lastTs || (t === this.lastTs && later(this.lastSec, this.lastNsec, sec, nsec))) {
+      this.lastTs = t;
+      this.lastSec = sec;
+      this.lastNsec = nsec;
+    }
+  }
+
+  /** Seconds from the earliest timestamp to the latest, exactly (spanSeconds); 0 before any frame. */
+  get duration(): number {
+    return this.firstTs === Infinity ? 0 : spanSeconds(this.firstSec, this.firstNsec, this.lastSec, this.lastNsec);
+  }
 
   drop(reason: DropReason): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;

@@ -111,8 +111,8 @@ export function flowName(template: string, c: Connection, dir: Dir, net = '', co
       case 'b': return dp;
       case '#': return String(c.stream);
       case 'd': return dir;
-      case 'T': return iso8601(c.firstTs);
-      case 't': return String(Math.floor(c.firstTs));
+      case 'T': return iso8601(c.firstSec);
+      case 't': return String(c.firstSec);
       case 'V': return net === '' ? '' : '--';
       case 'v': return net;
       case 'c': return count > 0 ? String(count) : '';

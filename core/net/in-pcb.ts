@@ -1,5 +1,6 @@
 import { be32, ip4ToString, ip6ToString } from '../wire/bytes.js';
 import { Tcpcb } from '../tcp/tcpcb.js';
+import { spanSeconds } from '../time.js';
 
 /** Direction of a segment within its connection. */
 export type Dir = 'c2s' | 's2c';
@@ -235,9 +236,17 @@ export class Connection extends PcbAddrs {
     return this.t1s + this.t1n / 1e9;
   }
 
-  /** Seconds from its first frame to its last (negative when the capture's clock went back). */
+  /**
+   * Whole seconds of its first frame's timestamp, as the header gave them (Math.floor(firstTs) is
+   * the next second for the last ~120 ns of a second: the double rounds up).
+   */
+  get firstSec(): number {
+    return this.t0s;
+  }
+
+  /** Seconds from its first frame to its last, exactly (spanSeconds; negative when the capture's clock went back). */
   get duration(): number {
-    return this.lastTs - this.firstTs;
+    return spanSeconds(this.t0s, this.t0n, this.t1s, this.t1n);
   }
 
   /** Its first frame was captured at this time (seconds, nanoseconds). */

@@ -20,7 +20,9 @@ function out(write: (j: JsonBuf) => void): string {
 }
 
 const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('10.0.0.1:80', '[2001:db8::1]:443', 'a"b\\c\u0001\u007f\u00e9'));
-const num = fc.oneof(fc.nat(), fc.integer(), fc.double(), fc.constantFrom(0, -0, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53, 1_700_000_000.000_01, Number.NaN, Infinity));
+/** Whole numbers of nanoseconds as seconds (n / 1e9, what spanSeconds makes), of every size num's digits path takes and around it. */
+const nanos = fc.oneof(fc.integer({ min: -(10 ** 15), max: 10 ** 15 }), fc.integer({ min: -2000, max: 2000 }), fc.integer({ min: 10 ** 15 - 2000, max: 10 ** 15 + 2000 }), fc.nat({ max: 9_000_000 }).map((s) => s * 1e9)).map((n) => n / 1e9);
+const num = fc.oneof(fc.nat(), fc.integer(), fc.double(), nanos, fc.constantFrom(0, -0, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53, 1_700_000_000.000_01, 1e-6, 1e-7, 0.1 + 0.2, 999_999.999_999_999, 1e6, Number.NaN, Infinity));
 
 test('str and num write JSON.stringify\'s bytes for any string and number (escapes, non-ASCII, floats, NaN, large and negative), across buffer boundaries', (t) => {
   const item = fc.oneof(text.map((s) => ({ s })), num.map((n) => ({ n })));
@@ -35,6 +37,18 @@ test('str and num write JSON.stringify\'s bytes for any string and number (escap
   const big = fc.sample(item, { numRuns: 200_000, seed: 7 });
   t.true(Buffer.byteLength(want(big)) > 2 << 20);
   t.is(out((j) => put(j, big)), want(big));
+});
+
+test('num writes a whole number of nanoseconds as seconds (a duration) by its digits, and they are JSON.stringify\'s: every size, both signs, every count of digits after the point', (t) => {
+  fc.assert(fc.property(fc.array(nanos, { maxLength: 50 }), (list) => out((j) => list.forEach((x) => {
+    j.num(x);
+    j.raw(' ');
+  })) === list.map((x) => `${JSON.stringify(x)} `).join('')), { numRuns: 2000 });
+  // each count of digits after the point, and the bounds of the digits path (10^-6 up to 10^6, exclusive)
+  for (let k = 0; k <= 9; k++) for (const w of [0, 1, 999_999]) for (const sign of [1, -1]) {
+    const x = (sign * (w * 1e9 + 10 ** (9 - k) * (k === 0 ? 0 : 7))) / 1e9;
+    t.is(out((j) => j.num(x)), JSON.stringify(x), String(x));
+  }
 });
 
 test('thousandsPad, numPad and pad write what thousands(), padStart and padEnd make; mark and padEnd pad what was written since the mark, in a buffer that fills up', (t) => {

@@ -1,0 +1,79 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { later, spanSeconds } from '../../core/time.js';
+import { Stats } from '../../core/stats.js';
+import { Connection } from '../../core/net/in-pcb.js';
+import { flowName } from '../../core/capture/flow-name.js';
+
+/** The exact span from (s0, n0) to (s1, n1) as a decimal string (BigInt arithmetic), trailing zeros dropped. */
+function exactDecimal(s0: number, n0: number, s1: number, n1: number): string {
+  const ns = (BigInt(s1) - BigInt(s0)) * 1_000_000_000n + (BigInt(n1) - BigInt(n0));
+  const neg = ns < 0n;
+  const a = neg ? -ns : ns;
+  const frac = (a % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${neg ? '-' : ''}${a / 1_000_000_000n}${frac ? `.${frac}` : ''}`;
+}
+
+const sec = fc.integer({ min: 0, max: 2 ** 32 - 1 });
+const nsec = fc.integer({ min: 0, max: 999_999_999 });
+
+test('spanSeconds is the double nearest to the exact span, which JSON.stringify writes as its decimal (spans under a million seconds, either sign)', (t) => {
+  fc.assert(fc.property(sec, nsec, fc.integer({ min: -999_999, max: 999_999 }), nsec, (s0, n0, ds, n1) => {
+    const s1 = s0 + ds;
+    const d = spanSeconds(s0, n0, s1, n1);
+    const want = exactDecimal(s0, n0, s1, n1);
+    // nearest: the decimal read back is the same double; written: the same decimal (sub-microsecond spans take an exponent)
+    return d === Number(want) && (Math.abs(d) < 1e-6 && d !== 0 ? true : JSON.stringify(d) === (want === '-0' ? '0' : want));
+  }), { numRuns: 20_000 });
+  // what the difference of two times as numbers gave before: the two roundings show
+  t.is(JSON.stringify(1254722767 + 529046000 / 1e9 - (1254722759 + 951333000 / 1e9)) === '7.577713', false);
+  t.is(JSON.stringify(spanSeconds(1254722759, 951333000, 1254722767, 529046000)), '7.577713');
+});
+
+test('spanSeconds past 9,000,000 s falls back to the difference of the times as numbers; nanosecond parts of 1e9 and more count as they are', (t) => {
+  t.is(spanSeconds(0, 0, 20_000_000, 500_000_000), 20_000_000.5);
+  t.is(spanSeconds(1_700_000_000, 0, 1_710_000_000, 0), 10_000_000);
+  // an unnormalised header: 5 s + 1.5e9 ns is 6.5 s
+  t.is(spanSeconds(5, 1_500_000_000, 6, 0), -0.5);
+  t.is(spanSeconds(6, 0, 5, 1_500_000_000), 0.5);
+});
+
+test('later tells apart two timestamps that are the same number as seconds + nanoseconds / 1e9', (t) => {
+  const a = [1_700_000_000, 999_999_999] as const;
+  const b = [1_700_000_001, 0] as const;
+  t.is(a[0] + a[1] / 1e9, b[0] + b[1] / 1e9, 'one double for both');
+  t.true(later(a[0], a[1], b[0], b[1]));
+  t.false(later(b[0], b[1], a[0], a[1]));
+  t.false(later(a[0], a[1], a[0], a[1]));
+  // unnormalised, the same instant: neither is later
+  t.false(later(5, 1_500_000_000, 6, 500_000_000));
+});
+
+test('Stats keeps the earliest and latest timestamps as the headers gave them: its duration is exact, ties between equal doubles go to the earlier and the later nanosecond', (t) => {
+  fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 1_700_000_000, max: 1_700_000_003 }), nsec), { minLength: 1, maxLength: 30 }), (times) => {
+    const st = new Stats();
+    for (const [s, n] of times) st.at(s + n / 1e9, s, n);
+    const key = ([s, n]: readonly [number, number]) => BigInt(s) * 1_000_000_000n + BigInt(n);
+    const sorted = [...times].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
+    const [f, l] = [sorted[0]!, sorted[sorted.length - 1]!];
+    return st.firstTs === f[0] + f[1] / 1e9 && st.lastTs === l[0] + l[1] / 1e9 && st.duration === Number(exactDecimal(f[0], f[1], l[0], l[1]));
+  }), { numRuns: 2000 });
+  const st = new Stats();
+  t.is(st.duration, 0, 'no frame yet');
+  st.at(1_700_000_001, 1_700_000_001, 0);
+  st.at(1_700_000_001, 1_700_000_000, 999_999_999); // the same double, a nanosecond earlier
+  st.at(1_700_000_001, 1_700_000_001, 100); // the same double, later
+  t.is(st.duration, 101e-9);
+});
+
+test('a connection\'s duration is exact, and %t and %T name the second its first frame\'s header gave, even in the last nanoseconds of that second', (t) => {
+  const b = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2]);
+  const c = new Connection(0, b, 0, 1024, 4, 80, 4);
+  c.began(1_700_000_000, 999_999_999);
+  c.seen(1_700_000_007, 577_713_000);
+  t.is(JSON.stringify(c.duration), '6.577713001');
+  t.is(c.firstTs, 1_700_000_001, 'as one number, the first frame rounds up to the next second');
+  t.is(c.firstSec, 1_700_000_000);
+  t.is(flowName('%t', c, 'c2s'), '1700000000');
+  t.is(flowName('%T', c, 'c2s'), '2023-11-14T22:13:20Z');
+});
