@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -71,6 +71,49 @@ test('a replay loads no child_process, perf_hooks or readline: oclif\'s load at 
   t.is((JSON.parse(filtered.stdout) as { connections: unknown[] }).connections.length, 1);
   // oclif's platform, in --version, is still os.platform()
   t.regex(run('--version').stdout, new RegExp(` ${process.platform}-${process.arch} `));
+});
+
+/** Packages whose modules oclif requires as it loads but whose code a run never calls (scripts/bundle.mjs loads them at first use). */
+const LAZY = ['tinyglobby', 'fdir', 'picomatch', 'minimatch', 'lilconfig', 'ejs', 'cli-spinners', 'wrap-ansi', 'string-width', 'widest-line'];
+
+/** Per package of LAZY: how many of its module wrappers in the bundle ran, of how many, in a run of the CLI under NODE_V8_COVERAGE. */
+function lazyModulesRun(dir: string, ...args: string[]): { out: string; status: number | null; ran: Map<string, [number, number]> } {
+  const cov = join(dir, `cov-${args.join('-').replace(/[^a-z]/g, '')}`);
+  const r = spawnSync(process.execPath, [...cliNodeFlags(), CLI, ...args], { encoding: 'utf8', env: { ...process.env, NODE_V8_COVERAGE: cov } });
+  const ran = new Map<string, [number, number]>(LAZY.map((p) => [p, [0, 0]]));
+  for (const f of readdirSync(cov)) {
+    const report = JSON.parse(readFileSync(join(cov, f), 'utf8')) as { result: Array<{ url: string; functions: Array<{ functionName: string; ranges: Array<{ count: number }> }> }> };
+    for (const script of report.result.filter((s) => s.url.endsWith('sockcap.cjs'))) {
+      for (const fn of script.functions) {
+        // esbuild names each CommonJS module's wrapper by its path: "node_modules/ejs/lib/cjs/ejs.js"
+        const pkg = /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(fn.functionName)?.[1];
+        const e = pkg === undefined ? undefined : ran.get(pkg);
+        if (e) {
+          e[1]++;
+          if (fn.ranges[0]!.count > 0) e[0]++;
+        }
+      }
+    }
+  }
+  return { out: r.stdout + r.stderr, status: r.status, ran };
+}
+
+test('a replay runs none of the modules oclif loads for globbing, templates, spinners and formatting (loaded at first use); help and usage errors load and use them', (t) => {
+  const dir = tmp(t);
+  const replay = lazyModulesRun(dir, 'replay', fixture('tcp/smtp.pcap'), '-q', '--json');
+  t.is(replay.status, 0, replay.out);
+  for (const [pkg, [ran, all]] of replay.ran) {
+    t.true(all > 0, `${pkg} is in the bundle`);
+    t.is(ran, 0, `${pkg}: ${ran} of its ${all} modules ran in a replay`);
+  }
+  // help renders its examples with ejs (`<%= config.bin %>`) and wraps with wrap-ansi and string-width
+  const help = lazyModulesRun(dir, 'replay', '--help');
+  t.is(help.status, 0, help.out);
+  t.regex(help.out, /^ {2}\$ sockcap replay fixtures\/tcp\/smtp\.pcap/m);
+  for (const pkg of ['ejs', 'wrap-ansi', 'string-width', 'widest-line']) t.true(help.ran.get(pkg)![0] > 0, `help ran ${pkg}`);
+  const bad = lazyModulesRun(dir, 'replay', '--no-such-flag');
+  t.is(bad.status, 2);
+  t.regex(bad.out, /^sockcap: replay: unknown flag --no-such-flag/m);
 });
 
 test('a replay writing to files loads no tty: oclif\'s debug loads only when DEBUG is set (and prints then), supports-color when colour is first asked (help still colours nothing in a pipe)', (t) => {
