@@ -175,7 +175,7 @@ export class Stack implements Ctx, Output {
       this.nowSec = h.tsSec;
       this.nowNsec = h.tsNsec;
       const t = (this.now = h.tsSec + h.tsNsec / 1e9);
-      st.at(t, h.tsSec, h.tsNsec);
+      st.at(h.tsSec, h.tsNsec);
       if (!this.hooks.length && !this.out) {
         if_input(this, m);
         continue;

@@ -21,32 +21,39 @@ export class Stats {
   readonly drops: Partial<Record<DropReason, number>> = {};
   /** Conditions worth counting that do not drop the packet (bad checksums taken anyway, padding...). */
   readonly notes: Record<string, number> = {};
-  /** Earliest and latest capture timestamps, seconds (timestamps may go backwards in a file). */
-  firstTs = Infinity;
-  lastTs = -Infinity;
-  /** The same two timestamps as their frames' headers gave them: seconds and nanoseconds. */
-  private firstSec = 0;
+  /**
+   * Earliest and latest capture timestamps (timestamps may go backwards in a file), as their frames'
+   * headers gave them: seconds and nanoseconds, none before the first frame.
+   */
+  private firstSec = Infinity;
   private firstNsec = 0;
-  private lastSec = 0;
+  private lastSec = -Infinity;
   private lastNsec = 0;
 
-  /** A frame captured at `t` seconds, which is `sec` seconds and `nsec` nanoseconds. */
-  at(t: number, sec: number, nsec: number): void {
-    if (t < this.firstTs || (t === this.firstTs && later(sec, nsec, this.firstSec, this.firstNsec))) {
-      this.firstTs = t;
+  /** A frame captured at `sec` seconds and `nsec` nanoseconds. */
+  at(sec: number, nsec: number): void {
+    if (later(sec, nsec, this.firstSec, this.firstNsec)) {
       this.firstSec = sec;
       this.firstNsec = nsec;
     }
-    if (t > this.lastTs || (t === this.lastTs && later(this.lastSec, this.lastNsec, sec, nsec))) {
-      this.lastTs = t;
+    if (later(this.lastSec, this.lastNsec, sec, nsec)) {
       this.lastSec = sec;
       this.lastNsec = nsec;
     }
   }
 
+  /** The earliest timestamp as seconds (Infinity before any frame), and the latest (-Infinity). */
+  get firstTs(): number {
+    return this.firstSec + this.firstNsec / 1e9;
+  }
+
+  get lastTs(): number {
+    return this.lastSec + this.lastNsec / 1e9;
+  }
+
   /** Seconds from the earliest timestamp to the latest, exactly (spanSeconds); 0 before any frame. */
   get duration(): number {
-    return this.firstTs === Infinity ? 0 : spanSeconds(this.firstSec, this.firstNsec, this.lastSec, this.lastNsec);
+    return this.firstSec === Infinity ? 0 : spanSeconds(this.firstSec, this.firstNsec, this.lastSec, this.lastNsec);
   }
 
   drop(reason: DropReason): void {

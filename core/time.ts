@@ -21,9 +21,11 @@ export function spanSeconds(s0: number, n0: number, s1: number, n1: number): num
 const MAX_EXACT_S = 9e6;
 
 /**
- * True when the time (s1, n1) is later than (s0, n0), for two timestamps that are the same number
- * as s + ns / 1e9 (nanoseconds a double cannot tell apart): they are seconds apart at most, and
- * their difference in nanoseconds is exact.
+ * True when the time (s1, n1) is later than (s0, n0), by their exact difference in nanoseconds (two
+ * timestamps a double as s + ns / 1e9 cannot tell apart are told apart; unnormalised nanosecond
+ * parts count as they are). The difference is exact within 9,000,000 s; beyond, the seconds
+ * dominate it and its sign is still right. An infinite time (no timestamp yet) is earlier or later
+ * than every other.
  */
 export function later(s0: number, n0: number, s1: number, n1: number): boolean {
   return (s1 - s0) * 1e9 + (n1 - n0) > 0;

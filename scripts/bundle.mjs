@@ -10,8 +10,7 @@ import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 // Patches to oclif's own files as the bundle takes them in, for its start-up: each replaces one
 // exact line (the build stops if a line is not there, as after an oclif update: look at them
-// again then). Measured on a replay of smtp.pcap with callgrind: ~30 million instructions fewer,
-// 7 ms (node alone runs 502 million).
+// again then). Where a patch's saving was measured on its own, its comment gives it.
 const lazyRequire = (name, mod) => `const ${name} = new Proxy({}, { get: (_, k) => require("${mod}")[k] });`;
 // the same for `__importDefault(require(mod))` (TypeScript's default import of a CommonJS module)
 const lazyDefault = (name, mod) => `const ${name} = { get default() { return __importDefault(require("${mod}")).default; } };`;

@@ -86,7 +86,7 @@ export function batchFrames(): BatchFrames {
 export function takeBatch(f: BatchFrames): Batch {
   const batch = f.out.slice(0, f.n);
   f.n = 0;
-  if (f.max < MAX_BATCH) f.max = Math.min(MAX_BATCH, f.max * 2);
+  f.max = Math.min(MAX_BATCH, f.max * 2);
   return batch;
 }
 
