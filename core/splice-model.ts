@@ -5,6 +5,7 @@ import { type ProtoSw, type Socket, type SoError, sorwakeup } from './socket/soc
 import { soidle, somove, sosplice } from './socket/splice.js';
 import { SpliceDrain, type SpliceClose } from './tcp/tcp-emu.js';
 import type { Segment } from './tcp/tcp-input.js';
+import { microsAfter, secondsToNanos, spanNanos } from './time.js';
 
 /** One splice a run sets up: `from`'s received bytes onto `to`'s connection. */
 export interface SpliceSpec {
@@ -61,13 +62,20 @@ class Run {
   state: 'waiting' | 'spliced' | 'ended' | 'failed' = 'waiting';
   reason = 'not started';
   soError: 0 | SoError = 0;
-  startedAt = -1;
-  endedAt = -1;
+  /** Nanoseconds after the run's first frame (NaN: not yet). */
+  startedAt = NaN;
+  endedAt = NaN;
   srcTotal = 0;
-  constructor(readonly spec: SpliceSpec) {}
+  /** `at`, `until` and `idle` in nanoseconds (NaN: not given). */
+  readonly atNs: number;
+  readonly untilNs: number;
+  readonly idleNs: number;
+  constructor(readonly spec: SpliceSpec) {
+    this.atNs = spec.at?.time === undefined ? NaN : secondsToNanos(spec.at.time);
+    this.untilNs = spec.until?.time === undefined ? NaN : secondsToNanos(spec.until.time);
+    this.idleNs = spec.idle === undefined ? 0 : secondsToNanos(spec.idle);
+  }
 }
-
-const fmtTime = (t: number): string | null => (t < 0 ? null : t.toFixed(6));
 
 /**
  * Splicing between captured flows (OpenBSD SO_SPLICE). The source socket's application does not
@@ -79,7 +87,13 @@ const fmtTime = (t: number): string | null => (t < 0 ? null : t.toFixed(6));
 export class SpliceModel implements StackHook {
   private readonly runs: Run[];
   private readonly drains = new Map<Connection, SpliceDrain[]>();
-  private first = -1;
+  /**
+   * The run's first frame's time, as its header gave it: the model's clock counts nanoseconds from
+   * it (exact integers, where capture times as seconds in one double have ~0.24 µs steps, and a
+   * frame 2.3 s after the first came out 2.2999999523 s after it).
+   */
+  private firstSec = NaN;
+  private firstNsec = 0;
 
   constructor(specs: readonly SpliceSpec[]) {
     this.runs = specs.map((s) => new Run(s));
@@ -104,13 +118,23 @@ export class SpliceModel implements StackHook {
     }
   }
 
-  tick(now: number, out: Output): void {
-    if (this.first < 0) this.first = now;
-    const due = (w: SpliceSpec['at']) => !!w && ((w.frame !== undefined && out.hdr.frameNo >= w.frame) || (w.time !== undefined && now - this.first >= w.time));
+  /** Nanoseconds from the run's first frame to the frame being processed. */
+  private clock(out: Output): number {
+    const h = out.hdr;
+    return spanNanos(this.firstSec, this.firstNsec, h.tsSec, h.tsNsec);
+  }
+
+  tick(_now: number, out: Output): void {
+    if (Number.isNaN(this.firstSec)) {
+      this.firstSec = out.hdr.tsSec;
+      this.firstNsec = out.hdr.tsNsec;
+    }
+    const now = this.clock(out);
+    const due = (w: SpliceSpec['at'], ns: number) => !!w && ((w.frame !== undefined && out.hdr.frameNo >= w.frame) || now >= ns);
     for (const r of this.runs) {
-      if (r.state === 'waiting' && due(r.spec.at)) this.start(r, out);
+      if (r.state === 'waiting' && due(r.spec.at, r.atNs)) this.start(r, out);
       if (r.state === 'spliced' && r.srcSo && soidle(r.srcSo, now)) this.ended(r);
-      if (r.state === 'spliced' && due(r.spec.until)) {
+      if (r.state === 'spliced' && due(r.spec.until, r.untilNs)) {
         // the application unsplices: setsockopt(SO_SPLICE, fd -1), so_error untouched
         sosplice(r.srcSo!, { drain: null }, this.env(r, out));
         this.ended(r, 'unspliced');
@@ -133,7 +157,7 @@ export class SpliceModel implements StackHook {
   /** setsockopt(SO_SPLICE) now. A failed setup leaves the source to its reader. */
   private start(r: Run, out: Output): void {
     if (r.state !== 'waiting') return;
-    r.startedAt = out.now;
+    r.startedAt = this.clock(out);
     if (!r.src || !r.drain) {
       r.state = 'failed';
       r.reason = !r.src ? 'no source connection' : 'no drain connection';
@@ -144,7 +168,7 @@ export class SpliceModel implements StackHook {
     r.state = 'spliced';
     r.reason = 'active';
     r.drain.start(out);
-    const err = sosplice(so, { drain: r.drain.so, max: r.spec.max, idle: r.spec.idle }, this.env(r, out));
+    const err = sosplice(so, { drain: r.drain.so, max: r.spec.max, idle: r.idleNs }, this.env(r, out));
     if (err) {
       r.state = 'failed';
       r.reason = err;
@@ -153,11 +177,11 @@ export class SpliceModel implements StackHook {
     }
   }
 
-  /** The task queue and clock of the stack, and somove that notices when a splice ends. */
+  /** The stack's task queue, the model's clock (nanoseconds: idle is given in them), and somove that notices when a splice ends. */
   private env(r: Run, out: Output) {
     return {
       sched: (t: () => void) => out.sched(t),
-      now: () => out.now,
+      now: () => this.clock(out),
       somove: (s: Socket) => {
         const go = somove(s);
         if (!go) this.ended(r);
@@ -192,6 +216,11 @@ export class SpliceModel implements StackHook {
     }
   }
 
+  /** A time of the model's clock as the capture's `seconds.micros`, or null. */
+  private time(ns: number): string | null {
+    return Number.isNaN(ns) ? null : microsAfter(this.firstSec, this.firstNsec, ns);
+  }
+
   /** The report, one record per splice. */
   records(): SpliceRecord[] {
     return this.runs.map((r) => {
@@ -207,8 +236,8 @@ export class SpliceModel implements StackHook {
         reason: r.reason,
         soError: r.soError,
         remaining: total - spliced,
-        endedAt: fmtTime(r.endedAt),
-        startedAt: fmtTime(r.startedAt),
+        endedAt: this.time(r.endedAt),
+        startedAt: this.time(r.startedAt),
         segments: d?.segments ?? 0,
         copiedBytes: d?.copied ?? 0,
         userland: { wakeups, syscalls: 2 * wakeups, copiedBytes: 2 * spliced },

@@ -31,14 +31,14 @@ export interface SoSplice {
   len: number;
   /** Most bytes to move (0: no limit). */
   max: number;
-  /** Idle timeout in seconds of capture time (0: none), and when it fires. */
+  /** Idle timeout in the env's clock's unit (0: none), and when it fires by that clock. */
   idle: number;
   idleAt: number;
   /** somove is queued (BSD ssp_task pending). */
   queued: boolean;
   /** Source wakeups while spliced: what a read/write relay would have woken up for. */
   wakeups: number;
-  /** When the splice ended (capture time), or -1. */
+  /** When the splice ended by the env's clock, or NaN. */
   endedAt: number;
   /** Runs somove later (the stack's task queue) and tells the time; set by each sosplice. */
   env: SpliceEnv;
@@ -47,6 +47,10 @@ export interface SoSplice {
 /** What splicing needs from its surroundings: a task queue (softnet) and the capture clock. */
 export interface SpliceEnv {
   sched(task: () => void): void;
+  /**
+   * The capture clock, in the unit the splice's idle timeout is given in (OpenBSD: a timeval; the
+   * splice model: nanoseconds since the run's first frame, exact integers).
+   */
   now(): number;
   /** somove of `so` (injected so that this module and splice.ts do not import each other). */
   somove(so: Socket): boolean;

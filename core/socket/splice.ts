@@ -14,7 +14,7 @@ export interface SpliceArgs {
   drain: Socket | null;
   /** Most bytes to move (sp_max); 0 means no limit. Negative: EINVAL. */
   max?: number;
-  /** Idle timeout in seconds (sp_idle); 0 means none. Negative: EINVAL. */
+  /** Idle timeout (sp_idle), in the unit of the env's clock (SpliceEnv.now); 0 means none. Negative: EINVAL. */
   idle?: number;
 }
 
@@ -50,7 +50,7 @@ export function sosplice(so: Socket, a: SpliceArgs, env: SpliceEnv): SoError | 0
   so.sp.len = 0;
   so.sp.max = max;
   so.sp.idle = idle;
-  so.sp.endedAt = -1;
+  so.sp.endedAt = NaN;
   so.sp.wakeups = 0;
   so.sp.drain = sosp;
   sosp.sp.back = so;
@@ -59,7 +59,7 @@ export function sosplice(so: Socket, a: SpliceArgs, env: SpliceEnv): SoError | 0
 }
 
 function newSp(env: SpliceEnv) {
-  return { drain: null, back: null, len: 0, max: 0, idle: 0, idleAt: Infinity, queued: false, wakeups: 0, endedAt: -1, env };
+  return { drain: null, back: null, len: 0, max: 0, idle: 0, idleAt: Infinity, queued: false, wakeups: 0, endedAt: NaN, env };
 }
 
 /**

@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { later, spanSeconds } from '../../core/time.js';
+import { later, microsAfter, secondsToNanos, spanNanos, spanSeconds } from '../../core/time.js';
+import { parseDuration } from '../../core/splice-report.js';
 import { Stats } from '../../core/stats.js';
 import { Connection } from '../../core/net/in-pcb.js';
 import { flowName } from '../../core/capture/flow-name.js';
@@ -80,4 +81,40 @@ test('a connection\'s duration is exact, and %t and %T name the second its first
   t.is(c.firstSec, 1_700_000_000);
   t.is(flowName('%t', c, 'c2s'), '1700000000');
   t.is(flowName('%T', c, 'c2s'), '2023-11-14T22:13:20Z');
+});
+
+test('spanNanos counts exactly (BigInt) within 9,000,000 s, either sign, unnormalised nanosecond parts included', (t) => {
+  fc.assert(fc.property(sec, fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: -9_000_000, max: 9_000_000 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (s0, n0, ds, n1) => {
+    const want = (BigInt(ds) * 1_000_000_000n + BigInt(n1) - BigInt(n0)).toString();
+    return String(spanNanos(s0, n0, s0 + ds, n1)) === want;
+  }), { numRuns: 20_000 });
+  t.is(spanNanos(1_700_000_000, 0, 1_700_000_002, 300_000_000), 2_300_000_000);
+});
+
+test('secondsToNanos gives a parsed duration\'s own nanoseconds (up to nine decimals, under 2^22 s; ms too)', (t) => {
+  fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 22 - 1 }), fc.integer({ min: 0, max: 999_999_999 }), fc.integer({ min: 0, max: 9 }), (whole, frac, places) => {
+    const f = String(frac).padStart(9, '0').slice(0, places);
+    const text = places ? `${whole}.${f}s` : `${whole}s`;
+    const want = BigInt(whole) * 1_000_000_000n + BigInt(f.padEnd(9, '0'));
+    return BigInt(secondsToNanos(parseDuration(text)!)) === want;
+  }), { numRuns: 20_000 });
+  t.is(secondsToNanos(parseDuration('300ms')!), 300_000_000);
+  t.is(secondsToNanos(parseDuration('0.3s')!), 300_000_000);
+  t.is(4.1 * 1e9 === 4_100_000_000, false, 'the product alone is not the integer');
+  t.is(secondsToNanos(parseDuration('4.1s')!), 4_100_000_000);
+});
+
+test('microsAfter prints (sec, nsec) + ns to the nearest microsecond exactly, carries included, where the sum as a double does not', (t) => {
+  fc.assert(fc.property(sec, fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: -9e15, max: 9e15 }), (s, n, ns) => {
+    const total = BigInt(s) * 1_000_000_000n + BigInt(n) + BigInt(ns);
+    const us = (total + 500n) / 1000n - (total + 500n < 0n && (total + 500n) % 1000n !== 0n ? 1n : 0n); // floor((total + 500) / 1000)
+    const whole = us / 1_000_000n - (us < 0n && us % 1_000_000n !== 0n ? 1n : 0n);
+    const frac = us - whole * 1_000_000n;
+    return microsAfter(s, n, ns) === `${whole}.${frac.toString().padStart(6, '0')}`;
+  }), { numRuns: 20_000 });
+  t.is(microsAfter(1_700_000_000, 999_999_600, 0), '1700000001.000000');
+  t.is(microsAfter(1_700_000_000, 0, 2_300_000_000), '1700000002.300000');
+  t.is(microsAfter(1_700_000_000, 0, -1), '1700000000.000000', 'a nanosecond before rounds to the same microsecond');
+  t.is(microsAfter(1_700_000_000, 0, -600), '1699999999.999999');
+  t.not((1_700_000_000 + 0.1234565).toFixed(6), microsAfter(1_700_000_000, 123_456_500, 0), 'the double rounds the other way');
 });

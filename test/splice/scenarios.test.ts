@@ -14,6 +14,7 @@ import { TH_ACK, TH_PUSH, TH_URG } from '../../core/wire/tcp.js';
 import { badFrames, fields, hookRun } from '../helpers/model.js';
 import { fixture, HAS_TSHARK } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
+import { pcapFile } from '../helpers/build.js';
 
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -308,6 +309,50 @@ tshark('13 manual unsplice (args-unsplice-forked): so_error 0, SO_SPLICE keeps 2
   t.is(r.conns[0]!.c2s.sha256, sha(ws(3000)), 'the application reads what came after');
   t.is(drainBytes(r.outPath).length, 2000);
   t.deepEqual(warnings(r.outPath), []);
+});
+
+test('--at, --until and --idle count capture time exactly: a frame 2.3 s after the first is due at 2.3 s, not at the next one', async (t) => {
+  // As one double, 1700000002.3 - 1700000000 is 2.2999999523: the frame at 2.3 s came out early
+  // for --at 2.3s and --until 4.1s, and a frame 0.7 s after the move at 1.00006 s came out before
+  // the idle timer (each of the three was due only at the frame after it).
+  const { tl, C, S } = relayPair();
+  C.handshake(); S.handshake();
+  C.send('c', ws(1000)).ack('s'); // buffered until --at
+  tl.us = 2_300_000;
+  C.send('c', ws(500)).ack('s');
+  tl.us = 4_100_000;
+  C.send('c', ws(200)).ack('s'); // after --until: stays in the source
+  C.close('c');
+  const r = await splice(t, tl, { at: { time: 2.3 }, until: { time: 4.1 }, close: 'keep' });
+  t.like(r.rec, { spliced: 1500, reason: 'unspliced', remaining: 200, startedAt: '1700000002.300000', endedAt: '1700000004.100000' });
+
+  const p = relayPair();
+  p.tl.us = 600_000; // the splice is set up at 0.60005 s, its timer armed to 1.30005 s
+  p.C.handshake(); p.S.handshake();
+  p.tl.us = 1_000_060;
+  p.C.send('c', ws(300)).ack('s'); // moved at 1.000060 s
+  p.tl.us = 1_700_060;
+  p.C.send('c', ws(50)).ack('s'); // exactly --idle 0.7s later: the timer fires first
+  p.C.close('c');
+  const idle = await splice(t, p.tl, { idle: 0.7 });
+  t.like(idle.rec, { spliced: 300, reason: 'ETIMEDOUT', soError: 'ETIMEDOUT', remaining: 50, endedAt: '1700000001.700060' });
+
+  // nanosecond timestamps: the first frame 1 ns before a second, the due frame 2.3 s after it
+  const n = relayPair();
+  n.C.handshake(); n.S.handshake();
+  n.C.send('c', ws(100)).ack('s');
+  n.tl.us = 2_300_000;
+  n.C.send('c', ws(100)).ack('s');
+  n.tl.us = 2_300_010;
+  n.C.send('c', ws(100)).ack('s');
+  n.C.close('c');
+  // shift every frame by 999,999,999 ns - 1 s: the first at 1699999999.999999999
+  const recs = n.tl.recs.map((rec) => {
+    const ns = (rec.tsSec! - 1700000000) * 1e9 + rec.tsFrac! * 1000 + 999_999_999;
+    return { ...rec, tsSec: 1699999999 + Math.floor(ns / 1e9), tsFrac: ns % 1e9 };
+  });
+  const ns = await hookRun(t, pcapFile(recs, { nanos: true }), new SpliceModel([{ from: parseSelector('0:c2s'), to: parseSelector('1:c2s'), at: { time: 2.3 } }]));
+  t.like(ns.hook.records()[0], { spliced: 300, startedAt: '1700000002.300000' });
 });
 
 test('copiedBytes is measured: payload the drain sends from outside capture memory counts as copied', (t) => {
