@@ -3,8 +3,8 @@ import { m_copydata, Mbuf, type PktHdr } from '../mbuf/mbuf.js';
 import { be16 } from '../wire/bytes.js';
 import {
   ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_LEN16, ENCAP_UDP, GENEVE_PORT, GTPU_PORT, INNER_ETHER, INNER_IPV4, INNER_IPV6,
-  INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, L2TP_PORT, parseGeneve, parseGre, parseGtpU, parseL2tp, parsePpp, parseVxlan,
-  parseVxlanGpe, type TunnelHdr, VXLAN_GPE_PORT, VXLAN_PORT,
+  INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, L2TP_PORT, parseGeneve, parseGre, parseGtpU, parseL2tp, parsePpp, parseTeredo, parseVxlan,
+  parseVxlanGpe, TEREDO_PORT, type TunnelHdr, VXLAN_GPE_PORT, VXLAN_PORT,
 } from '../wire/tunnel.js';
 import { ether_input } from './ether.js';
 import { ip6_input, ip_input } from './ip-input.js';
@@ -16,7 +16,7 @@ import { ip6_input, ip_input } from './ip-input.js';
 export const MAX_TUNNEL_DEPTH = 4;
 
 /** Tunnel kinds, folded into the network number with the tunnel's own id. */
-const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6, gtp: 7, l2tp: 8, 'vxlan-gpe': 9 } as const;
+const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6, gtp: 7, l2tp: 8, 'vxlan-gpe': 9, teredo: 10 } as const;
 
 /**
  * The network a tunnel's packets belong to: the outer packet's (its VLAN stack, its own tunnels),
@@ -25,7 +25,8 @@ const KIND = { ipip: 1, gre: 2, erspan: 3, pptp: 4, vxlan: 5, geneve: 6, gtp: 7,
  * another VNI is another connection. The tunnel's outer addresses are not part of it, so the two
  * directions of a connection meet even when they come through different endpoints (mirrored
  * traffic sent from two VTEPs, asymmetric GRE). GTP-U and L2TP name no id (theirs are the
- * receiver's, one per direction): all of a capture's GTP-U is one network, as all of its IP in IP.
+ * receiver's, one per direction), nor does Teredo: all of a capture's GTP-U is one network, as all
+ * of its IP in IP.
  */
 function tunnelNet(ctx: Ctx, net: number, name: keyof typeof KIND, id: number): number {
   const t = (Math.imul(net ^ 0x2545f491, 0x9e3779b1) + Math.imul(KIND[name], 0x85ebca6b) + Math.imul(id, 0xc2b2ae35)) | 0;
@@ -34,7 +35,7 @@ function tunnelNet(ctx: Ctx, net: number, name: keyof typeof KIND, id: number): 
 }
 
 /** What each kind's id is, in a network's name. */
-const ID_NAME = { ipip: null, gre: 'key ', erspan: 'session ', pptp: 'call ', vxlan: 'vni ', geneve: 'vni ', gtp: null, l2tp: null, 'vxlan-gpe': 'vni ' } as const;
+const ID_NAME = { ipip: null, gre: 'key ', erspan: 'session ', pptp: 'call ', vxlan: 'vni ', geneve: 'vni ', gtp: null, l2tp: null, 'vxlan-gpe': 'vni ', teredo: null } as const;
 
 /**
  * The packet a tunnel carries, as a frame of its own (BSD: gif_input and gre_input hand the inner
@@ -133,7 +134,7 @@ export function ip_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number,
 
 /**
  * UDP at `thOff` (its IP header at `ipOff`, version `ipv`): VXLAN, VXLAN-GPE, Geneve and GTP-U by their
- * destination ports, L2TP by either. Returns false when the datagram is not one of them (the
+ * destination ports, L2TP and Teredo by either. Returns false when the datagram is not one of them (the
  * caller counts it as UDP).
  */
 export function udp_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number, ipv: 4 | 6, capEnd: number, wireEnd: number, net: number): boolean {
@@ -143,7 +144,8 @@ export function udp_tunnel_input(ctx: Ctx, m: Mbuf, ipOff: number, thOff: number
   const o = m.off + thOff;
   const dport = be16(b, o + 2);
   const parse = dport === VXLAN_PORT ? parseVxlan : dport === GENEVE_PORT ? parseGeneve : dport === GTPU_PORT ? parseGtpU
-    : dport === VXLAN_GPE_PORT ? parseVxlanGpe : dport === L2TP_PORT || be16(b, o) === L2TP_PORT ? parseL2tp : null;
+    : dport === VXLAN_GPE_PORT ? parseVxlanGpe : dport === L2TP_PORT || be16(b, o) === L2TP_PORT ? parseL2tp
+    : dport === TEREDO_PORT || be16(b, o) === TEREDO_PORT ? parseTeredo : null;
   if (parse === null) return false;
   const r = parse(b, o + 8, n - 8);
   if (r === null) return false;

@@ -46,6 +46,7 @@ export type DropReason =
   | 'gtp.short'
   | 'gtp.bad'
   | 'l2tp.short'
+  | 'teredo.short'
   | 'ppp.short'
   | 'tunnel.depth'
   | 'mpls.short'

@@ -18,13 +18,16 @@ export const IPPROTO_GRE = 47;
 /**
  * UDP ports of tunnels (IANA): VXLAN (RFC 7348), VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe), Geneve
  * (RFC 8926) and GTP-U (3GPP TS 29.281) by their destination port; L2TP (RFC 2661) by either, since its server answers from 1701 to
- * whatever port the client sent from.
+ * whatever port the client sent from; Teredo (RFC 4380) by either, as tshark decodes it (its
+ * servers and relays use 3544; tshark's heuristic for other ports is off by default, and there is
+ * none here).
  */
 export const VXLAN_PORT = 4789;
 export const VXLAN_GPE_PORT = 4790;
 export const GENEVE_PORT = 6081;
 export const GTPU_PORT = 2152;
 export const L2TP_PORT = 1701;
+export const TEREDO_PORT = 3544;
 
 /** What a tunnel header carries: an Ethernet frame, an IP packet (by version), or a PPP frame (PPTP). */
 export const INNER_ETHER = 1;
@@ -42,7 +45,7 @@ export interface TunnelHdr {
   /** The network the tunnel names (key, VNI, session, call id), 0 if none. */
   id: number;
   /** What to count the tunnel as in the report's protocols. */
-  name: 'ipip' | 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'vxlan-gpe' | 'geneve' | 'gtp' | 'l2tp';
+  name: 'ipip' | 'gre' | 'erspan' | 'pptp' | 'vxlan' | 'vxlan-gpe' | 'geneve' | 'gtp' | 'l2tp' | 'teredo';
   /**
    * The header's own 16-bit length field, when it has one (PPTP, GTP-U, L2TP with L), which a
    * packet sent on the tunnel's path sets again (ENCAP_LEN16): its offset in the header, and how
@@ -222,4 +225,28 @@ export function parseL2tp(b: Uint8Array, o: number, n: number): TunnelHdr | Drop
     r.lenLess = -2;
   }
   return r;
+}
+
+/**
+ * Teredo (RFC 4380 section 5.1.1): IPv6 in UDP through NATs, from Windows hosts and their relays.
+ * Before the IPv6 packet, optionally, an authentication indicator (0x0001, the client identifier's
+ * and the authentication value's lengths, both values, an 8-byte nonce and a confirmation byte)
+ * and then an origin indication (0x0000, the obfuscated port and IPv4 address: 8 bytes), as a
+ * server or relay adds them. What follows must be IPv6 by its first nibble: anything else on the
+ * port is left as UDP (Teredo has no field that says it is Teredo; a bubble is IPv6 with nothing
+ * in it). No network id: a capture's Teredo is one network, as its GTP-U is.
+ */
+export function parseTeredo(b: Uint8Array, o: number, n: number): TunnelHdr | DropReason | null {
+  let hlen = 0;
+  if (n >= 2 && b[o] === 0 && b[o + 1] === 1) {
+    if (n < 4) return 'teredo.short';
+    hlen = 13 + b[o + 2]! + b[o + 3]!;
+    if (n < hlen) return 'teredo.short';
+  }
+  if (n >= hlen + 2 && b[o + hlen] === 0 && b[o + hlen + 1] === 0) {
+    hlen += 8;
+    if (n < hlen) return 'teredo.short';
+  }
+  if (n <= hlen || b[o + hlen]! >> 4 !== 6) return null;
+  return { inner: INNER_IPV6, hlen, id: 0, name: 'teredo' };
 }

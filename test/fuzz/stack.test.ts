@@ -135,13 +135,13 @@ test('fuzz: random segment streams whose copies of a byte differ (overlap, retra
   t.true(conflicted > 0, `${conflicted} runs counted a conflict (the property must have covered copies that differ)`);
 });
 
-test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE, VXLAN, VXLAN-GPE, Geneve, GTP-U, L2TP; outer IPv4 or IPv6), nested, under random MPLS label stacks: no exception, every frame counted, the stack\'s invariants hold', (t) => {
+test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE, VXLAN, VXLAN-GPE, Geneve, GTP-U, L2TP, Teredo; outer IPv4 or IPv6), nested, under random MPLS label stacks: no exception, every frame counted, the stack\'s invariants hold', (t) => {
   const outer = (inner: Uint8Array, kind: number, v6: boolean): Uint8Array => {
-    // kind 0: IP proto 4, 1: IP proto 41, 2: GRE, 3: UDP to VXLAN's port, 4: Geneve's, 5: GTP-U's, 6: L2TP's, 7: VXLAN-GPE's
+    // kind 0: IP proto 4, 1: IP proto 41, 2: GRE, 3: UDP to VXLAN's port, 4: Geneve's, 5: GTP-U's, 6: L2TP's, 7: VXLAN-GPE's, 8: Teredo's
     const udp = kind >= 3;
     const body = udp ? new Uint8Array(8 + inner.length) : inner;
     if (udp) {
-      const port = [4789, 6081, 2152, 1701, 4790][kind - 3]!;
+      const port = [4789, 6081, 2152, 1701, 4790, 3544][kind - 3]!;
       body[2] = port >> 8;
       body[3] = port & 0xff;
       body[4] = (body.length >> 8) & 0xff;
@@ -150,7 +150,7 @@ test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE,
     }
     const f = tcpFrame({ src: v6 ? '2001:db8::1' : '10.0.0.1', dst: v6 ? '2001:db8::2' : '10.0.0.2', payload: body });
     const ipOff = 14;
-    const proto = [4, 41, 47, 17, 17, 17, 17, 17][kind]!;
+    const proto = [4, 41, 47, 17, 17, 17, 17, 17, 17][kind]!;
     // the TCP header is replaced by the tunnel: the IP packet is cut to its header and the body
     const hl = v6 ? 40 : 20;
     const out = new Uint8Array(14 + hl + body.length);
@@ -168,7 +168,7 @@ test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE,
     return out;
   };
   // a layer: its kind, outer IPv6 or IPv4, a valid tunnel header or random bytes in its place
-  const layer = fc.tuple(fc.nat(7), fc.boolean(), fc.option(fc.uint8Array({ maxLength: 24 }), { freq: 3 }));
+  const layer = fc.tuple(fc.nat(8), fc.boolean(), fc.option(fc.uint8Array({ maxLength: 24 }), { freq: 3 }));
   /** The tunnel header a kind puts in front of an IP packet whose first byte is `first`. */
   const valid = (kind: number, first: number): number[] => {
     const v6 = first >> 4 === 6;
@@ -182,10 +182,12 @@ test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE,
     if (kind === 6) return [0x40, 0x02, 0, 0, 0, 1, 0, 2, 0xff, 0x03, 0, v6 ? 0x57 : 0x21];
     // VXLAN-GPE with IP as its next protocol
     if (kind === 7) return [0x0c, 0, 0, v6 ? 2 : 1, 0, 0, 3, 0];
+    // Teredo: an authentication indicator (no id, no value) and an origin indication (IPv6 or not, what follows decides)
+    if (kind === 8) return [0, 1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0x3c, 0xc2, 0x3f, 0xff, 0xfd, 0xfe];
     return [];
   };
   let opened = 0;
-  const each = { gtp: 0, l2tp: 0, 'vxlan-gpe': 0 };
+  const each = { gtp: 0, l2tp: 0, 'vxlan-gpe': 0, teredo: 0 };
   let deepest = 0;
   let labelled = 0;
   // MPLS label stack entries in front of the outermost IP packet (random bytes: any label, any bottom-of-stack bit)
@@ -209,22 +211,22 @@ test('fuzz: random bytes behind the tunnel headers sockcap opens (IP in IP, GRE,
     let deep: Uint8Array = tcpFrame({}).subarray(14);
     for (let i = 0; i <= MAX_TUNNEL_DEPTH; i++) deep = outer(deep, 0, false).subarray(14);
     built.push(Uint8Array.from([0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x88, 0x47, 0, 1, 0, 64, 0, 1, 1, 64, ...deep]));
-    // and one TCP segment in each of GTP-U, L2TP and VXLAN-GPE, so that every run opens each
-    for (const kind of [5, 6, 7]) {
-      const seg = tcpFrame({}).subarray(14);
+    // and one TCP segment in each of GTP-U, L2TP, VXLAN-GPE and Teredo (IPv6), so that every run opens each
+    for (const kind of [5, 6, 7, 8]) {
+      const seg = (kind === 8 ? tcpFrame({ src: '2001:db8::1', dst: '2001:db8::2' }) : tcpFrame({})).subarray(14);
       built.push(Uint8Array.from(outer(Uint8Array.from([...valid(kind, seg[0]!), ...seg]), kind, false)));
     }
     stack.input(built.map((b, n) => new Mbuf(b, 0, b.length, { caplen: b.length, origLen: b.length, tsSec: 1000 + n, tsNsec: 0, linktype: 1, ifidx: 1, frameNo: n + 1 })));
     stack.finish();
-    for (const k of ['ipip', 'gre', 'vxlan', 'vxlan-gpe', 'geneve', 'gtp', 'l2tp']) opened += stack.stats.protocols[k] ?? 0;
-    for (const k of ['gtp', 'l2tp', 'vxlan-gpe'] as const) each[k] += stack.stats.protocols[k] ?? 0;
+    for (const k of ['ipip', 'gre', 'vxlan', 'vxlan-gpe', 'geneve', 'gtp', 'l2tp', 'teredo']) opened += stack.stats.protocols[k] ?? 0;
+    for (const k of ['gtp', 'l2tp', 'vxlan-gpe', 'teredo'] as const) each[k] += stack.stats.protocols[k] ?? 0;
     labelled += stack.stats.protocols.mpls ?? 0;
     deepest = Math.max(deepest, stack.stats.drops['tunnel.depth'] ?? 0);
     return stack.stats.frames === built.length;
   }), runs(300));
   t.true(opened > 100, `${opened} tunnel headers opened`);
   const n = runs(300).numRuns;
-  t.true(each.gtp >= n && each.l2tp >= n && each["vxlan-gpe"] >= n, `${each.gtp} GTP-U, ${each.l2tp} L2TP and ${each['vxlan-gpe']} VXLAN-GPE headers opened in ${n} runs`);
+  t.true(each.gtp >= n && each.l2tp >= n && each['vxlan-gpe'] >= n && each.teredo >= n, `${each.gtp} GTP-U, ${each.l2tp} L2TP, ${each['vxlan-gpe']} VXLAN-GPE and ${each.teredo} Teredo headers opened in ${n} runs`);
   t.true(deepest > 0, 'the packet nested too deep was dropped as tunnel.depth');
   t.true(labelled > runs(300).numRuns / 2, `${labelled} MPLS label stacks followed`);
 });

@@ -14,6 +14,7 @@ import { emitIpv6 } from '../../core/wire/ipv6.js';
 import { parseIp } from '../../core/wire/bytes.js';
 import { conversation, MAC_A, MAC_B, pcapFile, type RecSpec } from '../helpers/build.js';
 import { cli, tmp } from '../helpers/cli.js';
+import { Conv, copyRelay, Timeline } from '../helpers/conv.js';
 import { badFrames, fields } from '../helpers/model.js';
 import { fixture, HAS_TSHARK } from '../helpers/paths.js';
 import { when } from '../helpers/skip.js';
@@ -474,4 +475,93 @@ test('network names are kept up to their cap (a capture of a million GRE keys mu
   t.is(n.get(0), undefined, 'the capture\'s own network has no name');
   t.is(n.inside(5, 'gre key 3'), 'vlan 10 gre key 3');
   t.is(n.inside(0, 'gre key 3'), 'gre key 3');
+});
+
+/**
+ * Teredo (RFC 4380) around one IPv6 frame: to UDP 3544 from the lower address, from 3544 back;
+ * frame i alone (i % 3 == 0), after an origin indication (1), or after an authentication indicator
+ * and an origin indication (2), as a Teredo server or relay sends them.
+ */
+function teredo(f: Uint8Array, i: number): Uint8Array {
+  const origin = Uint8Array.of(0, 0, 0x3c, 0xc2, 0x3f, 0xff, 0xfd, 0xfe); // port 50000 and 192.0.2.1, obfuscated
+  const auth = Uint8Array.of(0, 1, 2, 3, 0xaa, 0xbb, 1, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8, 0); // id 2 bytes, value 3, nonce, confirmation
+  const body = cat(i % 3 === 0 ? new Uint8Array(0) : i % 3 === 1 ? origin : cat(auth, origin), ip(f));
+  return outerIp(fromLower(f) ? udp(3544, body, 50000) : udp(50000, body, 3544), 17);
+}
+
+test('Teredo (UDP 3544 either way; origin indication and authentication headers): IPv6 inside is reassembled as without it, in a network of its own; a cut header is teredo.short, and what is not IPv6 stays UDP', async (t) => {
+  const dir = tmp(t);
+  const conv = v6Conversation();
+  const plain = join(dir, 'plain.pcap');
+  writeFileSync(plain, pcapFile(conv.map((data) => ({ data }))));
+  const want = await replay(plain);
+  const file = join(dir, 'teredo.pcap');
+  writeFileSync(file, pcapFile(conv.map((f, i) => ({ data: teredo(f, i) }))));
+  const got = await replay(file);
+  t.deepEqual(got.streams, want.streams);
+  t.is(got.s.protocols.teredo, conv.length);
+  t.is(got.s.protocols.tcp, want.s.protocols.tcp);
+  t.deepEqual(got.s.drops, want.s.drops);
+  t.deepEqual(got.s.connections.map((c: { net?: string }) => c.net), ['teredo']);
+  const v6 = ip(conv[0]!);
+  const bubble = Uint8Array.from(v6.subarray(0, 40));
+  bubble[4] = 0;
+  bubble[5] = 0;
+  bubble[6] = 59; // no next header: a bubble
+  const bad: RecSpec[] = [
+    { data: outerIp(udp(3544, Uint8Array.of(0, 1, 4)), 17) }, // an authentication indicator cut before its lengths
+    { data: outerIp(udp(3544, Uint8Array.of(0, 1, 2, 3, 0xaa, 0xbb, 1, 2, 3, 1, 2)), 17) }, // cut inside its nonce
+    { data: outerIp(udp(3544, Uint8Array.of(0, 0, 0x3c, 0xc2, 0x3f)), 17) }, // an origin indication cut short
+    { data: outerIp(udp(50000, Uint8Array.of(0x45, 0, 0, 20), 3544), 17) }, // IPv4 from port 3544: plain UDP
+    { data: outerIp(udp(3544, new Uint8Array(0)), 17) }, // nothing: plain UDP
+    { data: outerIp(udp(3545, v6), 17) }, // IPv6 on another port: plain UDP, as tshark leaves it
+    { data: outerIp(udp(3544, bubble), 17) }, // a bubble: Teredo, IPv6, nothing more
+  ];
+  const badFile = join(dir, 'bad.pcap');
+  writeFileSync(badFile, pcapFile(bad));
+  const b = await replay(badFile);
+  t.deepEqual(b.s.drops, { 'teredo.short': 3 });
+  t.is(b.s.protocols.teredo, 1, 'the bubble (a cut header is counted as its drop only, as every tunnel\'s)');
+  t.is(b.s.protocols.udp, bad.length);
+  t.is(b.s.protocols.ipv6, 1, 'the bubble');
+  t.is(b.s.protocols.tcp, undefined);
+});
+
+when(HAS_TSHARK, 'needs tshark')('Teredo as tshark decodes it: the same segments inside; a splice of Teredo connections writes its segments in Teredo, with the outer lengths and UDP checksums set again', async (t) => {
+  const dir = tmp(t);
+  const conv = v6Conversation();
+  const plain = join(dir, 'plain.pcap');
+  writeFileSync(plain, pcapFile(conv.map((data) => ({ data }))));
+  const file = join(dir, 'teredo.pcap');
+  writeFileSync(file, pcapFile(conv.map((f, i) => ({ data: teredo(f, i) }))));
+  t.deepEqual(tsharkView(file).segs.map((s) => s.replace(/^\d+ /, '')), tsharkView(plain).segs.map((s) => s.replace(/^\d+ /, '')));
+  t.deepEqual(tsharkView(file).badOuter, []);
+  t.is(fields(file, ['frame.number'], 'teredo').length, conv.length, 'tshark decodes every frame as Teredo');
+  // an IPv6 relay: client to relay, relay to server, the relay's copies spliced
+  const tl = new Timeline();
+  const C = new Conv(tl, { client: '2001:db8::1', server: '2001:db8::2', cport: 40000, sport: 8080, ciss: 100000, siss: 200000 });
+  const S = new Conv(tl, { client: '2001:db8::2', server: '2001:db8::3', cport: 50000, sport: 80, ciss: 300000, siss: 400000 });
+  C.handshake(); S.handshake();
+  copyRelay(C, S, Buffer.alloc(20000, 'r'), 1400);
+  C.close('c'); S.close('c');
+  const relayPlain = join(dir, 'relay.pcap');
+  writeFileSync(relayPlain, pcapFile(tl.recs));
+  const relayTeredo = join(dir, 'relay-teredo.pcap');
+  writeFileSync(relayTeredo, pcapFile(tl.recs.map((r, i) => ({ ...r, data: teredo(r.data, i) }))));
+  const spliceOf = async (f: string) => {
+    const out = `${f}.spliced.pcap`;
+    const r = await cli(['splice', f, '--from', '0:c2s', '--to', '1:c2s', '-w', out, '-q', '--json']);
+    t.is(r.code, 0, r.stderr);
+    return { out, s: JSON.parse(r.stdout) };
+  };
+  const a = await spliceOf(relayPlain);
+  const b = await spliceOf(relayTeredo);
+  t.like(a.s.splices[0], { spliced: 20000, integrity: 'ok' });
+  t.deepEqual(b.s.splices, a.s.splices);
+  const va = tsharkView(a.out);
+  const vb = tsharkView(b.out);
+  t.true(va.segs.length > 20);
+  t.deepEqual(vb.segs, va.segs, 'the same segments, frame for frame');
+  t.deepEqual(vb.badOuter, [], 'outer IPv4 and UDP headers well formed');
+  t.is(fields(b.out, ['frame.number'], 'teredo').length, fields(b.out, ['frame.number']).length, 'every frame in Teredo');
 });
