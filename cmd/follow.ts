@@ -16,7 +16,7 @@ import { captureInputs, fileSession, fileArgs, inputFiles, memoryBudget, memoryF
 export const gapsFlag = Flags.option({ options: ['marker', 'skip', 'zero'] as const, summary: 'holes that never filled: tshark\'s "[N bytes missing in capture file]" marker (the default), nothing (the bytes after follow at once; the default with --format bytes), or as many zero bytes (each byte at its stream offset)' })();
 
 /** The format flag of follow and live --follow. */
-export const formatFlag = Flags.option({ options: ['raw', 'hex', 'ascii', 'bytes'] as const, default: 'ascii' as const, summary: 'output format: tshark\'s follow modes (raw is hex text), or bytes: the stream\'s own bytes and nothing else, to pipe or redirect' })();
+export const formatFlag = Flags.option({ options: ['raw', 'hex', 'ascii', 'yaml', 'bytes'] as const, default: 'ascii' as const, summary: 'output format: tshark\'s follow modes (raw is hex text; yaml gives each chunk its frame number and time, data in base64), or bytes: the stream\'s own bytes and nothing else, to pipe or redirect' })();
 
 /** --gaps as given, or its default for the format: markers are text, which bytes do not get unasked. */
 export function gapsFor(format: FollowFormat, gaps: FollowGaps | undefined): FollowGaps {
@@ -99,6 +99,7 @@ export default class Follow extends SockcapCommand {
       },
     });
     follower.nets = stack.nets;
+    follower.clock = stack;
     const intr = new Interrupt();
     const res = await runPipeline(captureInputs(files), stack, { count: flags.count, onBatch: flush, signal: AbortSignal.any([intr.signal, done.signal]) });
     let found = follower.followed >= 0;
@@ -106,7 +107,7 @@ export default class Follow extends SockcapCommand {
       found = true;
       if (!out) pending.push(followHeader(selected, format));
     }
-    if (found && !out) pending.push(followFooter);
+    if (found && !out) pending.push(followFooter(format));
     await flush();
     intr.report(res.frames);
     if (res.error) return this.failAfter(res.error);

@@ -86,7 +86,10 @@ export default class Live extends SockcapCommand {
       networks: flags.networks,
     });
     const conns = new ConnReport(this.jsonEnabled(), report, () => table.clear(), connections(stack));
-    if (follow) follow.nets = stack.nets;
+    if (follow) {
+      follow.nets = stack.nets;
+      follow.clock = stack;
+    }
     const cap: LiveCapture = openLive({ binding: process.env.SOCKCAP_CAP_MODULE, iface: flags.interface, filter, snaplen: flags.snaplen, bufferSize: flags.buffer ? flags.buffer * 1024 : undefined, queueFrames: flags.queue }, session);
     process.stderr.write(`sockcap: listening on ${flags.interface}, link-type ${linktypeName(cap.linktype)} (${cap.linktype}), snapshot length ${cap.snaplen} bytes\n`);
     const output = flags.write ? await CaptureOutput.open(flags.write, session) : undefined;

@@ -5,11 +5,18 @@ import type { Gap } from './tcp/tcpcb.js';
 import type { NetNames } from './net/net-names.js';
 
 /**
- * Output formats of `follow`: tshark's (`-z follow,tcp,<mode>`: raw is hex text), and `bytes`, the
- * bytes themselves as the sockets read them, with no header, no framing and no text: what a
- * program reading the socket got (both directions interleaved as read, or one).
+ * Output formats of `follow`: tshark's (`-z follow,tcp,<mode>`: raw is hex text; yaml gives each
+ * chunk its frame number and time), and `bytes`, the bytes themselves as the sockets read them,
+ * with no header, no framing and no text: what a program reading the socket got (both directions
+ * interleaved as read, or one).
  */
-export type FollowFormat = 'raw' | 'hex' | 'ascii' | 'bytes';
+export type FollowFormat = 'raw' | 'hex' | 'ascii' | 'yaml' | 'bytes';
+
+/** Where reading is: the frame being processed (its number in the capture) and its header's time. */
+export interface FollowClock {
+  readonly nowFrame: number;
+  readonly nowTime: { sec: number; nsec: number };
+}
 
 /**
  * What follow prints at a hole that never filled (a gap the receiver recorded): tshark's marker, a
@@ -39,10 +46,32 @@ const RULE = '==================================================================
  */
 export function followHeader(c: { stream: number; client: string; server: string }, format: FollowFormat, serverFirst = false): string {
   const [n0, n1] = serverFirst ? [c.server, c.client] : [c.client, c.server];
+  if (format === 'yaml') return `peers:\n${yamlPeer(0, n0)}${yamlPeer(1, n1)}packets:\n`;
   return `\n${RULE}\nFollow: tcp,${format}\nFilter: tcp.stream eq ${c.stream}\nNode 0: ${n0}\nNode 1: ${n1}\n`;
 }
 
-export const followFooter = `${RULE}\n`;
+/** A peer of tshark's YAML: `addr:port` (an IPv6 address without brackets, as the endpoints are named) split at its last colon. */
+function yamlPeer(n: number, endpoint: string): string {
+  const i = endpoint.lastIndexOf(':');
+  return `  - peer: ${n}\n    host: ${endpoint.slice(0, i).replace(/^\[(.*)\]$/, '$1')}\n    port: ${endpoint.slice(i + 1)}\n`;
+}
+
+/** What ends the text formats (YAML ends with its last packet). */
+export const followFooter = (format: FollowFormat): string => (format === 'yaml' ? '' : `${RULE}\n`);
+
+/**
+ * One chunk as tshark's YAML shows it (ui/cli/tap-follow.c): the frame it was read at, the peer
+ * (node 0 or 1), the time as tshark prints it (seconds and nanoseconds as one double, nine
+ * decimals; 0 for a missing-bytes marker, which no frame carried), and the bytes in base64, 76
+ * characters a line.
+ */
+export function yamlChunk(frame: number, node1: boolean, time: { sec: number; nsec: number } | null, views: readonly Uint8Array[]): string {
+  const b64 = (views.length === 1 ? Buffer.from(views[0]!.buffer, views[0]!.byteOffset, views[0]!.byteLength) : Buffer.concat(views)).toString('base64');
+  let data = '';
+  for (let i = 0; i < b64.length; i += 76) data += `      ${b64.slice(i, i + 76)}\n`;
+  const ts = time === null ? '0.000000000' : (time.sec + time.nsec / 1e9).toFixed(9);
+  return `  - packet: ${frame}\n    peer: ${node1 ? 1 : 0}\n    timestamp: ${ts}\n    data: !!binary |\n${data}`;
+}
 
 /** A byte as tshark's text shows it: printable ASCII as itself, anything else as a dot. */
 const shown = (x: number): string => (x >= 32 && x < 127 ? String.fromCharCode(x) : '.');
@@ -97,10 +126,10 @@ export function followChunk(format: FollowFormat, node1: boolean, views: readonl
  * A chunk read at offset `off` of its direction's delivered bytes, with what stands for each hole
  * recorded before one of its bytes (gaps from index `next` on): tshark's marker (gapMarker; a hole
  * the snaplen cut from captured frames gets none, as in tshark), or with `zero` as many zero bytes
- * as the hole (every hole). Each piece, data or filler, is handed to `piece` in order. Returns the
- * index of the first gap not yet reached, for the next chunk.
+ * as the hole (every hole). Each piece, data or filler (`filler` true), is handed to `piece` in
+ * order. Returns the index of the first gap not yet reached, for the next chunk.
  */
-export function withGapMarkers(chunk: readonly Uint8Array[], off: number, gaps: readonly Gap[], next: number, piece: (views: readonly Uint8Array[]) => void, zero = false): number {
+export function withGapMarkers(chunk: readonly Uint8Array[], off: number, gaps: readonly Gap[], next: number, piece: (views: readonly Uint8Array[], filler: boolean) => void, zero = false): number {
   let n = 0;
   for (const v of chunk) n += v.length;
   let rest = chunk;
@@ -108,13 +137,13 @@ export function withGapMarkers(chunk: readonly Uint8Array[], off: number, gaps: 
   for (let g = gaps[next]; g !== undefined && g[0] < off + n; g = gaps[++next]) {
     if (g[2] && !zero) continue;
     if (g[0] > at) {
-      piece(viewsBefore(rest, g[0] - at));
+      piece(viewsBefore(rest, g[0] - at), false);
       rest = viewsAfter(rest, g[0] - at);
       at = g[0];
     }
-    piece(zero ? zeroViews(g[1]) : [gapMarker(g[1])]);
+    piece(zero ? zeroViews(g[1]) : [gapMarker(g[1])], true);
   }
-  piece(rest);
+  piece(rest, false);
   return next;
 }
 
@@ -136,6 +165,8 @@ export class Follower {
   private readonly nextGap = { c2s: 0, s2c: 0 };
   /** The run's network names (the Stack's), for a selector that names a network (a file name with `--100`). */
   nets: NetNames | null = null;
+  /** The frame being read (the Stack): YAML's packet numbers and times. */
+  clock: FollowClock | null = null;
 
   constructor(
     private readonly sel: Selector,
@@ -158,19 +189,21 @@ export class Follower {
     const off = this.offsets[dir];
     this.offsets[dir] = off + n;
     if (want !== null && want !== dir) return;
-    const show = (views: readonly Uint8Array[]): void => this.show(dir, views);
+    const show = (views: readonly Uint8Array[], filler: boolean): void => this.show(dir, views, filler);
     if (this.gaps !== 'skip') this.nextGap[dir] = withGapMarkers(chunk, off, (dir === 'c2s' ? c.server : c.client).gaps, this.nextGap[dir], show, this.gaps === 'zero');
-    else show(chunk);
+    else show(chunk, false);
   };
 
-  /** Print bytes of a direction as one chunk (none when empty). */
-  private show(dir: Dir, views: readonly Uint8Array[]): void {
+  /** Print bytes of a direction as one chunk (none when empty); `filler`: a hole's marker or zeros. */
+  private show(dir: Dir, views: readonly Uint8Array[], filler: boolean): void {
     let n = 0;
     for (const v of views) n += v.length;
     if (n === 0) return;
-    if (this.format === 'bytes') this.write(views);
     // data from node 1 is marked: the server's, or the client's when the server is node 0
-    else this.write(followChunk(this.format, (dir === 's2c') !== this.serverFirst, views, this.shownBytes[dir]));
+    const node1 = (dir === 's2c') !== this.serverFirst;
+    if (this.format === 'bytes') this.write(views);
+    else if (this.format === 'yaml') this.write(yamlChunk(this.clock?.nowFrame ?? 0, node1, filler ? null : (this.clock?.nowTime ?? null), views));
+    else this.write(followChunk(this.format, node1, views, this.shownBytes[dir]));
     this.shownBytes[dir] += n;
   }
 }

@@ -90,6 +90,11 @@ export class Stack implements Ctx, Output {
   now = 0;
   private nowSec = 0;
   private nowNsec = 0;
+  /** The frame being processed: its number in its capture, and its header's time (follow's YAML stamps what is read with them). */
+  nowFrame = 0;
+  get nowTime(): { sec: number; nsec: number } {
+    return { sec: this.nowSec, nsec: this.nowNsec };
+  }
   private readonly app: SocketApp;
   /**
    * The app's digest (SHA-256 of what a socket read, with hashing), bound once (a bound function a
@@ -174,6 +179,7 @@ export class Stack implements Ctx, Output {
       st.linktypes[h.linktype] = (st.linktypes[h.linktype] ?? 0) + 1;
       this.nowSec = h.tsSec;
       this.nowNsec = h.tsNsec;
+      this.nowFrame = h.frameNo;
       const t = (this.now = h.tsSec + h.tsNsec / 1e9);
       st.at(h.tsSec, h.tsNsec);
       if (!this.hooks.length && !this.out) {

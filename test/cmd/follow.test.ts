@@ -41,6 +41,69 @@ when(HAS_TSHARK, 'needs tshark')('follow ascii and hex: the text tshark -z follo
   }
 });
 
+/** tshark's follow YAML read back: the peers' host and port, and each packet's number, peer, time and bytes. */
+function parseYaml(text: string): { peers: string[]; packets: Array<{ packet: number; peer: number; timestamp: string; data: Buffer }> } {
+  const m = /^peers:\n((?: {2}- peer: \d\n {4}host: .*\n {4}port: \d+\n)*)packets:\n((?: {2}- packet: \d+\n {4}peer: [01]\n {4}timestamp: \d+\.\d{9}\n {4}data: !!binary \|\n(?: {6}[A-Za-z0-9+/=]{1,76}\n)+)*)$/.exec(text);
+  if (!m) throw new Error(`not tshark's follow YAML:\n${text.slice(0, 400)}`);
+  const peers = [...m[1]!.matchAll(/host: (.*)\n {4}port: (\d+)/g)].map((x) => `${x[1]} ${x[2]}`);
+  const packets = [...m[2]!.matchAll(/- packet: (\d+)\n {4}peer: ([01])\n {4}timestamp: (\S+)\n {4}data: !!binary \|\n((?: {6}\S+\n)+)/g)].map((x) => {
+    const lines = x[4]!.trim().split(/\n {6}/);
+    if (lines.slice(0, -1).some((l) => l.length !== 76)) throw new Error('a base64 line of other than 76 characters before the last');
+    return { packet: Number(x[1]), peer: Number(x[2]), timestamp: x[3]!, data: Buffer.from(lines.join(''), 'base64') };
+  });
+  return { peers, packets };
+}
+
+when(HAS_TSHARK, 'needs tshark')('follow yaml: the text tshark -z follow,tcp,yaml prints, character for character (peers, frame numbers, times as tshark prints them, base64 in lines of 76): IPv4 and IPv6, nanosecond pcap, pcapng of many interfaces, QinQ, fragments', async (t) => {
+  const cases = [['tcp/smtp.pcap', 0], ['tcp/three-http-streams.pcap', 0], ['tcp/three-http-streams.pcap', 1], ['tcp/three-http-streams.pcap', 2], ['link/nanosecs-big-endian.pcap', 0],
+    ['link/many-interfaces.pcapng', 0], ['ip/frag-ipv6-tcp.pcap', 0], ['link/qinqinq.pcap', 0], ['ip/frag-http-req.pcap', 0], ['splice/relay-lo.pcap', 1]] as const;
+  let packets = 0;
+  for (const [cap, stream] of cases) {
+    const ours = await cli(['follow', fixture(cap), '-z', String(stream), '--format', 'yaml']);
+    t.is(ours.code, 0, ours.stderr);
+    const { stdout } = await run('tshark', ['-r', fixture(cap), '-q', '-z', `follow,tcp,yaml,${stream}`]);
+    t.is(ours.stdout, stdout, `${cap} stream ${stream}`);
+    packets += parseYaml(ours.stdout).packets.length;
+  }
+  t.true(packets >= 60, `${packets} packets compared`);
+  const ns = parseYaml((await cli(['follow', fixture('link/nanosecs-big-endian.pcap'), '-z', '0', '--format', 'yaml'])).stdout);
+  t.true(ns.packets.some((p) => !p.timestamp.endsWith('000')), 'nanosecond digits');
+  t.regex(parseYaml((await cli(['follow', fixture('ip/frag-ipv6-tcp.pcap'), '-z', '0', '--format', 'yaml'])).stdout).peers[0]!, /^::1 \d+$/, 'an IPv6 host without brackets');
+});
+
+test('follow yaml at holes: each chunk names the frame it was read at and that frame\'s time; a marker is a chunk of its own at time 0 (as tshark prints it); each peer\'s bytes are the raw format\'s', async (t) => {
+  const cap = holesCapture(t);
+  const y = await cli(['follow', cap, '-z', '0', '--format', 'yaml']);
+  t.is(y.code, 0, y.stderr);
+  const { peers, packets } = parseYaml(y.stdout);
+  t.deepEqual(peers, ['10.0.0.1 40000', '10.0.0.2 80']);
+  // frame i + 1 of holesCapture is at 1700000000 + i s and i ms (tshark prints the double that
+  // makes, 1700000002.002000093 for 1700000002.002): abc at 3, HELLO at 5, the rest when BYE (8)
+  // skips the holes
+  t.deepEqual(packets.map((p) => [p.packet, p.peer, p.timestamp, p.data.toString('latin1')]), [
+    [3, 0, '1700000002.002000093', 'abc'],
+    [5, 1, '1700000004.003999949', 'HELLO'],
+    [8, 0, '0.000000000', '[4 bytes missing in capture file]\0'],
+    [8, 0, '1700000007.006999969', 'xyzQQ'],
+    [8, 0, '0.000000000', '[5 bytes missing in capture file]\0'],
+    [8, 0, '1700000007.006999969', 'RR'],
+    [8, 1, '1700000007.006999969', 'BYE'],
+  ]);
+  const raw = rawBytes((await cli(['follow', cap, '-z', '0', '--format', 'raw'])).stdout);
+  t.true(Buffer.concat(packets.filter((p) => p.peer === 0).map((p) => p.data)).equals(raw.c2s));
+  t.true(Buffer.concat(packets.filter((p) => p.peer === 1).map((p) => p.data)).equals(raw.s2c));
+  if (HAS_TSHARK) {
+    const ts = parseYaml((await run('tshark', ['-r', cap, '-q', '-z', 'follow,tcp,yaml,0'])).stdout);
+    for (const peer of [0, 1]) t.true(Buffer.concat(ts.packets.filter((p) => p.peer === peer).map((p) => p.data)).equals(Buffer.concat(packets.filter((p) => p.peer === peer).map((p) => p.data))), `peer ${peer}: tshark's bytes`);
+    t.deepEqual(ts.packets.filter((p) => p.data.toString('latin1').includes('missing')).map((p) => p.timestamp), ['0.000000000', '0.000000000'], 'tshark stamps its markers 0 too');
+    t.deepEqual(ts.packets.filter((p) => ['abc', 'HELLO'].includes(p.data.toString('latin1'))).map((p) => [p.packet, p.timestamp]), [[3, '1700000002.002000093'], [5, '1700000004.003999949']], 'and the frames before the holes as here');
+  }
+  // a stream that carried no data: the peers and nothing more
+  const none = await cli(['follow', fixture('tcp/three-http-streams.pcap'), '-z', '0', '--format', 'yaml', 'tcp[13] & 2 != 0']);
+  t.is(none.code, 0, none.stderr);
+  t.is(none.stdout, 'peers:\n  - peer: 0\n    host: 172.16.133.132\n    port: 54615\n  - peer: 1\n    host: 98.139.161.29\n    port: 80\npackets:\n');
+});
+
 test('follow by 4-tuple with a direction; ascii and hex formats', async (t) => {
   const r = await cli(['follow', fixture('tcp/smtp.pcap'), '-z', '74.53.140.153:25-10.10.1.4:1470', '--direction', 's2c', '--format', 'ascii']);
   t.is(r.code, 0, r.stderr);
