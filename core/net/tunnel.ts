@@ -3,10 +3,10 @@ import { m_copydata, Mbuf, type PktHdr } from '../mbuf/mbuf.js';
 import { be16 } from '../wire/bytes.js';
 import {
   ENCAP_GRE_CSUM, ENCAP_IP4, ENCAP_IP6, ENCAP_LEN16, ENCAP_UDP, GENEVE_PORT, GTPU_PORT, INNER_ETHER, INNER_IPV4, INNER_IPV6,
-  INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, L2TP_PORT, parseGeneve, parseGre, parseGtpU, parseL2tp, parsePpp, parseTeredo, parseVxlan,
+  INNER_MPLS, INNER_NSH, INNER_PPP, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, L2TP_PORT, parseGeneve, parseGre, parseGtpU, parseL2tp, parsePpp, parseTeredo, parseVxlan,
   parseVxlanGpe, TEREDO_PORT, type TunnelHdr, VXLAN_GPE_PORT, VXLAN_PORT,
 } from '../wire/tunnel.js';
-import { ether_input } from './ether.js';
+import { ether_input, mpls_input, nsh_input } from './ether.js';
 import { ip6_input, ip_input } from './ip-input.js';
 
 /**
@@ -89,6 +89,10 @@ function inner_input(ctx: Ctx, m: Mbuf, what: number, net: number): void {
       return ip6_input(ctx, m, 0, net);
     case INNER_ETHER:
       return ether_input(ctx, m, 0, net);
+    case INNER_MPLS:
+      return mpls_input(ctx, m, 0, net);
+    case INNER_NSH:
+      return nsh_input(ctx, m, 0, net);
     case INNER_PPP: {
       const r = parsePpp(m.buf, m.off, m.len);
       if (typeof r === 'string') return ctx.stats.drop(r);

@@ -50,7 +50,10 @@ export type DropReason =
   | 'ppp.short'
   | 'tunnel.depth'
   | 'mpls.short'
-  | 'mpls.unsupported';
+  | 'mpls.unsupported'
+  | 'nsh.short'
+  | 'nsh.bad'
+  | 'nsh.unsupported';
 
 /** True when a decoder's result is a drop reason rather than a parsed value. */
 export function isDrop(x: unknown): x is DropReason {

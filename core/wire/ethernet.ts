@@ -12,6 +12,8 @@ export const ETHERTYPE_IPV6 = 0x86dd;
 export const ETHERTYPE_PPPOE_SESSION = 0x8864;
 export const ETHERTYPE_MPLS = 0x8847;
 export const ETHERTYPE_MPLS_MCAST = 0x8848;
+/** Network Service Header (RFC 8300): service function chaining. */
+export const ETHERTYPE_NSH = 0x894f;
 /** One MPLS label stack entry (RFC 3032): label, traffic class, bottom of stack, TTL. */
 export const MPLS_LABEL_LEN = 4;
 

@@ -1,6 +1,6 @@
 import { be16, be32 } from './bytes.js';
 import type { DropReason } from './drop.js';
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, PPP_IPV4, PPP_IPV6 } from './ethernet.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_MPLS, ETHERTYPE_MPLS_MCAST, ETHERTYPE_NSH, PPP_IPV4, PPP_IPV6 } from './ethernet.js';
 
 /**
  * Tunnel headers: what sits between an outer IP (or UDP) header and the packet it carries. Each
@@ -34,6 +34,9 @@ export const INNER_ETHER = 1;
 export const INNER_IPV4 = 2;
 export const INNER_IPV6 = 3;
 export const INNER_PPP = 4;
+/** An MPLS label stack (MPLS in GRE, RFC 4023; in VXLAN-GPE) and a Network Service Header (RFC 8300). */
+export const INNER_MPLS = 5;
+export const INNER_NSH = 6;
 /** A payload this decoder does not open (another GRE protocol type, Geneve carrying something else). */
 export const INNER_OTHER = 0;
 
@@ -78,7 +81,8 @@ const GRE_ERSPAN_3 = 0x22eb;
 const GRE_PPP = 0x880b; // PPTP's enhanced GRE (version 1)
 
 function etherType(t: number): number {
-  return t === ETHERTYPE_IPV4 ? INNER_IPV4 : t === ETHERTYPE_IPV6 ? INNER_IPV6 : t === GRE_TEB ? INNER_ETHER : INNER_OTHER;
+  return t === ETHERTYPE_IPV4 ? INNER_IPV4 : t === ETHERTYPE_IPV6 ? INNER_IPV6 : t === GRE_TEB ? INNER_ETHER
+    : t === ETHERTYPE_MPLS || t === ETHERTYPE_MPLS_MCAST ? INNER_MPLS : t === ETHERTYPE_NSH ? INNER_NSH : INNER_OTHER;
 }
 
 /**
@@ -116,6 +120,9 @@ export function parseGre(b: Uint8Array, o: number, n: number): TunnelHdr | DropR
   return { inner: etherType(proto), hlen, id: key, name: 'gre' };
 }
 
+/** What VXLAN-GPE's next protocol (and NSH's: the same registry) names, by its number. */
+export const GPE_NEXT: readonly (number | undefined)[] = [undefined, INNER_IPV4, INNER_IPV6, INNER_ETHER, INNER_NSH, INNER_MPLS];
+
 /** VXLAN (RFC 7348): 8 bytes with the I flag (a valid VNI), then an Ethernet frame. */
 export function parseVxlan(b: Uint8Array, o: number, n: number): TunnelHdr | DropReason | null {
   if (n < 8) return 'vxlan.short';
@@ -125,15 +132,15 @@ export function parseVxlan(b: Uint8Array, o: number, n: number): TunnelHdr | Dro
 
 /**
  * VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe-12): VXLAN's 8 bytes with a version (0), the I flag, and a
- * next protocol when P is set (IPv4 1, IPv6 2, Ethernet 3; NSH and MPLS are not opened); without
- * P, Ethernet as in VXLAN.
+ * next protocol when P is set (IPv4 1, IPv6 2, Ethernet 3, NSH 4, MPLS 5); without P, Ethernet as
+ * in VXLAN.
  */
 export function parseVxlanGpe(b: Uint8Array, o: number, n: number): TunnelHdr | DropReason | null {
   if (n < 8) return 'vxlan.short';
   const f = b[o]!;
   if (f & 0x30 || !(f & 0x08)) return null; // another version, or no valid VNI: left as UDP
   const next = f & 0x04 ? b[o + 3]! : 3;
-  return { inner: next === 1 ? INNER_IPV4 : next === 2 ? INNER_IPV6 : next === 3 ? INNER_ETHER : INNER_OTHER, hlen: 8, id: be32(b, o + 4) >>> 8, name: 'vxlan-gpe' };
+  return { inner: GPE_NEXT[next] ?? INNER_OTHER, hlen: 8, id: be32(b, o + 4) >>> 8, name: 'vxlan-gpe' };
 }
 
 /** Geneve (RFC 8926): 8 bytes and its options, then what its protocol type says. */

@@ -217,7 +217,58 @@ function mpls(labels: readonly number[], payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** An MPLS label stack entry (TTL 64), bottom of stack unless `more`. */
+function label(l: number, more = false): Uint8Array {
+  const h = new Uint8Array(4);
+  put32(h, 0, ((l << 12) | (more ? 0 : 0x100) | 64) >>> 0);
+  return h;
+}
+
+/**
+ * A Network Service Header (RFC 8300), TTL 63, service path 42, index 255: MD type 2 with one 4-byte
+ * context TLV (4 words), or MD type 1 with its 16 bytes of fixed context (6 words).
+ */
+function nsh(next: number, md: 1 | 2 = 2): Uint8Array {
+  const words = md === 1 ? 6 : 4;
+  const h = new Uint8Array(words * 4);
+  h[0] = 63 >> 2;
+  h[1] = ((63 & 3) << 6) | words;
+  h[2] = md;
+  h[3] = next;
+  put32(h, 4, (42 << 8) | 255);
+  if (md === 2) {
+    put16(h, 8, 0x0000); // metadata class
+    h[10] = 1; // type
+    h[11] = 4; // 4 bytes of metadata
+    put32(h, 12, 0xcafe);
+  } else put32(h, 8, 0x11111111);
+  return h;
+}
+
+const nextOf = (f: Uint8Array) => (v6of(f) ? 2 : 1);
+
 TUNNELS.push(
+  { name: 'MPLS in GRE (RFC 4023), two labels', proto: 'gre', wrap: (f) => outerIp(cat(greHdr(0x8847), label(300, true), label(17), ip(f)), 47) },
+  {
+    name: 'VXLAN-GPE carrying MPLS', proto: 'vxlan-gpe', wrap: (f) => {
+      const v = new Uint8Array(8);
+      v[0] = 0x0c;
+      v[3] = 5;
+      put32(v, 4, 6002 << 8);
+      return outerIp(udp(4790, cat(v, label(1000), ip(f))), 17);
+    },
+  },
+  {
+    name: 'VXLAN-GPE carrying NSH (MD type 2) carrying IP, or Ethernet', proto: 'nsh', wrap: (f, i) => {
+      const v = new Uint8Array(8);
+      v[0] = 0x0c;
+      v[3] = 4;
+      put32(v, 4, 6003 << 8);
+      return outerIp(udp(4790, cat(v, i % 2 ? cat(nsh(3), f) : cat(nsh(nextOf(f)), ip(f)))), 17);
+    },
+  },
+  { name: 'NSH (MD type 1) in GRE', proto: 'nsh', wrap: (f) => outerIp(cat(greHdr(0x894f), nsh(nextOf(f), 1), ip(f)), 47) },
+  { name: 'NSH after Ethernet, carrying MPLS', proto: 'nsh', wrap: (f) => cat(f.subarray(0, 12), Uint8Array.of(0x89, 0x4f), nsh(5), label(77), ip(f)) },
   // labels differ by direction (as label switching makes them): still one connection
   { name: 'MPLS, two labels', proto: 'mpls', wrap: (f) => mpls([1000 + (f[14 + 9]! & 1), 16], ip(f)) },
   // MPLS does not say what it carries: tshark guesses IP by the first nibble, and is told the pseudowire
@@ -236,7 +287,7 @@ async function replay(file: string): Promise<{ s: Record<string, any>; streams: 
   return { s: JSON.parse(r.stdout), streams: streams(r.stdout) };
 }
 
-test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, VXLAN-GPE, Geneve, GTP-U, L2TP) and under MPLS (labels, pseudowire) is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
+test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, VXLAN-GPE, Geneve, GTP-U, L2TP), under MPLS (labels, pseudowire, in GRE and VXLAN-GPE) and NSH is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
   const dir = tmp(t);
   const inner = [...await framesOf(fixture('tcp/smtp.pcap')), ...v6Conversation()];
   const plainFile = join(dir, 'plain.pcap');
@@ -340,7 +391,7 @@ test(`tunnels nest to ${MAX_TUNNEL_DEPTH} deep; a packet deeper than that is dro
     { data: outerIp(udp(1701, l2tp(new Uint8Array(12), { len: true, seq: true, control: true })), 17) }, // a control message: L2TP, no PPP inside
     { data: outerIp(udp(1701, Uint8Array.of(0, 3, 0, 0, 0, 1, 0, 0)), 17) }, // L2TPv3: plain UDP
     { data: outerIp(udp(4790, Uint8Array.of(0x1c, 0, 0, 1, 0, 0, 1, 0, 0x45)), 17) }, // VXLAN-GPE version 1: plain UDP
-    { data: outerIp(udp(4790, Uint8Array.of(0x0c, 0, 0, 4, 0, 0, 1, 0, 0, 0)), 17) }, // VXLAN-GPE carrying NSH: not opened
+    { data: outerIp(udp(4790, Uint8Array.of(0x0c, 0, 0, 0x7f, 0, 0, 1, 0, 0, 0)), 17) }, // VXLAN-GPE carrying an experiment's protocol: not opened
   ];
   const badFile = join(dir, 'bad.pcap');
   writeFileSync(badFile, pcapFile(bad));
@@ -349,10 +400,41 @@ test(`tunnels nest to ${MAX_TUNNEL_DEPTH} deep; a packet deeper than that is dro
   t.is(b.s.protocols['mpls.other'], 1);
   t.is(b.s.protocols.gtp, 1, 'the echo request (a header dropped is counted as its drop only, as every tunnel\'s)');
   t.is(b.s.protocols.l2tp, 1, 'the control message');
-  t.is(b.s.protocols['tunnel.other'], 3, 'the echo request, the control message and NSH carry nothing sockcap opens');
+  t.is(b.s.protocols['tunnel.other'], 3, 'the echo request, the control message and the experiment carry nothing sockcap opens');
   t.is(b.s.protocols['vxlan-gpe'], 1);
   t.is(b.s.protocols.udp, 11, 'every UDP datagram, GTPv2, L2TPv3 and VXLAN-GPE version 1 left as UDP among them');
   t.is(b.s.frames, bad.length);
+});
+
+test('NSH: a header cut short is nsh.short, a version other than 0 or a length under 2 words (or not 6 with MD type 1) nsh.bad, more than 4 in a row or NSH inside NSH\'s Ethernet nsh.unsupported; an unknown next protocol is nsh.other; 4 in a row are opened', async (t) => {
+  const dir = tmp(t);
+  const conv = v6Conversation();
+  const inner = ip(conv[3]!);
+  const gre = (...parts: Uint8Array[]) => outerIp(cat(greHdr(0x894f), ...parts), 47);
+  const v1 = nsh(2);
+  v1[0] |= 0x40; // version 1
+  const short = nsh(2);
+  short[1] = (short[1]! & 0xc0) | 1; // one word
+  const md1 = nsh(2, 1);
+  md1[1] = (md1[1]! & 0xc0) | 4; // MD type 1 of 4 words
+  const bad: RecSpec[] = [
+    { data: gre(nsh(2).subarray(0, 6)) },
+    { data: gre(nsh(2).subarray(0, 12)) }, // its context header cut
+    { data: gre(v1, inner) },
+    { data: gre(short, inner) },
+    { data: gre(md1, inner) },
+    { data: gre(nsh(4), nsh(4), nsh(4), nsh(4), nsh(2), inner) }, // five in a row
+    { data: gre(nsh(0x7f), inner) },
+    { data: gre(nsh(3), conv[3]!.subarray(0, 12), Uint8Array.of(0x89, 0x4f), nsh(2), inner) }, // NSH, Ethernet, NSH again
+    { data: gre(nsh(4), nsh(4), nsh(4), nsh(2), inner) }, // four: opened
+  ];
+  const file = join(dir, 'nsh.pcap');
+  writeFileSync(file, pcapFile(bad));
+  const b = await replay(file);
+  t.deepEqual(b.s.drops, { 'nsh.short': 2, 'nsh.bad': 3, 'nsh.unsupported': 2 });
+  t.is(b.s.protocols.nsh, bad.length, 'NSH counted once a packet (the one refused behind Ethernet is its drop only)');
+  t.is(b.s.protocols['nsh.other'], 1);
+  t.is(b.s.protocols.tcp, 1, 'the segment behind four headers');
 });
 
 test('a tunnel carried in IP fragments: the reassembled outer datagram is opened like any other (its inner packet made contiguous first)', async (t) => {
@@ -413,8 +495,9 @@ when(HAS_TSHARK, 'needs tshark')('a splice of tunnelled connections writes its s
   const wantView = tsharkView(want.out);
   t.true(wantView.segs.length > 20);
   const kinds = TUNNELS.filter((k) => ['GRE with checksum, key and sequence number', 'GRE transparent Ethernet bridging (gretap, NVGRE)', 'IP in IPv6 (over an IPv6 outer header)', 'PPTP (GRE version 1, PPP)', 'VXLAN', 'VXLAN over IPv6', 'ERSPAN type III with its platform subheader', 'MPLS, two labels', 'MPLS pseudowire (control word, Ethernet)',
-    'GTP-U with a sequence number and a PDU Session Container', 'L2TP (PPP; with and without length, sequence numbers and offset; answered from port 1701)'].includes(k.name));
-  t.is(kinds.length, 11);
+    'GTP-U with a sequence number and a PDU Session Container', 'L2TP (PPP; with and without length, sequence numbers and offset; answered from port 1701)',
+    'MPLS in GRE (RFC 4023), two labels', 'VXLAN-GPE carrying NSH (MD type 2) carrying IP, or Ethernet', 'NSH after Ethernet, carrying MPLS'].includes(k.name));
+  t.is(kinds.length, 14);
   for (const tu of kinds) {
     const file = join(dir, `${TUNNELS.indexOf(tu)}.pcap`);
     writeFileSync(file, pcapFile(inner.map((f, i) => ({ data: tu.wrap(f, i) }))));
