@@ -59,7 +59,7 @@ test('a mistyped flag is one line naming the nearest flag of the command (--no- 
 test('oclif\'s other parse errors are one sockcap line each, exit 2: a missing required flag, a value not among the options, a bad number, a flag without its value', async (t) => {
   for (const [argv, line] of [
     [['extract', fixture('tcp/smtp.pcap')], 'extract: missing required flag outdir; sockcap extract --help'],
-    [['follow', fixture('tcp/smtp.pcap'), '-z', '0', '--format', 'yaml'], 'follow: expected --format=yaml to be one of: raw, hex, ascii, bytes; sockcap follow --help'],
+    [['follow', fixture('tcp/smtp.pcap'), '-z', '0', '--format', 'json'], 'follow: expected --format=json to be one of: raw, hex, ascii, yaml, bytes; sockcap follow --help'],
     [['replay', fixture('tcp/smtp.pcap'), '-c', 'abc'], 'replay: parsing --count: Expected an integer but received: abc; sockcap replay --help'],
     [['replay', fixture('tcp/smtp.pcap'), '--overlap'], 'replay: flag --overlap expects one of these values: first, last; sockcap replay --help'],
   ] as const) {
