@@ -3,14 +3,18 @@
  * benchmark capture's pattern (100,000 connections open at once, 13 packets each), measured for
  * the planning of issue 7's "30× tshark on short" (session 30; BENCHMARKS.md).
  *
- *   node dist/test/bench/state-layout.js objects|arrays [random]
+ *   node dist/test/bench/state-layout.js objects|literals|arrays [random]
  *
  * Each packet hashes its 4-tuple, probes an open-addressing table as PcbTable does, matches the
  * tuple, and updates the fields tcp_input touches most in the sender's and the receiver's state.
  * `objects` keeps that state as sockcap does (a Connection and two Tcpcbs of the same fields per
  * connection, made when its first packet comes); `arrays` keeps the same fields in typed arrays
  * indexed by connection (struct of arrays: nothing for the collector to copy, and no pointer to
- * chase from the table to the connection to its tcpcbs). `random` visits the connections in a new
+ * chase from the table to the connection to its tcpcbs); `literals` the objects' fields made by one
+ * object literal with the two tcpcbs' literals nested in it (prototypes set in them), which V8's
+ * allocation-site pretenuring places straight in the old generation once it has seen enough of
+ * them survive (`--trace-pretenuring-statistics`: "maybe tenure => tenure" after ~3,500
+ * connections), so the collector no longer copies them. `random` visits the connections in a new
  * random order in each round instead of the generator's round-robin (which would let the
  * hardware prefetcher walk the arrays).
  */
@@ -103,7 +107,18 @@ class Conn {
   }
 }
 
-function objects(): number {
+const STATE_PROTO = { kind: 'tcpcb' };
+const CONN_PROTO = { kind: 'connection' };
+/** Conn's and State's fields, as one nested literal: an allocation site V8 can pretenure. */
+const literal = (stream: number): Conn =>
+  ({
+    __proto__: CONN_PROTO, stream, ports: PORTS[stream]!, vlan: 0, c0: C0[stream]!, s0: S0[stream]!, a6: null,
+    client: { __proto__: STATE_PROTO, mb: null, mbtail: null, cc: 0, total: 0, hiwat: 0, lowat: 1, rare: null, upcall: null, upcallArg: null, flags: 0, irs: 0, iss: 0, sndMax: 0, sndUna: 0, rcvOff: 0, finOff: -1, rcvTotal: 0, synOpts: 0, window: 0 },
+    server: { __proto__: STATE_PROTO, mb: null, mbtail: null, cc: 0, total: 0, hiwat: 0, lowat: 1, rare: null, upcall: null, upcallArg: null, flags: 0, irs: 0, iss: 0, sndMax: 0, sndUna: 0, rcvOff: 0, finOff: -1, rcvTotal: 0, synOpts: 0, window: 0 },
+    t0s: 0, t0n: 0, t1s: 0, t1n: 0, app: null, bits: 0, key: 0, slot: -1, names: null,
+  }) as unknown as Conn;
+
+function objects(make: (stream: number) => Conn): number {
   const keys = new Int32Array(SLOTS);
   const vals = new Array<Conn | null>(SLOTS).fill(null);
   let sum = 0;
@@ -124,7 +139,7 @@ function objects(): number {
       }
     }
     if (conn === null) {
-      conn = new Conn(id);
+      conn = make(id);
       keys[i] = h;
       vals[i] = conn;
       conn.key = h;
@@ -207,5 +222,5 @@ function arrays(): number {
 }
 
 const t0 = performance.now();
-const r = mode === 'arrays' ? arrays() : objects();
+const r = mode === 'arrays' ? arrays() : objects(mode === 'literals' ? literal : (id) => new Conn(id));
 console.log(`${mode}${shuffle ? ' random' : ''}: ${(performance.now() - t0).toFixed(0)} ms for ${N * P} packets over ${N} connections (${r})`);
