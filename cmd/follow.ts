@@ -91,7 +91,7 @@ export default class Follow extends SockcapCommand {
       policy: flags.overlap,
       memoryBudget: memoryBudget(flags.memory),
       networks: flags.networks,
-      app: new DrainApp(false, 1 << 20, follower.sink),
+      app: new DrainApp(false, 1 << 20, follower.sink, follower.closed),
       onConnection: (c) => {
         streams++;
         if (!selected && selectsFlow(sel, c.stream, c.client, c.server, c.net)) selected = c;

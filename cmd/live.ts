@@ -77,7 +77,7 @@ export default class Live extends SockcapCommand {
     let table: { stop: () => void; clear: () => void };
     const session = new CaptureSession();
     const stack = new Stack(session, {
-      app: new DrainApp(flags.hash, 1 << 20, follow?.sink),
+      app: new DrainApp(flags.hash, 1 << 20, follow?.sink, follow?.closed),
       hooks: models.hooks,
       output: models.output(flags.write),
       onConnection: null,

@@ -176,13 +176,27 @@ export class Follower {
     private readonly gaps: FollowGaps = 'marker',
   ) {}
 
+  /** The connection is the one followed (the first the selector names): its header, the first time. */
+  private follows(c: Connection): boolean {
+    if (this.followed >= 0) return c.stream === this.followed;
+    if (!selects(this.sel, c, this.nets)) return false;
+    this.followed = c.stream;
+    this.serverFirst = c.firstFromServer;
+    if (this.format !== 'bytes') this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format, this.serverFirst));
+    return true;
+  }
+
+  /**
+   * A connection left the table (DrainApp's `closed`): one the selector names that carried no data
+   * still gets its header, with node 0 the end that sent its first frame (a lone RST from the
+   * server: the server), as tshark prints it.
+   */
+  readonly closed = (c: Connection): void => {
+    this.follows(c);
+  };
+
   readonly sink = (c: Connection, dir: Dir, chunk: Uint8Array[]): void => {
-    if (this.followed >= 0 ? c.stream !== this.followed : !selects(this.sel, c, this.nets)) return;
-    if (this.followed < 0) {
-      this.followed = c.stream;
-      this.serverFirst = c.firstFromServer;
-      if (this.format !== 'bytes') this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format, this.serverFirst));
-    }
+    if (!this.follows(c)) return;
     const want = selectedDir(this.sel, c) ?? this.direction;
     let n = 0;
     for (const v of chunk) n += v.length;

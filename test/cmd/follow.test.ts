@@ -146,6 +146,24 @@ test('follow: node 0 is the end that sent the first frame, as in tshark 4 (a cap
       t.is(ours.stdout, stdout, format);
     }
   }
+  // a connection that carried no data: a lone RST from the server. Its header is printed when it
+  // leaves the table, node 0 still the end that sent its first frame (the text and YAML headers)
+  const tl2 = new Timeline();
+  new Conv(tl2, { cport: 40000, sport: 80 }).rst('s');
+  const rst = join(tmp(t), 'rst.pcap');
+  writeFileSync(rst, tl2.pcap());
+  const a = await cli(['follow', rst, '-z', '0', '--format', 'ascii']);
+  t.is(a.code, 0, a.stderr);
+  t.regex(a.stdout, /Node 0: 10\.0\.0\.2:80\nNode 1: 10\.0\.0\.1:40000\n=+\n$/);
+  const y = await cli(['follow', rst, '-z', '0', '--format', 'yaml']);
+  t.is(y.stdout, 'peers:\n  - peer: 0\n    host: 10.0.0.2\n    port: 80\n  - peer: 1\n    host: 10.0.0.1\n    port: 40000\npackets:\n');
+  if (HAS_TSHARK) {
+    for (const format of ['ascii', 'yaml']) {
+      const ours = await cli(['follow', rst, '-z', '0', '--format', format]);
+      const { stdout } = await run('tshark', ['-r', rst, '-q', '-z', `follow,tcp,${format},0`]);
+      t.is(ours.stdout, stdout, `the RST: ${format}`);
+    }
+  }
 });
 
 test('follow keeps nothing per connection that has left (its peak RSS stays at replay\'s, not above it by the connections seen)', async (t) => {
