@@ -40,6 +40,25 @@ test('live --follow on frames that lost two segments: each direction holds the b
   }
 });
 
+test('live --follow --format yaml: the chunks, peers and frame numbers follow prints for the same frames, stamped with live\'s clock (the time each packet was taken)', async (t) => {
+  const pcap = fixture('tcp/smtp.pcap');
+  const chunks = (y: string) => [...y.matchAll(/- packet: (\d+)\n {4}peer: ([01])\n {4}timestamp: (\S+)\n {4}data: !!binary \|\n((?: {6}\S+\n)+)/g)]
+    .map((m) => ({ packet: Number(m[1]), peer: Number(m[2]), time: Number(m[3]), data: m[4]!.replace(/\s+/g, '') }));
+  const file = await cli(['follow', pcap, '-z', '0', '--format', 'yaml']);
+  t.is(file.code, 0, file.stderr);
+  const t0 = Date.now() / 1000;
+  const live = await cli(['live', '-i', 'fake0', '-q', '-c', '60', '--follow', '0', '--format', 'yaml'], undefined, env(tmp(t), pcap));
+  const t1 = Date.now() / 1000;
+  t.is(live.code, 0, live.stderr);
+  t.is(live.stdout.slice(0, live.stdout.indexOf('packets:')), file.stdout.slice(0, file.stdout.indexOf('packets:')), 'the same peers');
+  const a = chunks(live.stdout);
+  const b = chunks(file.stdout);
+  t.true(b.length > 20);
+  t.deepEqual(a.map((c) => [c.packet, c.peer, c.data]), b.map((c) => [c.packet, c.peer, c.data]), 'the same chunks at the same frame numbers');
+  t.true(a.every((c) => c.time >= t0 - 1 && c.time <= t1 + 1), 'stamped when taken, not with the file\'s times');
+  t.true(b.every((c) => c.time < 1.3e9), 'the file\'s own times are 2009\'s');
+});
+
 test('live with a queue too short for the binding\'s bursts: the frames it could not take are counted as dropped, the rest reach the stack, and the report adds up', async (t) => {
   // the stand-in hands over 3 frames per turn of the event loop; a queue of 2 takes 2 of them
   const r = await cli(['live', '-i', 'fake0', '-q', '--duration', '1s', '--queue', '2', '--json'], undefined, env(tmp(t), fixture('tcp/smtp.pcap')));
