@@ -1,6 +1,6 @@
 import { be32, ip4ToString, ip6ToString } from '../wire/bytes.js';
 import { Tcpcb } from '../tcp/tcpcb.js';
-import { spanSeconds } from '../time.js';
+import { later, spanSeconds } from '../time.js';
 
 /** Direction of a segment within its connection. */
 export type Dir = 'c2s' | 's2c';
@@ -135,7 +135,7 @@ export class Connection extends PcbAddrs {
   readonly client = new Tcpcb();
   readonly server = new Tcpcb();
   /**
-   * Capture time of its first and its last frame as seconds and nanoseconds: small integers, where
+   * Capture time of its earliest and its latest frame as seconds and nanoseconds: small integers, where
    * a time as one number is a double, which V8 keeps boxed (16 bytes more each).
    */
   private t0s = 0;
@@ -227,7 +227,12 @@ export class Connection extends PcbAddrs {
     this.bits = v ? this.bits | FUSED : this.bits & ~FUSED;
   }
 
-  /** Capture time (seconds) of its first frame, and of its last. */
+  /**
+   * Capture time (seconds) of its earliest frame, and of its latest: where a capture's clock goes
+   * back (files merged, interfaces with clocks apart, a timestamp out of range) the first frame
+   * need not be the earliest, and tshark's conversations span the earliest to the latest as these
+   * do (a duration is never negative).
+   */
   get firstTs(): number {
     return this.t0s + this.t0n / 1e9;
   }
@@ -237,28 +242,33 @@ export class Connection extends PcbAddrs {
   }
 
   /**
-   * Whole seconds of its first frame's timestamp, as the header gave them (Math.floor(firstTs) is
-   * the next second for the last ~120 ns of a second: the double rounds up).
+   * Whole seconds of its earliest frame's timestamp, as the header gave them (Math.floor(firstTs)
+   * is the next second for the last ~120 ns of a second: the double rounds up).
    */
   get firstSec(): number {
     return this.t0s;
   }
 
-  /** Seconds from its first frame to its last, exactly (spanSeconds; negative when the capture's clock went back). */
+  /** Seconds from its earliest frame to its latest, exactly (spanSeconds). */
   get duration(): number {
     return spanSeconds(this.t0s, this.t0n, this.t1s, this.t1n);
   }
 
-  /** Its first frame was captured at this time (seconds, nanoseconds). */
+  /** Its first frame was captured at this time (seconds, nanoseconds): the earliest and latest so far. */
   began(sec: number, nsec: number): void {
-    this.t0s = sec;
-    this.t0n = nsec;
+    this.t0s = this.t1s = sec;
+    this.t0n = this.t1n = nsec;
   }
 
-  /** A frame of it was captured at this time: the last so far. */
+  /** A frame of it was captured at this time: the latest so far, or the earliest, or neither. */
   seen(sec: number, nsec: number): void {
-    this.t1s = sec;
-    this.t1n = nsec;
+    if (later(this.t1s, this.t1n, sec, nsec)) {
+      this.t1s = sec;
+      this.t1n = nsec;
+    } else if (later(sec, nsec, this.t0s, this.t0n)) {
+      this.t0s = sec;
+      this.t0n = nsec;
+    }
   }
 
   get clientName(): string {

@@ -118,3 +118,27 @@ test('microsAfter prints (sec, nsec) + ns to the nearest microsecond exactly, ca
   t.is(microsAfter(1_700_000_000, 0, -600), '1699999999.999999');
   t.not((1_700_000_000 + 0.1234565).toFixed(6), microsAfter(1_700_000_000, 123_456_500, 0), 'the double rounds the other way');
 });
+
+test('a connection spans its earliest frame to its latest, as tshark\'s conversations do, when the capture\'s clock goes back (its first frame need not be the earliest; the duration is never negative)', async (t) => {
+  const { conversation, pcapFile } = await import('../helpers/build.js');
+  const { cli, tmp } = await import('../helpers/cli.js');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { execFileSync } = await import('node:child_process');
+  const { HAS_TSHARK } = await import('../helpers/paths.js');
+  // seconds after 1,700,000,000 of each frame: the fourth goes back before the first, the last further
+  const at = [100, 101, 102, 99, 103, 104, 105, 106, 107, 98];
+  const file = join(tmp(t), 'back.pcap');
+  writeFileSync(file, pcapFile(conversation('10.0.0.1', '10.0.0.2').map((data, i) => ({ data, tsSec: 1_700_000_000 + at[i]!, tsFrac: 250_000 }))));
+  const r = await cli(['replay', file, '--json', '-q']);
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.like(j.connections[0], { start: 1_700_000_098.25, duration: 9 });
+  t.like(j, { start: 1_700_000_098.25, duration: 9 }, 'as the run\'s own span');
+  if (HAS_TSHARK) {
+    const row = execFileSync('tshark', ['-r', file, '-q', '-z', 'conv,tcp'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').find((l) => l.includes('<->'))!;
+    const cols = row.trim().split(/\s+/);
+    t.is(Number(cols.at(-1)), 9, `tshark's duration: ${row}`);
+    t.is(Number(cols.at(-2)), -2, 'tshark\'s relative start: 2 s before the first frame');
+  }
+});
