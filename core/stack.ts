@@ -180,6 +180,9 @@ export class Stack implements Ctx, Output {
       this.nowSec = h.tsSec;
       this.nowNsec = h.tsNsec;
       this.nowFrame = h.frameNo;
+      // a fraction of a second or more (a pcap record's microseconds past 999,999): counted, and
+      // carried into the seconds where tshark's reader wraps it at 2^32 ns
+      if (h.tsNsec >= 1e9) st.note('frame.tsfrac');
       const t = (this.now = h.tsSec + h.tsNsec / 1e9);
       st.at(h.tsSec, h.tsNsec);
       if (!this.hooks.length && !this.out) {

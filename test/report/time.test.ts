@@ -142,3 +142,23 @@ test('a connection spans its earliest frame to its latest, as tshark\'s conversa
     t.is(Number(cols.at(-2)), -2, 'tshark\'s relative start: 2 s before the first frame');
   }
 });
+
+test('a timestamp fraction of a second or more (a pcap record\'s microseconds past 999,999; a nanosecond one\'s past 999,999,999) is noted as frame.tsfrac and carried into its seconds', async (t) => {
+  const { conversation, pcapFile } = await import('../helpers/build.js');
+  const { cli, tmp } = await import('../helpers/cli.js');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const frames = conversation('10.0.0.1', '10.0.0.2');
+  for (const nanos of [false, true]) {
+    // the first frame's fraction: 8,915,240 µs (tcpflow's bug8.pcap has that one), or 1.5e9 ns; the rest in order from 1,700,000,011 s
+    const frac = nanos ? 1.5 : 8.91524;
+    const recs = frames.map((data, i) => ({ data, tsSec: 1_700_000_000 + (i === 0 ? 0 : 10 + i), tsFrac: i === 0 ? (nanos ? 1_500_000_000 : 8_915_240) : 0 }));
+    const file = join(tmp(t), `frac-${nanos}.pcap`);
+    writeFileSync(file, pcapFile(recs, { nanos }));
+    const r = await cli(['replay', file, '--json', '-q']);
+    t.is(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    t.deepEqual(j.notes, { 'frame.tsfrac': 1 }, nanos ? 'ns' : 'µs');
+    t.like(j.connections[0], { start: 1_700_000_000 + frac, duration: Number((19 - frac).toFixed(9)) });
+  }
+});
