@@ -1,12 +1,11 @@
 import * as Flags from '@oclif/core/flags';
 import { once } from 'node:events';
 import { SockcapError } from '../core/errors.js';
-import { Follower, followFooter, followHeader, type FollowFormat, type FollowGaps } from '../core/follow.js';
+import { Follower, followFooter, type FollowFormat, type FollowGaps } from '../core/follow.js';
 import { runPipeline } from '../core/pipeline.js';
-import { parseSelector, selectsFlow } from '../core/selector.js';
+import { parseSelector } from '../core/selector.js';
 import { DrainApp } from '../core/socket/reader.js';
 import { Stack } from '../core/stack.js';
-import type { ConnSummary } from '../core/tcp/summary.js';
 import { StreamSink } from '../core/capture/sink.js';
 import { SockcapCommand } from './base.js';
 import { Interrupt } from './interrupt.js';
@@ -77,10 +76,10 @@ export default class Follow extends SockcapCommand {
       pending = [];
       if (!process.stdout.write(text)) await once(process.stdout, 'drain');
     };
-    // of the connections that leave, only the count and the one selected (if it carried no data,
-    // its header is printed from it) are kept: memory does not grow with the connections seen
+    // of the connections that leave, only the count is kept here (and the first the selector names,
+    // by the follower, for its header if it carried no data): memory does not grow with the
+    // connections seen
     let streams = 0;
-    let selected: ConnSummary | null = null;
     // once the followed connection has left the table nothing later can add to what is printed (a
     // late segment meets its tombstone, a new SYN on the same ports is another stream): reading
     // stops there, at the end of the batch, instead of at the end of the capture
@@ -94,7 +93,6 @@ export default class Follow extends SockcapCommand {
       app: new DrainApp(false, 1 << 20, follower.sink, follower.closed),
       onConnection: (c) => {
         streams++;
-        if (!selected && selectsFlow(sel, c.stream, c.client, c.server, c.net)) selected = c;
         if (sel.stream !== null ? c.stream === sel.stream : c.stream === follower.followed) done.abort();
       },
     });
@@ -102,11 +100,7 @@ export default class Follow extends SockcapCommand {
     follower.clock = stack;
     const intr = new Interrupt();
     const res = await runPipeline(captureInputs(files), stack, { count: flags.count, onBatch: flush, signal: AbortSignal.any([intr.signal, done.signal]) });
-    let found = follower.followed >= 0;
-    if (!found && selected) {
-      found = true;
-      if (!out) pending.push(followHeader(selected, format));
-    }
+    const found = follower.finish();
     if (found && !out) pending.push(followFooter(format));
     await flush();
     intr.report(res.frames);

@@ -113,6 +113,7 @@ export default class Live extends SockcapCommand {
       process.off('SIGTERM', stop);
     }
     if (output) await output.close();
+    follow?.finish();
     if (follow) await stdoutDrained();
     const { connections: _, ...summary } = replaySummary(stack, res.error);
     // libpcap's filter, named as replay names a file's

@@ -186,14 +186,33 @@ export class Follower {
     return true;
   }
 
+  /** The first connection the selector named that left the table before any was followed (see finish). */
+  private quiet: { stream: number; client: string; server: string; serverFirst: boolean } | null = null;
+
   /**
-   * A connection left the table (DrainApp's `closed`): one the selector names that carried no data
-   * still gets its header, with node 0 the end that sent its first frame (a lone RST from the
-   * server: the server), as tshark prints it.
+   * A connection left the table (DrainApp's `closed`). The first one the selector names that
+   * carried no data is remembered: if no connection it names carries any (a 4-tuple can name a
+   * refused attempt before the connection that talks), finish() prints its header, with node 0
+   * the end that sent its first frame (a lone RST from the server: the server), as tshark does.
    */
   readonly closed = (c: Connection): void => {
-    this.follows(c);
+    if (this.followed >= 0 || this.quiet !== null || !selects(this.sel, c, this.nets)) return;
+    this.quiet = { stream: c.stream, client: c.clientName, server: c.serverName, serverFirst: c.firstFromServer };
   };
+
+  /**
+   * End of input: when no connection the selector names carried data, the header of the first it
+   * named. Returns false when it named none.
+   */
+  finish(): boolean {
+    if (this.followed >= 0) return true;
+    const q = this.quiet;
+    if (q === null) return false;
+    this.followed = q.stream;
+    this.serverFirst = q.serverFirst;
+    if (this.format !== 'bytes') this.write(followHeader(q, this.format, q.serverFirst));
+    return true;
+  }
 
   readonly sink = (c: Connection, dir: Dir, chunk: Uint8Array[]): void => {
     if (!this.follows(c)) return;

@@ -157,6 +157,19 @@ test('follow: node 0 is the end that sent the first frame, as in tshark 4 (a cap
   t.regex(a.stdout, /Node 0: 10\.0\.0\.2:80\nNode 1: 10\.0\.0\.1:40000\n=+\n$/);
   const y = await cli(['follow', rst, '-z', '0', '--format', 'yaml']);
   t.is(y.stdout, 'peers:\n  - peer: 0\n    host: 10.0.0.2\n    port: 80\n  - peer: 1\n    host: 10.0.0.1\n    port: 40000\npackets:\n');
+  // a 4-tuple that names a refused attempt first (SYN, RST: no data) and then a connection that
+  // talks: the one that talks is followed, the attempt's header is printed only when none talks
+  const tl3 = new Timeline();
+  new Conv(tl3, { cport: 40000, sport: 80, ciss: 1000 }).syn().rst('s');
+  tl3.wait(1);
+  new Conv(tl3, { cport: 40000, sport: 80, ciss: 5000 }).handshake().send('c', 'hello\r\n').close();
+  const two = join(tmp(t), 'two.pcap');
+  writeFileSync(two, tl3.pcap());
+  const talk = await cli(['follow', two, '-z', '10.0.0.1:40000-10.0.0.2:80', '--format', 'ascii']);
+  t.is(talk.code, 0, talk.stderr);
+  t.regex(talk.stdout, /Filter: tcp\.stream eq 1\nNode 0: 10\.0\.0\.1:40000\nNode 1: 10\.0\.0\.2:80\n7\nhello\r\n\n=+\n$/);
+  const first = await cli(['follow', two, '-z', '0', '--format', 'ascii']);
+  t.regex(first.stdout, /Filter: tcp\.stream eq 0\nNode 0: 10\.0\.0\.1:40000\nNode 1: 10\.0\.0\.2:80\n=+\n$/, 'stream 0 by its index: its header alone');
   if (HAS_TSHARK) {
     for (const format of ['ascii', 'yaml']) {
       const ours = await cli(['follow', rst, '-z', '0', '--format', format]);
