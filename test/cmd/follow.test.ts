@@ -98,6 +98,9 @@ test('follow yaml at holes: each chunk names the frame it was read at and that f
     t.deepEqual(ts.packets.filter((p) => p.data.toString('latin1').includes('missing')).map((p) => p.timestamp), ['0.000000000', '0.000000000'], 'tshark stamps its markers 0 too');
     t.deepEqual(ts.packets.filter((p) => ['abc', 'HELLO'].includes(p.data.toString('latin1'))).map((p) => [p.packet, p.timestamp]), [[3, '1700000002.002000093'], [5, '1700000004.003999949']], 'and the frames before the holes as here');
   }
+  // --gaps zero: zeros for every hole (the 6 bytes the snaplen cut too), each a chunk at time 0
+  const z = parseYaml((await cli(['follow', cap, '-z', '0', '--format', 'yaml', '--gaps', 'zero'])).stdout).packets;
+  t.deepEqual(z.filter((p) => p.data.every((x) => x === 0)).map((p) => [p.packet, p.timestamp, p.data.length]), [[8, '0.000000000', 4], [8, '0.000000000', 6], [8, '0.000000000', 5]]);
   // a stream that carried no data: the peers and nothing more
   const none = await cli(['follow', fixture('tcp/three-http-streams.pcap'), '-z', '0', '--format', 'yaml', 'tcp[13] & 2 != 0']);
   t.is(none.code, 0, none.stderr);
