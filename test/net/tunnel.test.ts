@@ -267,6 +267,14 @@ TUNNELS.push(
       return outerIp(udp(4790, cat(v, i % 2 ? cat(nsh(3), f) : cat(nsh(nextOf(f)), ip(f)))), 17);
     },
   },
+  {
+    name: 'Geneve carrying MPLS', proto: 'geneve', wrap: (f) => {
+      const g = new Uint8Array(8);
+      put16(g, 2, 0x8847);
+      put32(g, 4, 78 << 8);
+      return outerIp(udp(6081, cat(g, label(2000), ip(f))), 17);
+    },
+  },
   { name: 'NSH (MD type 1) in GRE', proto: 'nsh', wrap: (f) => outerIp(cat(greHdr(0x894f), nsh(nextOf(f), 1), ip(f)), 47) },
   { name: 'NSH after Ethernet, carrying MPLS', proto: 'nsh', wrap: (f) => cat(f.subarray(0, 12), Uint8Array.of(0x89, 0x4f), nsh(5), label(77), ip(f)) },
   // labels differ by direction (as label switching makes them): still one connection
@@ -287,7 +295,7 @@ async function replay(file: string): Promise<{ s: Record<string, any>; streams: 
   return { s: JSON.parse(r.stdout), streams: streams(r.stdout) };
 }
 
-test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, VXLAN-GPE, Geneve, GTP-U, L2TP), under MPLS (labels, pseudowire, in GRE and VXLAN-GPE) and NSH is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
+test('TCP in every tunnel (IP in IP, GRE with its options, gretap, ERSPAN I-III, PPTP, VXLAN, VXLAN-GPE, Geneve, GTP-U, L2TP), under MPLS (labels, pseudowire, in GRE, Geneve and VXLAN-GPE) and NSH is reassembled into the streams the same traffic gives without the tunnel', async (t) => {
   const dir = tmp(t);
   const inner = [...await framesOf(fixture('tcp/smtp.pcap')), ...v6Conversation()];
   const plainFile = join(dir, 'plain.pcap');
