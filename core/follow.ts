@@ -15,7 +15,8 @@ export type FollowFormat = 'raw' | 'hex' | 'ascii' | 'yaml' | 'bytes';
 /** Where reading is: the frame being processed (its number in the capture) and its header's time. */
 export interface FollowClock {
   readonly nowFrame: number;
-  readonly nowTime: { sec: number; nsec: number };
+  readonly nowSec: number;
+  readonly nowNsec: number;
 }
 
 /**
@@ -62,15 +63,14 @@ export const followFooter = (format: FollowFormat): string => (format === 'yaml'
 /**
  * One chunk as tshark's YAML shows it (ui/cli/tap-follow.c): the frame it was read at, the peer
  * (node 0 or 1), the time as tshark prints it (seconds and nanoseconds as one double, nine
- * decimals; 0 for a missing-bytes marker, which no frame carried), and the bytes in base64, 76
- * characters a line.
+ * decimals; tshark gives a missing-bytes marker, which no frame carried, time 0), and the bytes in
+ * base64, 76 characters a line.
  */
-export function yamlChunk(frame: number, node1: boolean, time: { sec: number; nsec: number } | null, views: readonly Uint8Array[]): string {
+export function yamlChunk(frame: number, node1: boolean, sec: number, nsec: number, views: readonly Uint8Array[]): string {
   const b64 = (views.length === 1 ? Buffer.from(views[0]!.buffer, views[0]!.byteOffset, views[0]!.byteLength) : Buffer.concat(views)).toString('base64');
   let data = '';
   for (let i = 0; i < b64.length; i += 76) data += `      ${b64.slice(i, i + 76)}\n`;
-  const ts = time === null ? '0.000000000' : (time.sec + time.nsec / 1e9).toFixed(9);
-  return `  - packet: ${frame}\n    peer: ${node1 ? 1 : 0}\n    timestamp: ${ts}\n    data: !!binary |\n${data}`;
+  return `  - packet: ${frame}\n    peer: ${node1 ? 1 : 0}\n    timestamp: ${(sec + nsec / 1e9).toFixed(9)}\n    data: !!binary |\n${data}`;
 }
 
 /** A byte as tshark's text shows it: printable ASCII as itself, anything else as a dot. */
@@ -180,10 +180,15 @@ export class Follower {
   private follows(c: Connection): boolean {
     if (this.followed >= 0) return c.stream === this.followed;
     if (!selects(this.sel, c, this.nets)) return false;
-    this.followed = c.stream;
-    this.serverFirst = c.firstFromServer;
-    if (this.format !== 'bytes') this.write(followHeader({ stream: c.stream, client: c.clientName, server: c.serverName }, this.format, this.serverFirst));
+    this.begin({ stream: c.stream, client: c.clientName, server: c.serverName, serverFirst: c.firstFromServer });
     return true;
+  }
+
+  /** Follow this connection from now on, its header first. */
+  private begin(c: { stream: number; client: string; server: string; serverFirst: boolean }): void {
+    this.followed = c.stream;
+    this.serverFirst = c.serverFirst;
+    if (this.format !== 'bytes') this.write(followHeader(c, this.format, c.serverFirst));
   }
 
   /** The first connection the selector named that left the table before any was followed (see finish). */
@@ -206,11 +211,8 @@ export class Follower {
    */
   finish(): boolean {
     if (this.followed >= 0) return true;
-    const q = this.quiet;
-    if (q === null) return false;
-    this.followed = q.stream;
-    this.serverFirst = q.serverFirst;
-    if (this.format !== 'bytes') this.write(followHeader(q, this.format, q.serverFirst));
+    if (this.quiet === null) return false;
+    this.begin(this.quiet);
     return true;
   }
 
@@ -235,7 +237,10 @@ export class Follower {
     // data from node 1 is marked: the server's, or the client's when the server is node 0
     const node1 = (dir === 's2c') !== this.serverFirst;
     if (this.format === 'bytes') this.write(views);
-    else if (this.format === 'yaml') this.write(yamlChunk(this.clock?.nowFrame ?? 0, node1, filler ? null : (this.clock?.nowTime ?? null), views));
+    else if (this.format === 'yaml') {
+      const k = this.clock;
+      this.write(yamlChunk(k?.nowFrame ?? 0, node1, filler || !k ? 0 : k.nowSec, filler || !k ? 0 : k.nowNsec, views));
+    }
     else this.write(followChunk(this.format, node1, views, this.shownBytes[dir]));
     this.shownBytes[dir] += n;
   }

@@ -86,15 +86,15 @@ export class Stack implements Ctx, Output {
   /** Captured bytes held in reassembly queues, over every connection. */
   reassBytes = 0;
   private nextStream = 0;
-  /** Capture time of the frame being processed, seconds; and as its header has it, seconds and nanoseconds. */
+  /**
+   * The frame being processed: its capture time in seconds; as its header has it, seconds and
+   * nanoseconds; and its number in its capture (follow's YAML stamps what is read with them). Set
+   * by input(), read-only elsewhere.
+   */
   now = 0;
-  private nowSec = 0;
-  private nowNsec = 0;
-  /** The frame being processed: its number in its capture, and its header's time (follow's YAML stamps what is read with them). */
+  nowSec = 0;
+  nowNsec = 0;
   nowFrame = 0;
-  get nowTime(): { sec: number; nsec: number } {
-    return { sec: this.nowSec, nsec: this.nowNsec };
-  }
   private readonly app: SocketApp;
   /**
    * The app's digest (SHA-256 of what a socket read, with hashing), bound once (a bound function a

@@ -57,16 +57,10 @@ export function secondsToNanos(s: number): number {
  */
 export function microsAfter(sec: number, nsec: number, ns: number): string {
   const total = nsec + ns;
-  let q = Math.floor(total / 1e9);
-  let r = total - q * 1e9; // exact: integers under 2^53
-  if (r < 0) {
-    q -= 1; // the quotient rounded up (totals near 2^53)
-    r += 1e9;
-  } else if (r >= 1e9) {
-    q += 1;
-    r -= 1e9;
-  }
-  let s = sec + q;
+  // % of doubles is exact, and total - r a multiple of 1e9: both integers under 2^53
+  let r = total % 1e9;
+  if (r < 0) r += 1e9;
+  let s = sec + (total - r) / 1e9;
   let us = Math.round(r / 1000);
   if (us === 1e6) {
     s += 1;
