@@ -5,6 +5,12 @@ import { parseDuration } from '../../core/splice-report.js';
 import { Stats } from '../../core/stats.js';
 import { Connection } from '../../core/net/in-pcb.js';
 import { flowName } from '../../core/capture/flow-name.js';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { conversation, pcapFile } from '../helpers/build.js';
+import { cli, tmp } from '../helpers/cli.js';
+import { HAS_TSHARK } from '../helpers/paths.js';
 
 /** The exact span from (s0, n0) to (s1, n1) as a decimal string (BigInt arithmetic), trailing zeros dropped. */
 function exactDecimal(s0: number, n0: number, s1: number, n1: number): string {
@@ -120,12 +126,6 @@ test('microsAfter prints (sec, nsec) + ns to the nearest microsecond exactly, ca
 });
 
 test('a connection spans its earliest frame to its latest, as tshark\'s conversations do, when the capture\'s clock goes back (its first frame need not be the earliest; the duration is never negative)', async (t) => {
-  const { conversation, pcapFile } = await import('../helpers/build.js');
-  const { cli, tmp } = await import('../helpers/cli.js');
-  const { writeFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { execFileSync } = await import('node:child_process');
-  const { HAS_TSHARK } = await import('../helpers/paths.js');
   // seconds after 1,700,000,000 of each frame: the fourth goes back before the first, the last further
   const at = [100, 101, 102, 99, 103, 104, 105, 106, 107, 98];
   const file = join(tmp(t), 'back.pcap');
@@ -144,10 +144,6 @@ test('a connection spans its earliest frame to its latest, as tshark\'s conversa
 });
 
 test('a timestamp fraction of a second or more (a pcap record\'s microseconds past 999,999; a nanosecond one\'s past 999,999,999) is noted as frame.tsfrac and carried into its seconds', async (t) => {
-  const { conversation, pcapFile } = await import('../helpers/build.js');
-  const { cli, tmp } = await import('../helpers/cli.js');
-  const { writeFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
   const frames = conversation('10.0.0.1', '10.0.0.2');
   for (const nanos of [false, true]) {
     // the first frame's fraction: 8,915,240 µs (tcpflow's bug8.pcap has that one), or 1.5e9 ns; the rest in order from 1,700,000,011 s
